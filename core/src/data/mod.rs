@@ -1,0 +1,3 @@
+//! Data preparation: bytes → rows → clean rows → splits, each step a module.
+
+pub mod redact;

