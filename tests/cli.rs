@@ -1,1 +1,244 @@
-fn x(){}
+//! End-to-end tests of the `savant` binary on real files: the bad-input corpus, clean, split,
+//! leakage checks and atomic output. (Compiled with the native-trainer package so that
+//! `CARGO_BIN_EXE_savant` is the freshly built binary.)
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn savant(args: &[&str], cwd: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_savant"))
+        .args(args)
+        .current_dir(cwd)
+        .env("SAVANT_HOME", cwd.join("home"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("savant runs");
+    // A hang is a failure too: no single command here should take more than a minute.
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().ok();
+            panic!("savant {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bad-input")
+}
+
+fn assert_no_panic(o: &Output, what: &str) {
+    let err = stderr(o);
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{what} panicked:\n{err}");
+    assert!(o.status.code().is_some(), "{what} was killed by a signal");
+}
+
+fn no_temp_files(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp"), "temporary file left behind: {name}");
+    }
+}
+
+fn read_report(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn invariant(r: &Value) {
+    let dropped: u64 = r["dropped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(r["rows_in"].as_u64().unwrap(), r["rows_out"].as_u64().unwrap() + dropped, "{r}");
+}
+
+#[test]
+fn bad_input_corpus_gives_the_expected_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(corpus().join("expected.txt")).unwrap();
+    let mut covered = std::collections::BTreeSet::new();
+    for line in spec.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let parts: Vec<&str> = line.splitn(3, '|').map(str::trim).collect();
+        let (file, extra, expected) = (parts[0], parts[1], parts[2]);
+        covered.insert(file.to_string());
+        let input = corpus().join(file);
+        let out = dir.path().join(format!("{file}.out.csv"));
+        let report = dir.path().join(format!("{file}.report.json"));
+        let mut args = vec!["clean", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--report", report.to_str().unwrap(), "-q"];
+        args.extend(extra.split_whitespace());
+        let o = savant(&args, dir.path());
+        assert_no_panic(&o, file);
+        if let Some(text) = expected.strip_prefix("error:") {
+            assert_eq!(o.status.code(), Some(1), "{file}: expected failure, got {o:?}");
+            assert!(stderr(&o).contains(text.trim()), "{file}: stderr lacks '{}':\n{}", text.trim(), stderr(&o));
+            assert!(!out.exists(), "{file}: a failed run must not leave output");
+            continue;
+        }
+        assert!(o.status.success(), "{file}: {}", stderr(&o));
+        let r = read_report(&report);
+        invariant(&r);
+        for kv in expected.strip_prefix("ok:").unwrap().split_whitespace() {
+            let (k, v) = kv.split_once('=').unwrap();
+            match k {
+                "rows_in" | "rows_out" => assert_eq!(r[k].as_u64().unwrap().to_string(), v, "{file}: {k}"),
+                "malformed_lines" => {
+                    let lines: Vec<String> = r["warnings"].as_array().unwrap().iter()
+                        .filter(|w| w["message"].as_str().unwrap().starts_with("malformed"))
+                        .map(|w| w["line"].to_string()).collect();
+                    assert_eq!(lines.join(","), v, "{file}: malformed lines");
+                }
+                reason => assert_eq!(r["dropped"][reason].as_u64().unwrap_or(0).to_string(), v, "{file}: dropped {reason}"),
+            }
+        }
+    }
+    for e in std::fs::read_dir(corpus()).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(name == "expected.txt" || covered.contains(&name), "bad-input file {name} has no expectation");
+    }
+    no_temp_files(dir.path());
+}
+
+#[test]
+fn a_50_mb_field_is_a_malformed_row_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("huge.csv");
+    let mut data = b"text,label\nsmall,a\n\"".to_vec();
+    data.extend(std::iter::repeat_n(b'x', 50 << 20));
+    data.extend(b"\",b\nafter,c\n");
+    std::fs::write(&input, data).unwrap();
+    let o = savant(&["clean", "huge.csv", "-o", "out.csv", "--report", "r.json", "-q"], dir.path());
+    assert_no_panic(&o, "huge.csv");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_report(&dir.path().join("r.json"));
+    invariant(&r);
+    assert_eq!(r["dropped"]["malformed"], 1);
+    assert_eq!(r["rows_out"], 2);
+    assert!(r["warnings"][0]["message"].as_str().unwrap().contains("field_too_long"));
+    assert_eq!(r["warnings"][0]["line"], 3);
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// Clinical-style notes with PII, duplicates and near-duplicates, in the issue's own command.
+#[test]
+fn clean_notes_with_redaction_and_near_dedup_then_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,note,dept\n");
+    let depts = ["cardio", "neuro", "onco"];
+    for i in 0..120 {
+        let dept = depts[i % 3];
+        csv += &format!(
+            "{i},\"Patient seen on 03/{:02}/2021 for follow up number {i}; reports {} symptoms, call 555-201-{:04} or mail p{i}@clinic.org. MRN: {}\",{dept}\n",
+            i % 28 + 1,
+            ["mild", "severe", "recurring", "new"][i % 4],
+            1000 + i,
+            4_000_000 + i
+        );
+    }
+    // exact and near duplicates of row 0 (one changed word), and a row with no label
+    csv += "200,\"Patient seen on 03/01/2021 for follow up number 0; reports mild symptoms, call 555-201-1000 or mail p0@clinic.org. MRN: 4000000\",cardio\n";
+    csv += "201,\"patient seen on 03/01/2021 for follow up number 0 - reports mild symptoms, call 555-201-1000 or mail p0@clinic.org. MRN: 4000000!!\",cardio\n";
+    csv += "202,some note,\n";
+    write(dir.path(), "notes.csv", &csv);
+    let o = savant(&["clean", "notes.csv", "--text", "note", "--label", "dept", "--redact", "--dedup", "near", "-o", "clean.csv", "--report", "report.json", "-q"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_report(&dir.path().join("report.json"));
+    invariant(&r);
+    assert_eq!(r["rows_in"], 123);
+    assert_eq!(r["rows_out"], 120);
+    assert_eq!(r["dropped"]["duplicate_near"], 2);
+    assert_eq!(r["dropped"]["missing_label"], 1);
+    for t in ["EMAIL", "PHONE", "DATE", "MRN"] {
+        assert_eq!(r["redactions"][t], 120, "{t}: {}", r["redactions"]);
+    }
+    assert_eq!(r["label_counts"]["cardio"], 40);
+    let cleaned = std::fs::read_to_string(dir.path().join("clean.csv")).unwrap();
+    assert!(!cleaned.contains("@clinic.org") && !cleaned.contains("555-201"), "PII left in output");
+    assert!(cleaned.contains("[EMAIL]") && cleaned.contains("MRN: [MRN]"));
+    no_temp_files(dir.path());
+
+    let o = savant(&["split", "clean.csv", "--label", "dept", "--val", "0.1", "--test", "0.1", "--seed", "7", "-o", "splits", "-q"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sr = read_report(&dir.path().join("splits/split_report.json"));
+    assert_eq!(sr["text_column"], "note");
+    for dept in depts {
+        assert_eq!(sr["splits"]["test"]["label_counts"][dept], 4, "{sr}");
+        assert_eq!(sr["splits"]["val"]["label_counts"][dept], 4);
+        assert_eq!(sr["splits"]["train"]["label_counts"][dept], 32);
+    }
+    let first = std::fs::read(dir.path().join("splits/train.csv")).unwrap();
+    let o = savant(&["split", "clean.csv", "--label", "dept", "--seed", "7", "-o", "again", "-q"], dir.path());
+    assert!(o.status.success());
+    assert_eq!(first, std::fs::read(dir.path().join("again/train.csv")).unwrap(), "same seed, same split");
+    no_temp_files(&dir.path().join("splits"));
+}
+
+#[test]
+fn split_keeps_near_duplicates_together_and_against_finds_leaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("text,label\n");
+    let base = "my credit report shows an account that is not mine and the bureau refuses to remove it";
+    for i in 0..40 {
+        csv += &format!("\"{base} {}\",a\n", ["", "!", " again", " please"][i % 4]);
+        csv += &format!("\"unrelated complaint {i} about a mortgage escrow payment that was applied late\",b\n");
+    }
+    write(dir.path(), "data.csv", &csv);
+    let o = savant(&["split", "data.csv", "--seed", "3", "-o", "s", "-q"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let holding: Vec<usize> = ["train", "val", "test"]
+        .iter()
+        .map(|p| std::fs::read_to_string(dir.path().join(format!("s/{p}.csv"))).unwrap().matches("not mine").count())
+        .collect();
+    assert_eq!(holding.iter().filter(|&&n| n > 0).count(), 1, "near-duplicates straddle splits: {holding:?}");
+    assert_eq!(holding.iter().sum::<usize>(), 40);
+
+    write(dir.path(), "test.csv", &format!("text,label\n\"{base}\",a\n"));
+    let o = savant(&["clean", "data.csv", "--against", "test.csv", "--dedup", "none", "-o", "c.csv", "--report", "r.json", "-q"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_report(&dir.path().join("r.json"));
+    invariant(&r);
+    assert_eq!(r["dropped"]["leak_against"], 20, "{r}");
+}
+
+#[test]
+fn jsonl_in_and_out_and_label_map() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "in.jsonl", "{\"text\": \"Great &amp; fast\", \"label\": \"POS\", \"n\": 1}\n{\"text\": \"awful\", \"label\": \"neg\", \"n\": 2}\n");
+    write(dir.path(), "map.csv", "from,to\npos,positive\nneg,negative\n");
+    let o = savant(&["clean", "in.jsonl", "--label-fold", "--label-map", "map.csv", "-o", "out.jsonl", "-q"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert_eq!(out, "{\"text\":\"Great & fast\",\"label\":\"positive\",\"n\":\"1\"}\n{\"text\":\"awful\",\"label\":\"negative\",\"n\":\"2\"}\n");
+}
+
+#[test]
+fn bad_options_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "d.csv", "text,label\na,b\n");
+    for (args, text) in [
+        (vec!["clean", "d.csv", "-o", "o.csv", "--dedup", "fuzzy"], "--dedup must be exact, normalized, near or none"),
+        (vec!["clean", "d.csv", "-o", "o.csv", "--redact-types", "names"], "unknown type 'names'"),
+        (vec!["clean", "d.csv", "-o", "o.csv", "--near-threshold", "1.5"], "--near-threshold must be in (0, 1]"),
+        (vec!["clean", "missing.csv", "-o", "o.csv"], "cannot open missing.csv"),
+        (vec!["split", "d.csv", "-o", "s", "--val", "0.6", "--test", "0.5"], "sum to less than 1"),
+        (vec!["fetch", "dataset", "nope"], "unknown dataset"),
+    ] {
+        let o = savant(&args, dir.path());
+        assert_no_panic(&o, &format!("{args:?}"));
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(text), "{args:?}: {}", stderr(&o));
+    }
+}

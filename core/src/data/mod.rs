@@ -1,3 +1,15 @@
 //! Data preparation: bytes → rows → clean rows → splits, each step a module.
 
+pub mod clean;
+pub mod dedup;
+pub mod format;
 pub mod redact;
+pub mod report;
+pub mod rng;
+pub mod split;
+pub mod text;
+
+pub use clean::{apply_fixups, clean_bytes, clean_stream, CleanOptions, Cleaner, ConflictPolicy, Fixups};
+pub use dedup::DedupMode;
+pub use format::{Format, Malformed, Row, TableReader, TableWriter};
+pub use report::Report;

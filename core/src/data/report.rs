@@ -1,0 +1,75 @@
+//! The cleaning report: every input row is either written or counted under a reason.
+
+use std::collections::BTreeMap;
+
+/// At most this many warnings are kept in the report; `warnings_total` counts them all.
+pub const MAX_WARNINGS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Warning {
+    /// 1-based line in the input where the row starts, when the warning is about a row.
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConflictReport {
+    /// Duplicate groups whose rows carry more than one label.
+    pub groups: u64,
+    /// Rows in those groups (kept representative plus dropped duplicates).
+    pub rows: u64,
+    /// Representatives whose label changed to the group's majority (`--conflicts majority`).
+    pub relabelled: u64,
+    /// Representatives dropped because their group disagreed (`--conflicts drop`).
+    pub dropped: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub source: String,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    /// Rows not written, by reason: malformed, missing_text, missing_label, too_short, too_long,
+    /// duplicate_exact|normalized|near, leak_against, label_conflict.
+    pub dropped: BTreeMap<String, u64>,
+    /// Rows a rule changed but kept: html_entities, unicode_nfkc, whitespace, label_normalized,
+    /// label_mapped.
+    pub modified: BTreeMap<String, u64>,
+    /// Placeholders inserted, by type (EMAIL, PHONE, ...).
+    pub redactions: BTreeMap<String, u64>,
+    /// Labels of the written rows.
+    pub label_counts: BTreeMap<String, u64>,
+    pub conflicts: ConflictReport,
+    pub warnings: Vec<Warning>,
+    pub warnings_total: u64,
+}
+
+impl Report {
+    pub fn new(source: &str) -> Self {
+        Report { source: source.to_string(), ..Default::default() }
+    }
+
+    pub fn drop_row(&mut self, reason: &str) {
+        *self.dropped.entry(reason.to_string()).or_insert(0) += 1;
+    }
+
+    pub fn modified(&mut self, rule: &str) {
+        *self.modified.entry(rule.to_string()).or_insert(0) += 1;
+    }
+
+    pub fn warn(&mut self, line: Option<u64>, message: impl Into<String>) {
+        self.warnings_total += 1;
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(Warning { line, message: message.into() });
+        }
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    /// The invariant every report keeps: each input row is written or counted as dropped.
+    pub fn accounts_for_every_row(&self) -> bool {
+        self.rows_in == self.rows_out + self.dropped_total()
+    }
+}

@@ -1,0 +1,341 @@
+//! Stratified, group-aware, seeded train/val/test splits.
+//!
+//! Rows are grouped by the dedup index (near-duplicates by default) so that a group never
+//! straddles two splits; groups are then dealt out label by label, in a seeded shuffle, each to
+//! the split furthest below its target. Integer arithmetic and our own generator make the result
+//! the same on every platform.
+
+use super::dedup::{DedupIndex, DedupMode, GroupId};
+use super::format::{Row, RowResult, TableReader, TableWriter};
+use super::report::Warning;
+use super::rng::SplitMix64;
+use crate::error::{Error, Location, Result};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Train,
+    Val,
+    Test,
+}
+
+impl Part {
+    pub const ALL: [Part; 3] = [Part::Train, Part::Val, Part::Test];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Train => "train",
+            Part::Val => "val",
+            Part::Test => "test",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SplitOptions {
+    pub label_column: String,
+    /// The column whose (near-)duplicates must stay together; `None` picks `text` if present,
+    /// else the column with the longest values in the first 1,000 rows.
+    pub text_column: Option<String>,
+    pub val: f64,
+    pub test: f64,
+    pub seed: u64,
+    /// How rows are grouped: `near` (default), `normalized`, `exact` or `none`.
+    pub group_by: DedupMode,
+    pub near_threshold: f64,
+}
+
+impl Default for SplitOptions {
+    fn default() -> Self {
+        SplitOptions {
+            label_column: "label".into(),
+            text_column: None,
+            val: 0.1,
+            test: 0.1,
+            seed: 0,
+            group_by: DedupMode::Near,
+            near_threshold: 0.8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartReport {
+    pub rows: u64,
+    pub label_counts: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SplitReport {
+    pub source: String,
+    pub text_column: String,
+    pub label_column: String,
+    pub seed: u64,
+    pub val_fraction: f64,
+    pub test_fraction: f64,
+    pub group_by: String,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub dropped: BTreeMap<String, u64>,
+    /// Groups of two or more rows kept together, and the rows in them.
+    pub multi_row_groups: u64,
+    pub rows_in_multi_row_groups: u64,
+    pub splits: BTreeMap<String, PartReport>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Where each data row goes (`None`: dropped), in input order.
+#[derive(Debug, Clone)]
+pub struct SplitPlan {
+    pub assignment: Vec<Option<Part>>,
+    pub report: SplitReport,
+}
+
+/// First pass: reads every row, groups, and assigns groups to parts.
+pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> Result<SplitPlan> {
+    if !(opts.val >= 0.0 && opts.test >= 0.0 && opts.val + opts.test < 1.0) {
+        return Err(Error::Option(format!(
+            "--val ({}) and --test ({}) must be ≥ 0 and sum to less than 1",
+            opts.val, opts.test
+        )));
+    }
+    let source = reader.source_name().to_string();
+    let label_col = reader.column(&opts.label_column)?;
+
+    // Choose the grouping column, reading ahead at most 1,000 rows when we must guess.
+    let mut ahead: Vec<RowResult> = Vec::new();
+    let text_name = match &opts.text_column {
+        Some(name) => name.clone(),
+        None if reader.header().iter().any(|h| h == "text") => "text".to_string(),
+        None => {
+            while ahead.len() < 1000 {
+                match reader.next_row()? {
+                    Some(r) => ahead.push(r),
+                    None => break,
+                }
+            }
+            longest_column(reader.header(), &ahead, label_col)
+                .ok_or_else(|| Error::invalid(&source, Some(1), "no column besides the label to group rows by; pass --text"))?
+        }
+    };
+    let text_col = reader.column(&text_name)?;
+
+    let mut report = SplitReport {
+        source: source.clone(),
+        text_column: text_name.clone(),
+        label_column: opts.label_column.clone(),
+        seed: opts.seed,
+        val_fraction: opts.val,
+        test_fraction: opts.test,
+        group_by: format!("{:?}", opts.group_by).to_lowercase(),
+        ..Default::default()
+    };
+    let mut index = DedupIndex::new(opts.group_by, opts.near_threshold);
+    let mut labels: BTreeMap<String, u32> = BTreeMap::new();
+    let mut label_names: Vec<String> = Vec::new();
+    // Per data row: (group, label) or None when dropped.
+    let mut rows: Vec<Option<(GroupId, u32)>> = Vec::new();
+    let mut group_label: Vec<u32> = Vec::new();
+    let mut group_size: Vec<u64> = Vec::new();
+
+    let mut ahead = ahead.into_iter();
+    loop {
+        let next = match ahead.next() {
+            Some(r) => Some(r),
+            None => reader.next_row()?,
+        };
+        let Some(row) = next else { break };
+        report.rows_in += 1;
+        let row: Row = match row {
+            Ok(row) => row,
+            Err(bad) => {
+                *report.dropped.entry("malformed".into()).or_insert(0) += 1;
+                if report.warnings.len() < 100 {
+                    report.warnings.push(Warning { line: Some(bad.line), message: format!("malformed row ({}): {}", bad.kind, bad.message) });
+                }
+                rows.push(None);
+                continue;
+            }
+        };
+        let label = row.fields[label_col].trim();
+        if label.is_empty() {
+            *report.dropped.entry("missing_label".into()).or_insert(0) += 1;
+            rows.push(None);
+            continue;
+        }
+        let label_id = match labels.get(label) {
+            Some(&id) => id,
+            None => {
+                let id = label_names.len() as u32;
+                labels.insert(label.to_string(), id);
+                label_names.push(label.to_string());
+                id
+            }
+        };
+        let (group, dup) = index.observe(&row.fields[text_col]);
+        if dup {
+            group_size[group as usize] += 1;
+        } else {
+            group_label.push(label_id);
+            group_size.push(1);
+        }
+        rows.push(Some((group, label_id)));
+    }
+    if report.rows_in == 0 {
+        return Err(Error::NoRows(Location { source, line: None }));
+    }
+
+    // Deal groups out label by label (labels in sorted order, groups in a seeded shuffle).
+    let mut rng = SplitMix64::new(opts.seed);
+    let mut group_part: Vec<Part> = vec![Part::Train; group_label.len()];
+    let mut by_label: Vec<Vec<GroupId>> = vec![Vec::new(); label_names.len()];
+    for (g, &l) in group_label.iter().enumerate() {
+        by_label[l as usize].push(g as GroupId);
+    }
+    for (name, &l) in &labels {
+        let groups = &mut by_label[l as usize];
+        rng.shuffle(groups);
+        let n: u64 = groups.iter().map(|&g| group_size[g as usize]).sum();
+        let n_test = (n as f64 * opts.test).round() as u64;
+        let n_val = ((n as f64 * opts.val).round() as u64).min(n - n_test);
+        let target = [n - n_test - n_val, n_val, n_test];
+        if (opts.val > 0.0 && n_val == 0) || (opts.test > 0.0 && n_test == 0) {
+            report.warnings.push(Warning {
+                line: None,
+                message: format!("label '{name}' has only {n} rows: train {}, val {n_val}, test {n_test}", target[0]),
+            });
+        }
+        let mut have = [0u64; 3];
+        for &g in groups.iter() {
+            // The part furthest below its target; ties go to test, then val, then train, so
+            // that the small parts fill first.
+            let p = [2usize, 1, 0].into_iter().max_by_key(|&p| (target[p] as i64 - have[p] as i64, p)).unwrap_or(0);
+            have[p] += group_size[g as usize];
+            group_part[g as usize] = Part::ALL[p];
+        }
+    }
+
+    for p in Part::ALL {
+        report.splits.insert(p.name().to_string(), PartReport::default());
+    }
+    let mut assignment = Vec::with_capacity(rows.len());
+    for r in rows {
+        let part = r.map(|(g, l)| {
+            let part = group_part[g as usize];
+            let pr = report.splits.get_mut(part.name()).expect("all parts present");
+            pr.rows += 1;
+            *pr.label_counts.entry(label_names[l as usize].clone()).or_insert(0) += 1;
+            part
+        });
+        assignment.push(part);
+    }
+    for &size in &group_size {
+        if size > 1 {
+            report.multi_row_groups += 1;
+            report.rows_in_multi_row_groups += size;
+        }
+    }
+    report.rows_out = report.splits.values().map(|p| p.rows).sum();
+    Ok(SplitPlan { assignment, report })
+}
+
+/// The column (other than the label) with the longest mean value length in `rows`.
+fn longest_column(header: &[String], rows: &[RowResult], label_col: usize) -> Option<String> {
+    let mut total = vec![0usize; header.len()];
+    for row in rows.iter().flatten() {
+        for (i, f) in row.fields.iter().enumerate() {
+            total[i] += f.len();
+        }
+    }
+    (0..header.len()).filter(|&i| i != label_col).max_by_key(|&i| (total[i], std::cmp::Reverse(i))).map(|i| header[i].clone())
+}
+
+/// Second pass: writes each row to the writer of its part.
+pub fn write_split<R: Read, W: Write>(mut reader: TableReader<R>, plan: &SplitPlan, writers: &mut [TableWriter<W>; 3]) -> Result<()> {
+    let mut i = 0usize;
+    while let Some(row) = reader.next_row()? {
+        let Some(part) = plan.assignment.get(i).copied() else {
+            return Err(Error::invalid(reader.source_name(), None, "the input changed between the two passes of the split"));
+        };
+        if let (Some(part), Ok(row)) = (part, row) {
+            writers[part as usize].write(&row.fields)?;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Format;
+
+    fn csv(rows: &[(&str, &str)]) -> Vec<u8> {
+        let mut s = String::from("text,label\n");
+        for (t, l) in rows {
+            s.push_str(&format!("\"{t}\",{l}\n"));
+        }
+        s.into_bytes()
+    }
+
+    fn plan(bytes: &[u8], opts: &SplitOptions) -> SplitPlan {
+        plan_split(TableReader::new(bytes, Format::Csv, "t.csv").unwrap(), opts).unwrap()
+    }
+
+    #[test]
+    fn stratified_counts_and_seeded() {
+        let mut rows = Vec::new();
+        let texts: Vec<String> = (0..300).map(|i| format!("document number {i} about topic {} with some words", i % 7)).collect();
+        for (i, t) in texts.iter().enumerate() {
+            rows.push((t.as_str(), if i % 3 == 0 { "a" } else { "b" }));
+        }
+        let bytes = csv(&rows);
+        let opts = SplitOptions { seed: 7, group_by: DedupMode::Exact, ..Default::default() };
+        let p = plan(&bytes, &opts);
+        let s = &p.report.splits;
+        assert_eq!(s["test"].label_counts["a"], 10);
+        assert_eq!(s["test"].label_counts["b"], 20);
+        assert_eq!(s["val"].label_counts["a"], 10);
+        assert_eq!(s["train"].label_counts["b"], 160);
+        assert_eq!(p.report.rows_in, 300);
+        assert_eq!(p.report.rows_out, 300);
+        let again = plan(&bytes, &opts);
+        assert_eq!(p.assignment, again.assignment);
+        let other = plan(&bytes, &SplitOptions { seed: 8, ..opts.clone() });
+        assert_ne!(p.assignment, other.assignment);
+    }
+
+    #[test]
+    fn near_duplicate_groups_stay_together() {
+        let base = "the bank closed my savings account without any notice and refused to explain why they did it, even after I called them six times and wrote two letters to the branch manager and the head office asking for my money";
+        let mut rows: Vec<(String, &str)> = Vec::new();
+        for i in 0..50 {
+            rows.push((format!("{base} {i}"), "x"));
+            rows.push((format!("completely unrelated complaint number {i} concerning a student loan servicer and payments"), "y"));
+        }
+        let refs: Vec<(&str, &str)> = rows.iter().map(|(t, l)| (t.as_str(), *l)).collect();
+        let bytes = csv(&refs);
+        let p = plan(&bytes, &SplitOptions { seed: 1, ..Default::default() });
+        // Every "x" row is a near-duplicate of the first: one group, so one part.
+        let parts: std::collections::BTreeSet<_> = p.assignment.iter().step_by(2).collect();
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        assert_eq!(p.report.multi_row_groups, 1);
+        assert_eq!(p.report.rows_in_multi_row_groups, 50);
+    }
+
+    #[test]
+    fn picks_the_longest_column_without_text() {
+        let bytes = b"id,note,dept\n1,a long clinical note here,cardio\n2,another long note,neuro\n";
+        let p = plan_split(TableReader::new(&bytes[..], Format::Csv, "t.csv").unwrap(), &SplitOptions { label_column: "dept".into(), ..Default::default() }).unwrap();
+        assert_eq!(p.report.text_column, "note");
+    }
+
+    #[test]
+    fn bad_fractions_are_an_error() {
+        let bytes = csv(&[("a", "b")]);
+        let r = plan_split(TableReader::new(&bytes[..], Format::Csv, "t.csv").unwrap(), &SplitOptions { val: 0.6, test: 0.5, ..Default::default() });
+        assert!(matches!(r, Err(Error::Option(_))));
+    }
+}
