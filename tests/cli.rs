@@ -73,7 +73,15 @@ fn bad_input_corpus_gives_the_expected_outcome() {
         let input = corpus().join(file);
         let out = dir.path().join(format!("{file}.out.csv"));
         let report = dir.path().join(format!("{file}.report.json"));
-        let mut args = vec!["clean", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--report", report.to_str().unwrap(), "-q"];
+        let mut args = vec![
+            "clean",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "-q",
+        ];
         args.extend(extra.split_whitespace());
         let o = savant(&args, dir.path());
         assert_no_panic(&o, file);
@@ -91,12 +99,18 @@ fn bad_input_corpus_gives_the_expected_outcome() {
             match k {
                 "rows_in" | "rows_out" => assert_eq!(r[k].as_u64().unwrap().to_string(), v, "{file}: {k}"),
                 "malformed_lines" => {
-                    let lines: Vec<String> = r["warnings"].as_array().unwrap().iter()
+                    let lines: Vec<String> = r["warnings"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
                         .filter(|w| w["message"].as_str().unwrap().starts_with("malformed"))
-                        .map(|w| w["line"].to_string()).collect();
+                        .map(|w| w["line"].to_string())
+                        .collect();
                     assert_eq!(lines.join(","), v, "{file}: malformed lines");
                 }
-                reason => assert_eq!(r["dropped"][reason].as_u64().unwrap_or(0).to_string(), v, "{file}: dropped {reason}"),
+                reason => {
+                    assert_eq!(r["dropped"][reason].as_u64().unwrap_or(0).to_string(), v, "{file}: dropped {reason}")
+                }
             }
         }
     }
@@ -153,7 +167,25 @@ fn clean_notes_with_redaction_and_near_dedup_then_split() {
     csv += "201,\"patient seen on 03/01/2021 for follow up number 0 - reports mild symptoms, call 555-201-1000 or mail p0@clinic.org. MRN: 4000000!!\",cardio\n";
     csv += "202,some note,\n";
     write(dir.path(), "notes.csv", &csv);
-    let o = savant(&["clean", "notes.csv", "--text", "note", "--label", "dept", "--redact", "--dedup", "near", "-o", "clean.csv", "--report", "report.json", "-q"], dir.path());
+    let o = savant(
+        &[
+            "clean",
+            "notes.csv",
+            "--text",
+            "note",
+            "--label",
+            "dept",
+            "--redact",
+            "--dedup",
+            "near",
+            "-o",
+            "clean.csv",
+            "--report",
+            "report.json",
+            "-q",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let r = read_report(&dir.path().join("report.json"));
     invariant(&r);
@@ -170,7 +202,24 @@ fn clean_notes_with_redaction_and_near_dedup_then_split() {
     assert!(cleaned.contains("[EMAIL]") && cleaned.contains("MRN: [MRN]"));
     no_temp_files(dir.path());
 
-    let o = savant(&["split", "clean.csv", "--label", "dept", "--val", "0.1", "--test", "0.1", "--seed", "7", "-o", "splits", "-q"], dir.path());
+    let o = savant(
+        &[
+            "split",
+            "clean.csv",
+            "--label",
+            "dept",
+            "--val",
+            "0.1",
+            "--test",
+            "0.1",
+            "--seed",
+            "7",
+            "-o",
+            "splits",
+            "-q",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let sr = read_report(&dir.path().join("splits/split_report.json"));
     assert_eq!(sr["text_column"], "note");
@@ -206,7 +255,10 @@ fn split_keeps_near_duplicates_together_and_against_finds_leaks() {
     assert_eq!(holding.iter().sum::<usize>(), 40);
 
     write(dir.path(), "test.csv", &format!("text,label\n\"{base}\",a\n"));
-    let o = savant(&["clean", "data.csv", "--against", "test.csv", "--dedup", "none", "-o", "c.csv", "--report", "r.json", "-q"], dir.path());
+    let o = savant(
+        &["clean", "data.csv", "--against", "test.csv", "--dedup", "none", "-o", "c.csv", "--report", "r.json", "-q"],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let r = read_report(&dir.path().join("r.json"));
     invariant(&r);
@@ -218,7 +270,8 @@ fn jsonl_in_and_out_and_label_map() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "in.jsonl", "{\"text\": \"Great &amp; fast\", \"label\": \"POS\", \"n\": 1}\n{\"text\": \"awful\", \"label\": \"neg\", \"n\": 2}\n");
     write(dir.path(), "map.csv", "from,to\npos,positive\nneg,negative\n");
-    let o = savant(&["clean", "in.jsonl", "--label-fold", "--label-map", "map.csv", "-o", "out.jsonl", "-q"], dir.path());
+    let o =
+        savant(&["clean", "in.jsonl", "--label-fold", "--label-map", "map.csv", "-o", "out.jsonl", "-q"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     assert_eq!(out, "{\"text\":\"Great & fast\",\"label\":\"positive\",\"n\":\"1\"}\n{\"text\":\"awful\",\"label\":\"negative\",\"n\":\"2\"}\n");

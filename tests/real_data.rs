@@ -35,7 +35,10 @@ fn demo_cleans_and_splits_the_real_datasets() {
         assert_eq!(parts + sum(&s["dropped"]), s["rows_in"].as_u64().unwrap(), "{name}");
         // every label of the cleaned data appears in train
         for label in r["label_counts"].as_object().unwrap().keys() {
-            assert!(s["splits"]["train"]["label_counts"][label].as_u64().unwrap_or(0) > 0, "{name}: {label} missing from train");
+            assert!(
+                s["splits"]["train"]["label_counts"][label].as_u64().unwrap_or(0) > 0,
+                "{name}: {label} missing from train"
+            );
         }
     }
     let cfpb = json(&out.path().join("cfpb/clean_report.json"));

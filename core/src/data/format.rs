@@ -204,7 +204,11 @@ impl<R: Read> TableReader<R> {
                 };
                 let Some(obj) = header else {
                     if saw_any {
-                        return Err(Error::invalid(source_name, None, "no line is a valid JSON object (expected one object per line)"));
+                        return Err(Error::invalid(
+                            source_name,
+                            None,
+                            "no line is a valid JSON object (expected one object per line)",
+                        ));
                     }
                     return Err(Error::Empty(here(None)));
                 };
@@ -243,7 +247,8 @@ impl<R: Read> TableReader<R> {
 
     /// The index of the column called `name`; the error lists the columns that exist.
     pub fn column(&self, name: &str) -> Result<usize> {
-        let repeats: Vec<usize> = self.raw_header.iter().enumerate().filter(|(_, h)| *h == name).map(|(i, _)| i + 1).collect();
+        let repeats: Vec<usize> =
+            self.raw_header.iter().enumerate().filter(|(_, h)| *h == name).map(|(i, _)| i + 1).collect();
         if repeats.len() > 1 {
             return Err(Error::AmbiguousColumn {
                 at: Location { source: self.source_name.clone(), line: Some(1) },
@@ -294,7 +299,9 @@ impl<R: Read> TableReader<R> {
                     if reader.inner.read_until(b'\n', buf)? == 0 {
                         if !extra_keys.is_empty() {
                             for (key, n) in std::mem::take(extra_keys) {
-                                self.notes.push(format!("key '{key}' is not in the first object's keys; its value was not kept ({n} rows)"));
+                                self.notes.push(format!(
+                                    "key '{key}' is not in the first object's keys; its value was not kept ({n} rows)"
+                                ));
                             }
                         }
                         return Ok(None);
@@ -401,7 +408,11 @@ fn decode_record(record: &csv::ByteRecord, line: u64, width: usize, max: usize) 
     Ok(Row { line, fields })
 }
 
-fn parse_object(body: &[u8], line: u64, max: usize) -> std::result::Result<serde_json::Map<String, serde_json::Value>, Malformed> {
+fn parse_object(
+    body: &[u8],
+    line: u64,
+    max: usize,
+) -> std::result::Result<serde_json::Map<String, serde_json::Value>, Malformed> {
     if body.len() > max.saturating_mul(2).max(max) {
         let message = format!("the line is {} bytes, over the limit", body.len());
         return Err(Malformed { line, kind: "field_too_long", message });
@@ -469,7 +480,9 @@ impl<W: Write> TableWriter<W> {
 
     pub fn write<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<()> {
         match &mut self.out {
-            WriterKind::Delimited(w) => w.write_record(fields.iter().map(|f| f.as_ref().as_bytes())).map_err(write_error),
+            WriterKind::Delimited(w) => {
+                w.write_record(fields.iter().map(|f| f.as_ref().as_bytes())).map_err(write_error)
+            }
             WriterKind::Jsonl(w) => {
                 let mut obj = serde_json::Map::with_capacity(self.header.len());
                 for (name, value) in self.header.iter().zip(fields) {
@@ -523,7 +536,10 @@ mod tests {
         let data = b"\xEF\xBB\xBFtext,label\r\n\"line one\r\nline two, with comma\",a\r\nplain,b\r\n";
         let (header, rows) = read_all(data, Format::Csv);
         assert_eq!(header, ["text", "label"]);
-        assert_eq!(ok_fields(&rows), [vec!["line one\r\nline two, with comma".to_string(), "a".into()], vec!["plain".into(), "b".into()]]);
+        assert_eq!(
+            ok_fields(&rows),
+            [vec!["line one\r\nline two, with comma".to_string(), "a".into()], vec!["plain".into(), "b".into()]]
+        );
         assert_eq!(rows[1].as_ref().unwrap().line, 4);
     }
 
@@ -604,7 +620,10 @@ mod tests {
             let bytes = w.finish().unwrap();
             let (h, rows) = read_all(&bytes, format);
             assert_eq!(h, header);
-            assert_eq!(ok_fields(&rows), [vec!["a \"quoted\",\nvalue".to_string(), "l1".into()], vec!["b".into(), "l2".into()]]);
+            assert_eq!(
+                ok_fields(&rows),
+                [vec!["a \"quoted\",\nvalue".to_string(), "l1".into()], vec!["b".into(), "l2".into()]]
+            );
         }
     }
 }

@@ -116,8 +116,9 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
                     None => break,
                 }
             }
-            longest_column(reader.header(), &ahead, label_col)
-                .ok_or_else(|| Error::invalid(&source, Some(1), "no column besides the label to group rows by; pass --text"))?
+            longest_column(reader.header(), &ahead, label_col).ok_or_else(|| {
+                Error::invalid(&source, Some(1), "no column besides the label to group rows by; pass --text")
+            })?
         }
     };
     let text_col = reader.column(&text_name)?;
@@ -153,7 +154,10 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
             Err(bad) => {
                 *report.dropped.entry("malformed".into()).or_insert(0) += 1;
                 if report.warnings.len() < 100 {
-                    report.warnings.push(Warning { line: Some(bad.line), message: format!("malformed row ({}): {}", bad.kind, bad.message) });
+                    report.warnings.push(Warning {
+                        line: Some(bad.line),
+                        message: format!("malformed row ({}): {}", bad.kind, bad.message),
+                    });
                 }
                 rows.push(None);
                 continue;
@@ -249,15 +253,26 @@ fn longest_column(header: &[String], rows: &[RowResult], label_col: usize) -> Op
             total[i] += f.len();
         }
     }
-    (0..header.len()).filter(|&i| i != label_col).max_by_key(|&i| (total[i], std::cmp::Reverse(i))).map(|i| header[i].clone())
+    (0..header.len())
+        .filter(|&i| i != label_col)
+        .max_by_key(|&i| (total[i], std::cmp::Reverse(i)))
+        .map(|i| header[i].clone())
 }
 
 /// Second pass: writes each row to the writer of its part.
-pub fn write_split<R: Read, W: Write>(mut reader: TableReader<R>, plan: &SplitPlan, writers: &mut [TableWriter<W>; 3]) -> Result<()> {
+pub fn write_split<R: Read, W: Write>(
+    mut reader: TableReader<R>,
+    plan: &SplitPlan,
+    writers: &mut [TableWriter<W>; 3],
+) -> Result<()> {
     let mut i = 0usize;
     while let Some(row) = reader.next_row()? {
         let Some(part) = plan.assignment.get(i).copied() else {
-            return Err(Error::invalid(reader.source_name(), None, "the input changed between the two passes of the split"));
+            return Err(Error::invalid(
+                reader.source_name(),
+                None,
+                "the input changed between the two passes of the split",
+            ));
         };
         if let (Some(part), Ok(row)) = (part, row) {
             writers[part as usize].write(&row.fields)?;
@@ -287,7 +302,8 @@ mod tests {
     #[test]
     fn stratified_counts_and_seeded() {
         let mut rows = Vec::new();
-        let texts: Vec<String> = (0..300).map(|i| format!("document number {i} about topic {} with some words", i % 7)).collect();
+        let texts: Vec<String> =
+            (0..300).map(|i| format!("document number {i} about topic {} with some words", i % 7)).collect();
         for (i, t) in texts.iter().enumerate() {
             rows.push((t.as_str(), if i % 3 == 0 { "a" } else { "b" }));
         }
@@ -313,7 +329,10 @@ mod tests {
         let mut rows: Vec<(String, &str)> = Vec::new();
         for i in 0..50 {
             rows.push((format!("{base} {i}"), "x"));
-            rows.push((format!("completely unrelated complaint number {i} concerning a student loan servicer and payments"), "y"));
+            rows.push((
+                format!("completely unrelated complaint number {i} concerning a student loan servicer and payments"),
+                "y",
+            ));
         }
         let refs: Vec<(&str, &str)> = rows.iter().map(|(t, l)| (t.as_str(), *l)).collect();
         let bytes = csv(&refs);
@@ -328,14 +347,21 @@ mod tests {
     #[test]
     fn picks_the_longest_column_without_text() {
         let bytes = b"id,note,dept\n1,a long clinical note here,cardio\n2,another long note,neuro\n";
-        let p = plan_split(TableReader::new(&bytes[..], Format::Csv, "t.csv").unwrap(), &SplitOptions { label_column: "dept".into(), ..Default::default() }).unwrap();
+        let p = plan_split(
+            TableReader::new(&bytes[..], Format::Csv, "t.csv").unwrap(),
+            &SplitOptions { label_column: "dept".into(), ..Default::default() },
+        )
+        .unwrap();
         assert_eq!(p.report.text_column, "note");
     }
 
     #[test]
     fn bad_fractions_are_an_error() {
         let bytes = csv(&[("a", "b")]);
-        let r = plan_split(TableReader::new(&bytes[..], Format::Csv, "t.csv").unwrap(), &SplitOptions { val: 0.6, test: 0.5, ..Default::default() });
+        let r = plan_split(
+            TableReader::new(&bytes[..], Format::Csv, "t.csv").unwrap(),
+            &SplitOptions { val: 0.6, test: 0.5, ..Default::default() },
+        );
         assert!(matches!(r, Err(Error::Option(_))));
     }
 }

@@ -1,0 +1,258 @@
+//! `savant clean`.
+
+use crate::io::{open, write_json, AtomicFile};
+use crate::progress;
+use anyhow::{bail, Context, Result};
+use savant_core::data::redact::PiiType;
+use savant_core::data::{
+    apply_fixups, clean_stream, CleanOptions, Cleaner, ConflictPolicy, DedupMode, Report, TableReader,
+};
+use std::collections::BTreeMap;
+use std::io::{BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Input file (.csv, .tsv or .jsonl).
+    pub input: PathBuf,
+    /// Output file (.csv, .tsv or .jsonl), written atomically.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Column holding the text.
+    #[arg(long, default_value = "text")]
+    pub text: String,
+    /// Column holding the label.
+    #[arg(long, default_value = "label")]
+    pub label: String,
+    /// The data has no label column.
+    #[arg(long, conflicts_with = "label")]
+    pub no_label: bool,
+    /// Input format, when the extension does not say.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Write the JSON report here (it is always summarised on stderr).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Redact PII/PHI with typed placeholders ([EMAIL], [PHONE], ...).
+    #[arg(long)]
+    pub redact: bool,
+    /// Which types to redact (comma-separated; default all): email, phone, ssn, date, mrn, url, ip, card, iban, zip, account.
+    #[arg(long, value_delimiter = ',')]
+    pub redact_types: Vec<String>,
+    /// Duplicate detection: exact, normalized (case, punctuation, whitespace ignored), near (MinHash-LSH) or none.
+    #[arg(long, default_value = "exact")]
+    pub dedup: String,
+    /// Jaccard threshold on word 5-shingles for --dedup near.
+    #[arg(long, default_value_t = 0.8)]
+    pub near_threshold: f64,
+    /// Duplicates with different labels: drop the group, or keep the majority label.
+    #[arg(long, default_value = "majority")]
+    pub conflicts: String,
+    /// Values that mean "missing" (repeatable; replaces the default "", NA, N/A, null, NaN, None).
+    #[arg(long = "na")]
+    pub na: Vec<String>,
+    /// Drop texts shorter than this many characters (after cleaning).
+    #[arg(long, default_value_t = 1)]
+    pub min_chars: usize,
+    /// Drop texts longer than this many characters (after cleaning).
+    #[arg(long)]
+    pub max_chars: Option<usize>,
+    /// Keep HTML entities (&amp;, &#039;) as they are.
+    #[arg(long)]
+    pub no_html: bool,
+    /// Skip Unicode NFKC normalisation.
+    #[arg(long)]
+    pub no_nfkc: bool,
+    /// Keep whitespace as it is (no trim, no collapse).
+    #[arg(long)]
+    pub no_whitespace: bool,
+    /// Lower-case labels.
+    #[arg(long)]
+    pub label_fold: bool,
+    /// Keep leading/trailing spaces in labels.
+    #[arg(long)]
+    pub no_label_trim: bool,
+    /// Map labels: a CSV (two columns: from,to; a header line) or a JSON object.
+    #[arg(long)]
+    pub label_map: Option<PathBuf>,
+    /// Drop rows that duplicate rows of this file (train/test leakage); repeatable.
+    #[arg(long)]
+    pub against: Vec<PathBuf>,
+    /// Text column of the --against files (default: --text).
+    #[arg(long)]
+    pub against_text: Option<String>,
+    /// Longest field accepted, in bytes; a longer one makes the row malformed.
+    #[arg(long, default_value_t = savant_core::data::format::DEFAULT_MAX_FIELD_BYTES)]
+    pub max_field_bytes: usize,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl Args {
+    /// Defaults for the given files, as if typed with no options.
+    pub fn new(input: PathBuf, output: PathBuf) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: Args,
+        }
+        let mut w = Wrap::parse_from(["clean", "in.csv", "-o", "out.csv"]);
+        w.args.input = input;
+        w.args.output = output;
+        w.args
+    }
+
+    fn options(&self) -> Result<CleanOptions> {
+        let mut o = CleanOptions { text_column: self.text.clone(), ..Default::default() };
+        o.label_column = (!self.no_label).then(|| self.label.clone());
+        o.dedup = DedupMode::parse(&self.dedup)
+            .with_context(|| format!("--dedup must be exact, normalized, near or none, got '{}'", self.dedup))?;
+        o.near_threshold = self.near_threshold;
+        o.conflicts = match self.conflicts.as_str() {
+            "drop" => ConflictPolicy::Drop,
+            "majority" => ConflictPolicy::Majority,
+            other => bail!("--conflicts must be drop or majority, got '{other}'"),
+        };
+        if !self.na.is_empty() {
+            o.na_values = self.na.clone();
+        }
+        o.min_chars = self.min_chars;
+        o.max_chars = self.max_chars;
+        o.text_rules.html_entities = !self.no_html;
+        o.text_rules.unicode_nfkc = !self.no_nfkc;
+        o.text_rules.whitespace = !self.no_whitespace;
+        o.label_case_fold = self.label_fold;
+        o.label_trim = !self.no_label_trim;
+        if let Some(path) = &self.label_map {
+            o.label_map = read_label_map(path)?;
+        }
+        if self.redact || !self.redact_types.is_empty() {
+            o.redact = if self.redact_types.is_empty() {
+                PiiType::ALL.to_vec()
+            } else {
+                self.redact_types
+                    .iter()
+                    .map(|t| PiiType::parse(t).with_context(|| format!("--redact-types: unknown type '{t}'; known: email, phone, ssn, date, mrn, url, ip, card, iban, zip, account")))
+                    .collect::<Result<_>>()?
+            };
+        }
+        Ok(o)
+    }
+}
+
+fn read_label_map(path: &Path) -> Result<BTreeMap<String, String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read label map {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        return serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: expected a JSON object of label → label", path.display()));
+    }
+    let mut map = BTreeMap::new();
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    for (i, rec) in reader.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
+        if rec.len() != 2 {
+            bail!("{}:{}: expected two columns (from,to), found {}", path.display(), i + 2, rec.len());
+        }
+        map.insert(rec[0].trim().to_string(), rec[1].trim().to_string());
+    }
+    Ok(map)
+}
+
+fn input_name(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Runs the whole command; returns the report.
+pub fn run(args: Args) -> Result<Report> {
+    let opts = args.options()?;
+    let in_format = super::format_for(&args.input, args.format.as_deref())?;
+    let out_format = super::format_for(&args.output, None)?;
+    let name = input_name(&args.input);
+    let file = open(&args.input)?;
+    let size = file.metadata().ok().map(|m| m.len());
+    let reader =
+        TableReader::with_max_field(BufReader::with_capacity(1 << 20, file), in_format, &name, args.max_field_bytes)?;
+    let label = opts.label_column.clone();
+    let mut cleaner = Cleaner::new(opts, &reader)?;
+    let against_text = args.against_text.clone().unwrap_or_else(|| args.text.clone());
+    for other in &args.against {
+        let fmt = super::format_for(other, None)?;
+        let r = TableReader::new(BufReader::new(open(other)?), fmt, &input_name(other))?;
+        let n = cleaner.add_against(r, &against_text)?;
+        if !args.quiet {
+            eprintln!("clean: indexed {n} texts of {} for the leakage check", other.display());
+        }
+    }
+
+    let bar = progress::bytes_bar("clean", size);
+    if args.quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let first = AtomicFile::create(&args.output)?;
+    let mut w = BufWriter::with_capacity(1 << 20, first.file());
+    clean_stream(reader, &mut cleaner, &mut w, out_format, &mut progress::rows_callback(&bar))?;
+    w.flush().with_context(|| format!("writing {}", args.output.display()))?;
+    drop(w);
+    bar.finish_and_clear();
+    let (report, fixups) = cleaner.finish();
+    match (&label, fixups.is_empty()) {
+        (Some(label), false) => {
+            // Label conflicts: rewrite the cleaned rows once more, then replace the output.
+            let mut cleaned = first.file();
+            cleaned.rewind()?;
+            let second = AtomicFile::create(&args.output)?;
+            let mut w = BufWriter::with_capacity(1 << 20, second.file());
+            apply_fixups(BufReader::new(cleaned), out_format, label, &mut w, &fixups)?;
+            w.flush()?;
+            drop(w);
+            second.commit()?;
+        }
+        _ => first.commit()?,
+    }
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    if !args.quiet {
+        eprint!("{}", summary(&report));
+        eprintln!("wrote {}", args.output.display());
+    }
+    Ok(report)
+}
+
+/// A few lines for the terminal.
+pub fn summary(r: &Report) -> String {
+    let mut s = format!("{}: {} rows in, {} out\n", r.source, r.rows_in, r.rows_out);
+    let list = |m: &BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    if !r.dropped.is_empty() {
+        s += &format!("  dropped: {}\n", list(&r.dropped));
+    }
+    if !r.modified.is_empty() {
+        s += &format!("  modified: {}\n", list(&r.modified));
+    }
+    if !r.redactions.is_empty() {
+        s += &format!("  redactions: {}\n", list(&r.redactions));
+    }
+    if r.conflicts.groups > 0 {
+        let c = &r.conflicts;
+        s += &format!(
+            "  label conflicts: {} groups ({} rows), {} relabelled, {} dropped\n",
+            c.groups, c.rows, c.relabelled, c.dropped
+        );
+    }
+    if r.warnings_total > 0 {
+        s += &format!(
+            "  warnings: {} (first: {})\n",
+            r.warnings_total,
+            r.warnings
+                .first()
+                .map(|w| match w.line {
+                    Some(l) => format!("line {l}: {}", w.message),
+                    None => w.message.clone(),
+                })
+                .unwrap_or_default()
+        );
+    }
+    s
+}

@@ -1,0 +1,100 @@
+//! `savant split`.
+
+use crate::io::{open, write_json, AtomicFile};
+use anyhow::{Context, Result};
+use savant_core::data::dedup::DedupMode;
+use savant_core::data::split::{plan_split, write_split, Part, SplitOptions, SplitReport};
+use savant_core::data::{TableReader, TableWriter};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Input file (.csv, .tsv or .jsonl), usually the output of `savant clean`.
+    pub input: PathBuf,
+    /// Output folder: train.*, val.*, test.* (the input's format) and split_report.json.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Label column to stratify on.
+    #[arg(long, default_value = "label")]
+    pub label: String,
+    /// Text column whose near-duplicates stay in one split (default: `text`, else the longest column).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Fraction for validation.
+    #[arg(long, default_value_t = 0.1)]
+    pub val: f64,
+    /// Fraction for test.
+    #[arg(long, default_value_t = 0.1)]
+    pub test: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Grouping that never straddles splits: near, normalized, exact or none.
+    #[arg(long, default_value = "near")]
+    pub group_by: String,
+    #[arg(long, default_value_t = 0.8)]
+    pub near_threshold: f64,
+    /// Input format, when the extension does not say.
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(args: Args) -> Result<SplitReport> {
+    let format = super::format_for(&args.input, args.format.as_deref())?;
+    let name = args.input.display().to_string();
+    let opts = SplitOptions {
+        label_column: args.label.clone(),
+        text_column: args.text.clone(),
+        val: args.val,
+        test: args.test,
+        seed: args.seed,
+        group_by: DedupMode::parse(&args.group_by)
+            .with_context(|| format!("--group-by must be near, normalized, exact or none, got '{}'", args.group_by))?,
+        near_threshold: args.near_threshold,
+    };
+    let reader =
+        || -> Result<_> { Ok(TableReader::new(BufReader::with_capacity(1 << 20, open(&args.input)?), format, &name)?) };
+    let plan = plan_split(reader()?, &opts)?;
+
+    let header = reader()?.header().to_vec();
+    let files =
+        Part::ALL.map(|p| AtomicFile::create(&args.output.join(format!("{}.{}", p.name(), format.extension()))));
+    let files: Vec<AtomicFile> = files.into_iter().collect::<Result<_>>()?;
+    {
+        let mut writers = Vec::with_capacity(3);
+        for f in &files {
+            writers.push(TableWriter::new(BufWriter::with_capacity(1 << 20, f.file()), format, &header)?);
+        }
+        let mut writers: [TableWriter<_>; 3] = writers.try_into().map_err(|_| anyhow::anyhow!("three writers"))?;
+        write_split(reader()?, &plan, &mut writers)?;
+        for w in writers {
+            w.finish()?.flush()?;
+        }
+    }
+    for f in files {
+        f.commit()?;
+    }
+    write_json(&args.output.join("split_report.json"), &plan.report)?;
+    if !args.quiet {
+        eprint!("{}", summary(&plan.report));
+        eprintln!("wrote {}", args.output.display());
+    }
+    Ok(plan.report)
+}
+
+pub fn summary(r: &SplitReport) -> String {
+    let mut s = format!(
+        "{}: {} rows in, {} out (grouped by {} on '{}'; {} groups of 2+ rows hold {} rows)\n",
+        r.source, r.rows_in, r.rows_out, r.group_by, r.text_column, r.multi_row_groups, r.rows_in_multi_row_groups
+    );
+    for (name, p) in &r.splits {
+        let labels: Vec<String> = p.label_counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        s += &format!("  {name}: {} rows ({})\n", p.rows, labels.join(", "));
+    }
+    if !r.dropped.is_empty() {
+        s += &format!("  dropped: {:?}\n", r.dropped);
+    }
+    s
+}

@@ -1,0 +1,25 @@
+//! Terminal progress over core's (rows, bytes) callbacks.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A byte-based bar for reading a file of `total` bytes (a spinner when unknown).
+pub fn bytes_bar(label: &str, total: Option<u64>) -> ProgressBar {
+    let bar = match total {
+        Some(t) => ProgressBar::new(t).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+/// The callback core calls every few thousand rows.
+pub fn rows_callback(bar: &ProgressBar) -> impl FnMut(u64, u64) + '_ {
+    move |rows, bytes| {
+        bar.set_position(bytes);
+        bar.set_message(format!("{rows} rows"));
+    }
+}
