@@ -1,1 +1,113 @@
+//! savant-web: the JavaScript API over savant-core. Thin on purpose: options come in as plain
+//! objects (the same field names as savant-core's option structs), bytes come in as
+//! `Uint8Array`, and reports go out as the same JSON the CLI writes.
+//!
+//! ```js
+//! import init, { clean, split } from "./savant_web.js";
+//! await init();
+//! const { output, report } = clean(new Uint8Array(await file.arrayBuffer()), {
+//!   format: "csv", output_format: "csv",
+//!   options: { text_column: "note", label_column: "dept", dedup: "near", redact: ["EMAIL", "PHONE"] },
+//! });
+//! ```
 
+use savant_core::data::split::{split_bytes, SplitOptions};
+use savant_core::data::{clean_bytes, CleanOptions, Format};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+#[derive(Deserialize)]
+struct CleanRequest {
+    format: Format,
+    #[serde(default)]
+    output_format: Option<Format>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    options: CleanOptions,
+}
+
+#[derive(Serialize)]
+struct CleanResponse {
+    #[serde(with = "as_uint8array")]
+    output: Vec<u8>,
+    report: savant_core::data::Report,
+}
+
+#[derive(Deserialize)]
+struct SplitRequest {
+    format: Format,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    options: SplitOptions,
+}
+
+#[derive(Serialize)]
+struct SplitResponse {
+    #[serde(with = "as_uint8array")]
+    train: Vec<u8>,
+    #[serde(with = "as_uint8array")]
+    val: Vec<u8>,
+    #[serde(with = "as_uint8array")]
+    test: Vec<u8>,
+    report: savant_core::data::split::SplitReport,
+}
+
+/// Byte buffers cross into JavaScript as `Uint8Array`, not as arrays of numbers.
+mod as_uint8array {
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    // Maps as plain objects, so `report.dropped.duplicate_near` works in JavaScript.
+    let ser = serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false);
+    value.serialize(&ser).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// Cleans a table held in memory. `request`: `{ format, output_format?, source?, options? }`.
+/// Returns `{ output: Uint8Array, report }`.
+#[wasm_bindgen]
+pub fn clean(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
+    let req: CleanRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("clean options: {e}")))?;
+    let source = req.source.unwrap_or_else(|| "input".into());
+    let (output, report) = clean_bytes(input, req.format, req.output_format.unwrap_or(req.format), req.options, &source)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    to_js(&CleanResponse { output, report })
+}
+
+/// Splits a table held in memory. `request`: `{ format, source?, options? }`.
+/// Returns `{ train, val, test: Uint8Array, report }`.
+#[wasm_bindgen]
+pub fn split(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
+    let req: SplitRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("split options: {e}")))?;
+    let source = req.source.unwrap_or_else(|| "input".into());
+    let ([train, val, test], report) =
+        split_bytes(input, req.format, &req.options, &source).map_err(|e| JsError::new(&e.to_string()))?;
+    to_js(&SplitResponse { train, val, test, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The request shapes JavaScript sends, checked natively (the browser tests come with the page).
+    #[test]
+    fn requests_deserialize_with_defaults() {
+        let req: CleanRequest = serde_json::from_str(
+            r#"{"format": "csv", "options": {"text_column": "note", "label_column": "dept", "dedup": "near", "redact": ["EMAIL"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(req.options.dedup, savant_core::data::DedupMode::Near);
+        assert_eq!(req.options.min_chars, 1);
+        let (out, report) =
+            clean_bytes(b"note,dept\nmail a@b.org,x\n", req.format, Format::Csv, req.options, "input").unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "note,dept\nmail [EMAIL],x\n");
+        assert_eq!(report.redactions["EMAIL"], 1);
+        let req: SplitRequest = serde_json::from_str(r#"{"format": "jsonl", "options": {"seed": 3}}"#).unwrap();
+        assert_eq!(req.options.seed, 3);
+        assert_eq!(req.options.val, 0.1);
+    }
+}

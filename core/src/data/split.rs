@@ -34,6 +34,7 @@ impl Part {
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SplitOptions {
     pub label_column: String,
     /// The column whose (near-)duplicates must stay together; `None` picks `text` if present,
@@ -356,6 +357,17 @@ mod tests {
     }
 
     #[test]
+    fn split_bytes_writes_every_kept_row_once() {
+        let rows: Vec<String> = (0..50).map(|i| format!("row number {i} with its own words")).collect();
+        let refs: Vec<(&str, &str)> = rows.iter().enumerate().map(|(i, t)| (t.as_str(), if i % 2 == 0 { "a" } else { "b" })).collect();
+        let bytes = csv(&refs);
+        let (parts, report) = split_bytes(&bytes, Format::Csv, &SplitOptions::default(), "t.csv").unwrap();
+        let lines: usize = parts.iter().map(|p| String::from_utf8_lossy(p).lines().count() - 1).sum();
+        assert_eq!(lines as u64, report.rows_out);
+        assert_eq!(report.rows_out, 50);
+    }
+
+    #[test]
     fn bad_fractions_are_an_error() {
         let bytes = csv(&[("a", "b")]);
         let r = plan_split(
@@ -364,4 +376,19 @@ mod tests {
         );
         assert!(matches!(r, Err(Error::Option(_))));
     }
+}
+
+/// Everything in memory (the browser's path): the three parts in the input's format, and the report.
+pub fn split_bytes(input: &[u8], format: super::Format, opts: &SplitOptions, source: &str) -> Result<([Vec<u8>; 3], SplitReport)> {
+    let plan = plan_split(TableReader::new(input, format, source)?, opts)?;
+    let reader = TableReader::new(input, format, source)?;
+    let header = reader.header().to_vec();
+    let mut writers = [
+        TableWriter::new(Vec::new(), format, &header)?,
+        TableWriter::new(Vec::new(), format, &header)?,
+        TableWriter::new(Vec::new(), format, &header)?,
+    ];
+    write_split(reader, &plan, &mut writers)?;
+    let [a, b, c] = writers;
+    Ok(([a.finish()?, b.finish()?, c.finish()?], plan.report))
 }
