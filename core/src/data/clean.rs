@@ -100,6 +100,8 @@ impl Fixups {
 /// Per duplicate group: where its representative went and the labels of all its members.
 struct Group {
     out_index: u64,
+    /// Input line of the representative, for the warning.
+    line: u64,
     rep_label: u32,
     votes: BTreeMap<u32, u64>,
 }
@@ -269,7 +271,7 @@ impl Cleaner {
         self.report.rows_out += 1;
         if let (Some(label), Some(id)) = (&label, label_id) {
             *self.report.label_counts.entry(label.clone()).or_insert(0) += 1;
-            self.groups.insert(group, Group { out_index, rep_label: id, votes: BTreeMap::new() });
+            self.groups.insert(group, Group { out_index, line, rep_label: id, votes: BTreeMap::new() });
         }
         row.fields[self.text_col] = text;
         if let (Some(c), Some(label)) = (self.label_col, label) {
@@ -277,7 +279,6 @@ impl Cleaner {
                 row.fields[c] = label;
             }
         }
-        let _ = line;
         Some(row.fields)
     }
 
@@ -330,12 +331,8 @@ impl Cleaner {
                     self.report.rows_out -= 1;
                     *self.report.dropped.entry("label_conflict".into()).or_insert(0) += 1;
                     self.report.warn(
-                        None,
-                        format!(
-                            "output row {}: duplicates disagree on the label ({}); dropped",
-                            g.out_index + 1,
-                            votes.join(", ")
-                        ),
+                        Some(g.line),
+                        format!("this row and its duplicates disagree on the label ({}); all dropped", votes.join(", ")),
                     );
                 }
                 ConflictPolicy::Majority => {
@@ -343,23 +340,22 @@ impl Cleaner {
                     let rep_votes = g.votes[&g.rep_label];
                     let (winner, n) =
                         g.votes.iter().max_by_key(|(_, n)| **n).map(|(l, n)| (*l, *n)).unwrap_or((g.rep_label, 0));
-                    if winner != g.rep_label && n > rep_votes {
+                    let kept = if winner != g.rep_label && n > rep_votes {
                         c.relabelled += 1;
                         if let Some(n) = rep_count {
                             *n -= 1;
                         }
                         let new = self.labels[winner as usize].clone();
                         *self.report.label_counts.entry(new.clone()).or_insert(0) += 1;
-                        self.report.warn(
-                            None,
-                            format!(
-                                "output row {}: duplicates disagree on the label ({}); relabelled '{new}'",
-                                g.out_index + 1,
-                                votes.join(", ")
-                            ),
-                        );
-                        fixups.rows.insert(g.out_index, Some(new));
-                    }
+                        fixups.rows.insert(g.out_index, Some(new.clone()));
+                        format!("relabelled '{new}'")
+                    } else {
+                        format!("kept '{rep}'")
+                    };
+                    self.report.warn(
+                        Some(g.line),
+                        format!("this row and its duplicates disagree on the label ({}); {kept}", votes.join(", ")),
+                    );
                 }
             }
         }
@@ -509,6 +505,14 @@ mod tests {
         assert_eq!(r.conflicts, crate::data::report::ConflictReport { groups: 2, rows: 5, relabelled: 1, dropped: 0 });
         assert_eq!(r.label_counts.get("a"), None);
         assert_eq!(r.label_counts["b"], 1);
+        let w: Vec<(Option<u64>, &str)> = r.warnings.iter().map(|w| (w.line, w.message.as_str())).collect();
+        assert_eq!(
+            w,
+            [
+                (Some(2), "this row and its duplicates disagree on the label (a×1, b×2); relabelled 'b'"),
+                (Some(6), "this row and its duplicates disagree on the label (x×1, y×1); kept 'x'"),
+            ]
+        );
 
         let (out, r) = run(csv, CleanOptions { conflicts: ConflictPolicy::Drop, ..Default::default() });
         assert_eq!(out, "text,label\nalone,c\n");
