@@ -26,7 +26,6 @@ import os
 import platform
 import random
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -293,20 +292,46 @@ def warm_cache(path: Path) -> None:
     subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
 
 
-def run_once(cmd: list[str]) -> dict:
-    """Runs cmd; returns wall seconds, CPU seconds and peak RSS (MiB) of that process alone.
+# Peak RSS. os.wait4's ru_maxrss looks exact but is not: a child forked from this Python process
+# starts with Python's RSS (fork shares its pages) and Linux keeps that high-water mark across
+# exec, so a 10 MiB tool reads as ~60 MiB. GNU time forks the command from a ~2 MiB process, so
+# its %M is the command's own peak. Without it, psutil polls RSS every 5 ms (may miss a spike).
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+RSS_METHOD = "gnu-time" if GNU_TIME else "psutil-poll"
 
-    os.wait4 returns the child's own rusage: ru_maxrss is its high-water RSS in KiB on Linux,
-    exact and not mixed with other children (unlike RUSAGE_CHILDREN deltas)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = p.stderr.read()  # drain first so a chatty child cannot block on a full pipe
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{stderr.decode(errors='replace')[-2000:]}")
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "rss_mib": ru.ru_maxrss / 1024}
+
+def run_once(cmd: list[str]) -> dict:
+    """Runs cmd; returns wall seconds, CPU seconds and peak RSS (MiB) of that process alone."""
+    scratch = BENCH / "data" / "out"
+    rss_file, err_file = scratch / "time.txt", scratch / "stderr.txt"
+    full = [GNU_TIME, "-f", "%M %U %S", "-o", str(rss_file), *cmd] if RSS_METHOD == "gnu-time" else cmd
+    with open(err_file, "wb") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=err)
+        if RSS_METHOD == "gnu-time":
+            p.wait()
+        else:
+            import psutil
+
+            proc, peak_kib = psutil.Process(p.pid), 0
+            while True:
+                pid, status, ru = os.wait4(p.pid, os.WNOHANG)  # reaps the child once it exits
+                if pid:
+                    break
+                try:
+                    peak_kib = max(peak_kib, proc.memory_info().rss // 1024)
+                except psutil.Error:
+                    pass
+                time.sleep(0.005)
+            p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+    if p.returncode:
+        msg = err_file.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{msg}")
+    if RSS_METHOD == "gnu-time":
+        kib, user, sys_ = rss_file.read_text().split("\n")[-2].split()  # last line: "%M %U %S"
+        return {"wall_s": wall, "cpu_s": float(user) + float(sys_), "rss_mib": int(kib) / 1024}
+    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "rss_mib": peak_kib / 1024}
 
 
 def time_tool(name: str, cmd: list[str], repeat: int, inp: Path, phases: Path | None, max_wait: float) -> dict:
@@ -390,10 +415,14 @@ def main() -> None:
     ap.add_argument("--no-near", action="store_true", help="skip the near-dup benchmark")
     ap.add_argument("--no-datasketch", action="store_true", help="skip the datasketch comparison")
     ap.add_argument("--breakdown", action="store_true", help="also time savant variants (where the time goes)")
+    ap.add_argument("--rss", choices=["gnu-time", "psutil-poll"], help="how to measure peak RSS (default: gnu-time if present)")
     ap.add_argument("--max-wait", type=float, default=1800, help="seconds to wait for a running cargo build")
     args = ap.parse_args()
 
     ensure_venv()  # from here on we run inside bench/.venv
+    global RSS_METHOD
+    RSS_METHOD = args.rss or RSS_METHOD
+    sys.stdout.reconfigure(line_buffering=True)  # keep the table in order with the progress on stderr
     savant, savant_note = ensure_savant(args.savant)
     train = ensure_cfpb(savant)
     data = BENCH / "data" / f"cfpb_{human(args.rows)}.csv"
@@ -409,19 +438,25 @@ def main() -> None:
     # --- 1M-row clean: normalised dedup --------------------------------------------------------
     results: dict[str, dict] = {}
     outs: dict[str, Path] = {}
+    failed: dict[str, str] = {}
     for tool in tools:
         out, phases = out_dir / f"clean_{tool}.csv", out_dir / f"clean_{tool}.phases.json"
         phases.unlink(missing_ok=True)
-        if tool == "savant":
-            # --report costs one small JSON write at the end; it gives rows in/out and drop reasons.
-            cmd = [str(savant), "clean", str(data), "--text", "text", "--label", "label",
-                   "--dedup", "normalized", "-o", str(out), "-q", "--report", str(phases)]
-            r = time_tool(tool, cmd, args.repeat, data, None, args.max_wait)
-            report = json.loads(phases.read_text())
-            r.update(rows_in=report["rows_in"], rows_out=report["rows_out"], dropped=report.get("dropped"),
-                     modified=report.get("modified"), conflicts=report.get("conflicts"), version=version)
-        else:
-            r = time_tool(tool, worker_cmd(tool, data, out, phases), args.repeat, data, phases, args.max_wait)
+        try:
+            if tool == "savant":
+                # --report costs one small JSON write at the end; it gives rows in/out and drop reasons.
+                cmd = [str(savant), "clean", str(data), "--text", "text", "--label", "label",
+                       "--dedup", "normalized", "-o", str(out), "-q", "--report", str(phases)]
+                r = time_tool(tool, cmd, args.repeat, data, None, args.max_wait)
+                report = json.loads(phases.read_text())
+                r.update(rows_in=report["rows_in"], rows_out=report["rows_out"], dropped=report.get("dropped"),
+                         modified=report.get("modified"), conflicts=report.get("conflicts"), version=version)
+            else:
+                r = time_tool(tool, worker_cmd(tool, data, out, phases), args.repeat, data, phases, args.max_wait)
+        except RuntimeError as e:  # e.g. pandas killed for memory: report it, time the others
+            log(f"WARNING: {tool} failed: {e}")
+            failed[tool] = str(e)[-500:]
+            continue
         r["rows_per_s"] = args.rows / r["median_s"]
         results[tool], outs[tool] = r, out
 
@@ -436,6 +471,11 @@ def main() -> None:
         if tool in results and "phases" in results[tool]["runs"][-1]:
             ph = results[tool]["runs"][-1]["phases"]
             print(f"  {tool} phases (last run): " + ", ".join(f"{k} {v:.2f} s" for k, v in ph.items()))
+    for tool in failed:
+        print(f"{tool:<8} FAILED (see {tool} in the JSON)")
+    contended = [t for t, r in results.items() if any(x["build_running_after"] for x in r["runs"])]
+    if contended:
+        print(f"  WARNING: a cargo build (rustc) was running during: {', '.join(contended)}")
     if "polars" in results:
         print(f"  polars threads: {results['polars'].get('threads')}")
 
@@ -455,6 +495,8 @@ def main() -> None:
             targets["rss_vs_pandas"] = {"savant_mib": a, "pandas_mib": b, "ratio": a / b, "met": a <= b}
             print(f"  peak RSS savant/pandas {a:,.0f} / {b:,.0f} MiB = {a / b:.3f}  (target <= 1)  {verdict(a <= b)}")
 
+    # Keys are recomputed from each tool's output text; savant writes cleaned text (HTML entities
+    # decoded, whitespace collapsed), so a kept row can show up here with a different key.
     print("\nrows out: " + ", ".join(f"{t} {r['rows_out']:,}" for t, r in results.items()))
     diffs = {}
     for a, b in (("savant", "pandas"), ("savant", "polars"), ("pandas", "polars")):
@@ -517,7 +559,9 @@ def main() -> None:
     # --- JSON ------------------------------------------------------------------------------------
     results_dir = BENCH / "results"
     results_dir.mkdir(exist_ok=True)
+    # One file per day; other sizes and --only subsets get a suffix so they don't overwrite it.
     suffix = "" if args.rows == 1_000_000 else f"_{human(args.rows)}"
+    suffix += "" if tools == ["savant", "pandas", "polars"] else "_" + "-".join(tools)
     path = results_dir / f"clean_{dt.date.today().isoformat()}{suffix}.json"
     doc = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
@@ -527,7 +571,9 @@ def main() -> None:
         "data": {"path": str(data), "rows": args.rows, "bytes": data.stat().st_size, "seed": SEED,
                  "source": str(train), "source_rows": source_rows},
         "repeat": args.repeat,
+        "rss_method": RSS_METHOD,
         "clean_normalized": results,
+        "failed": failed,
         "rows_out_diffs": diffs,
         "targets": targets,
         "breakdown": breakdown,

@@ -11,6 +11,7 @@ use super::redact::{PiiType, Redactor};
 use super::report::Report;
 use super::text::{clean_text, Changes, TextRules};
 use crate::error::{Error, Result};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 
@@ -81,6 +82,22 @@ impl CleanOptions {
             }
         }
         Ok(())
+    }
+}
+
+/// The text rules, then redaction; borrowed when neither changed anything.
+fn prepare_text<'a>(
+    raw: &'a str,
+    rules: &TextRules,
+    redactor: Option<&Redactor>,
+    changes: &mut Changes,
+    redactions: &mut BTreeMap<PiiType, u64>,
+) -> Cow<'a, str> {
+    let cleaned = clean_text(raw, rules, changes);
+    let Some(redactor) = redactor else { return cleaned };
+    match redactor.redact(&cleaned, redactions) {
+        Cow::Borrowed(_) => cleaned,
+        Cow::Owned(redacted) => Cow::Owned(redacted),
     }
 }
 
@@ -175,11 +192,7 @@ impl Cleaner {
             if self.is_na(raw) {
                 continue;
             }
-            let text = clean_text(raw, &self.opts.text_rules, &mut Changes::default());
-            let text = match &self.redactor {
-                Some(r) => r.redact(&text, &mut scratch).into_owned(),
-                None => text.into_owned(),
-            };
+            let text = prepare_text(raw, &self.opts.text_rules, self.redactor.as_ref(), &mut Changes::default(), &mut scratch);
             self.index.observe(&text);
             n += 1;
         }
@@ -221,13 +234,15 @@ impl Cleaner {
         };
 
         let mut changes = Changes::default();
-        let text = clean_text(&row.fields[self.text_col], &self.opts.text_rules, &mut changes);
         self.row_redactions.clear();
-        let text = match &self.redactor {
-            Some(r) => r.redact(&text, &mut self.row_redactions).into_owned(),
-            None => text.into_owned(),
-        };
-        let chars = text.chars().count();
+        let text = prepare_text(
+            &row.fields[self.text_col],
+            &self.opts.text_rules,
+            self.redactor.as_ref(),
+            &mut changes,
+            &mut self.row_redactions,
+        );
+        let chars = if text.is_ascii() { text.len() } else { text.chars().count() };
         if chars < self.opts.min_chars {
             self.report.drop_row("too_short");
             return None;
@@ -273,7 +288,10 @@ impl Cleaner {
             *self.report.label_counts.entry(label.clone()).or_insert(0) += 1;
             self.groups.insert(group, Group { out_index, line, rep_label: id, votes: BTreeMap::new() });
         }
-        row.fields[self.text_col] = text;
+        // Only a text some rule changed is copied; duplicates (most dropped rows) never are.
+        if let Cow::Owned(text) = text {
+            row.fields[self.text_col] = text;
+        }
         if let (Some(c), Some(label)) = (self.label_col, label) {
             if row.fields[c] != label {
                 row.fields[c] = label;

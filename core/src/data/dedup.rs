@@ -56,13 +56,13 @@ pub struct DedupIndex {
     keys: HashMap<u128, GroupId>,
     near: Option<MinHashLsh>,
     groups: GroupId,
-    scratch: String,
+    scratch: Vec<u8>,
 }
 
 impl DedupIndex {
     pub fn new(mode: DedupMode, near_threshold: f64) -> Self {
         let near = (mode == DedupMode::Near).then(|| MinHashLsh::new(near_threshold));
-        DedupIndex { mode, keys: HashMap::new(), near, groups: 0, scratch: String::new() }
+        DedupIndex { mode, keys: HashMap::new(), near, groups: 0, scratch: Vec::new() }
     }
 
     pub fn mode(&self) -> DedupMode {
@@ -82,7 +82,7 @@ impl DedupIndex {
             DedupMode::Exact => xxh3_128(text.as_bytes()),
             DedupMode::Normalized | DedupMode::Near => {
                 normalized_key(text, &mut self.scratch);
-                xxh3_128(self.scratch.as_bytes())
+                xxh3_128(&self.scratch)
             }
         };
         if let Some(&g) = self.keys.get(&key) {
@@ -145,10 +145,10 @@ impl MinHashLsh {
     }
 
     /// The signature of a normalised key (words separated by single spaces).
-    pub fn signature(&self, key: &str) -> Vec<u32> {
+    pub fn signature(&self, key: &[u8]) -> Vec<u32> {
         let mut sig = vec![u32::MAX; NUM_PERM];
         for_each_shingle(key, |shingle| {
-            let h = xxh3_64(shingle.as_bytes());
+            let h = xxh3_64(shingle);
             for (slot, &(a, b)) in sig.iter_mut().zip(&self.perms) {
                 let v = (a.wrapping_mul(h).wrapping_add(b) >> 32) as u32;
                 if v < *slot {
@@ -201,12 +201,13 @@ impl MinHashLsh {
 
 /// Calls `f` with each run of `SHINGLE_WORDS` consecutive words of `key` (a text shorter than
 /// that is one shingle), as a slice of `key`.
-fn for_each_shingle(key: &str, mut f: impl FnMut(&str)) {
+fn for_each_shingle(key: &[u8], mut f: impl FnMut(&[u8])) {
+    // Word boundaries: a normalised key has single spaces and no leading or trailing one.
     let mut starts = Vec::new();
     let mut ends = Vec::new();
     let mut in_word = false;
-    for (i, c) in key.char_indices() {
-        if c == ' ' {
+    for (i, &b) in key.iter().enumerate() {
+        if b == b' ' {
             if in_word {
                 ends.push(i);
             }
@@ -317,20 +318,21 @@ mod tests {
         let sa: std::collections::HashSet<String> = words.windows(5).map(|w| w.join(" ")).collect();
         let sb: std::collections::HashSet<String> = w2.windows(5).map(|w| w.join(" ")).collect();
         let truth = sa.intersection(&sb).count() as f64 / sa.union(&sb).count() as f64;
-        let est = jaccard_estimate(&lsh.signature(&a), &lsh.signature(&b));
+        let est = jaccard_estimate(&lsh.signature(a.as_bytes()), &lsh.signature(b.as_bytes()));
         assert!((est - truth).abs() < 0.12, "estimate {est} vs true {truth}");
     }
 
     #[test]
     fn shingles() {
         let mut got = Vec::new();
-        for_each_shingle("a b c", |s| got.push(s.to_string()));
+        let text = |s: &[u8]| String::from_utf8(s.to_vec()).unwrap();
+        for_each_shingle(b"a b c", |s| got.push(text(s)));
         assert_eq!(got, ["a b c"]);
         got.clear();
-        for_each_shingle("a b c d e f g", |s| got.push(s.to_string()));
+        for_each_shingle(b"a b c d e f g", |s| got.push(text(s)));
         assert_eq!(got, ["a b c d e", "b c d e f", "c d e f g"]);
         got.clear();
-        for_each_shingle("", |s| got.push(s.to_string()));
+        for_each_shingle(b"", |s| got.push(text(s)));
         assert!(got.is_empty());
     }
 }

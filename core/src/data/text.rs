@@ -48,14 +48,32 @@ pub fn clean_text<'a>(text: &'a str, rules: &TextRules, changes: &mut Changes) -
     }
     if rules.whitespace && needs_whitespace_fix(&out) {
         changes.whitespace = true;
-        out = Cow::Owned(out.split_whitespace().collect::<Vec<_>>().join(" "));
+        out = Cow::Owned(collapse_whitespace(&out));
     }
     out
+}
+
+/// ASCII whitespace as `char::is_whitespace` sees it (space, \t, \n, \x0B, \x0C, \r).
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
 }
 
 /// True when trimming or collapsing would change the text: leading/trailing whitespace, or any
 /// whitespace that is not a single ASCII space.
 fn needs_whitespace_fix(s: &str) -> bool {
+    if !s.is_ascii() {
+        return needs_whitespace_fix_unicode(s);
+    }
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else { return false };
+    // Whole-slice scans (vectorised) rather than a byte-by-byte state machine.
+    is_ascii_space(first)
+        || is_ascii_space(last)
+        || b.iter().any(|&c| (b'\t'..=b'\r').contains(&c))
+        || memchr::memmem::find(b, b"  ").is_some()
+}
+
+fn needs_whitespace_fix_unicode(s: &str) -> bool {
     let mut prev_space = true; // so a leading space counts
     for c in s.chars() {
         if c.is_whitespace() {
@@ -70,27 +88,97 @@ fn needs_whitespace_fix(s: &str) -> bool {
     prev_space && !s.is_empty()
 }
 
+/// Trims and turns every whitespace run into one space. Byte-wise for ASCII text (the common
+/// case, several times faster than `split_whitespace`).
+fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    if !s.is_ascii() {
+        for word in s.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        return out;
+    }
+    // ASCII: every byte index is a character boundary, so words can be copied as slices.
+    for word in s.as_bytes().split(|&b| is_ascii_space(b)).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let start = word.as_ptr() as usize - s.as_ptr() as usize;
+        out.push_str(&s[start..start + word.len()]);
+    }
+    out
+}
+
 /// The key under which "normalised" duplicates meet: lower case, punctuation and symbols
 /// removed, whitespace collapsed — the same as pandas'
-/// `s.str.lower().str.replace(r"[^\w\s]", "").str.split().str.join(" ")`.
-pub fn normalized_key(text: &str, out: &mut String) {
+/// `s.str.lower().str.replace(r"[^\w\s]", "").str.split().str.join(" ")`. Written as bytes
+/// (always valid UTF-8) because it is only hashed and shingled; ASCII goes byte by byte.
+pub fn normalized_key(text: &str, out: &mut Vec<u8>) {
     out.clear();
+    if text.is_ascii() {
+        return normalized_key_ascii(text.as_bytes(), out);
+    }
     let mut pending_space = false;
     for c in text.chars() {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
         } else if c.is_alphanumeric() || c == '_' {
             if pending_space {
-                out.push(' ');
+                out.push(b' ');
                 pending_space = false;
             }
-            if c.is_ascii() {
-                out.push(c.to_ascii_lowercase());
-            } else {
-                out.extend(c.to_lowercase());
+            let mut buf = [0u8; 4];
+            for lower in c.to_lowercase() {
+                out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
             }
         }
     }
+}
+
+/// What each ASCII byte becomes in a key: `DROP`, `SPACE`, or itself lower-cased.
+const DROP: u8 = 0;
+const SPACE: u8 = 1;
+static KEY_BYTE: [u8; 128] = {
+    let mut t = [DROP; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphanumeric() || c == b'_' {
+            c.to_ascii_lowercase()
+        } else if matches!(c, b' ' | b'\t'..=b'\r') {
+            SPACE
+        } else {
+            DROP
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The hot path (most text is ASCII): one table lookup per byte into a buffer that cannot
+/// overflow, since the key is never longer than the text.
+fn normalized_key_ascii(bytes: &[u8], out: &mut Vec<u8>) {
+    out.resize(bytes.len(), 0);
+    let mut n = 0;
+    let mut pending_space = false;
+    for &b in bytes {
+        let k = KEY_BYTE[(b & 0x7F) as usize];
+        if k > SPACE {
+            if pending_space {
+                out[n] = b' ';
+                n += 1;
+                pending_space = false;
+            }
+            out[n] = k;
+            n += 1;
+        } else if k == SPACE {
+            pending_space = n > 0;
+        }
+    }
+    out.truncate(n);
 }
 
 #[cfg(test)]
@@ -126,6 +214,12 @@ mod tests {
         assert!(needs_whitespace_fix("a "));
         assert!(needs_whitespace_fix("a  b"));
         assert!(needs_whitespace_fix("a\nb"));
+        assert!(needs_whitespace_fix("a \tb"));
+        assert!(!needs_whitespace_fix(""));
+        assert!(needs_whitespace_fix("é  b"));
+        assert!(!needs_whitespace_fix("é b"));
+        assert_eq!(collapse_whitespace(" a \t\x0B b\r\n"), "a b");
+        assert_eq!(collapse_whitespace("\u{2003}é\u{3000} b "), "é b");
     }
 
     #[test]
@@ -137,13 +231,19 @@ mod tests {
 
     #[test]
     fn normalized_key_ignores_case_punctuation_whitespace() {
-        let mut a = String::new();
-        let mut b = String::new();
+        let mut a = Vec::new();
+        let mut b = Vec::new();
         normalized_key("Don't  STOP, me now!", &mut a);
         normalized_key("dont stop me\tnow", &mut b);
-        assert_eq!(a, "dont stop me now");
+        assert_eq!(a, b"dont stop me now");
         assert_eq!(a, b);
-        normalized_key("  Émile_Zola ", &mut a);
-        assert_eq!(a, "émile_zola");
+        normalized_key("  Émile_Zola\u{00A0}ÉTÉ, 42 ", &mut a);
+        assert_eq!(String::from_utf8(a.clone()).unwrap(), "émile_zola été 42");
+        // The ASCII fast path and the general path agree.
+        let text = " Hello,  World_1!\t(a-b) x\x0By ";
+        normalized_key(text, &mut a);
+        normalized_key(&format!("{text}é"), &mut b);
+        assert_eq!(String::from_utf8(a.clone()).unwrap(), "hello world_1 ab x y");
+        assert_eq!(String::from_utf8(b.clone()).unwrap(), "hello world_1 ab x y é");
     }
 }
