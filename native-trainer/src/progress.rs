@@ -13,7 +13,8 @@ pub fn bytes_bar(label: &str, total: Option<u64>) -> ProgressBar {
         None => ProgressBar::new_spinner(),
     };
     bar.set_prefix(label.to_string());
-    bar
+    // Bars disappear when their work is done (or dropped): the summary lines follow.
+    bar.with_finish(indicatif::ProgressFinish::AndClear)
 }
 
 /// The callback core calls every few thousand rows.

@@ -71,10 +71,12 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
 /// Returns `{ output: Uint8Array, report }`.
 #[wasm_bindgen]
 pub fn clean(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
-    let req: CleanRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("clean options: {e}")))?;
+    let req: CleanRequest =
+        serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("clean options: {e}")))?;
     let source = req.source.unwrap_or_else(|| "input".into());
-    let (output, report) = clean_bytes(input, req.format, req.output_format.unwrap_or(req.format), req.options, &source)
-        .map_err(|e| JsError::new(&e.to_string()))?;
+    let (output, report) =
+        clean_bytes(input, req.format, req.output_format.unwrap_or(req.format), req.options, &source)
+            .map_err(|e| JsError::new(&e.to_string()))?;
     to_js(&CleanResponse { output, report })
 }
 
@@ -82,7 +84,8 @@ pub fn clean(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
 /// Returns `{ train, val, test: Uint8Array, report }`.
 #[wasm_bindgen]
 pub fn split(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
-    let req: SplitRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("split options: {e}")))?;
+    let req: SplitRequest =
+        serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("split options: {e}")))?;
     let source = req.source.unwrap_or_else(|| "input".into());
     let ([train, val, test], report) =
         split_bytes(input, req.format, &req.options, &source).map_err(|e| JsError::new(&e.to_string()))?;

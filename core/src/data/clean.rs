@@ -192,7 +192,8 @@ impl Cleaner {
             if self.is_na(raw) {
                 continue;
             }
-            let text = prepare_text(raw, &self.opts.text_rules, self.redactor.as_ref(), &mut Changes::default(), &mut scratch);
+            let text =
+                prepare_text(raw, &self.opts.text_rules, self.redactor.as_ref(), &mut Changes::default(), &mut scratch);
             self.index.observe(&text);
             n += 1;
         }
@@ -286,7 +287,10 @@ impl Cleaner {
         self.report.rows_out += 1;
         if let (Some(label), Some(id)) = (&label, label_id) {
             *self.report.label_counts.entry(label.clone()).or_insert(0) += 1;
-            self.groups.insert(group, Group { out_index, line, rep_label: id, votes: BTreeMap::new() });
+            // Without deduplication no row can have duplicates, so there is nothing to vote on.
+            if self.index.mode() != DedupMode::None {
+                self.groups.insert(group, Group { out_index, line, rep_label: id, votes: BTreeMap::new() });
+            }
         }
         // Only a text some rule changed is copied; duplicates (most dropped rows) never are.
         if let Cow::Owned(text) = text {
@@ -350,7 +354,10 @@ impl Cleaner {
                     *self.report.dropped.entry("label_conflict".into()).or_insert(0) += 1;
                     self.report.warn(
                         Some(g.line),
-                        format!("this row and its duplicates disagree on the label ({}); all dropped", votes.join(", ")),
+                        format!(
+                            "this row and its duplicates disagree on the label ({}); all dropped",
+                            votes.join(", ")
+                        ),
                     );
                 }
                 ConflictPolicy::Majority => {

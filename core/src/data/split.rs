@@ -359,7 +359,8 @@ mod tests {
     #[test]
     fn split_bytes_writes_every_kept_row_once() {
         let rows: Vec<String> = (0..50).map(|i| format!("row number {i} with its own words")).collect();
-        let refs: Vec<(&str, &str)> = rows.iter().enumerate().map(|(i, t)| (t.as_str(), if i % 2 == 0 { "a" } else { "b" })).collect();
+        let refs: Vec<(&str, &str)> =
+            rows.iter().enumerate().map(|(i, t)| (t.as_str(), if i % 2 == 0 { "a" } else { "b" })).collect();
         let bytes = csv(&refs);
         let (parts, report) = split_bytes(&bytes, Format::Csv, &SplitOptions::default(), "t.csv").unwrap();
         let lines: usize = parts.iter().map(|p| String::from_utf8_lossy(p).lines().count() - 1).sum();
@@ -379,7 +380,12 @@ mod tests {
 }
 
 /// Everything in memory (the browser's path): the three parts in the input's format, and the report.
-pub fn split_bytes(input: &[u8], format: super::Format, opts: &SplitOptions, source: &str) -> Result<([Vec<u8>; 3], SplitReport)> {
+pub fn split_bytes(
+    input: &[u8],
+    format: super::Format,
+    opts: &SplitOptions,
+    source: &str,
+) -> Result<([Vec<u8>; 3], SplitReport)> {
     let plan = plan_split(TableReader::new(input, format, source)?, opts)?;
     let reader = TableReader::new(input, format, source)?;
     let header = reader.header().to_vec();

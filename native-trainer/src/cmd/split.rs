@@ -1,6 +1,7 @@
 //! `savant split`.
 
 use crate::io::{open, write_json, AtomicFile};
+use crate::progress;
 use anyhow::{Context, Result};
 use savant_core::data::dedup::DedupMode;
 use savant_core::data::split::{plan_split, write_split, Part, SplitOptions, SplitReport};
@@ -54,11 +55,19 @@ pub fn run(args: Args) -> Result<SplitReport> {
             .with_context(|| format!("--group-by must be near, normalized, exact or none, got '{}'", args.group_by))?,
         near_threshold: args.near_threshold,
     };
-    let reader =
-        || -> Result<_> { Ok(TableReader::new(BufReader::with_capacity(1 << 20, open(&args.input)?), format, &name)?) };
-    let plan = plan_split(reader()?, &opts)?;
+    let size = std::fs::metadata(&args.input).ok().map(|m| m.len());
+    // Two passes over the file, each with a byte progress bar.
+    let reader = |pass: &str| -> Result<_> {
+        let bar = progress::bytes_bar(pass, size);
+        if args.quiet {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let file = bar.wrap_read(open(&args.input)?);
+        Ok(TableReader::new(BufReader::with_capacity(1 << 20, file), format, &name)?)
+    };
+    let plan = plan_split(reader("split 1/2 (grouping)")?, &opts)?;
 
-    let header = reader()?.header().to_vec();
+    let header = plan_header(&args.input, format, &name)?;
     let files =
         Part::ALL.map(|p| AtomicFile::create(&args.output.join(format!("{}.{}", p.name(), format.extension()))));
     let files: Vec<AtomicFile> = files.into_iter().collect::<Result<_>>()?;
@@ -68,7 +77,7 @@ pub fn run(args: Args) -> Result<SplitReport> {
             writers.push(TableWriter::new(BufWriter::with_capacity(1 << 20, f.file()), format, &header)?);
         }
         let mut writers: [TableWriter<_>; 3] = writers.try_into().map_err(|_| anyhow::anyhow!("three writers"))?;
-        write_split(reader()?, &plan, &mut writers)?;
+        write_split(reader("split 2/2 (writing)")?, &plan, &mut writers)?;
         for w in writers {
             w.finish()?.flush()?;
         }
@@ -82,6 +91,10 @@ pub fn run(args: Args) -> Result<SplitReport> {
         eprintln!("wrote {}", args.output.display());
     }
     Ok(plan.report)
+}
+
+fn plan_header(path: &std::path::Path, format: savant_core::data::Format, name: &str) -> Result<Vec<String>> {
+    Ok(TableReader::new(BufReader::new(open(path)?), format, name)?.header().to_vec())
 }
 
 pub fn summary(r: &SplitReport) -> String {

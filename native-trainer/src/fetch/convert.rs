@@ -233,6 +233,23 @@ fn stem<'a>(name: &'a str, suffix: &str) -> &'a str {
     base.strip_suffix(suffix).unwrap_or(base)
 }
 
+/// Parses a licensedcode file; one that cannot be read is skipped with a warning, not fatal.
+fn front_matter_or_skip<'a>(
+    name: &str,
+    bytes: &'a [u8],
+    skips: &mut Skips,
+    warnings: &mut Vec<String>,
+) -> Option<(FrontMatter, &'a str)> {
+    match std::str::from_utf8(bytes).map_err(|e| anyhow!("not UTF-8: {e}")).and_then(parse_front_matter) {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            warnings.push(format!("skipping {name}: {e:#}"));
+            skips.add(SKIP_UNPARSEABLE);
+            None
+        }
+    }
+}
+
 fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -269,15 +286,7 @@ pub(crate) fn licenses<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Licenses>
     let mut categories = HashMap::new();
     for name in &names {
         let bytes = zip.read(name)?;
-        let parsed = std::str::from_utf8(&bytes).map_err(|e| anyhow!("not UTF-8: {e}")).and_then(parse_front_matter);
-        let (fm, body) = match parsed {
-            Ok(p) => p,
-            Err(e) => {
-                warnings.push(format!("skipping {name}: {e:#}"));
-                skips.add(SKIP_UNPARSEABLE);
-                continue;
-            }
-        };
+        let Some((fm, body)) = front_matter_or_skip(name, &bytes, &mut skips, &mut warnings) else { continue };
         // The key is the file stem in ScanCode; fall back to it when the field is missing.
         let key = non_empty(fm.key).unwrap_or_else(|| stem(name, ".LICENSE").to_string());
         if fm.is_deprecated {
@@ -328,15 +337,7 @@ pub(crate) fn license_rules<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Conv
     let mut warnings = Vec::new();
     for name in &names {
         let bytes = zip.read(name)?;
-        let parsed = std::str::from_utf8(&bytes).map_err(|e| anyhow!("not UTF-8: {e}")).and_then(parse_front_matter);
-        let (fm, body) = match parsed {
-            Ok(p) => p,
-            Err(e) => {
-                warnings.push(format!("skipping {name}: {e:#}"));
-                skips.add(SKIP_UNPARSEABLE);
-                continue;
-            }
-        };
+        let Some((fm, body)) = front_matter_or_skip(name, &bytes, &mut skips, &mut warnings) else { continue };
         let kind = match (fm.is_license_text, fm.is_license_notice) {
             (true, _) => "text",
             (false, true) => "notice",
