@@ -129,8 +129,8 @@ pub struct Cleaner {
     label_col: Option<usize>,
     redactor: Option<Redactor>,
     index: DedupIndex,
-    /// Groups below this id came from `--against` files: matching them is leakage.
-    foreign_groups: GroupId,
+    /// Texts of `--against` files: a row matching one of them is leakage.
+    against: Option<DedupIndex>,
     /// Label interning keeps the per-group votes small.
     labels: Vec<String>,
     label_ids: HashMap<String, u32>,
@@ -163,7 +163,7 @@ impl Cleaner {
             label_col,
             redactor,
             index,
-            foreign_groups: 0,
+            against: None,
             labels: Vec::new(),
             label_ids: HashMap::new(),
             groups: HashMap::new(),
@@ -175,29 +175,29 @@ impl Cleaner {
 
     /// Loads the texts of another file (e.g. the test set) so that rows duplicating them are
     /// dropped as `leak_against`. Call before the first [`push`](Self::push). Returns how many
-    /// texts were indexed. Uses the dedup mode, or `normalized` when dedup is off.
+    /// texts were indexed. Uses the dedup mode, or `normalized` when dedup is off (which then
+    /// still applies to the rows themselves).
     pub fn add_against<R: Read>(&mut self, mut other: TableReader<R>, text_column: &str) -> Result<u64> {
         if self.report.rows_in > 0 {
             return Err(Error::Option("add_against must come before the first row".into()));
         }
-        if self.index.mode() == DedupMode::None {
-            self.index = DedupIndex::new(DedupMode::Normalized, self.opts.near_threshold);
-        }
+        let mode = if self.opts.dedup == DedupMode::None { DedupMode::Normalized } else { self.opts.dedup };
+        let threshold = self.opts.near_threshold;
+        let index = self.against.get_or_insert_with(|| DedupIndex::new(mode, threshold));
         let col = other.column(text_column)?;
         let mut n = 0;
         let mut scratch = BTreeMap::new();
         while let Some(row) = other.next_row()? {
             let Ok(row) = row else { continue };
             let raw = row.fields[col].trim();
-            if self.is_na(raw) {
+            if self.opts.na_values.iter().any(|na| na == raw) {
                 continue;
             }
             let text =
                 prepare_text(raw, &self.opts.text_rules, self.redactor.as_ref(), &mut Changes::default(), &mut scratch);
-            self.index.observe(&text);
+            index.observe(&text);
             n += 1;
         }
-        self.foreign_groups = self.index.groups();
         Ok(n)
     }
 
@@ -222,16 +222,16 @@ impl Cleaner {
             self.report.drop_row("missing_text");
             return None;
         }
-        let label = match self.label_col {
+        let (label, label_normalized, label_mapped) = match self.label_col {
             Some(c) => {
-                let raw = row.fields[c].trim();
-                if self.is_na(raw) {
+                if self.is_na(row.fields[c].trim()) {
                     self.report.drop_row("missing_label");
                     return None;
                 }
-                Some(self.normalize_label(&row.fields[c]))
+                let (label, normalized, mapped) = self.normalize_label(&row.fields[c]);
+                (Some(label), normalized, mapped)
             }
-            None => None,
+            None => (None, false, false),
         };
 
         let mut changes = Changes::default();
@@ -253,12 +253,12 @@ impl Cleaner {
             return None;
         }
 
-        let (group, duplicate) = self.index.observe(&text);
-        let label_id = label.as_ref().map(|l| self.intern(l));
-        if group < self.foreign_groups {
+        if self.against.as_mut().is_some_and(|a| a.contains(&text)) {
             self.report.drop_row("leak_against");
             return None;
         }
+        let (group, duplicate) = self.index.observe(&text);
+        let label_id = label.as_ref().map(|l| self.intern(l));
         if duplicate {
             self.report.drop_row(self.index.mode().reason());
             if let (Some(id), Some(g)) = (label_id, self.groups.get_mut(&group)) {
@@ -278,6 +278,8 @@ impl Cleaner {
             (changes.html_entities, "html_entities"),
             (changes.unicode_nfkc, "unicode_nfkc"),
             (changes.whitespace, "whitespace"),
+            (label_normalized, "label_normalized"),
+            (label_mapped, "label_mapped"),
         ] {
             if hit {
                 self.report.modified(rule);
@@ -304,21 +306,21 @@ impl Cleaner {
         Some(row.fields)
     }
 
-    fn normalize_label(&mut self, raw: &str) -> String {
+    /// The label after trim / case-fold / map, and which of those changed it.
+    fn normalize_label(&self, raw: &str) -> (String, bool, bool) {
         let mut label = if self.opts.label_trim { raw.trim().to_string() } else { raw.to_string() };
         if self.opts.label_case_fold {
             label = label.to_lowercase();
         }
-        if label != raw {
-            self.report.modified("label_normalized");
-        }
-        if let Some(mapped) = self.opts.label_map.get(&label) {
-            if *mapped != label {
-                self.report.modified("label_mapped");
-                label = mapped.clone();
+        let normalized = label != raw;
+        let mut mapped = false;
+        if let Some(to) = self.opts.label_map.get(&label) {
+            if *to != label {
+                mapped = true;
+                label = to.clone();
             }
         }
-        label
+        (label, normalized, mapped)
     }
 
     fn intern(&mut self, label: &str) -> u32 {

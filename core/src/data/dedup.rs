@@ -105,6 +105,26 @@ impl DedupIndex {
         (g, false)
     }
 
+    /// Whether `text` duplicates a text already observed (nothing is inserted). Always false in
+    /// mode `None`.
+    pub fn contains(&mut self, text: &str) -> bool {
+        let key = match self.mode {
+            DedupMode::None => return false,
+            DedupMode::Exact => xxh3_128(text.as_bytes()),
+            DedupMode::Normalized | DedupMode::Near => {
+                normalized_key(text, &mut self.scratch);
+                xxh3_128(&self.scratch)
+            }
+        };
+        if self.keys.contains_key(&key) {
+            return true;
+        }
+        match &self.near {
+            Some(near) => near.query(&near.signature(&self.scratch)).is_some(),
+            None => false,
+        }
+    }
+
     fn new_group(&mut self) -> GroupId {
         self.groups += 1;
         self.groups - 1
@@ -279,6 +299,9 @@ mod tests {
         assert_eq!(norm.observe("Hello, world"), (0, false));
         assert_eq!(norm.observe("hello   WORLD!"), (0, true));
         assert_eq!(norm.observe("hello there"), (1, false));
+        assert!(norm.contains("HELLO there!"));
+        assert!(!norm.contains("hello again"));
+        assert_eq!(norm.observe("hello again"), (2, false), "contains() inserts nothing");
         let mut none = DedupIndex::new(DedupMode::None, 0.8);
         assert_eq!(none.observe("a"), (0, false));
         assert_eq!(none.observe("a"), (1, false));
