@@ -368,6 +368,30 @@ mod tests {
         assert_eq!(report.rows_out, 50);
     }
 
+    /// A golden assignment: the seeded shuffle and the dealing are ours, so this must never change
+    /// with the platform or a dependency; if it does, splits made earlier could not be reproduced.
+    #[test]
+    fn the_same_seed_gives_the_same_split_forever() {
+        let rows: Vec<String> = (0..20).map(|i| format!("text {i} about something else entirely {}", i * 7)).collect();
+        let refs: Vec<(&str, &str)> =
+            rows.iter().enumerate().map(|(i, t)| (t.as_str(), if i < 12 { "a" } else { "b" })).collect();
+        let p = plan(
+            &csv(&refs),
+            &SplitOptions { seed: 7, val: 0.2, test: 0.2, group_by: DedupMode::Exact, ..Default::default() },
+        );
+        let code: String = p
+            .assignment
+            .iter()
+            .map(|a| match a {
+                Some(Part::Train) => 'T',
+                Some(Part::Val) => 'V',
+                Some(Part::Test) => 'S',
+                None => '-',
+            })
+            .collect();
+        assert_eq!(code, "VSTVTTTTTSTTTTVSTSVT");
+    }
+
     #[test]
     fn bad_fractions_are_an_error() {
         let bytes = csv(&[("a", "b")]);
