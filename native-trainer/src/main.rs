@@ -3,6 +3,7 @@
 mod cmd;
 mod fetch;
 mod io;
+mod prefetch;
 mod progress;
 
 use clap::{Parser, Subcommand};

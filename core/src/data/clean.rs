@@ -6,7 +6,7 @@
 //! rows already written) that [`apply_fixups`] applies in a second pass over the output.
 
 use super::dedup::{DedupIndex, DedupMode, GroupId};
-use super::format::{Format, RowResult, TableReader, TableWriter};
+use super::format::{Format, RowResult, RowSource, TableReader, TableWriter};
 use super::redact::{PiiType, Redactor};
 use super::report::Report;
 use super::text::{clean_text, Changes, TextRules};
@@ -125,6 +125,8 @@ struct Group {
 
 pub struct Cleaner {
     opts: CleanOptions,
+    /// The input's columns, which the output keeps.
+    header: Vec<String>,
     text_col: usize,
     label_col: Option<usize>,
     redactor: Option<Redactor>,
@@ -159,6 +161,7 @@ impl Cleaner {
         let index = DedupIndex::new(opts.dedup, opts.near_threshold);
         Ok(Cleaner {
             opts,
+            header: reader.header().to_vec(),
             text_col,
             label_col,
             redactor,
@@ -406,31 +409,31 @@ impl Cleaner {
 /// Progress callback: (rows read, bytes read).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Streams `reader` through a [`Cleaner`] into `out` (format `out_format`); returns the writer,
-/// the report and the fixups still to apply (see [`apply_fixups`]).
-pub fn clean_stream<R: Read, W: Write>(
-    mut reader: TableReader<R>,
+/// Streams `rows` through a [`Cleaner`] into `out` (format `out_format`) and returns the writer;
+/// [`Cleaner::finish`] then gives the report and the fixups still to apply (see [`apply_fixups`]).
+pub fn clean_stream<S: RowSource, W: Write>(
+    mut rows: S,
     cleaner: &mut Cleaner,
     out: W,
     out_format: Format,
     progress: Progress,
 ) -> Result<W> {
-    let mut writer = TableWriter::new(out, out_format, reader.header())?;
-    while let Some(row) = reader.next_row()? {
+    let mut writer = TableWriter::new(out, out_format, &cleaner.header)?;
+    while let Some(row) = rows.next_row()? {
         if let Some(fields) = cleaner.push(row) {
             writer.write(&fields)?;
         }
         let n = cleaner.report().rows_in;
         if n % 4096 == 0 {
-            progress(n, reader.bytes_read());
+            progress(n, rows.bytes_read());
         }
     }
-    progress(cleaner.report().rows_in, reader.bytes_read());
-    for note in std::mem::take(&mut reader.notes) {
+    progress(cleaner.report().rows_in, rows.bytes_read());
+    for note in rows.take_notes() {
         cleaner.warn(None, note);
     }
     if cleaner.report().rows_in == 0 {
-        return Err(Error::NoRows(crate::error::Location { source: reader.source_name().to_string(), line: None }));
+        return Err(Error::NoRows(crate::error::Location { source: cleaner.report.source.clone(), line: None }));
     }
     writer.finish()
 }

@@ -330,6 +330,31 @@ impl<R: Read> TableReader<R> {
     }
 }
 
+/// Where a cleaning run gets its rows: a [`TableReader`], or a caller's own source (the CLI
+/// reads on a second thread and hands rows over in batches).
+pub trait RowSource {
+    /// The next row, a malformed record, or `None` at the end.
+    fn next_row(&mut self) -> Result<Option<RowResult>>;
+    /// Input bytes consumed so far, for progress.
+    fn bytes_read(&self) -> u64;
+    /// Notes about the input (renamed header duplicates, ignored JSON keys) for the report.
+    fn take_notes(&mut self) -> Vec<String>;
+}
+
+impl<R: Read> RowSource for TableReader<R> {
+    fn next_row(&mut self) -> Result<Option<RowResult>> {
+        TableReader::next_row(self)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        TableReader::bytes_read(self)
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+}
+
 pub(crate) fn column_index(header: &[String], name: &str, source: &str) -> Result<usize> {
     let positions: Vec<usize> = header.iter().enumerate().filter(|(_, h)| *h == name).map(|(i, _)| i).collect();
     match positions.as_slice() {

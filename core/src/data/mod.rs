@@ -11,5 +11,5 @@ pub mod text;
 
 pub use clean::{apply_fixups, clean_bytes, clean_stream, CleanOptions, Cleaner, ConflictPolicy, Fixups};
 pub use dedup::DedupMode;
-pub use format::{Format, Malformed, Row, TableReader, TableWriter};
+pub use format::{Format, Malformed, Row, RowResult, RowSource, TableReader, TableWriter};
 pub use report::Report;

@@ -192,7 +192,8 @@ pub fn run(args: Args) -> Result<Report> {
     }
     let first = AtomicFile::create(&args.output)?;
     let mut w = BufWriter::with_capacity(1 << 20, first.file());
-    clean_stream(reader, &mut cleaner, &mut w, out_format, &mut progress::rows_callback(&bar))?;
+    let rows = crate::prefetch::Prefetch::spawn(reader);
+    clean_stream(rows, &mut cleaner, &mut w, out_format, &mut progress::rows_callback(&bar))?;
     w.flush().with_context(|| format!("writing {}", args.output.display()))?;
     drop(w);
     bar.finish_and_clear();
