@@ -424,7 +424,7 @@ pub fn clean_stream<S: RowSource, W: Write>(
             writer.write(&fields)?;
         }
         let n = cleaner.report().rows_in;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             progress(n, rows.bytes_read());
         }
     }

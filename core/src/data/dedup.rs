@@ -273,7 +273,7 @@ pub fn optimal_bands(threshold: f64, num_perm: usize) -> (usize, usize) {
         let max_r = num_perm / b;
         for r in 1..=max_r {
             let p = |s: f64| 1.0 - (1.0 - s.powi(r as i32)).powi(b as i32);
-            let fp = integrate(|s| p(s), 0.0, threshold);
+            let fp = integrate(p, 0.0, threshold);
             let fneg = integrate(|s| 1.0 - p(s), threshold, 1.0);
             let err = 0.5 * fp + 0.5 * fneg;
             if err < best_err {

@@ -438,7 +438,8 @@ fn parse_object(
     line: u64,
     max: usize,
 ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, Malformed> {
-    if body.len() > max.saturating_mul(2).max(max) {
+    // A line holds several fields: refuse one over twice the field cap before parsing it at all.
+    if body.len() > max.saturating_mul(2) {
         let message = format!("the line is {} bytes, over the limit", body.len());
         return Err(Malformed { line, kind: "field_too_long", message });
     }
@@ -486,7 +487,8 @@ pub struct TableWriter<W: Write> {
 }
 
 enum WriterKind<W: Write> {
-    Delimited(csv::Writer<W>),
+    /// Boxed: the csv writer carries its buffer state inline.
+    Delimited(Box<csv::Writer<W>>),
     Jsonl(W),
 }
 
@@ -496,7 +498,7 @@ impl<W: Write> TableWriter<W> {
             Format::Csv | Format::Tsv => {
                 let mut w = csv::WriterBuilder::new().delimiter(format.delimiter()).from_writer(out);
                 w.write_record(header).map_err(write_error)?;
-                WriterKind::Delimited(w)
+                WriterKind::Delimited(Box::new(w))
             }
             Format::Jsonl => WriterKind::Jsonl(out),
         };

@@ -283,6 +283,26 @@ pub fn write_split<R: Read, W: Write>(
     Ok(())
 }
 
+/// Everything in memory (the browser's path): the three parts in the input's format, and the report.
+pub fn split_bytes(
+    input: &[u8],
+    format: super::Format,
+    opts: &SplitOptions,
+    source: &str,
+) -> Result<([Vec<u8>; 3], SplitReport)> {
+    let plan = plan_split(TableReader::new(input, format, source)?, opts)?;
+    let reader = TableReader::new(input, format, source)?;
+    let header = reader.header().to_vec();
+    let mut writers = [
+        TableWriter::new(Vec::new(), format, &header)?,
+        TableWriter::new(Vec::new(), format, &header)?,
+        TableWriter::new(Vec::new(), format, &header)?,
+    ];
+    write_split(reader, &plan, &mut writers)?;
+    let [a, b, c] = writers;
+    Ok(([a.finish()?, b.finish()?, c.finish()?], plan.report))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,24 +421,4 @@ mod tests {
         );
         assert!(matches!(r, Err(Error::Option(_))));
     }
-}
-
-/// Everything in memory (the browser's path): the three parts in the input's format, and the report.
-pub fn split_bytes(
-    input: &[u8],
-    format: super::Format,
-    opts: &SplitOptions,
-    source: &str,
-) -> Result<([Vec<u8>; 3], SplitReport)> {
-    let plan = plan_split(TableReader::new(input, format, source)?, opts)?;
-    let reader = TableReader::new(input, format, source)?;
-    let header = reader.header().to_vec();
-    let mut writers = [
-        TableWriter::new(Vec::new(), format, &header)?,
-        TableWriter::new(Vec::new(), format, &header)?,
-        TableWriter::new(Vec::new(), format, &header)?,
-    ];
-    write_split(reader, &plan, &mut writers)?;
-    let [a, b, c] = writers;
-    Ok(([a.finish()?, b.finish()?, c.finish()?], plan.report))
 }
