@@ -81,14 +81,17 @@ struct Counting<R> {
     inner: R,
     bytes: u64,
     quotes: u64,
-    /// Offsets of newlines read but not yet passed by a record start (bounded by read-ahead).
+    /// Offsets of line breaks read but not yet passed by a record start (bounded by read-ahead):
+    /// each `\n`, and each `\r` not followed by `\n` (old Mac files, mixed endings).
     newlines: VecDeque<u64>,
     lines_passed: u64,
+    /// A `\r` that ended the previous chunk: a break unless the next chunk starts with `\n`.
+    pending_cr: Option<u64>,
 }
 
 impl<R> Counting<R> {
     fn new(inner: R) -> Self {
-        Counting { inner, bytes: 0, quotes: 0, newlines: VecDeque::new(), lines_passed: 0 }
+        Counting { inner, bytes: 0, quotes: 0, newlines: VecDeque::new(), lines_passed: 0, pending_cr: None }
     }
 
     /// The 1-based line of byte `offset`; offsets must not go backwards between calls.
@@ -108,7 +111,20 @@ impl<R: Read> Read for Counting<R> {
         let chunk = &buf[..n];
         self.quotes += memchr::memchr_iter(b'"', chunk).count() as u64;
         let base = self.bytes;
-        self.newlines.extend(memchr::memchr_iter(b'\n', chunk).map(|i| base + i as u64));
+        if let Some(cr) = self.pending_cr.take() {
+            if chunk.first() != Some(&b'\n') {
+                self.newlines.push_back(cr);
+            }
+        }
+        for i in memchr::memchr2_iter(b'\n', b'\r', chunk) {
+            if chunk[i] == b'\n' {
+                self.newlines.push_back(base + i as u64);
+            } else if i + 1 == n {
+                self.pending_cr = Some(base + i as u64);
+            } else if chunk[i + 1] != b'\n' {
+                self.newlines.push_back(base + i as u64);
+            }
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -574,6 +590,33 @@ mod tests {
     fn mixed_line_endings_and_tsv() {
         let (_, rows) = read_all(b"text\tlabel\nx\ta\r\ny\tb\rz\tc\n", Format::Tsv);
         assert_eq!(ok_fields(&rows).len(), 3);
+        let lines: Vec<u64> = rows.iter().map(|r| r.as_ref().unwrap().line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        let data = b"text,label\r\nwindows,a\nunix,b\rmac,c\r\n\"quoted\r\nmulti\",d\n\"also\rmac\",e\rlast,f";
+        let (_, rows) = read_all(data, Format::Csv);
+        let lines: Vec<u64> = rows.iter().map(|r| r.as_ref().unwrap().line).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 7, 9]);
+    }
+
+    #[test]
+    fn line_numbers_survive_tiny_reads() {
+        // A reader that hands out one byte at a time puts every `\r` at a chunk end.
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((&b, rest)) = self.0.split_first() else { return Ok(0) };
+                buf[0] = b;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let data = b"text,label\r\na,1\rb,2\r\nc,3\n";
+        let mut r = TableReader::new(OneByte(data), Format::Csv, "t").unwrap();
+        let mut lines = Vec::new();
+        while let Some(row) = r.next_row().unwrap() {
+            lines.push(row.unwrap().line);
+        }
+        assert_eq!(lines, [2, 3, 4]);
     }
 
     #[test]
