@@ -5,5 +5,6 @@
 
 pub mod data;
 mod error;
+pub mod metrics;
 
 pub use error::{Error, Result};
