@@ -6,4 +6,6 @@
 //! `n × k` (`scores[i * k + c]`). A metric that is undefined for the data returns `None`.
 
 pub mod classification;
+pub mod input;
 pub mod ranking;
+pub mod svg;

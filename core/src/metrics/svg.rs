@@ -1,0 +1,182 @@
+//! Plots as self-contained SVG strings: the HTML report embeds them and the page can insert the
+//! same markup. No fonts, scripts or external references; deterministic output.
+
+use std::fmt::Write;
+
+/// One named polyline.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+const W: f64 = 420.0;
+const H: f64 = 340.0;
+const LEFT: f64 = 52.0;
+const RIGHT: f64 = 130.0;
+const TOP: f64 = 30.0;
+const BOTTOM: f64 = 44.0;
+/// Colour-blind-friendly palette (Okabe–Ito), repeated for more series.
+const COLOURS: [&str; 8] = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn header(out: &mut String, title: &str, width: f64, height: f64) {
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{t}" font-family="sans-serif" font-size="11"><title>{t}</title><text x="{x}" y="18" text-anchor="middle" font-size="13">{t}</text>"#,
+        t = escape(title),
+        x = width / 2.0
+    );
+}
+
+/// Curves on the unit square (ROC, precision–recall, reliability), with axes, ticks and a legend.
+/// `diagonal` draws the chance/perfect-calibration line.
+pub fn unit_square_plot(title: &str, x_label: &str, y_label: &str, series: &[Series], diagonal: bool) -> String {
+    let mut s = String::new();
+    header(&mut s, title, W, H);
+    let pw = W - LEFT - RIGHT;
+    let ph = H - TOP - BOTTOM;
+    let px = |x: f64| LEFT + x.clamp(0.0, 1.0) * pw;
+    let py = |y: f64| TOP + (1.0 - y.clamp(0.0, 1.0)) * ph;
+    let _ = write!(s, r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>"##);
+    for i in 0..=5 {
+        let v = i as f64 / 5.0;
+        let _ = write!(
+            s,
+            r##"<line x1="{x}" y1="{y0}" x2="{x}" y2="{y1}" stroke="#eee"/><text x="{x}" y="{ty}" text-anchor="middle">{v:.1}</text><line x1="{LEFT}" y1="{y}" x2="{x2}" y2="{y}" stroke="#eee"/><text x="{tx}" y="{yt}" text-anchor="end">{v:.1}</text>"##,
+            x = px(v),
+            y0 = TOP,
+            y1 = TOP + ph,
+            ty = TOP + ph + 14.0,
+            y = py(v),
+            x2 = LEFT + pw,
+            tx = LEFT - 4.0,
+            yt = py(v) + 4.0,
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{cx}" y="{by}" text-anchor="middle">{xl}</text><text x="14" y="{cy}" text-anchor="middle" transform="rotate(-90 14 {cy})">{yl}</text>"#,
+        cx = LEFT + pw / 2.0,
+        by = H - 8.0,
+        xl = escape(x_label),
+        cy = TOP + ph / 2.0,
+        yl = escape(y_label)
+    );
+    if diagonal {
+        let _ = write!(
+            s,
+            r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#aaa" stroke-dasharray="4 3"/>"##,
+            px(0.0),
+            py(0.0),
+            px(1.0),
+            py(1.0)
+        );
+    }
+    for (i, ser) in series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let pts: Vec<String> = ser.points.iter().map(|&(x, y)| format!("{:.2},{:.2}", px(x), py(y))).collect();
+        let _ = write!(s, r#"<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{}"/>"#, pts.join(" "));
+        let ly = TOP + 10.0 + 15.0 * i as f64;
+        let lx = LEFT + pw + 10.0;
+        let _ = write!(
+            s,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"/><text x="{}" y="{}">{}</text>"#,
+            lx + 14.0,
+            lx + 18.0,
+            ly + 4.0,
+            escape(&truncate(&ser.name, 18))
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Confusion-matrix heat map (rows = true, columns = predicted), cells shaded by row share.
+pub fn confusion_heatmap(title: &str, classes: &[String], matrix: &[Vec<u64>]) -> String {
+    let k = classes.len().max(1);
+    let cell = (360.0 / k as f64).clamp(14.0, 48.0);
+    let left = 120.0;
+    let top = 40.0;
+    let width = left + cell * k as f64 + 20.0;
+    let height = top + cell * k as f64 + 110.0;
+    let mut s = String::new();
+    header(&mut s, title, width, height);
+    for (r, row) in matrix.iter().enumerate() {
+        let total: u64 = row.iter().sum();
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            left - 4.0,
+            top + cell * (r as f64 + 0.5) + 4.0,
+            escape(&truncate(&classes[r], 18))
+        );
+        for (c, &v) in row.iter().enumerate() {
+            let share = if total > 0 { v as f64 / total as f64 } else { 0.0 };
+            let shade = (255.0 - share * 200.0).round() as u8;
+            let text = if share > 0.6 { "#fff" } else { "#000" };
+            let (x, y) = (left + cell * c as f64, top + cell * r as f64);
+            let _ = write!(
+                s,
+                r##"<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="rgb({shade},{shade},255)" stroke="#fff"><title>true {t}, predicted {p}: {v}</title></rect>"##,
+                t = escape(&classes[r]),
+                p = escape(&classes[c])
+            );
+            if cell >= 24.0 {
+                let _ = write!(
+                    s,
+                    r#"<text x="{}" y="{}" text-anchor="middle" fill="{text}">{v}</text>"#,
+                    x + cell / 2.0,
+                    y + cell / 2.0 + 4.0
+                );
+            }
+        }
+    }
+    for (c, name) in classes.iter().enumerate() {
+        let x = left + cell * (c as f64 + 0.5);
+        let y = top + cell * k as f64 + 8.0;
+        let _ = write!(
+            s,
+            r#"<text x="{x}" y="{y}" text-anchor="end" transform="rotate(-45 {x} {y})">{}</text>"#,
+            escape(&truncate(name, 18))
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">predicted</text><text x="12" y="{}" transform="rotate(-90 12 {})" text-anchor="middle">true</text></svg>"#,
+        left + cell * k as f64 / 2.0,
+        height - 6.0,
+        top + cell * k as f64 / 2.0,
+        top + cell * k as f64 / 2.0
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plots_are_well_formed_and_escaped() {
+        let series = vec![Series { name: "a<b>".into(), points: vec![(0.0, 0.0), (0.5, 0.8), (1.0, 1.0)] }];
+        let svg = unit_square_plot("ROC & friends", "FPR", "TPR", &series, true);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.contains("ROC &amp; friends") && svg.contains("a&lt;b&gt;"));
+        assert!(!svg.contains("http://") || svg.matches("http://").count() == 1, "only the SVG namespace");
+        let heat = confusion_heatmap("Confusion", &["x".into(), "y".into()], &[vec![3, 1], vec![0, 4]]);
+        assert!(heat.contains("true x, predicted y: 1"));
+        assert_eq!(heat.matches("<rect").count(), 4);
+    }
+}
