@@ -4,7 +4,7 @@
     bench/eval_vs_sklearn.py [--rows 10000000]
 
 Makes (once) random labels and scores with numpy (binary, and 10 classes with softmax
-probabilities, scores rounded to 3 decimals so ties happen as in real models), writes them as
+probabilities rounded to 6 decimals, binary scores to 3, so ties happen as in real models), writes them as
 raw little-endian arrays to bench/data/eval_<rows>/, times sklearn on the in-memory arrays
 (best of 3), runs `cargo run --release -p savant-core --example metrics_timing` on the same
 arrays, checks the values agree, and prints the ratios. Needs scikit-learn: it uses (or makes)
@@ -18,7 +18,7 @@ VENV = ROOT / "tests/fixtures/metrics/.venv"
 
 def ensure_venv():
     py = VENV / "bin/python"
-    if Path(sys.executable).resolve() == py.resolve():
+    if Path(sys.prefix).resolve() == VENV.resolve():  # already inside the venv
         return
     if not py.exists():
         subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
@@ -46,7 +46,7 @@ def main():
     sb = np.round(np.clip(rng.normal(0.5 + 0.2 * (yb - 0.5), 0.25), 0, 1), 3)
     ym = rng.integers(0, k, n).astype(np.uint32)
     logits = rng.normal(0, 1, (n, k)); logits[np.arange(n), ym] += 1.0
-    pm = np.exp(logits); pm /= pm.sum(axis=1, keepdims=True); pm = np.round(pm, 3)
+    pm = np.exp(logits); pm /= pm.sum(axis=1, keepdims=True); pm = np.round(pm, 6)  # ties, yet rows sum to 1 within sklearn's tolerance
     for name, arr in [("y_binary.u32", yb), ("s_binary.f64", sb), ("y_multi.u32", ym), ("s_multi.f64", pm)]:
         arr.astype("<u4" if name.endswith("u32") else "<f8").tofile(d / name)
 

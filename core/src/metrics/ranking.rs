@@ -397,28 +397,7 @@ pub fn roc_auc_per_class(y_true: &[usize], scores: &[f64], k: usize) -> Vec<Opti
 /// * weighted: weights are class supports; absent classes have weight 0 and drop out (sklearn
 ///   zeroes their NaN), so this is defined unless only one class is present.
 pub fn roc_auc_ovr(y_true: &[usize], scores: &[f64], k: usize, weighted: bool) -> Option<f64> {
-    let st = column_stats(y_true, scores, k)?;
-    let per: Vec<Option<f64>> = (0..k).map(|c| st.ovr(c)).collect();
-    if weighted {
-        // np.average(score, weights=support) with score[support == 0] = 0.
-        let mut num = Neumaier::default();
-        let mut den = 0.0;
-        for (c, a) in per.iter().enumerate() {
-            let w = st.counts[c] as f64;
-            if w == 0.0 {
-                continue;
-            }
-            num.add(a.as_ref().copied()? * w);
-            den += w;
-        }
-        Some(num.value() / den)
-    } else {
-        let mut sum = Neumaier::default();
-        for a in &per {
-            sum.add((*a)?);
-        }
-        Some(sum.value() / k as f64)
-    }
+    column_stats(y_true, scores, k)?.ovr_average(weighted)
 }
 
 /// sklearn's one-vs-one (Hand & Till) AUC, `roc_auc_score(y, scores, multi_class='ovo',
@@ -428,29 +407,82 @@ pub fn roc_auc_ovr(y_true: &[usize], scores: &[f64], k: usize, weighted: bool) -
 /// then the plain mean over pairs (macro) or the mean weighted by the pair's share of rows
 /// (weighted). `None` when fewer than two classes are present.
 pub fn roc_auc_ovo(y_true: &[usize], scores: &[f64], k: usize, weighted: bool) -> Option<f64> {
+    column_stats(y_true, scores, k)?.ovo_average(weighted)
+}
+
+/// Every multiclass AUC from one pass of k sorts (what a report needs; the functions above each
+/// redo the sorts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MulticlassAuc {
+    pub per_class: Vec<Option<f64>>,
+    pub ovr_macro: Option<f64>,
+    pub ovr_weighted: Option<f64>,
+    pub ovo_macro: Option<f64>,
+    pub ovo_weighted: Option<f64>,
+}
+
+pub fn multiclass_auc(y_true: &[usize], scores: &[f64], k: usize) -> Option<MulticlassAuc> {
     let st = column_stats(y_true, scores, k)?;
-    let present: Vec<usize> = (0..k).filter(|&c| st.counts[c] > 0).collect();
-    let n = y_true.len() as f64;
-    let mut num = Neumaier::default();
-    let mut den = Neumaier::default();
-    let mut pairs = 0usize;
-    for (i, &a) in present.iter().enumerate() {
-        for &b in &present[i + 1..] {
-            let s = (st.pair(a, b)? + st.pair(b, a)?) / 2.0;
-            if weighted {
-                let w = (st.counts[a] + st.counts[b]) as f64 / n;
-                num.add(s * w);
-                den.add(w);
-            } else {
-                num.add(s);
+    Some(MulticlassAuc {
+        per_class: (0..k).map(|c| st.ovr(c)).collect(),
+        ovr_macro: st.ovr_average(false),
+        ovr_weighted: st.ovr_average(true),
+        ovo_macro: st.ovo_average(false),
+        ovo_weighted: st.ovo_average(true),
+    })
+}
+
+impl ColumnStats {
+    fn ovr_average(&self, weighted: bool) -> Option<f64> {
+        let k = self.k();
+        let per: Vec<Option<f64>> = (0..k).map(|c| self.ovr(c)).collect();
+        if weighted {
+            // np.average(score, weights=support) with score[support == 0] = 0.
+            let mut num = Neumaier::default();
+            let mut den = 0.0;
+            for (c, a) in per.iter().enumerate() {
+                let w = self.counts[c] as f64;
+                if w == 0.0 {
+                    continue;
+                }
+                num.add(a.as_ref().copied()? * w);
+                den += w;
             }
-            pairs += 1;
+            Some(num.value() / den)
+        } else {
+            let mut sum = Neumaier::default();
+            for a in &per {
+                sum.add((*a)?);
+            }
+            Some(sum.value() / k as f64)
         }
     }
-    if pairs == 0 {
-        return None;
+
+    fn ovo_average(&self, weighted: bool) -> Option<f64> {
+        let k = self.k();
+        let present: Vec<usize> = (0..k).filter(|&c| self.counts[c] > 0).collect();
+        let n = self.counts.iter().sum::<u64>() as f64;
+        let mut num = Neumaier::default();
+        let mut den = Neumaier::default();
+        let mut pairs = 0usize;
+        for (i, &a) in present.iter().enumerate() {
+            for &b in &present[i + 1..] {
+                let s = (self.pair(a, b)? + self.pair(b, a)?) / 2.0;
+                if weighted {
+                    let w = (self.counts[a] + self.counts[b]) as f64 / n;
+                    num.add(s * w);
+                    den.add(w);
+                } else {
+                    num.add(s);
+                }
+                pairs += 1;
+            }
+        }
+        if pairs == 0 {
+            return None;
+        }
+        Some(if weighted { num.value() / den.value() } else { num.value() / pairs as f64 })
     }
-    Some(if weighted { num.value() / den.value() } else { num.value() / pairs as f64 })
 }
 
 /// sklearn `average_precision_score(one_hot(y_true, k), scores, average='macro')` (for k ≥ 3
@@ -458,11 +490,25 @@ pub fn roc_auc_ovo(y_true: &[usize], scores: &[f64], k: usize, weighted: bool) -
 /// average precision of score column c for `y_true == c`. A class with no positives scores
 /// 0.0, as sklearn 1.9 does (it warns that recall is set to 1). `None` on invalid input.
 pub fn average_precision_macro(y_true: &[usize], scores: &[f64], k: usize) -> Option<f64> {
+    Some(macro_mean(&average_precision_per_class(y_true, scores, k)?))
+}
+
+/// The compensated mean the macro averages use (matches numpy's result to the last bits).
+pub fn macro_mean(values: &[f64]) -> f64 {
+    let mut total = Neumaier::default();
+    for &v in values {
+        total.add(v);
+    }
+    total.value() / values.len() as f64
+}
+
+/// The average precision of each score column `c` for `y_true == c` (0.0 for a class with no
+/// positives, as in [`average_precision_macro`]). `None` on invalid input.
+pub fn average_precision_per_class(y_true: &[usize], scores: &[f64], k: usize) -> Option<Vec<f64>> {
     if !check_multiclass(y_true, scores, k) {
         return None;
     }
     let mut sorter = Sorter::default();
-    let mut total = Neumaier::default();
     let n_pos_all = {
         let mut c = vec![0u64; k];
         for &y in y_true {
@@ -470,12 +516,14 @@ pub fn average_precision_macro(y_true: &[usize], scores: &[f64], k: usize) -> Op
         }
         c
     };
+    let mut out = Vec::with_capacity(k);
     for (c, &n_pos) in n_pos_all.iter().enumerate() {
         if !sorter.load_column(y_true, scores, k, c) {
             return None;
         }
         if n_pos == 0 {
-            continue; // AP 0
+            out.push(0.0);
+            continue;
         }
         let mut ap = Neumaier::default();
         let (mut tp, mut seen) = (0u64, 0u64);
@@ -490,14 +538,35 @@ pub fn average_precision_macro(y_true: &[usize], scores: &[f64], k: usize) -> Op
                 ap.add((tpf / n_pos_f - prevf / n_pos_f) * (tpf / seen as f64));
             }
         });
-        total.add(ap.value().max(0.0));
+        out.push(ap.value().max(0.0));
     }
-    Some(total.value() / k as f64)
+    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_one_pass_functions_agree_with_the_single_ones() {
+        let mut r = crate::data::rng::SplitMix64::new(11);
+        let (n, k) = (400, 4);
+        let y: Vec<usize> = (0..n).map(|_| r.below(k as u64) as usize).collect();
+        let s: Vec<f64> = (0..n * k).map(|_| r.below(20) as f64 / 20.0).collect();
+        let m = multiclass_auc(&y, &s, k).unwrap();
+        assert_eq!(m.per_class, roc_auc_per_class(&y, &s, k));
+        assert_eq!(m.ovr_macro, roc_auc_ovr(&y, &s, k, false));
+        assert_eq!(m.ovr_weighted, roc_auc_ovr(&y, &s, k, true));
+        assert_eq!(m.ovo_macro, roc_auc_ovo(&y, &s, k, false));
+        assert_eq!(m.ovo_weighted, roc_auc_ovo(&y, &s, k, true));
+        let per = average_precision_per_class(&y, &s, k).unwrap();
+        assert_eq!(Some(macro_mean(&per)), average_precision_macro(&y, &s, k));
+        for c in 0..k {
+            let pos: Vec<bool> = y.iter().map(|&v| v == c).collect();
+            let col: Vec<f64> = (0..n).map(|i| s[i * k + c]).collect();
+            assert!((average_precision(&pos, &col).unwrap() - per[c]).abs() < 1e-12);
+        }
+    }
 
     #[test]
     fn key_roundtrip_and_order() {

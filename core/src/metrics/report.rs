@@ -112,11 +112,11 @@ pub fn evaluate_point(p: &Predictions, pos: Option<usize>) -> EvalReport {
     for top in 2..k.min(6) {
         top_k_accuracy.insert(format!("top_{top}"), finite(cls::top_k_accuracy(&p.y_true, &p.scores, k, top)));
     }
-    let per_class_auc = rank::roc_auc_per_class(&p.y_true, &p.scores, k);
+    // One pass of k sorts for every AUC, one more for every average precision.
+    let auc = rank::multiclass_auc(&p.y_true, &p.scores, k);
+    let ap = rank::average_precision_per_class(&p.y_true, &p.scores, k);
     let mut per_class = BTreeMap::new();
     for c in 0..k {
-        let positive: Vec<bool> = p.y_true.iter().map(|&y| y == c).collect();
-        let score: Vec<f64> = (0..n).map(|i| p.scores[i * k + c]).collect();
         per_class.insert(
             p.classes[c].clone(),
             ClassMetrics {
@@ -124,8 +124,8 @@ pub fn evaluate_point(p: &Predictions, pos: Option<usize>) -> EvalReport {
                 recall: finite(Some(per.recall[c])),
                 f1: finite(Some(per.f1[c])),
                 support: per.support[c],
-                roc_auc: finite(per_class_auc.get(c).copied().flatten()),
-                average_precision: finite(rank::average_precision(&positive, &score)),
+                roc_auc: finite(auc.as_ref().and_then(|a| a.per_class[c])),
+                average_precision: finite(ap.as_ref().map(|ap| ap[c])),
             },
         );
     }
@@ -148,11 +148,11 @@ pub fn evaluate_point(p: &Predictions, pos: Option<usize>) -> EvalReport {
         log_loss: finite(cls::log_loss(&p.y_true, &p.scores, k)),
         brier: finite(cls::brier(&p.y_true, &p.scores, k)),
         ece: finite(cls::expected_calibration_error(&p.y_true, &p.scores, k, ECE_BINS)),
-        roc_auc_ovr_macro: finite(rank::roc_auc_ovr(&p.y_true, &p.scores, k, false)),
-        roc_auc_ovr_weighted: finite(rank::roc_auc_ovr(&p.y_true, &p.scores, k, true)),
-        roc_auc_ovo_macro: finite(rank::roc_auc_ovo(&p.y_true, &p.scores, k, false)),
-        roc_auc_ovo_weighted: finite(rank::roc_auc_ovo(&p.y_true, &p.scores, k, true)),
-        average_precision_macro: finite(rank::average_precision_macro(&p.y_true, &p.scores, k)),
+        roc_auc_ovr_macro: finite(auc.as_ref().and_then(|a| a.ovr_macro)),
+        roc_auc_ovr_weighted: finite(auc.as_ref().and_then(|a| a.ovr_weighted)),
+        roc_auc_ovo_macro: finite(auc.as_ref().and_then(|a| a.ovo_macro)),
+        roc_auc_ovo_weighted: finite(auc.as_ref().and_then(|a| a.ovo_weighted)),
+        average_precision_macro: finite(ap.as_ref().map(|ap| rank::macro_mean(ap))),
         confusion_matrix: cm,
         per_class,
         pos_label: None,
