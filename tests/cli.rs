@@ -374,4 +374,18 @@ fn eval_writes_json_and_a_self_contained_html_report() {
     assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
     assert!(html.contains("precision") && html.contains("[0."), "intervals shown");
     no_temp_files(dir.path());
+
+    // Binary, with curve points: the ROC curve starts at (0, 0) with an infinite (null) threshold.
+    write(dir.path(), "bin.csv", "label,prob_no,prob_yes\nyes,0.2,0.8\nno,0.7,0.3\nyes,0.6,0.4\nno,0.9,0.1\n");
+    let o = savant(&["eval", "bin.csv", "--json", "--curves"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["pos_label"], "yes");
+    assert_eq!(r["roc_auc"], 1.0);
+    let roc = &r["curves"]["yes"]["roc"];
+    assert_eq!(
+        (roc["x"][0].as_f64(), roc["y"][0].as_f64(), roc["thresholds"][0].is_null()),
+        (Some(0.0), Some(0.0), true)
+    );
+    assert_eq!(r["curves"]["yes"]["pr"]["y"].as_array().unwrap().last().unwrap(), 1.0);
 }

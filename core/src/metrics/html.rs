@@ -2,8 +2,7 @@
 
 use super::classification as cls;
 use super::input::Predictions;
-use super::ranking as rank;
-use super::report::{EvalReport, ECE_BINS};
+use super::report::{class_curves, EvalReport, ECE_BINS};
 use super::svg::{confusion_heatmap, escape, unit_square_plot, Series};
 use std::fmt::Write;
 
@@ -20,18 +19,13 @@ fn with_ci(r: &EvalReport, key: &str, v: Option<f64>) -> String {
 
 /// One-vs-rest curves for each class (at most 12, so the legend stays readable).
 fn curves(p: &Predictions, pr: bool) -> Vec<Series> {
-    let (n, k) = (p.n(), p.k());
-    (0..k.min(12))
-        .filter_map(|c| {
-            let positive: Vec<bool> = p.y_true.iter().map(|&y| y == c).collect();
-            let score: Vec<f64> = (0..n).map(|i| p.scores[i * k + c]).collect();
-            let curve =
-                if pr { rank::precision_recall_curve(&positive, &score) } else { rank::roc_curve(&positive, &score) }?;
-            Some(Series {
-                name: p.classes[c].clone(),
-                points: curve.x.iter().copied().zip(curve.y.iter().copied()).collect(),
-            })
+    class_curves(p)
+        .into_iter()
+        .filter_map(|(name, c)| {
+            let curve = if pr { c.pr } else { c.roc }?;
+            Some(Series { name, points: curve.x.into_iter().zip(curve.y).collect() })
         })
+        .take(12)
         .collect()
 }
 

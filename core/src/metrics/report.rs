@@ -63,10 +63,50 @@ pub struct EvalReport {
     pub roc_auc: Option<Option<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub average_precision: Option<Option<f64>>,
+    /// `--curves`: per class, the one-vs-rest ROC and precision–recall curves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curves: Option<BTreeMap<String, ClassCurves>>,
     /// `--bootstrap N`: 95% percentile intervals, keyed like the metrics (`per_class.<c>.f1`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub confidence_intervals: BTreeMap<String, [f64; 2]>,
     pub warnings: Vec<String>,
+}
+
+/// sklearn's curve points; an infinite threshold (the ROC curve's first) is `null` in JSON.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CurvePoints {
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub thresholds: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClassCurves {
+    /// x = false positive rate, y = true positive rate (`roc_curve`, drop_intermediate).
+    pub roc: Option<CurvePoints>,
+    /// x = recall, y = precision (`precision_recall_curve`).
+    pub pr: Option<CurvePoints>,
+}
+
+/// One-vs-rest curves of every class.
+pub fn class_curves(p: &Predictions) -> BTreeMap<String, ClassCurves> {
+    let (n, k) = (p.n(), p.k());
+    let points = |c: rank::Curve| CurvePoints {
+        x: c.x,
+        y: c.y,
+        thresholds: c.thresholds.into_iter().map(|t| t.is_finite().then_some(t)).collect(),
+    };
+    (0..k)
+        .map(|c| {
+            let positive: Vec<bool> = p.y_true.iter().map(|&y| y == c).collect();
+            let score: Vec<f64> = (0..n).map(|i| p.scores[i * k + c]).collect();
+            let curves = ClassCurves {
+                roc: rank::roc_curve(&positive, &score).map(points),
+                pr: rank::precision_recall_curve(&positive, &score).map(points),
+            };
+            (p.classes[c].clone(), curves)
+        })
+        .collect()
 }
 
 /// Options of an evaluation.
@@ -77,6 +117,8 @@ pub struct EvalOptions {
     /// Bootstrap resamples for confidence intervals (0 = none) and their seed.
     pub bootstrap: usize,
     pub seed: u64,
+    /// Include the curve points in the report.
+    pub curves: bool,
 }
 
 /// Keeps NaN and infinities out of the report.
@@ -161,6 +203,7 @@ pub fn evaluate_point(p: &Predictions, pos: Option<usize>) -> EvalReport {
         f1: None,
         roc_auc: None,
         average_precision: None,
+        curves: None,
         confidence_intervals: BTreeMap::new(),
         warnings,
     };
@@ -212,7 +255,7 @@ pub fn scalar_metrics(r: &EvalReport) -> BTreeMap<String, f64> {
     }
     let mut out = BTreeMap::new();
     if let Ok(serde_json::Value::Object(mut map)) = serde_json::to_value(r) {
-        for skip in ["n", "confusion_matrix", "confidence_intervals"] {
+        for skip in ["n", "confusion_matrix", "confidence_intervals", "curves"] {
             map.remove(skip);
         }
         walk("", &serde_json::Value::Object(map), &mut out);
@@ -234,6 +277,9 @@ pub fn evaluate(p: &Predictions, opts: &EvalOptions) -> Result<EvalReport, Strin
     }
     if opts.bootstrap > 0 {
         report.confidence_intervals = bootstrap_intervals(p, pos, opts.bootstrap, opts.seed);
+    }
+    if opts.curves {
+        report.curves = Some(class_curves(p));
     }
     Ok(report)
 }

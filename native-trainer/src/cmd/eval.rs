@@ -3,6 +3,7 @@
 use crate::io::{open, write_atomic, write_json};
 use anyhow::{anyhow, Result};
 use savant_core::data::TableReader;
+use savant_core::metrics::classification::classification_report;
 use savant_core::metrics::html::html_report;
 use savant_core::metrics::input::read_predictions;
 use savant_core::metrics::report::{evaluate, EvalOptions};
@@ -31,6 +32,9 @@ pub struct Args {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Include each class's ROC and precision–recall curve points in the JSON.
+    #[arg(long)]
+    pub curves: bool,
     /// Binary: the positive class (default: the second class in sorted order).
     #[arg(long)]
     pub pos_label: Option<String>,
@@ -44,7 +48,12 @@ pub fn run(args: Args) -> Result<()> {
     let name = args.input.display().to_string();
     let reader = TableReader::new(BufReader::with_capacity(1 << 20, open(&args.input)?), format, &name)?;
     let preds = read_predictions(reader, &args.label)?;
-    let opts = EvalOptions { pos_label: args.pos_label.clone(), bootstrap: args.bootstrap, seed: args.seed };
+    let opts = EvalOptions {
+        pos_label: args.pos_label.clone(),
+        bootstrap: args.bootstrap,
+        seed: args.seed,
+        curves: args.curves,
+    };
     let report = evaluate(&preds, &opts).map_err(|e| anyhow!("{name}: {e}"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -61,6 +70,8 @@ pub fn run(args: Args) -> Result<()> {
         write_atomic(path, |w| Ok(w.write_all(html.as_bytes())?))?;
     }
     if !args.json {
+        // Like sklearn's print(classification_report(...)).
+        println!("{}", classification_report(&report.classes, &report.confusion_matrix, 4));
         let show = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:.4}"));
         eprintln!(
             "{name}: n={} accuracy={} f1_macro={} roc_auc_ovr_macro={} log_loss={}",
