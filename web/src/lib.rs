@@ -92,6 +92,57 @@ pub fn split(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
     to_js(&SplitResponse { train, val, test, report })
 }
 
+#[derive(Deserialize)]
+struct EvalRequest {
+    format: Format,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default = "default_label")]
+    label_column: String,
+    #[serde(default)]
+    pos_label: Option<String>,
+    #[serde(default)]
+    bootstrap: usize,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    curves: bool,
+}
+
+fn default_label() -> String {
+    "label".into()
+}
+
+#[derive(Serialize)]
+struct EvalResponse {
+    report: savant_core::metrics::report::EvalReport,
+    /// The self-contained HTML report, as `savant eval --html` writes it.
+    html: String,
+}
+
+fn eval_request(input: &[u8], req: EvalRequest) -> Result<EvalResponse, String> {
+    use savant_core::metrics::{html::html_report, input::read_predictions, report};
+    let source = req.source.unwrap_or_else(|| "input".into());
+    let reader = savant_core::data::TableReader::new(input, req.format, &source).map_err(|e| e.to_string())?;
+    let preds = read_predictions(reader, &req.label_column).map_err(|e| e.to_string())?;
+    let opts =
+        report::EvalOptions { pos_label: req.pos_label, bootstrap: req.bootstrap, seed: req.seed, curves: req.curves };
+    let report = report::evaluate(&preds, &opts)?;
+    let html = html_report(&report, &preds, &format!("Savant evaluation — {source}"));
+    Ok(EvalResponse { report, html })
+}
+
+/// Evaluates predictions held in memory (the `savant eval` input: a label column and one
+/// `prob_<class>` column per class). `request`: `{ format, source?, label_column?, pos_label?,
+/// bootstrap?, seed?, curves? }`. Returns `{ report, html }`.
+#[wasm_bindgen]
+pub fn evaluate(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
+    let req: EvalRequest =
+        serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("eval options: {e}")))?;
+    let response = eval_request(input, req).map_err(|e| JsError::new(&e))?;
+    to_js(&response)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +163,10 @@ mod tests {
         let req: SplitRequest = serde_json::from_str(r#"{"format": "jsonl", "options": {"seed": 3}}"#).unwrap();
         assert_eq!(req.options.seed, 3);
         assert_eq!(req.options.val, 0.1);
+        let req: EvalRequest = serde_json::from_str(r#"{"format": "csv", "bootstrap": 20}"#).unwrap();
+        let out = eval_request(b"label,prob_a,prob_b\na,0.9,0.1\nb,0.3,0.7\nb,0.6,0.4\n", req).unwrap();
+        assert_eq!(out.report.n, 3);
+        assert_eq!(out.report.pos_label.as_deref(), Some("b"));
+        assert!(out.html.contains("<svg"));
     }
 }
