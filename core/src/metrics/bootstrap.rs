@@ -1,43 +1,67 @@
 //! Percentile bootstrap confidence intervals, seeded and reproducible on every platform.
 
 use crate::data::rng::SplitMix64;
+use std::collections::BTreeMap;
 
-/// A 95% percentile-bootstrap interval for a metric over `n` rows.
+/// 95% percentile-bootstrap intervals for several metrics at once, over `n` rows.
 ///
 /// Draws `resamples` index vectors of length `n` with replacement (`SplitMix64::new(seed)`,
-/// `below(n)`, one index after another, resample after resample), calls `metric` on each and
-/// returns the 2.5th and 97.5th percentiles of the results, with numpy's default `'linear'`
-/// percentile definition (see [`percentile_linear`]). Resamples where `metric` returns `None`
-/// are skipped; if more than half are `None` the result is `None`. Also `None` when `n` or
-/// `resamples` is 0, or a metric value is NaN.
+/// `below(n)`, one index after another, resample after resample) and calls `metrics` on each;
+/// it returns the values it could compute, by name. A metric's interval is the 2.5th and 97.5th
+/// percentiles of its values, with numpy's default `'linear'` percentile (see
+/// [`percentile_linear`]); a metric missing from more than half the resamples gets none.
+pub fn bootstrap_cis(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+    mut metrics: impl FnMut(&[usize]) -> BTreeMap<String, f64>,
+) -> BTreeMap<String, (f64, f64)> {
+    let mut out = BTreeMap::new();
+    if n == 0 || resamples == 0 {
+        return out;
+    }
+    let mut rng = SplitMix64::new(seed);
+    let mut idx = vec![0usize; n];
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for _ in 0..resamples {
+        for slot in idx.iter_mut() {
+            *slot = rng.below(n as u64) as usize;
+        }
+        for (name, v) in metrics(&idx) {
+            samples.entry(name).or_default().push(v);
+        }
+    }
+    for (name, mut values) in samples {
+        if values.len() * 2 < resamples {
+            continue;
+        }
+        values.sort_unstable_by(f64::total_cmp);
+        out.insert(name, (percentile_linear(&values, 2.5), percentile_linear(&values, 97.5)));
+    }
+    out
+}
+
+/// [`bootstrap_cis`] for one metric. `None` when `n` or `resamples` is 0, when the metric is
+/// `None` in more than half the resamples, or when it is ever NaN.
 pub fn bootstrap_ci(
     n: usize,
     resamples: usize,
     seed: u64,
     mut metric: impl FnMut(&[usize]) -> Option<f64>,
 ) -> Option<(f64, f64)> {
-    if n == 0 || resamples == 0 {
+    let mut saw_nan = false;
+    let cis = bootstrap_cis(n, resamples, seed, |idx| match metric(idx) {
+        Some(v) if v.is_nan() => {
+            saw_nan = true;
+            BTreeMap::new()
+        }
+        Some(v) => BTreeMap::from([(String::new(), v)]),
+        None => BTreeMap::new(),
+    });
+    if saw_nan {
         return None;
     }
-    let mut rng = SplitMix64::new(seed);
-    let mut idx = vec![0usize; n];
-    let mut values = Vec::with_capacity(resamples);
-    let mut missing = 0usize;
-    for _ in 0..resamples {
-        for slot in idx.iter_mut() {
-            *slot = rng.below(n as u64) as usize;
-        }
-        match metric(&idx) {
-            Some(v) if v.is_nan() => return None,
-            Some(v) => values.push(v),
-            None => missing += 1,
-        }
-    }
-    if missing * 2 > resamples || values.is_empty() {
-        return None;
-    }
-    values.sort_unstable_by(f64::total_cmp);
-    Some((percentile_linear(&values, 2.5), percentile_linear(&values, 97.5)))
+    cis.get("").copied()
 }
 
 /// `numpy.percentile(values, q)` with the default `method='linear'`, for `sorted` ascending and

@@ -1,7 +1,7 @@
 //! `savant eval`'s report: every metric under its stable JSON key, `null` (with a warning) where
 //! the data leave it undefined, never NaN.
 
-use super::bootstrap::percentile_linear;
+use super::bootstrap::bootstrap_cis;
 use super::classification as cls;
 use super::input::Predictions;
 use super::ranking as rank;
@@ -286,30 +286,16 @@ pub fn evaluate(p: &Predictions, opts: &EvalOptions) -> Result<EvalReport, Strin
 
 fn bootstrap_intervals(p: &Predictions, pos: Option<usize>, resamples: usize, seed: u64) -> BTreeMap<String, [f64; 2]> {
     let (n, k) = (p.n(), p.k());
-    let mut rng = crate::data::rng::SplitMix64::new(seed);
-    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut sub =
         Predictions { classes: p.classes.clone(), y_true: Vec::with_capacity(n), scores: Vec::with_capacity(n * k) };
-    for _ in 0..resamples {
+    let cis = bootstrap_cis(n, resamples, seed, |idx| {
         sub.y_true.clear();
         sub.scores.clear();
-        for _ in 0..n {
-            let i = rng.below(n as u64) as usize;
+        for &i in idx {
             sub.y_true.push(p.y_true[i]);
             sub.scores.extend_from_slice(p.row(i));
         }
-        for (key, v) in scalar_metrics(&evaluate_point(&sub, pos)) {
-            samples.entry(key).or_default().push(v);
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (key, mut values) in samples {
-        // A metric undefined in more than half the resamples gets no interval.
-        if values.len() * 2 < resamples {
-            continue;
-        }
-        values.sort_by(f64::total_cmp);
-        out.insert(key, [percentile_linear(&values, 2.5), percentile_linear(&values, 97.5)]);
-    }
-    out
+        scalar_metrics(&evaluate_point(&sub, pos))
+    });
+    cis.into_iter().map(|(key, (lo, hi))| (key, [lo, hi])).collect()
 }
