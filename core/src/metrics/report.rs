@@ -209,11 +209,11 @@ pub fn evaluate_point(p: &Predictions, pos: Option<usize>) -> EvalReport {
     };
     if let (2, Some(pos)) = (k, pos) {
         let name = p.classes[pos].clone();
+        // The positive class's one-vs-rest numbers are exactly sklearn's binary ones
+        // (`roc_auc_score(y == pos, scores[:, pos])`, and so on).
         let m = &report.per_class[&name];
-        let (precision, recall, f1, ap) = (m.precision, m.recall, m.f1, m.average_precision);
-        let positive: Vec<bool> = p.y_true.iter().map(|&y| y == pos).collect();
-        let score: Vec<f64> = (0..n).map(|i| p.scores[i * k + pos]).collect();
-        report.roc_auc = Some(finite(rank::roc_auc_binary(&positive, &score)));
+        let (precision, recall, f1, ap, auc) = (m.precision, m.recall, m.f1, m.average_precision, m.roc_auc);
+        report.roc_auc = Some(auc);
         report.precision = Some(precision);
         report.recall = Some(recall);
         report.f1 = Some(f1);
