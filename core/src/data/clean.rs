@@ -85,6 +85,11 @@ impl CleanOptions {
     }
 }
 
+/// Whether a (trimmed) value is one of the "missing" tokens.
+fn is_na(na_values: &[String], value: &str) -> bool {
+    na_values.iter().any(|na| na == value)
+}
+
 /// The text rules, then redaction; borrowed when neither changed anything.
 fn prepare_text<'a>(
     raw: &'a str,
@@ -193,7 +198,7 @@ impl Cleaner {
         while let Some(row) = other.next_row()? {
             let Ok(row) = row else { continue };
             let raw = row.fields[col].trim();
-            if self.opts.na_values.iter().any(|na| na == raw) {
+            if is_na(&self.opts.na_values, raw) {
                 continue;
             }
             let text =
@@ -205,7 +210,7 @@ impl Cleaner {
     }
 
     fn is_na(&self, value: &str) -> bool {
-        self.opts.na_values.iter().any(|na| na == value)
+        is_na(&self.opts.na_values, value)
     }
 
     /// Takes one row; returns the fields to write, or `None` when the row is dropped (and

@@ -77,14 +77,7 @@ impl DedupIndex {
     /// The group of `text`: an existing one (`(id, true)`) when it duplicates an earlier text,
     /// otherwise a new one (`(id, false)`). In mode `None` every text is its own group.
     pub fn observe(&mut self, text: &str) -> (GroupId, bool) {
-        let key = match self.mode {
-            DedupMode::None => return (self.new_group(), false),
-            DedupMode::Exact => xxh3_128(text.as_bytes()),
-            DedupMode::Normalized | DedupMode::Near => {
-                normalized_key(text, &mut self.scratch);
-                xxh3_128(&self.scratch)
-            }
-        };
+        let Some(key) = self.key(text) else { return (self.new_group(), false) };
         if let Some(&g) = self.keys.get(&key) {
             return (g, true);
         }
@@ -108,20 +101,26 @@ impl DedupIndex {
     /// Whether `text` duplicates a text already observed (nothing is inserted). Always false in
     /// mode `None`.
     pub fn contains(&mut self, text: &str) -> bool {
-        let key = match self.mode {
-            DedupMode::None => return false,
-            DedupMode::Exact => xxh3_128(text.as_bytes()),
-            DedupMode::Normalized | DedupMode::Near => {
-                normalized_key(text, &mut self.scratch);
-                xxh3_128(&self.scratch)
-            }
-        };
+        let Some(key) = self.key(text) else { return false };
         if self.keys.contains_key(&key) {
             return true;
         }
         match &self.near {
             Some(near) => near.query(&near.signature(&self.scratch)).is_some(),
             None => false,
+        }
+    }
+
+    /// The hashed key of `text` in this mode (`None` in mode `None`); for normalised and near
+    /// modes the normalised text is left in `scratch`, where the signature is taken from.
+    fn key(&mut self, text: &str) -> Option<u128> {
+        match self.mode {
+            DedupMode::None => None,
+            DedupMode::Exact => Some(xxh3_128(text.as_bytes())),
+            DedupMode::Normalized | DedupMode::Near => {
+                normalized_key(text, &mut self.scratch);
+                Some(xxh3_128(&self.scratch))
+            }
         }
     }
 

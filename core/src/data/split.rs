@@ -7,7 +7,7 @@
 
 use super::dedup::{DedupIndex, DedupMode, GroupId};
 use super::format::{Row, RowResult, TableReader, TableWriter};
-use super::report::Warning;
+use super::report::{Warning, MAX_WARNINGS};
 use super::rng::SplitMix64;
 use crate::error::{Error, Location, Result};
 use std::collections::BTreeMap;
@@ -154,7 +154,7 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
             Ok(row) => row,
             Err(bad) => {
                 *report.dropped.entry("malformed".into()).or_insert(0) += 1;
-                if report.warnings.len() < 100 {
+                if report.warnings.len() < MAX_WARNINGS {
                     report.warnings.push(Warning {
                         line: Some(bad.line),
                         message: format!("malformed row ({}): {}", bad.kind, bad.message),

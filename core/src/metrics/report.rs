@@ -142,7 +142,7 @@ pub fn positive_class(classes: &[String], pos_label: Option<&str>) -> Result<usi
     }
 }
 
-/// Computes every metric (no confidence intervals).
+/// Computes every metric (no confidence intervals, no warnings about `null` metrics).
 pub fn evaluate_point(p: &Predictions, pos: Option<usize>) -> EvalReport {
     let (n, k) = (p.n(), p.k());
     let mut warnings = Vec::new();
@@ -220,11 +220,6 @@ pub fn evaluate_point(p: &Predictions, pos: Option<usize>) -> EvalReport {
         report.average_precision = Some(ap);
         report.pos_label = Some(name);
     }
-    for (key, undefined) in undefined_keys(&report) {
-        if undefined {
-            report.warnings.push(format!("{key} is undefined for this data (null)"));
-        }
-    }
     report
 }
 
@@ -272,6 +267,12 @@ pub fn evaluate(p: &Predictions, opts: &EvalOptions) -> Result<EvalReport, Strin
         _ => None,
     };
     let mut report = evaluate_point(p, pos);
+    // Said once here rather than in `evaluate_point`, which every bootstrap resample re-runs.
+    for (key, undefined) in undefined_keys(&report) {
+        if undefined {
+            report.warnings.push(format!("{key} is undefined for this data (null)"));
+        }
+    }
     if p.k() != 2 && opts.pos_label.is_some() {
         report.warnings.push("--pos-label only applies to two classes; ignored".into());
     }

@@ -67,7 +67,9 @@ pub fn run(args: Args) -> Result<SplitReport> {
     };
     let plan = plan_split(reader("split 1/2 (grouping)")?, &opts)?;
 
-    let header = plan_header(&args.input, format, &name)?;
+    // The second pass's reader also gives the header the outputs repeat.
+    let second = reader("split 2/2 (writing)")?;
+    let header = second.header().to_vec();
     let files =
         Part::ALL.map(|p| AtomicFile::create(&args.output.join(format!("{}.{}", p.name(), format.extension()))));
     let files: Vec<AtomicFile> = files.into_iter().collect::<Result<_>>()?;
@@ -77,7 +79,7 @@ pub fn run(args: Args) -> Result<SplitReport> {
             writers.push(TableWriter::new(BufWriter::with_capacity(1 << 20, f.file()), format, &header)?);
         }
         let mut writers: [TableWriter<_>; 3] = writers.try_into().map_err(|_| anyhow::anyhow!("three writers"))?;
-        write_split(reader("split 2/2 (writing)")?, &plan, &mut writers)?;
+        write_split(second, &plan, &mut writers)?;
         for w in writers {
             w.finish()?.flush()?;
         }
@@ -91,10 +93,6 @@ pub fn run(args: Args) -> Result<SplitReport> {
         eprintln!("wrote {}", args.output.display());
     }
     Ok(plan.report)
-}
-
-fn plan_header(path: &std::path::Path, format: savant_core::data::Format, name: &str) -> Result<Vec<String>> {
-    Ok(TableReader::new(BufReader::new(open(path)?), format, name)?.header().to_vec())
 }
 
 pub fn summary(r: &SplitReport) -> String {
