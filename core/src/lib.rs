@@ -4,7 +4,10 @@
 //! readers, bytes and options and return values, so the CLI and the browser share one code path.
 
 pub mod data;
+pub mod infer;
 mod error;
 pub mod metrics;
+pub mod model;
+pub mod tokenize;
 
 pub use error::{Error, Result};

@@ -1,0 +1,224 @@
+//! BERT, top to bottom: embeddings → N × (self-attention, feed-forward), post-LayerNorm → pooler
+//! → heads. It computes what HF `BertModel` / `BertForSequenceClassification` compute, on any
+//! device burn offers; weights come from [`super::hf`].
+
+use burn::module::Module;
+use burn::nn::{Dropout, Embedding, LayerNorm, Linear};
+use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+
+use super::config::{Activation, BertConfig, Pooling};
+use crate::tokenize::TokenBatch;
+
+/// A tokenised batch on a device.
+#[derive(Debug, Clone)]
+pub struct EncoderInput {
+    pub input_ids: Tensor<2, Int>,
+    pub token_type_ids: Tensor<2, Int>,
+    /// 1.0 for real tokens, 0.0 for padding, `[batch, seq]`.
+    pub attention_mask: Tensor<2>,
+}
+
+impl EncoderInput {
+    pub fn new(batch: &TokenBatch, device: &Device) -> EncoderInput {
+        let shape = [batch.batch_size, batch.seq_len];
+        let ints = |v: &[i64]| Tensor::<2, Int>::from_data(TensorData::new(v.to_vec(), shape), device);
+        let mask: Vec<f32> = batch.attention_mask.iter().map(|&m| m as f32).collect();
+        EncoderInput {
+            input_ids: ints(&batch.input_ids),
+            token_type_ids: ints(&batch.token_type_ids),
+            attention_mask: Tensor::from_data(TensorData::new(mask, shape), device),
+        }
+    }
+}
+
+/// Word + position + token-type embeddings, then LayerNorm and dropout.
+#[derive(Module, Debug)]
+pub struct Embeddings {
+    pub word: Embedding,
+    pub position: Embedding,
+    pub token_type: Embedding,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl Embeddings {
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+        let [_, seq_len] = input_ids.dims();
+        let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &input_ids.device()).unsqueeze::<2>();
+        let x = self.word.forward(input_ids)
+            + self.position.forward(positions)
+            + self.token_type.forward(token_type_ids);
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}
+
+/// Multi-head self-attention with its output projection and residual LayerNorm
+/// (HF's `attention.self` + `attention.output`).
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub output: Linear,
+    pub layer_norm: LayerNorm,
+    pub probs_dropout: Dropout,
+    pub output_dropout: Dropout,
+    pub heads: usize,
+}
+
+impl SelfAttention {
+    /// `mask_bias` is `[batch, 1, 1, seq]`: 0 for real tokens, the float minimum for padding —
+    /// HF's extended attention mask, so padded rows come out as HF computes them too.
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let head_size = hidden / self.heads;
+        let split = |t: Tensor<3>| t.reshape([batch, seq, self.heads, head_size]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x.clone()));
+
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()) + mask_bias;
+        let probs = self.probs_dropout.forward(activation::softmax(scores, 3));
+        let context = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
+        let out = self.output_dropout.forward(self.output.forward(context));
+        self.layer_norm.forward(out + x)
+    }
+}
+
+/// The position-wise feed-forward block (HF's `intermediate` + `output`).
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    pub intermediate: Linear,
+    pub output: Linear,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl FeedForward {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.intermediate.forward(x.clone());
+        let h = match self.activation {
+            Activation::Gelu => activation::gelu(h),
+            Activation::GeluTanh => activation::gelu_approximate(h),
+            Activation::Relu => activation::relu(h),
+        };
+        let out = self.dropout.forward(self.output.forward(h));
+        self.layer_norm.forward(out + x)
+    }
+}
+
+/// One encoder layer (HF's `encoder.layer.N`).
+#[derive(Module, Debug)]
+pub struct Layer {
+    pub attention: SelfAttention,
+    pub feed_forward: FeedForward,
+}
+
+impl Layer {
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        self.feed_forward.forward(self.attention.forward(x, mask_bias))
+    }
+}
+
+/// tanh(dense(first token)): BERT's pooled output, the input of its classification head.
+#[derive(Module, Debug)]
+pub struct Pooler {
+    pub dense: Linear,
+}
+
+impl Pooler {
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [batch, _, size] = hidden.dims();
+        let first = hidden.narrow(1, 0, 1).reshape([batch, size]);
+        activation::tanh(self.dense.forward(first))
+    }
+}
+
+/// HF `BertModel`. The pooler is optional: sentence-transformers and MLM checkpoints may lack it.
+#[derive(Module, Debug)]
+pub struct BertModel {
+    pub embeddings: Embeddings,
+    pub layers: Vec<Layer>,
+    pub pooler: Option<Pooler>,
+}
+
+impl BertModel {
+    /// Last hidden states, `[batch, seq, hidden]`.
+    pub fn forward(&self, input: &EncoderInput) -> Tensor<3> {
+        let [batch, seq] = input.attention_mask.dims();
+        let mask_bias = (input.attention_mask.clone().neg() + 1.0).reshape([batch, 1, 1, seq]) * f32::MIN;
+        let mut x = self.embeddings.forward(input.input_ids.clone(), input.token_type_ids.clone());
+        for layer in &self.layers {
+            x = layer.forward(x, mask_bias.clone());
+        }
+        x
+    }
+}
+
+/// HF `BertForSequenceClassification`: pooled output → dropout → `classifier`.
+#[derive(Module, Debug)]
+pub struct BertClassifier {
+    pub bert: BertModel,
+    pub pooler: Pooler,
+    pub dropout: Dropout,
+    pub classifier: Linear,
+}
+
+impl BertClassifier {
+    /// Logits, `[batch, labels]`.
+    pub fn forward(&self, input: &EncoderInput) -> Tensor<2> {
+        let hidden = self.bert.forward(input);
+        self.classifier.forward(self.dropout.forward(self.pooler.forward(hidden)))
+    }
+}
+
+/// Sentence vectors from token vectors, as sentence-transformers' `Pooling` module computes them:
+/// padding never counts.
+pub fn pool(hidden: Tensor<3>, attention_mask: Tensor<2>, pooling: Pooling) -> Tensor<2> {
+    let [batch, seq, size] = hidden.dims();
+    let mask = attention_mask.reshape([batch, seq, 1]);
+    match pooling {
+        Pooling::Cls => hidden.narrow(1, 0, 1).reshape([batch, size]),
+        Pooling::Mean | Pooling::MeanSqrtLen => {
+            let sum = (hidden * mask.clone()).sum_dim(1).reshape([batch, size]);
+            let count = mask.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
+            match pooling {
+                Pooling::Mean => sum / count,
+                _ => sum / count.sqrt(),
+            }
+        }
+        Pooling::Max => {
+            // Padding is set to -1e9 before the max, as sentence-transformers does.
+            let masked = hidden + (mask.neg() + 1.0) * -1e9;
+            masked.max_dim(1).reshape([batch, size])
+        }
+    }
+}
+
+/// Scales each row to unit L2 norm (sentence-transformers' `Normalize`, F.normalize eps 1e-12).
+pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
+}
+
+/// Checks that a batch fits the model: positions and token types within the tables.
+pub fn check_batch(config: &BertConfig, batch: &TokenBatch) -> Result<(), String> {
+    if batch.seq_len > config.max_position_embeddings {
+        return Err(format!(
+            "a text has {} tokens but the model has {} positions; set the max length to {} or less",
+            batch.seq_len, config.max_position_embeddings, config.max_position_embeddings
+        ));
+    }
+    if let Some(&id) = batch.input_ids.iter().find(|&&id| id < 0 || id as usize >= config.vocab_size) {
+        return Err(format!(
+            "the tokenizer produced id {id}, outside the model's vocabulary of {} (tokenizer and model do not match)",
+            config.vocab_size
+        ));
+    }
+    if let Some(&t) = batch.token_type_ids.iter().find(|&&t| t < 0 || t as usize >= config.type_vocab_size) {
+        return Err(format!("token type {t} is outside the model's {} token types", config.type_vocab_size));
+    }
+    Ok(())
+}

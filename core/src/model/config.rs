@@ -1,0 +1,249 @@
+//! The Hugging Face `config.json` of a BERT model, and sentence-transformers' pooling config.
+//!
+//! Unknown keys are kept and written back on save, so a config survives a round trip through
+//! Savant the way `transformers` would write it.
+
+use serde_json::{Map, Value};
+
+use crate::{Error, Result};
+
+/// `model_type`s whose checkpoints are BERT: same modules, same key names.
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert"];
+
+/// The feed-forward activation (`hidden_act`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// The exact, erf-based GELU (HF `gelu`).
+    Gelu,
+    /// The tanh approximation (HF `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`).
+    GeluTanh,
+    Relu,
+}
+
+impl Activation {
+    fn parse(name: &str) -> Option<Activation> {
+        match name {
+            "gelu" => Some(Activation::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Activation::GeluTanh),
+            "relu" => Some(Activation::Relu),
+            _ => None,
+        }
+    }
+}
+
+/// What Savant reads from `config.json`. Field names follow HF's `BertConfig`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub hidden_act: Activation,
+    pub hidden_dropout_prob: f64,
+    pub attention_probs_dropout_prob: f64,
+    /// `classifier_dropout`; HF falls back to `hidden_dropout_prob` when it is null.
+    pub classifier_dropout: f64,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    pub pad_token_id: u32,
+    /// Class names in id order (`id2label`). HF's default when absent is `LABEL_0`, `LABEL_1`.
+    pub labels: Vec<String>,
+    /// The whole file as read, so that keys Savant does not use are written back unchanged.
+    raw: Map<String, Value>,
+}
+
+impl BertConfig {
+    /// Parses `config.json`; `source` names the file in errors.
+    pub fn from_json(bytes: &[u8], source: &str) -> Result<BertConfig> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::invalid(source, Some(e.line() as u64), format!("not valid JSON: {e}")))?;
+        let Value::Object(raw) = value else {
+            return Err(Error::invalid(source, None, "expected a JSON object"));
+        };
+        let bad = |message: String| Error::invalid(source, None, message);
+
+        match raw.get("model_type").and_then(Value::as_str) {
+            Some(t) if SUPPORTED_MODEL_TYPES.contains(&t) => {}
+            Some(t) => {
+                return Err(bad(format!(
+                    "model_type '{t}' is not supported; Savant runs BERT checkpoints (model_type: {})",
+                    SUPPORTED_MODEL_TYPES.join(", ")
+                )))
+            }
+            None => return Err(bad(format!("no 'model_type'; expected one of: {}", SUPPORTED_MODEL_TYPES.join(", ")))),
+        }
+        if let Some(kind) = raw.get("position_embedding_type").and_then(Value::as_str) {
+            if kind != "absolute" {
+                return Err(bad(format!("position_embedding_type '{kind}' is not supported; only 'absolute'")));
+            }
+        }
+
+        let size = |key: &str, default: Option<usize>| -> Result<usize> {
+            match raw.get(key) {
+                None | Some(Value::Null) => default.ok_or_else(|| bad(format!("missing '{key}'"))),
+                Some(v) => match v.as_u64() {
+                    Some(n) if n >= 1 && n <= MAX_SIZE => Ok(n as usize),
+                    _ => Err(bad(format!("'{key}' is {v}; expected a whole number from 1 to {MAX_SIZE}"))),
+                },
+            }
+        };
+        let prob = |key: &str, default: f64| -> Result<f64> {
+            match raw.get(key) {
+                None | Some(Value::Null) => Ok(default),
+                Some(v) => match v.as_f64() {
+                    Some(p) if (0.0..1.0).contains(&p) => Ok(p),
+                    _ => Err(bad(format!("'{key}' is {v}; expected a probability in [0, 1)"))),
+                },
+            }
+        };
+
+        let hidden_size = size("hidden_size", None)?;
+        let num_attention_heads = size("num_attention_heads", None)?;
+        if hidden_size % num_attention_heads != 0 {
+            return Err(bad(format!(
+                "hidden_size {hidden_size} is not a multiple of num_attention_heads {num_attention_heads}"
+            )));
+        }
+        let hidden_act = match raw.get("hidden_act") {
+            None => Activation::Gelu,
+            Some(Value::String(name)) => Activation::parse(name).ok_or_else(|| {
+                bad(format!("hidden_act '{name}' is not supported; expected gelu, gelu_new, gelu_pytorch_tanh, gelu_fast or relu"))
+            })?,
+            Some(v) => return Err(bad(format!("hidden_act is {v}; expected a name such as \"gelu\""))),
+        };
+        let layer_norm_eps = match raw.get("layer_norm_eps") {
+            None => 1e-12,
+            Some(v) => match v.as_f64() {
+                Some(e) if e > 0.0 && e < 1.0 => e,
+                _ => return Err(bad(format!("layer_norm_eps is {v}; expected a small positive number"))),
+            },
+        };
+        let pad_token_id = match raw.get("pad_token_id") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad(format!("pad_token_id is {v}; expected a token id")))?,
+        };
+        let hidden_dropout_prob = prob("hidden_dropout_prob", 0.1)?;
+        let vocab_size = size("vocab_size", None)?;
+        if pad_token_id as usize >= vocab_size {
+            return Err(bad(format!("pad_token_id {pad_token_id} is outside the vocabulary (vocab_size {vocab_size})")));
+        }
+
+        Ok(BertConfig {
+            vocab_size,
+            hidden_size,
+            num_hidden_layers: size("num_hidden_layers", None)?,
+            num_attention_heads,
+            intermediate_size: size("intermediate_size", None)?,
+            hidden_act,
+            hidden_dropout_prob,
+            attention_probs_dropout_prob: prob("attention_probs_dropout_prob", 0.1)?,
+            classifier_dropout: prob("classifier_dropout", hidden_dropout_prob)?,
+            max_position_embeddings: size("max_position_embeddings", Some(512))?,
+            type_vocab_size: size("type_vocab_size", Some(2))?,
+            layer_norm_eps,
+            pad_token_id,
+            labels: read_labels(&raw, source)?,
+            raw,
+        })
+    }
+
+    /// Attention head width.
+    pub fn head_size(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Replaces the class names (a fine-tuned head), as `id2label`/`label2id` on save.
+    pub fn with_labels(mut self, labels: Vec<String>) -> BertConfig {
+        self.labels = labels;
+        self
+    }
+
+    /// `config.json` as HF writes it: the original keys, with `id2label`, `label2id` and
+    /// `architectures` set for what is being saved.
+    pub fn to_json(&self, architecture: &str) -> Vec<u8> {
+        let mut raw = self.raw.clone();
+        raw.insert("architectures".into(), Value::Array(vec![Value::String(architecture.into())]));
+        let id2label: Map<String, Value> =
+            self.labels.iter().enumerate().map(|(i, l)| (i.to_string(), Value::String(l.clone()))).collect();
+        let label2id: Map<String, Value> =
+            self.labels.iter().enumerate().map(|(i, l)| (l.clone(), Value::from(i))).collect();
+        raw.insert("id2label".into(), Value::Object(id2label));
+        raw.insert("label2id".into(), Value::Object(label2id));
+        let mut out = serde_json::to_vec_pretty(&Value::Object(raw)).expect("a JSON map always serialises");
+        out.push(b'\n');
+        out
+    }
+}
+
+/// Sizes above this are a corrupt or hostile config, not a model: refuse before allocating.
+pub const MAX_SIZE: u64 = 1 << 24;
+
+fn read_labels(raw: &Map<String, Value>, source: &str) -> Result<Vec<String>> {
+    let Some(Value::Object(map)) = raw.get("id2label") else {
+        let n = match raw.get("num_labels").and_then(Value::as_u64) {
+            Some(n) if n >= 1 && n <= 1 << 16 => n as usize,
+            _ => 2,
+        };
+        return Ok((0..n).map(|i| format!("LABEL_{i}")).collect());
+    };
+    let mut labels = vec![None; map.len()];
+    for (key, value) in map {
+        let id = key.parse::<usize>().ok().filter(|&i| i < map.len()).ok_or_else(|| {
+            Error::invalid(source, None, format!("id2label key '{key}' is not an id from 0 to {}", map.len() - 1))
+        })?;
+        let name = value.as_str().ok_or_else(|| {
+            Error::invalid(source, None, format!("id2label[{key}] is {value}; expected a label name"))
+        })?;
+        labels[id] = Some(name.to_string());
+    }
+    let labels: Vec<String> = labels.into_iter().map(|l| l.expect("every id in 0..n was set once")).collect();
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = labels.iter().find(|l| !seen.insert(l.as_str())) {
+        return Err(Error::invalid(source, None, format!("id2label names '{dup}' twice; label names must be unique")));
+    }
+    Ok(labels)
+}
+
+/// How token vectors become one sentence vector (sentence-transformers' `1_Pooling/config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    Cls,
+    Max,
+    MeanSqrtLen,
+}
+
+impl Pooling {
+    /// Reads `1_Pooling/config.json`; exactly one mode must be on.
+    pub fn from_json(bytes: &[u8], source: &str) -> Result<Pooling> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::invalid(source, Some(e.line() as u64), format!("not valid JSON: {e}")))?;
+        let on = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let modes = [
+            ("pooling_mode_mean_tokens", Pooling::Mean),
+            ("pooling_mode_cls_token", Pooling::Cls),
+            ("pooling_mode_max_tokens", Pooling::Max),
+            ("pooling_mode_mean_sqrt_len_tokens", Pooling::MeanSqrtLen),
+        ];
+        let chosen: Vec<_> = modes.iter().filter(|(key, _)| on(key)).collect();
+        match chosen.as_slice() {
+            [(_, mode)] => Ok(*mode),
+            [] => Err(Error::invalid(source, None, "no pooling mode is enabled; expected one of pooling_mode_mean_tokens, pooling_mode_cls_token, pooling_mode_max_tokens, pooling_mode_mean_sqrt_len_tokens")),
+            _ => Err(Error::invalid(source, None, "more than one pooling mode is enabled; Savant supports exactly one")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+            Pooling::Max => "max",
+            Pooling::MeanSqrtLen => "mean_sqrt_len",
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Hugging Face safetensors ⇄ [`BertModel`] / [`BertClassifier`], with HF's key names.
+//!
+//! Loading reads one tensor at a time from a `Read + Seek` source (a file natively, bytes in the
+//! browser), so peak memory is the model plus its largest tensor. Every problem — missing,
+//! unexpected, mis-shaped, unsupported dtype — is collected and reported in one error.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Seek, SeekFrom};
+
+use burn::module::Param;
+use burn::nn::{DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use safetensors::tensor::{Dtype, Metadata, TensorInfo};
+
+use super::bert::{BertClassifier, BertModel, Embeddings, FeedForward, Layer, Pooler, SelfAttention};
+use super::config::BertConfig;
+use crate::{Error, Result};
+
+/// Headers larger than this are refused before allocating (HF's own limit is 100 MB).
+pub const MAX_HEADER_BYTES: u64 = 100 << 20;
+
+/// Keys of BERT checkpoints that no Savant model uses and HF also ignores on load.
+const IGNORED: &[&str] = &["embeddings.position_ids", "bert.embeddings.position_ids"];
+
+/// An opened safetensors file: its validated header, tensors read on demand.
+pub struct Checkpoint<R> {
+    reader: R,
+    source: String,
+    metadata: Metadata,
+    data_start: u64,
+}
+
+impl<R: Read + Seek> Checkpoint<R> {
+    /// Reads and checks the header against the file's real size; `source` names it in errors.
+    pub fn open(mut reader: R, source: &str) -> Result<Checkpoint<R>> {
+        let io = |e: std::io::Error| Error::invalid(source, None, format!("cannot read: {e}"));
+        let bad = |message: String| Error::invalid(source, None, message);
+        let len = reader.seek(SeekFrom::End(0)).map_err(io)?;
+        reader.seek(SeekFrom::Start(0)).map_err(io)?;
+        if len < 8 {
+            return Err(bad(format!(
+                "the file is {len} bytes; a safetensors file starts with an 8-byte header length"
+            )));
+        }
+        let mut n = [0u8; 8];
+        reader.read_exact(&mut n).map_err(io)?;
+        let n = u64::from_le_bytes(n);
+        if n > len - 8 || n > MAX_HEADER_BYTES {
+            return Err(bad(format!(
+                "the header length field says {n} bytes but the file has {} bytes after it (limit {MAX_HEADER_BYTES}); the file is truncated or not safetensors",
+                len - 8
+            )));
+        }
+        let mut header = vec![0u8; n as usize];
+        reader.read_exact(&mut header).map_err(io)?;
+        let metadata: Metadata = serde_json::from_slice(&header)
+            .map_err(|e| bad(format!("the safetensors header is invalid: {e}")))?;
+        let data_start = 8 + n;
+        let need = metadata.data_len() as u64;
+        if data_start + need != len {
+            return Err(bad(format!(
+                "the header describes {need} bytes of tensor data but the file has {} after the header; the file is truncated or corrupt",
+                len - data_start
+            )));
+        }
+        Ok(Checkpoint { reader, source: source.to_string(), metadata, data_start })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Tensor names in file order.
+    pub fn names(&self) -> Vec<String> {
+        self.metadata.offset_keys()
+    }
+
+    pub fn info(&self, name: &str) -> Option<&TensorInfo> {
+        self.metadata.info(name)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.metadata.info(name).is_some()
+    }
+
+    /// A tensor as f32 values, converted from f16/bf16/f64 when stored so.
+    pub fn read_f32(&mut self, name: &str) -> Result<Vec<f32>> {
+        let info = self
+            .metadata
+            .info(name)
+            .ok_or_else(|| Error::invalid(&self.source, None, format!("no tensor '{name}'")))?
+            .clone();
+        let (start, end) = info.data_offsets;
+        let io = |e: std::io::Error| Error::invalid(&self.source, None, format!("cannot read tensor '{name}': {e}"));
+        self.reader.seek(SeekFrom::Start(self.data_start + start as u64)).map_err(io)?;
+        let len = end - start;
+        if info.dtype == Dtype::F32 {
+            // Straight into the f32 buffer: no second copy of the largest tensors (the word
+            // embeddings are half of MiniLM). safetensors and all our targets are little-endian.
+            let mut values = vec![0f32; len / 4];
+            self.reader.read_exact(bytemuck::cast_slice_mut(&mut values)).map_err(io)?;
+            return Ok(values);
+        }
+        let mut bytes = vec![0u8; len];
+        self.reader.read_exact(&mut bytes).map_err(io)?;
+        Ok(match info.dtype {
+            Dtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+            other => {
+                return Err(Error::invalid(
+                    &self.source,
+                    None,
+                    format!("tensor '{name}' is {other:?}; a weight must be F32, F16, BF16 or F64"),
+                ))
+            }
+        })
+    }
+}
+
+/// What a load left aside, for the user (HF prints the same as warnings).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadNotes {
+    pub ignored: Vec<String>,
+}
+
+/// Builds modules from named tensors, collecting every problem instead of stopping at the first.
+struct Loader<'a, R> {
+    checkpoint: &'a mut Checkpoint<R>,
+    device: Device,
+    used: BTreeSet<String>,
+    problems: Vec<String>,
+}
+
+impl<R: Read + Seek> Loader<'_, R> {
+    /// The tensor `name` of `shape` (PyTorch layout); zeros stand in for a bad one so the walk
+    /// goes on and reports everything.
+    fn values(&mut self, name: &str, shape: &[usize]) -> Vec<f32> {
+        let numel = shape.iter().product::<usize>();
+        let Some(info) = self.checkpoint.info(name) else {
+            self.problems.push(format!("missing: {name} (expected shape {shape:?})"));
+            return vec![0.0; numel];
+        };
+        self.used.insert(name.to_string());
+        if info.shape != shape {
+            self.problems.push(format!("wrong shape: {name} is {:?} in the file, expected {shape:?}", info.shape));
+            return vec![0.0; numel];
+        }
+        match self.checkpoint.read_f32(name) {
+            Ok(v) => v,
+            Err(e) => {
+                self.problems.push(e.to_string());
+                vec![0.0; numel]
+            }
+        }
+    }
+
+    fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Tensor<D> {
+        let values = self.values(name, &shape);
+        Tensor::from_data(TensorData::new(values, shape), &self.device)
+    }
+
+    /// PyTorch stores `[out, in]`; burn's Linear holds `[in, out]`.
+    fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Linear {
+        let w = self.values(&format!("{name}.weight"), &[d_out, d_in]);
+        let weight = Tensor::from_data(TensorData::new(transpose(&w, d_out, d_in), [d_in, d_out]), &self.device);
+        let bias = self.tensor(&format!("{name}.bias"), [d_out]);
+        Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) }
+    }
+
+    /// LayerNorm weights are `weight`/`bias`, or `gamma`/`beta` in old TF-converted checkpoints.
+    fn layer_norm(&mut self, name: &str, size: usize, eps: f64) -> LayerNorm {
+        let legacy = !self.checkpoint.has(&format!("{name}.weight")) && self.checkpoint.has(&format!("{name}.gamma"));
+        let (w, b) = if legacy { ("gamma", "beta") } else { ("weight", "bias") };
+        let mut norm = LayerNormConfig::new(size).with_epsilon(eps).init(&self.device);
+        norm.gamma = Param::from_tensor(self.tensor(&format!("{name}.{w}"), [size]));
+        norm.beta = Some(Param::from_tensor(self.tensor(&format!("{name}.{b}"), [size])));
+        norm
+    }
+
+    fn embedding(&mut self, name: &str, rows: usize, size: usize) -> Embedding {
+        Embedding { weight: Param::from_tensor(self.tensor(&format!("{name}.weight"), [rows, size])) }
+    }
+}
+
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+/// The encoder's key prefix in this checkpoint: `bert.` for task models, none for `BertModel`.
+fn encoder_prefix<R: Read + Seek>(checkpoint: &Checkpoint<R>) -> &'static str {
+    if checkpoint.has("bert.embeddings.word_embeddings.weight") {
+        "bert."
+    } else {
+        ""
+    }
+}
+
+fn load_encoder_parts<R: Read + Seek>(
+    loader: &mut Loader<'_, R>,
+    config: &BertConfig,
+    prefix: &str,
+    with_pooler: bool,
+) -> BertModel {
+    let (h, eps) = (config.hidden_size, config.layer_norm_eps);
+    let dropout = |p: f64| DropoutConfig::new(p).init();
+    let e = format!("{prefix}embeddings");
+    let embeddings = Embeddings {
+        word: loader.embedding(&format!("{e}.word_embeddings"), config.vocab_size, h),
+        position: loader.embedding(&format!("{e}.position_embeddings"), config.max_position_embeddings, h),
+        token_type: loader.embedding(&format!("{e}.token_type_embeddings"), config.type_vocab_size, h),
+        layer_norm: loader.layer_norm(&format!("{e}.LayerNorm"), h, eps),
+        dropout: dropout(config.hidden_dropout_prob),
+    };
+    let layers = (0..config.num_hidden_layers)
+        .map(|i| {
+            let l = format!("{prefix}encoder.layer.{i}");
+            Layer {
+                attention: SelfAttention {
+                    query: loader.linear(&format!("{l}.attention.self.query"), h, h),
+                    key: loader.linear(&format!("{l}.attention.self.key"), h, h),
+                    value: loader.linear(&format!("{l}.attention.self.value"), h, h),
+                    output: loader.linear(&format!("{l}.attention.output.dense"), h, h),
+                    layer_norm: loader.layer_norm(&format!("{l}.attention.output.LayerNorm"), h, eps),
+                    probs_dropout: dropout(config.attention_probs_dropout_prob),
+                    output_dropout: dropout(config.hidden_dropout_prob),
+                    heads: config.num_attention_heads,
+                },
+                feed_forward: FeedForward {
+                    intermediate: loader.linear(&format!("{l}.intermediate.dense"), h, config.intermediate_size),
+                    output: loader.linear(&format!("{l}.output.dense"), config.intermediate_size, h),
+                    layer_norm: loader.layer_norm(&format!("{l}.output.LayerNorm"), h, eps),
+                    dropout: dropout(config.hidden_dropout_prob),
+                    activation: config.hidden_act,
+                },
+            }
+        })
+        .collect();
+    let pooler = with_pooler.then(|| Pooler { dense: loader.linear(&format!("{prefix}pooler.dense"), h, h) });
+    BertModel { embeddings, layers, pooler }
+}
+
+/// Ends a load: unknown tensors are errors, except other BERT heads and buffers HF ignores too.
+fn finish<R: Read + Seek>(loader: Loader<'_, R>, ignorable_heads: &[&str]) -> Result<LoadNotes> {
+    let Loader { checkpoint, mut problems, used, .. } = loader;
+    let mut notes = LoadNotes::default();
+    for name in checkpoint.names() {
+        if used.contains(&name) || IGNORED.contains(&name.as_str()) {
+            continue;
+        }
+        if ignorable_heads.iter().any(|p| name.starts_with(p)) {
+            notes.ignored.push(name);
+        } else {
+            let info = checkpoint.info(&name).expect("listed by the header");
+            problems.push(format!("unexpected: {name} ({:?} {:?})", info.dtype, info.shape));
+        }
+    }
+    if problems.is_empty() {
+        Ok(notes)
+    } else {
+        Err(Error::invalid(
+            checkpoint.source(),
+            None,
+            format!(
+                "the weights do not match config.json ({} problem{}):\n  {}",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                problems.join("\n  ")
+            ),
+        ))
+    }
+}
+
+/// Loads the encoder of any BERT checkpoint (`BertModel`, or the `bert.` part of a task model;
+/// its heads are left aside and noted). The pooler is loaded when the file has one.
+pub fn load_encoder<R: Read + Seek>(
+    config: &BertConfig,
+    checkpoint: &mut Checkpoint<R>,
+    device: &Device,
+) -> Result<(BertModel, LoadNotes)> {
+    let prefix = encoder_prefix(checkpoint);
+    let with_pooler = checkpoint.has(&format!("{prefix}pooler.dense.weight"));
+    let mut loader = Loader { checkpoint, device: device.clone(), used: BTreeSet::new(), problems: Vec::new() };
+    let model = load_encoder_parts(&mut loader, config, prefix, with_pooler);
+    let notes = finish(loader, &["cls.", "classifier.", "qa_outputs."])?;
+    Ok((model, notes))
+}
+
+/// Loads a `BertForSequenceClassification` checkpoint: encoder, pooler and `classifier`, one
+/// output per label of `config.json`.
+pub fn load_classifier<R: Read + Seek>(
+    config: &BertConfig,
+    checkpoint: &mut Checkpoint<R>,
+    device: &Device,
+) -> Result<(BertClassifier, LoadNotes)> {
+    if !checkpoint.has("classifier.weight") {
+        return Err(Error::invalid(
+            checkpoint.source(),
+            None,
+            "the checkpoint has no classification head (no 'classifier.weight'): it is an encoder such as BertModel; use `savant embed`, or fine-tune a head with `savant train`",
+        ));
+    }
+    let prefix = encoder_prefix(checkpoint);
+    let h = config.hidden_size;
+    let mut loader = Loader { checkpoint, device: device.clone(), used: BTreeSet::new(), problems: Vec::new() };
+    let bert = load_encoder_parts(&mut loader, config, prefix, false);
+    let pooler = Pooler { dense: loader.linear(&format!("{prefix}pooler.dense"), h, h) };
+    let classifier = loader.linear("classifier", h, config.labels.len());
+    let notes = finish(loader, &["cls."])?;
+    let dropout = DropoutConfig::new(config.classifier_dropout).init();
+    Ok((BertClassifier { bert, pooler, dropout, classifier }, notes))
+}
+
+/// A parameter on its way out, named as HF names it.
+enum Named {
+    Vector(String, Tensor<1>),
+    Matrix(String, Tensor<2>),
+    /// A burn `[in, out]` weight, written as PyTorch's `[out, in]`.
+    LinearWeight(String, Tensor<2>),
+}
+
+fn push_linear(out: &mut Vec<Named>, name: &str, linear: &Linear) {
+    out.push(Named::LinearWeight(format!("{name}.weight"), linear.weight.val()));
+    if let Some(bias) = &linear.bias {
+        out.push(Named::Vector(format!("{name}.bias"), bias.val()));
+    }
+}
+
+fn push_norm(out: &mut Vec<Named>, name: &str, norm: &LayerNorm) {
+    out.push(Named::Vector(format!("{name}.weight"), norm.gamma.val()));
+    if let Some(beta) = &norm.beta {
+        out.push(Named::Vector(format!("{name}.bias"), beta.val()));
+    }
+}
+
+fn encoder_names(out: &mut Vec<Named>, model: &BertModel, prefix: &str) {
+    let e = format!("{prefix}embeddings");
+    let emb = &model.embeddings;
+    out.push(Named::Matrix(format!("{e}.word_embeddings.weight"), emb.word.weight.val()));
+    out.push(Named::Matrix(format!("{e}.position_embeddings.weight"), emb.position.weight.val()));
+    out.push(Named::Matrix(format!("{e}.token_type_embeddings.weight"), emb.token_type.weight.val()));
+    push_norm(out, &format!("{e}.LayerNorm"), &emb.layer_norm);
+    for (i, layer) in model.layers.iter().enumerate() {
+        let l = format!("{prefix}encoder.layer.{i}");
+        let a = &layer.attention;
+        push_linear(out, &format!("{l}.attention.self.query"), &a.query);
+        push_linear(out, &format!("{l}.attention.self.key"), &a.key);
+        push_linear(out, &format!("{l}.attention.self.value"), &a.value);
+        push_linear(out, &format!("{l}.attention.output.dense"), &a.output);
+        push_norm(out, &format!("{l}.attention.output.LayerNorm"), &a.layer_norm);
+        let f = &layer.feed_forward;
+        push_linear(out, &format!("{l}.intermediate.dense"), &f.intermediate);
+        push_linear(out, &format!("{l}.output.dense"), &f.output);
+        push_norm(out, &format!("{l}.output.LayerNorm"), &f.layer_norm);
+    }
+    if let Some(pooler) = &model.pooler {
+        push_linear(out, &format!("{prefix}pooler.dense"), &pooler.dense);
+    }
+}
+
+/// `model.safetensors` bytes of a `BertModel`, HF key names, f32.
+pub async fn encoder_to_safetensors(model: &BertModel) -> Result<Vec<u8>> {
+    let mut named = Vec::new();
+    encoder_names(&mut named, model, "");
+    serialize(named).await
+}
+
+/// `model.safetensors` bytes of a `BertForSequenceClassification`, HF key names, f32.
+pub async fn classifier_to_safetensors(model: &BertClassifier) -> Result<Vec<u8>> {
+    let mut named = Vec::new();
+    encoder_names(&mut named, &model.bert, "bert.");
+    push_linear(&mut named, "bert.pooler.dense", &model.pooler.dense);
+    push_linear(&mut named, "classifier", &model.classifier);
+    serialize(named).await
+}
+
+/// Reads every tensor back (asynchronously: the browser cannot block on the GPU) and writes
+/// the safetensors file.
+async fn serialize(named: Vec<Named>) -> Result<Vec<u8>> {
+    let read_err = |name: &str, e: String| Error::invalid("model", None, format!("cannot read back '{name}': {e}"));
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(named.len());
+    for item in named {
+        let (name, data, transpose_2d) = match item {
+            Named::Vector(n, t) => (n, t.into_data_async().await, false),
+            Named::Matrix(n, t) => (n, t.into_data_async().await, false),
+            Named::LinearWeight(n, t) => (n, t.into_data_async().await, true),
+        };
+        let data = data.map_err(|e| read_err(&name, format!("{e:?}")))?;
+        let mut shape = data.shape().to_vec();
+        let values: Vec<f32> = if data.dtype() == DType::F32 {
+            data.try_into_vec::<f32>()
+        } else {
+            data.convert::<f32>().try_into_vec::<f32>()
+        }
+        .map_err(|e| read_err(&name, format!("{e:?}")))?;
+        let values = if transpose_2d {
+            let (rows, cols) = (shape[0], shape[1]);
+            shape = vec![cols, rows];
+            transpose(&values, rows, cols)
+        } else {
+            values
+        };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((name, shape, bytes));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::invalid("model", None, format!("cannot lay out safetensors: {e}")))?;
+    let mut metadata = std::collections::HashMap::new();
+    metadata.insert("format".to_string(), "pt".to_string());
+    safetensors::tensor::serialize(views, Some(metadata))
+        .map_err(|e| Error::invalid("model", None, format!("cannot write safetensors: {e}")))
+}

@@ -1,0 +1,11 @@
+//! The BERT encoder: config, modules and Hugging Face checkpoints.
+
+pub mod bert;
+pub mod config;
+pub mod folder;
+pub mod hf;
+
+pub use bert::{l2_normalize, pool, BertClassifier, BertModel, EncoderInput};
+pub use config::{Activation, BertConfig, Pooling};
+pub use folder::{ModelFiles, ModelFolder};
+pub use hf::{classifier_to_safetensors, encoder_to_safetensors, load_classifier, load_encoder, Checkpoint, LoadNotes};

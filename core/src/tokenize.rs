@@ -1,0 +1,194 @@
+//! Text → token ids with the `tokenizers` crate, Savant in charge of padding and truncation.
+//!
+//! A `tokenizer.json` often has padding and truncation baked in (all-MiniLM pads every text to
+//! 128): both are switched off on load, then set per call — truncation to `max_len`, counted, and
+//! padding to the longest text of each batch, as `tokenizer(texts, padding=True, truncation=True,
+//! max_length=...)` does in Python.
+
+
+use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::{EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::{Error, Result};
+
+/// A tokenizer plus the padding id; cheap to share across batches.
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    pad_id: u32,
+    max_len: Option<usize>,
+}
+
+/// One batch of token ids, padded to its longest text, row-major `[batch, seq_len]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    pub batch_size: usize,
+    pub seq_len: usize,
+    pub input_ids: Vec<i64>,
+    pub token_type_ids: Vec<i64>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Vec<i64>,
+    /// Real (unpadded) length of each text, special tokens included.
+    pub lengths: Vec<usize>,
+    /// How many texts of this batch lost tokens to `max_len`.
+    pub truncated: usize,
+}
+
+impl TextTokenizer {
+    /// Loads a `tokenizer.json`; `source` names it in errors. `pad_id` is the model's
+    /// `pad_token_id`, used when the file names no `[PAD]` token.
+    pub fn from_tokenizer_json(bytes: &[u8], source: &str, pad_id: u32) -> Result<TextTokenizer> {
+        let mut inner = Tokenizer::from_bytes(bytes)
+            .map_err(|e| Error::invalid(source, None, format!("not a tokenizers file: {e}")))?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::invalid(source, None, format!("cannot switch truncation off: {e}")))?;
+        let pad_id = inner.token_to_id("[PAD]").unwrap_or(pad_id);
+        Ok(TextTokenizer { inner, pad_id, max_len: None })
+    }
+
+    /// Builds BERT's WordPiece tokenizer from a `vocab.txt` (one token per line, id = line
+    /// number), like `BertTokenizerFast(vocab_file, do_lower_case=lowercase)`.
+    pub fn from_vocab_txt(bytes: &[u8], source: &str, lowercase: bool) -> Result<TextTokenizer> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::invalid(source, None, format!("not UTF-8 text: {e}")))?;
+        let mut vocab = ahash::AHashMap::new();
+        for (id, token) in text.lines().enumerate() {
+            let token = token.trim_end_matches('\r');
+            // Later duplicates lose, as in HF's load_vocab (a dict built in file order keeps the last id).
+            vocab.insert(token.to_string(), id as u32);
+        }
+        let id = |token: &str| {
+            vocab.get(token).copied().ok_or_else(|| {
+                Error::invalid(source, None, format!("the vocabulary has no '{token}' token, which BERT needs"))
+            })
+        };
+        let (cls, sep, pad) = (id("[CLS]")?, id("[SEP]")?, id("[PAD]")?);
+        id("[UNK]")?;
+        let model = WordPiece::builder()
+            .vocab(vocab)
+            .unk_token("[UNK]".into())
+            .continuing_subword_prefix("##".into())
+            .max_input_chars_per_word(100)
+            .build()
+            .map_err(|e| Error::invalid(source, None, format!("cannot build WordPiece: {e}")))?;
+        let mut inner = Tokenizer::new(model);
+        inner
+            .with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))
+            .map_err(|e| Error::invalid(source, None, e.to_string()))?;
+        inner.with_pre_tokenizer(Some(BertPreTokenizer));
+        inner.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))));
+        inner.with_decoder(Some(WordPieceDecoder::default()));
+        Ok(TextTokenizer { inner, pad_id: pad, max_len: None })
+    }
+
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Truncates every later encoding to `max_len` tokens, special tokens included (`None`: never).
+    pub fn set_max_len(&mut self, max_len: Option<usize>) -> Result<()> {
+        let params = match max_len {
+            Some(n) if n < 2 => {
+                return Err(Error::Option(format!("max length {n} leaves no room for [CLS] and [SEP]; use 2 or more")))
+            }
+            Some(n) => Some(TruncationParams {
+                max_length: n,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }),
+            None => None,
+        };
+        self.inner.with_truncation(params).map_err(|e| Error::Option(format!("max length {max_len:?}: {e}")))?;
+        self.max_len = max_len;
+        Ok(())
+    }
+
+    pub fn max_len(&self) -> Option<usize> {
+        self.max_len
+    }
+
+    /// Token ids of one text, special tokens included.
+    pub fn ids(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(text, true).map_err(|e| Error::invalid("tokenizer", None, e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Encodes each text on its own (truncated to the max length); [`TokenBatch::from_encoded`]
+    /// then pads any grouping of them, e.g. texts of similar length together.
+    pub fn encode_each(&self, texts: &[&str]) -> Result<Vec<Encoded>> {
+        self.encode_inputs(texts.iter().map(|&t| EncodeInput::from(t)).collect())
+    }
+
+    /// Encodes text pairs (`[CLS] a [SEP] b [SEP]`, token types 0 then 1) as one padded batch;
+    /// the max length cuts the longer text first, as HF's `longest_first`.
+    pub fn encode_pairs(&self, pairs: &[(&str, &str)]) -> Result<TokenBatch> {
+        let encoded = self.encode_inputs(pairs.iter().map(|&(a, b)| EncodeInput::from((a, b))).collect())?;
+        Ok(TokenBatch::from_encoded(&encoded.iter().collect::<Vec<_>>(), self.pad_id))
+    }
+
+    fn encode_inputs(&self, inputs: Vec<EncodeInput<'_>>) -> Result<Vec<Encoded>> {
+        let encodings =
+            self.inner.encode_batch(inputs, true).map_err(|e| Error::invalid("tokenizer", None, e.to_string()))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| Encoded {
+                ids: e.get_ids().to_vec(),
+                type_ids: e.get_type_ids().to_vec(),
+                truncated: !e.get_overflowing().is_empty(),
+            })
+            .collect())
+    }
+
+    /// Encodes `texts` as one batch, padded to the longest.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<TokenBatch> {
+        let encoded = self.encode_each(texts)?;
+        Ok(TokenBatch::from_encoded(&encoded.iter().collect::<Vec<_>>(), self.pad_id))
+    }
+}
+
+/// One text's token ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    /// Tokens were cut to the max length.
+    pub truncated: bool,
+}
+
+impl TokenBatch {
+    /// Pads `items` to the longest of them with `pad_id`.
+    pub fn from_encoded(items: &[&Encoded], pad_id: u32) -> TokenBatch {
+        let seq_len = items.iter().map(|e| e.ids.len()).max().unwrap_or(0);
+        let n = items.len();
+        let mut batch = TokenBatch {
+            batch_size: n,
+            seq_len,
+            input_ids: vec![pad_id as i64; n * seq_len],
+            token_type_ids: vec![0; n * seq_len],
+            attention_mask: vec![0; n * seq_len],
+            lengths: Vec::with_capacity(n),
+            truncated: 0,
+        };
+        for (row, enc) in items.iter().enumerate() {
+            let start = row * seq_len;
+            for (i, (&id, &type_id)) in enc.ids.iter().zip(&enc.type_ids).enumerate() {
+                batch.input_ids[start + i] = id as i64;
+                batch.token_type_ids[start + i] = type_id as i64;
+                batch.attention_mask[start + i] = 1;
+            }
+            batch.lengths.push(enc.ids.len());
+            batch.truncated += enc.truncated as usize;
+        }
+        batch
+    }
+}
