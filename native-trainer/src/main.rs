@@ -3,6 +3,7 @@
 mod cmd;
 mod fetch;
 mod io;
+mod model_dir;
 mod prefetch;
 mod progress;
 
@@ -29,6 +30,10 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Metrics identical to scikit-learn's, as JSON or a self-contained HTML report.
     Eval(cmd::eval::Args),
+    /// Run a fine-tuned classifier over a text column: pred + prob_<label> per row, for `savant eval`.
+    Predict(cmd::predict::Args),
+    /// Sentence embeddings of a text column, as .jsonl or .npy.
+    Embed(cmd::embed::Args),
     /// Fetch real datasets, clean and split them, and print what happened.
     Demo(cmd::demo::Args),
 }
@@ -40,6 +45,8 @@ fn main() {
         Command::Split(a) => cmd::split::run(a).map(|_| ()),
         Command::Fetch(a) => cmd::fetch::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Predict(a) => cmd::predict::run(a).map(|_| ()),
+        Command::Embed(a) => cmd::embed::run(a).map(|_| ()),
         Command::Demo(a) => cmd::demo::run(a),
     };
     if let Err(e) = result {

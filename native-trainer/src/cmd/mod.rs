@@ -2,9 +2,12 @@
 
 pub mod clean;
 pub mod demo;
+pub mod embed;
 pub mod eval;
 pub mod fetch;
+pub mod predict;
 pub mod split;
+pub mod text_input;
 
 use anyhow::{bail, Result};
 use savant_core::data::Format;

@@ -1,0 +1,106 @@
+//! `savant predict`: a sequence classifier over a text column → the input columns plus `pred`,
+//! `prob_<label>` (softmax) and, with `--logits`, `logit_<label>`, in `id2label` order —
+//! the file `savant eval` reads.
+
+use super::text_input::{chunk_rows, setup, ModelArgs, RunReport, TextRows};
+use crate::io::write_atomic;
+use crate::progress::bytes_bar;
+use anyhow::{bail, Result};
+use savant_core::data::TableWriter;
+use savant_core::infer::{argmax_rows, classify_texts, softmax_rows};
+use savant_core::model::{load_classifier, ModelFolder};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Input table (.csv, .tsv or .jsonl).
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Output table; its extension sets the format.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Also write one `logit_<label>` column per label.
+    #[arg(long)]
+    pub logits: bool,
+}
+
+pub fn run(args: Args) -> Result<RunReport> {
+    let started = Instant::now();
+    let s = setup(&args.model)?;
+    let mut checkpoint = ModelFolder::checkpoint(&s.files)?;
+    let (model, notes) = load_classifier(&s.folder.config, &mut checkpoint, &s.device)?;
+    drop(checkpoint);
+    let labels = s.folder.config.labels.clone();
+
+    let mut rows = TextRows::open(&args.input, args.model.format.as_deref(), &args.model.text)?;
+    let mut header: Vec<String> = rows.header().to_vec();
+    let mut added = vec!["pred".to_string()];
+    added.extend(labels.iter().map(|l| format!("prob_{l}")));
+    if args.logits {
+        added.extend(labels.iter().map(|l| format!("logit_{l}")));
+    }
+    for name in &added {
+        if header.contains(name) {
+            bail!(
+                "{}: the input already has a column '{name}', which predict writes; rename that column first",
+                args.input.display()
+            );
+        }
+    }
+    header.extend(added);
+    let out_format = super::format_for(&args.output, None)?;
+
+    let mut report = RunReport {
+        input: args.input.display().to_string(),
+        output: args.output.display().to_string(),
+        model: args.model.model.display().to_string(),
+        device: s.device_name.clone(),
+        max_len: s.max_len,
+        batch_size: args.model.batch_size,
+        ignored_weights: notes.ignored,
+        ..Default::default()
+    };
+    let bar = bytes_bar("predict", Some(rows.total_bytes));
+    let n_labels = labels.len();
+    let infer_started = Instant::now();
+    write_atomic(&args.output, |w| {
+        let mut writer = TableWriter::new(w, out_format, &header)?;
+        while let Some(chunk) = rows.next_chunk(chunk_rows(args.model.batch_size), &mut report)? {
+            let texts: Vec<&str> = chunk.iter().map(|r| r.fields[rows.text_column].as_str()).collect();
+            let out = pollster::block_on(classify_texts(
+                &model,
+                &s.folder.config,
+                &s.folder.tokenizer,
+                &texts,
+                args.model.batch_size,
+                &s.device,
+            ))?;
+            report.truncated += out.truncated as u64;
+            report.empty_text += out.empty as u64;
+            let probs = softmax_rows(&out.values, n_labels);
+            let preds = argmax_rows(&out.values, n_labels);
+            for (i, row) in chunk.iter().enumerate() {
+                let mut fields = row.fields.clone();
+                fields.push(labels[preds[i]].clone());
+                fields.extend(probs[i * n_labels..(i + 1) * n_labels].iter().map(|p| p.to_string()));
+                if args.logits {
+                    fields.extend(out.values[i * n_labels..(i + 1) * n_labels].iter().map(|v| v.to_string()));
+                }
+                writer.write(&fields)?;
+                report.rows_written += 1;
+            }
+            bar.set_position(rows.reader.bytes_read());
+            bar.set_message(format!("{} rows", report.rows_written));
+        }
+        writer.finish()?;
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let infer_secs = infer_started.elapsed().as_secs_f64();
+    report.seconds = started.elapsed().as_secs_f64();
+    report.texts_per_second = report.rows_written as f64 / infer_secs.max(1e-9);
+    report.finish(args.model.report.as_deref())?;
+    Ok(report)
+}

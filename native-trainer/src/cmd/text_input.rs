@@ -1,0 +1,189 @@
+//! What `predict` and `embed` share: the model folder and device, and reading text rows in
+//! chunks while counting every row that cannot be used.
+
+use crate::io::open;
+use crate::model_dir::{device, DirFiles};
+use anyhow::{anyhow, Context, Result};
+use burn::tensor::Device;
+use savant_core::data::{Row, TableReader};
+use savant_core::model::ModelFolder;
+use serde::Serialize;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// Options common to the commands that run a model over a text column.
+#[derive(clap::Args, Clone)]
+pub struct ModelArgs {
+    /// Hugging Face model folder: config.json, model.safetensors, tokenizer.json or vocab.txt.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Column holding the text.
+    #[arg(long, default_value = "text")]
+    pub text: String,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Tokens per text, [CLS] and [SEP] included; longer texts are truncated and counted
+    /// (default: the model's max positions, or sentence-transformers' max_seq_length).
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// auto, cpu, wgpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Input format, when the extension does not say.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Write the run's report (counts, skipped rows with reasons) as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// A loaded folder (minus weights), its device, and the max length in force.
+pub struct Setup {
+    pub files: DirFiles,
+    pub folder: ModelFolder,
+    pub device: Device,
+    pub device_name: String,
+    pub max_len: usize,
+}
+
+pub fn setup(args: &ModelArgs) -> Result<Setup> {
+    if args.batch_size == 0 {
+        return Err(anyhow!("--batch-size must be at least 1"));
+    }
+    let files = DirFiles::new(&args.model)?;
+    let mut folder = ModelFolder::open(&files)?;
+    let positions = folder.config.max_position_embeddings;
+    let max_len = match args.max_len {
+        Some(n) if n > positions => {
+            return Err(anyhow!("--max-len {n} is more than the model's {positions} positions (max_position_embeddings)"))
+        }
+        Some(n) => n,
+        None => folder.default_max_len(),
+    };
+    folder.tokenizer.set_max_len(Some(max_len))?;
+    let (device, device_name) = device(&args.device)?;
+    Ok(Setup { files, folder, device, device_name, max_len })
+}
+
+/// A row that was not run, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// The counts every model run reports.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RunReport {
+    pub input: String,
+    pub output: String,
+    pub model: String,
+    pub device: String,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub rows_skipped: u64,
+    /// The first skipped rows (all are counted in `rows_skipped`).
+    pub skipped: Vec<Skipped>,
+    pub truncated: u64,
+    pub empty_text: u64,
+    pub max_len: usize,
+    pub batch_size: usize,
+    pub seconds: f64,
+    pub texts_per_second: f64,
+    /// Peak resident memory of the whole run (Linux), MiB.
+    pub peak_rss_mib: Option<f64>,
+    pub ignored_weights: Vec<String>,
+}
+
+const MAX_LISTED: usize = 100;
+
+impl RunReport {
+    pub fn skip(&mut self, line: u64, reason: String) {
+        self.rows_skipped += 1;
+        if self.skipped.len() < MAX_LISTED {
+            self.skipped.push(Skipped { line, reason });
+        }
+    }
+
+    /// The summary on stderr, and the JSON file when asked for.
+    pub fn finish(&mut self, path: Option<&Path>) -> Result<()> {
+        self.peak_rss_mib = peak_rss_mib();
+        eprintln!(
+            "{}: {} rows read, {} written, {} skipped; {} truncated to {} tokens, {} empty texts; {:.1} texts/s on {}{}",
+            self.input,
+            self.rows_read,
+            self.rows_written,
+            self.rows_skipped,
+            self.truncated,
+            self.max_len,
+            self.empty_text,
+            self.texts_per_second,
+            self.device,
+            self.peak_rss_mib.map_or(String::new(), |m| format!(", peak memory {m:.0} MiB"))
+        );
+        for s in self.skipped.iter().take(10) {
+            eprintln!("  skipped line {}: {}", s.line, s.reason);
+        }
+        if let Some(path) = path {
+            crate::io::write_json(path, self)?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows of a table, read `n` at a time, malformed ones counted into the report.
+pub struct TextRows {
+    pub reader: TableReader<BufReader<File>>,
+    pub text_column: usize,
+    pub total_bytes: u64,
+}
+
+impl TextRows {
+    pub fn open(path: &Path, format_flag: Option<&str>, text: &str) -> Result<TextRows> {
+        let format = super::format_for(path, format_flag)?;
+        let name = path.display().to_string();
+        let file = open(path)?;
+        let total_bytes = file.metadata().with_context(|| format!("reading {name}"))?.len();
+        let reader = TableReader::new(BufReader::with_capacity(1 << 20, file), format, &name)?;
+        let text_column = reader.column(text)?;
+        Ok(TextRows { reader, text_column, total_bytes })
+    }
+
+    pub fn header(&self) -> &[String] {
+        self.reader.header()
+    }
+
+    /// Up to `n` good rows; `None` at the end.
+    pub fn next_chunk(&mut self, n: usize, report: &mut RunReport) -> Result<Option<Vec<Row>>> {
+        let mut rows = Vec::with_capacity(n);
+        while rows.len() < n {
+            match self.reader.next_row()? {
+                None => break,
+                Some(Ok(row)) => {
+                    report.rows_read += 1;
+                    rows.push(row);
+                }
+                Some(Err(m)) => {
+                    report.rows_read += 1;
+                    report.skip(m.line, format!("{}: {}", m.kind, m.message));
+                }
+            }
+        }
+        Ok(if rows.is_empty() { None } else { Some(rows) })
+    }
+}
+
+/// Rows per chunk: enough batches to sort by length, little enough to keep memory flat.
+pub fn chunk_rows(batch_size: usize) -> usize {
+    (batch_size * 64).clamp(256, 16384)
+}
+
+/// The process's peak resident set (VmHWM), where the OS tells it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -1,0 +1,126 @@
+//! A model folder on disk, and the device to run it on.
+
+use anyhow::{anyhow, bail, Result};
+use burn::tensor::Device;
+use savant_core::model::ModelFiles;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Files of a Hugging Face model folder, read from disk.
+pub struct DirFiles {
+    dir: PathBuf,
+}
+
+impl DirFiles {
+    pub fn new(dir: &Path) -> Result<DirFiles> {
+        if !dir.is_dir() {
+            bail!(
+                "{}: not a folder; --model wants a Hugging Face model folder (config.json, model.safetensors, tokenizer.json), e.g. from `savant fetch model minilm`",
+                dir.display()
+            );
+        }
+        Ok(DirFiles { dir: dir.to_path_buf() })
+    }
+}
+
+/// Small files (configs, tokenizers) above this size are refused rather than read.
+const MAX_SMALL_FILE: u64 = 256 << 20;
+
+impl ModelFiles for DirFiles {
+    type Weights = File;
+
+    fn name(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn read(&self, relative: &str) -> savant_core::Result<Option<Vec<u8>>> {
+        let path = self.dir.join(relative);
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(savant_core::Error::invalid(&path.display().to_string(), None, e.to_string())),
+            Ok(m) if m.len() > MAX_SMALL_FILE => {
+                return Err(savant_core::Error::invalid(
+                    &path.display().to_string(),
+                    None,
+                    format!("{} bytes is too large for this file (limit {MAX_SMALL_FILE})", m.len()),
+                ))
+            }
+            Ok(_) => {}
+        }
+        std::fs::read(&path)
+            .map(Some)
+            .map_err(|e| savant_core::Error::invalid(&path.display().to_string(), None, e.to_string()))
+    }
+
+    fn weights(&self, relative: &str) -> savant_core::Result<Option<File>> {
+        let path = self.dir.join(relative);
+        match File::open(&path) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(savant_core::Error::invalid(&path.display().to_string(), None, e.to_string())),
+        }
+    }
+}
+
+/// Backends compiled into this binary, for --device.
+pub fn compiled_devices() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg!(feature = "cpu") {
+        v.push("cpu");
+    }
+    if cfg!(feature = "wgpu") {
+        v.push("wgpu");
+    }
+    if cfg!(feature = "cuda") {
+        v.push("cuda");
+    }
+    v
+}
+
+/// `--device`: `cpu` (burn's flex backend), `wgpu`, `cuda` or `cuda:N`, or `auto` (the first
+/// GPU backend compiled in, else cpu). Returns the device and its name for reports.
+pub fn device(name: &str) -> Result<(Device, String)> {
+    let unavailable = |what: &str, feature: &str| {
+        anyhow!(
+            "--device {what}: this savant was built without the '{feature}' feature (built with: {}); rebuild with `cargo build --release -p savant --features {feature}`",
+            compiled_devices().join(", ")
+        )
+    };
+    match name {
+        "auto" => {
+            if cfg!(feature = "cuda") {
+                return device("cuda");
+            }
+            if cfg!(feature = "wgpu") {
+                return device("wgpu");
+            }
+            device("cpu")
+        }
+        "cpu" | "flex" => {
+            #[cfg(feature = "cpu")]
+            return Ok((Device::flex(), "cpu (flex)".into()));
+            #[allow(unreachable_code)]
+            Err(unavailable("cpu", "cpu"))
+        }
+        "wgpu" => {
+            #[cfg(feature = "wgpu")]
+            return Ok((Device::wgpu(Default::default()), "wgpu".into()));
+            #[allow(unreachable_code)]
+            Err(unavailable("wgpu", "wgpu"))
+        }
+        other if other == "cuda" || other.starts_with("cuda:") => {
+            let index: usize = match other.strip_prefix("cuda:") {
+                Some(i) => i.parse().map_err(|_| anyhow!("--device {other}: expected cuda:N with N a GPU index"))?,
+                None => 0,
+            };
+            #[cfg(feature = "cuda")]
+            return Ok((Device::cuda(index), format!("cuda:{index}")));
+            #[allow(unreachable_code)]
+            {
+                let _ = index;
+                Err(unavailable(other, "cuda"))
+            }
+        }
+        other => bail!("--device {other}: expected auto, cpu, wgpu, cuda or cuda:N"),
+    }
+}
