@@ -9,6 +9,11 @@ mod progress;
 
 use clap::{Parser, Subcommand};
 
+// The model allocates and frees many activation-sized buffers per batch; glibc's malloc hands
+// them back to the kernel and page-faults them in again, mimalloc keeps them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "savant",

@@ -4,7 +4,9 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, Embedding, LayerNorm, Linear};
-use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{activation, Bool, Device, Int, Tensor, TensorData};
 
 use super::config::{Activation, BertConfig, Pooling};
 use crate::tokenize::TokenBatch;
@@ -67,9 +69,9 @@ pub struct SelfAttention {
 }
 
 impl SelfAttention {
-    /// `mask_bias` is `[batch, 1, 1, seq]`: 0 for real tokens, the float minimum for padding —
-    /// HF's extended attention mask, so padded rows come out as HF computes them too.
-    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+    /// Padding keys get no attention, exactly as HF's extended attention mask (the float minimum
+    /// added to their scores) does; padded query rows are computed too, as in HF.
+    pub fn forward(&self, x: Tensor<3>, mask: &PaddingMask) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
         let head_size = hidden / self.heads;
         let split = |t: Tensor<3>| t.reshape([batch, seq, self.heads, head_size]).swap_dims(1, 2);
@@ -77,11 +79,36 @@ impl SelfAttention {
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
 
-        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()) + mask_bias;
-        let probs = self.probs_dropout.forward(activation::softmax(scores, 3));
-        let context = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
+        let context = if x.device().is_autodiff() && self.probs_dropout.prob > 0.0 {
+            // Training: attention dropout needs the probabilities, so spell the attention out.
+            let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()) + mask.bias.clone();
+            let probs = self.probs_dropout.forward(activation::softmax(scores, 3));
+            probs.matmul(v)
+        } else {
+            // Inference: the backend's fused attention (fewer passes over the scores).
+            let padding = mask.padding.clone().expand([batch, self.heads, seq, seq]);
+            attention(q, k, v, Some(padding), None, AttentionModuleOptions::default())
+        };
+        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
         let out = self.output_dropout.forward(self.output.forward(context));
         self.layer_norm.forward(out + x)
+    }
+}
+
+/// Which keys are padding, in the two forms attention takes.
+#[derive(Debug, Clone)]
+pub struct PaddingMask {
+    /// `[batch, 1, 1, seq]`: 0 for real tokens, the f32 minimum for padding (HF's form).
+    pub bias: Tensor<4>,
+    /// `[batch, 1, 1, seq]`: true for padding.
+    pub padding: Tensor<4, Bool>,
+}
+
+impl PaddingMask {
+    pub fn new(attention_mask: &Tensor<2>) -> PaddingMask {
+        let [batch, seq] = attention_mask.dims();
+        let mask = attention_mask.clone().reshape([batch, 1, 1, seq]);
+        PaddingMask { bias: (mask.clone().neg() + 1.0) * f32::MIN, padding: mask.equal_elem(0.0) }
     }
 }
 
@@ -117,8 +144,8 @@ pub struct Layer {
 }
 
 impl Layer {
-    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        self.feed_forward.forward(self.attention.forward(x, mask_bias))
+    pub fn forward(&self, x: Tensor<3>, mask: &PaddingMask) -> Tensor<3> {
+        self.feed_forward.forward(self.attention.forward(x, mask))
     }
 }
 
@@ -147,11 +174,10 @@ pub struct BertModel {
 impl BertModel {
     /// Last hidden states, `[batch, seq, hidden]`.
     pub fn forward(&self, input: &EncoderInput) -> Tensor<3> {
-        let [batch, seq] = input.attention_mask.dims();
-        let mask_bias = (input.attention_mask.clone().neg() + 1.0).reshape([batch, 1, 1, seq]) * f32::MIN;
+        let mask = PaddingMask::new(&input.attention_mask);
         let mut x = self.embeddings.forward(input.input_ids.clone(), input.token_type_ids.clone());
         for layer in &self.layers {
-            x = layer.forward(x, mask_bias.clone());
+            x = layer.forward(x, &mask);
         }
         x
     }

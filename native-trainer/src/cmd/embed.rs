@@ -3,7 +3,7 @@
 //! has a Normalize step — what `SentenceTransformer(dir).encode(texts)` returns.
 //! Output: `.jsonl` (the input columns plus `embedding`) or `.npy` (float32, `[rows, hidden]`).
 
-use super::text_input::{chunk_rows, setup, ModelArgs, RunReport, TextRows};
+use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows};
 use crate::io::AtomicFile;
 use crate::progress::bytes_bar;
 use anyhow::{bail, Context, Result};
@@ -82,6 +82,7 @@ pub fn run(args: Args) -> Result<RunReport> {
         max_len: s.max_len,
         batch_size: args.model.batch_size,
         ignored_weights: notes.ignored,
+        load_peak_rss_mib: super::text_input::peak_rss_mib(),
         ..Default::default()
     };
     eprintln!(
@@ -99,18 +100,21 @@ pub fn run(args: Args) -> Result<RunReport> {
         w.write_all(&[0u8; NPY_HEADER])?;
     }
     let width = s.folder.config.hidden_size;
+    let workers = workers_for(&s.device_name, args.model.threads);
     while let Some(chunk) = rows.next_chunk(chunk_rows(args.model.batch_size), &mut report)? {
         let texts: Vec<&str> = chunk.iter().map(|r| r.fields[rows.text_column].as_str()).collect();
-        let out = pollster::block_on(embed_texts(
-            &model,
-            &s.folder.config,
-            &s.folder.tokenizer,
-            &texts,
-            args.model.batch_size,
-            pooling,
-            normalize,
-            &s.device,
-        ))?;
+        let out = in_parallel(&texts, workers, args.model.batch_size, |part| {
+            pollster::block_on(embed_texts(
+                &model,
+                &s.folder.config,
+                &s.folder.tokenizer,
+                part,
+                args.model.batch_size,
+                pooling,
+                normalize,
+                &s.device,
+            ))
+        })?;
         report.truncated += out.truncated as u64;
         report.empty_text += out.empty as u64;
         for (i, row) in chunk.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! `prob_<label>` (softmax) and, with `--logits`, `logit_<label>`, in `id2label` order —
 //! the file `savant eval` reads.
 
-use super::text_input::{chunk_rows, setup, ModelArgs, RunReport, TextRows};
+use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows};
 use crate::io::write_atomic;
 use crate::progress::bytes_bar;
 use anyhow::{bail, Result};
@@ -60,23 +60,27 @@ pub fn run(args: Args) -> Result<RunReport> {
         max_len: s.max_len,
         batch_size: args.model.batch_size,
         ignored_weights: notes.ignored,
+        load_peak_rss_mib: super::text_input::peak_rss_mib(),
         ..Default::default()
     };
     let bar = bytes_bar("predict", Some(rows.total_bytes));
     let n_labels = labels.len();
+    let workers = workers_for(&s.device_name, args.model.threads);
     let infer_started = Instant::now();
     write_atomic(&args.output, |w| {
         let mut writer = TableWriter::new(w, out_format, &header)?;
         while let Some(chunk) = rows.next_chunk(chunk_rows(args.model.batch_size), &mut report)? {
             let texts: Vec<&str> = chunk.iter().map(|r| r.fields[rows.text_column].as_str()).collect();
-            let out = pollster::block_on(classify_texts(
-                &model,
-                &s.folder.config,
-                &s.folder.tokenizer,
-                &texts,
-                args.model.batch_size,
-                &s.device,
-            ))?;
+            let out = in_parallel(&texts, workers, args.model.batch_size, |part| {
+                pollster::block_on(classify_texts(
+                    &model,
+                    &s.folder.config,
+                    &s.folder.tokenizer,
+                    part,
+                    args.model.batch_size,
+                    &s.device,
+                ))
+            })?;
             report.truncated += out.truncated as u64;
             report.empty_text += out.empty as u64;
             let probs = softmax_rows(&out.values, n_labels);

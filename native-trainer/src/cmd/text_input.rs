@@ -6,6 +6,7 @@ use crate::model_dir::{device, DirFiles};
 use anyhow::{anyhow, Context, Result};
 use burn::tensor::Device;
 use savant_core::data::{Row, TableReader};
+use savant_core::infer::TextOutputs;
 use savant_core::model::ModelFolder;
 use serde::Serialize;
 use std::fs::File;
@@ -37,6 +38,9 @@ pub struct ModelArgs {
     /// Write the run's report (counts, skipped rows with reasons) as JSON to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Batches run at once (default: one per core on the CPU, one on a GPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// A loaded folder (minus weights), its device, and the max length in force.
@@ -94,6 +98,8 @@ pub struct RunReport {
     pub texts_per_second: f64,
     /// Peak resident memory of the whole run (Linux), MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Peak resident memory once the model was loaded, before any text (Linux), MiB.
+    pub load_peak_rss_mib: Option<f64>,
     pub ignored_weights: Vec<String>,
 }
 
@@ -121,7 +127,10 @@ impl RunReport {
             self.empty_text,
             self.texts_per_second,
             self.device,
-            self.peak_rss_mib.map_or(String::new(), |m| format!(", peak memory {m:.0} MiB"))
+            match (self.load_peak_rss_mib, self.peak_rss_mib) {
+                (Some(l), Some(m)) => format!(", peak memory {l:.0} MiB after loading, {m:.0} MiB in all"),
+                _ => String::new(),
+            }
         );
         for s in self.skipped.iter().take(10) {
             eprintln!("  skipped line {}: {}", s.line, s.reason);
@@ -181,9 +190,47 @@ pub fn chunk_rows(batch_size: usize) -> usize {
 }
 
 /// The process's peak resident set (VmHWM), where the OS tells it.
-fn peak_rss_mib() -> Option<f64> {
+pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Runs `f` over `texts` split into contiguous parts on `workers` threads and joins the outputs
+/// in order. On the CPU backend the matrix products are already parallel, but the element-wise
+/// work (GELU, softmax, LayerNorm) runs on the calling thread: two batches in flight keep every
+/// core busy.
+pub fn in_parallel(
+    texts: &[&str],
+    workers: usize,
+    batch_size: usize,
+    f: impl Fn(&[&str]) -> savant_core::Result<TextOutputs> + Sync,
+) -> Result<TextOutputs> {
+    let per = texts.len().div_ceil(workers.max(1)).next_multiple_of(batch_size.max(1));
+    if workers <= 1 || texts.len() <= batch_size || per >= texts.len() {
+        return Ok(f(texts)?);
+    }
+    let parts: Vec<savant_core::Result<TextOutputs>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = texts.chunks(per).map(|part| scope.spawn(|| f(part))).collect();
+        handles.into_iter().map(|h| h.join().expect("an inference thread panicked")).collect()
+    });
+    let mut out = TextOutputs { width: 0, values: Vec::with_capacity(texts.len()), truncated: 0, empty: 0 };
+    for part in parts {
+        let part = part?;
+        out.width = part.width;
+        out.values.extend(part.values);
+        out.truncated += part.truncated;
+        out.empty += part.empty;
+    }
+    Ok(out)
+}
+
+/// Threads for [`in_parallel`]: one per core on the CPU backend; a GPU runs one stream.
+pub fn workers_for(device_name: &str, threads: Option<usize>) -> usize {
+    match threads {
+        Some(n) => n.max(1),
+        None if device_name.starts_with("cpu") => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => 1,
+    }
 }
