@@ -74,17 +74,7 @@ pub fn run(args: Args) -> Result<RunReport> {
     if matches!(out_kind, Out::Jsonl) && header.iter().any(|h| h == "embedding") {
         bail!("{}: the input already has a column 'embedding', which embed writes; rename it first", args.input.display());
     }
-    let mut report = RunReport {
-        input: args.input.display().to_string(),
-        output: args.output.display().to_string(),
-        model: args.model.model.display().to_string(),
-        device: s.device_name.clone(),
-        max_len: s.max_len,
-        batch_size: args.model.batch_size,
-        ignored_weights: notes.ignored,
-        load_peak_rss_mib: super::text_input::peak_rss_mib(),
-        ..Default::default()
-    };
+    let mut report = RunReport::start(&args.input, &args.output, &args.model, &s, notes);
     eprintln!(
         "embed: {} pooling, {}normalised, {} dimensions",
         pooling.name(),

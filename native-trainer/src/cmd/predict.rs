@@ -52,17 +52,7 @@ pub fn run(args: Args) -> Result<RunReport> {
     header.extend(added);
     let out_format = super::format_for(&args.output, None)?;
 
-    let mut report = RunReport {
-        input: args.input.display().to_string(),
-        output: args.output.display().to_string(),
-        model: args.model.model.display().to_string(),
-        device: s.device_name.clone(),
-        max_len: s.max_len,
-        batch_size: args.model.batch_size,
-        ignored_weights: notes.ignored,
-        load_peak_rss_mib: super::text_input::peak_rss_mib(),
-        ..Default::default()
-    };
+    let mut report = RunReport::start(&args.input, &args.output, &args.model, &s, notes);
     let bar = bytes_bar("predict", Some(rows.total_bytes));
     let n_labels = labels.len();
     let workers = workers_for(&s.device_name, args.model.threads);

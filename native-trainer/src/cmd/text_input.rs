@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use burn::tensor::Device;
 use savant_core::data::{Row, TableReader};
 use savant_core::infer::TextOutputs;
-use savant_core::model::ModelFolder;
+use savant_core::model::{LoadNotes, ModelFolder};
 use serde::Serialize;
 use std::fs::File;
 use std::io::BufReader;
@@ -106,6 +106,21 @@ pub struct RunReport {
 const MAX_LISTED: usize = 100;
 
 impl RunReport {
+    /// The report of a run that has loaded its model and is about to read `input`.
+    pub fn start(input: &Path, output: &Path, args: &ModelArgs, setup: &Setup, notes: LoadNotes) -> RunReport {
+        RunReport {
+            input: input.display().to_string(),
+            output: output.display().to_string(),
+            model: args.model.display().to_string(),
+            device: setup.device_name.clone(),
+            max_len: setup.max_len,
+            batch_size: args.batch_size,
+            ignored_weights: notes.ignored,
+            load_peak_rss_mib: peak_rss_mib(),
+            ..Default::default()
+        }
+    }
+
     pub fn skip(&mut self, line: u64, reason: String) {
         self.rows_skipped += 1;
         if self.skipped.len() < MAX_LISTED {
