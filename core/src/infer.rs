@@ -32,8 +32,10 @@ pub async fn embed(
 ) -> Result<Vec<f32>> {
     check_batch(config, batch).map_err(|m| Error::invalid("input", None, m))?;
     let input = EncoderInput::new(batch, device);
-    let hidden = model.forward(&input);
-    let pooled = pool(hidden, input.attention_mask, pooling);
+    let pooled = match pooling {
+        Pooling::Cls => model.forward_first(&input),
+        _ => pool(model.forward(&input), input.attention_mask, pooling),
+    };
     read(if normalize { l2_normalize(pooled) } else { pooled }).await
 }
 
@@ -42,7 +44,10 @@ pub async fn hidden_states(model: &BertModel, batch: &TokenBatch, device: &Devic
     let input = EncoderInput::new(batch, device);
     let hidden = model.forward(&input);
     let pooled = match &model.pooler {
-        Some(p) => Some(read(p.forward(hidden.clone())).await?),
+        Some(p) => {
+            let [rows, _, width] = hidden.dims();
+            Some(read(p.forward(hidden.clone().narrow(1, 0, 1).reshape([rows, width]))).await?)
+        }
         None => None,
     };
     Ok((read(hidden).await?, pooled))

@@ -169,6 +169,14 @@ fn encoder_outputs(name: &str) {
     let m = &e[name];
     assert_close(&hidden, &floats(&m["last_hidden_state"]), &format!("{name} last_hidden_state (padding included)"));
     assert_close(&pooled.expect("has a pooler"), &floats(&m["pooler_output"]), &format!("{name} pooler_output"));
+    // CLS pooling runs the last layer on the first token only: it must still be PyTorch's
+    // `last_hidden_state[:, 0]`.
+    let cls = pollster::block_on(embed(&model, &folder.config, &batch, Pooling::Cls, false, &device())).unwrap();
+    let width = folder.config.hidden_size;
+    let seq = batch.seq_len;
+    let want: Vec<f64> =
+        floats(&m["last_hidden_state"]).chunks(seq * width).flat_map(|rows| rows[..width].to_vec()).collect();
+    assert_close(&cls, &want, &format!("{name} CLS pooling (first-token last layer)"));
     if m.get("mean_pooled").is_some() {
         assert_eq!(folder.pooling, Pooling::Mean);
         assert!(!folder.normalize);

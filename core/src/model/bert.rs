@@ -72,26 +72,34 @@ impl SelfAttention {
     /// Padding keys get no attention, exactly as HF's extended attention mask (the float minimum
     /// added to their scores) does; padded query rows are computed too, as in HF.
     pub fn forward(&self, x: Tensor<3>, mask: &PaddingMask) -> Tensor<3> {
-        let [batch, seq, hidden] = x.dims();
-        let head_size = hidden / self.heads;
-        let split = |t: Tensor<3>| t.reshape([batch, seq, self.heads, head_size]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x.clone()));
+        self.forward_queries(x.clone(), x, mask)
+    }
 
-        let context = if x.device().is_autodiff() && self.probs_dropout.prob > 0.0 {
+    /// The outputs at the positions of `queries` (rows of `x`, e.g. only the first token), which
+    /// attend over all of `x`. Every step but attention works row by row, so these rows come out
+    /// exactly as in the full forward pass.
+    pub fn forward_queries(&self, queries: Tensor<3>, x: Tensor<3>, mask: &PaddingMask) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let rows = queries.dims()[1];
+        let head_size = hidden / self.heads;
+        let split = |t: Tensor<3>, len: usize| t.reshape([batch, len, self.heads, head_size]).swap_dims(1, 2);
+        let q = split(self.query.forward(queries.clone()), rows);
+        let k = split(self.key.forward(x.clone()), seq);
+        let v = split(self.value.forward(x), seq);
+
+        let context = if queries.device().is_autodiff() && self.probs_dropout.prob > 0.0 {
             // Training: attention dropout needs the probabilities, so spell the attention out.
             let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()) + mask.bias.clone();
             let probs = self.probs_dropout.forward(activation::softmax(scores, 3));
             probs.matmul(v)
         } else {
             // Inference: the backend's fused attention (fewer passes over the scores).
-            let padding = mask.padding.clone().expand([batch, self.heads, seq, seq]);
+            let padding = mask.padding.clone().expand([batch, self.heads, rows, seq]);
             attention(q, k, v, Some(padding), None, AttentionModuleOptions::default())
         };
-        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
+        let context = context.swap_dims(1, 2).reshape([batch, rows, hidden]);
         let out = self.output_dropout.forward(self.output.forward(context));
-        self.layer_norm.forward(out + x)
+        self.layer_norm.forward(out + queries)
     }
 }
 
@@ -147,6 +155,13 @@ impl Layer {
     pub fn forward(&self, x: Tensor<3>, mask: &PaddingMask) -> Tensor<3> {
         self.feed_forward.forward(self.attention.forward(x, mask))
     }
+
+    /// The output at the first position only, `[batch, 1, hidden]`: what a head that reads the
+    /// first token needs from the last layer, for a fraction of the work.
+    pub fn forward_first(&self, x: Tensor<3>, mask: &PaddingMask) -> Tensor<3> {
+        let first = x.clone().narrow(1, 0, 1);
+        self.feed_forward.forward(self.attention.forward_queries(first, x, mask))
+    }
 }
 
 /// tanh(dense(first token)): BERT's pooled output, the input of its classification head.
@@ -156,9 +171,8 @@ pub struct Pooler {
 }
 
 impl Pooler {
-    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
-        let [batch, _, size] = hidden.dims();
-        let first = hidden.narrow(1, 0, 1).reshape([batch, size]);
+    /// `first`: the last hidden state of the first token, `[batch, hidden]`.
+    pub fn forward(&self, first: Tensor<2>) -> Tensor<2> {
         activation::tanh(self.dense.forward(first))
     }
 }
@@ -181,6 +195,24 @@ impl BertModel {
         }
         x
     }
+
+    /// The last hidden state of the first token (`[CLS]`), `[batch, hidden]`, equal to
+    /// `forward(..)[:, 0]`. The last layer runs its attention queries and feed-forward on that
+    /// token alone: heads that read only it (the pooler, CLS pooling) skip most of that layer.
+    pub fn forward_first(&self, input: &EncoderInput) -> Tensor<2> {
+        let mask = PaddingMask::new(&input.attention_mask);
+        let mut x = self.embeddings.forward(input.input_ids.clone(), input.token_type_ids.clone());
+        let Some((last, rest)) = self.layers.split_last() else {
+            let [batch, _, hidden] = x.dims();
+            return x.narrow(1, 0, 1).reshape([batch, hidden]);
+        };
+        for layer in rest {
+            x = layer.forward(x, &mask);
+        }
+        let first = last.forward_first(x, &mask);
+        let [batch, _, hidden] = first.dims();
+        first.reshape([batch, hidden])
+    }
 }
 
 /// HF `BertForSequenceClassification`: pooled output → dropout → `classifier`.
@@ -195,8 +227,8 @@ pub struct BertClassifier {
 impl BertClassifier {
     /// Logits, `[batch, labels]`.
     pub fn forward(&self, input: &EncoderInput) -> Tensor<2> {
-        let hidden = self.bert.forward(input);
-        self.classifier.forward(self.dropout.forward(self.pooler.forward(hidden)))
+        let first = self.bert.forward_first(input);
+        self.classifier.forward(self.dropout.forward(self.pooler.forward(first)))
     }
 }
 
