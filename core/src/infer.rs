@@ -99,59 +99,96 @@ pub fn length_batches(encoded: &[Encoded], batch_size: usize) -> Vec<Vec<usize>>
     order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
 }
 
-fn scatter(out: &mut [f32], width: usize, rows: &[usize], values: &[f32]) {
-    for (k, &row) in rows.iter().enumerate() {
-        out[row * width..(row + 1) * width].copy_from_slice(&values[k * width..(k + 1) * width]);
+/// Texts tokenised once and grouped by length into batches, longest first. Batches are
+/// independent: run them in any order, on any number of workers, then [`TextBatches::gather`]
+/// puts the outputs back in input order.
+pub struct TextBatches {
+    encoded: Vec<Encoded>,
+    batches: Vec<Vec<usize>>,
+    pad_id: u32,
+    empty: usize,
+}
+
+impl TextBatches {
+    pub fn new(tokenizer: &TextTokenizer, texts: &[&str], batch_size: usize) -> Result<TextBatches> {
+        let encoded = tokenizer.encode_each(texts)?;
+        let batches = length_batches(&encoded, batch_size);
+        let empty = texts.iter().filter(|t| t.trim().is_empty()).count();
+        Ok(TextBatches { encoded, batches, pad_id: tokenizer.pad_id(), empty })
+    }
+
+    /// How many batches.
+    pub fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Batch `i`, padded to its longest text.
+    pub fn batch(&self, i: usize) -> TokenBatch {
+        let items: Vec<&Encoded> = self.batches[i].iter().map(|&row| &self.encoded[row]).collect();
+        TokenBatch::from_encoded(&items, self.pad_id)
+    }
+
+    /// Puts the outputs of every batch (`outputs[i]`: batch `i`, `[rows, width]` row-major) back
+    /// in input order.
+    pub fn gather(&self, width: usize, outputs: Vec<Vec<f32>>) -> TextOutputs {
+        debug_assert_eq!(outputs.len(), self.batches.len());
+        let mut values = vec![0.0; self.encoded.len() * width];
+        for (rows, out) in self.batches.iter().zip(&outputs) {
+            for (k, &row) in rows.iter().enumerate() {
+                values[row * width..(row + 1) * width].copy_from_slice(&out[k * width..(k + 1) * width]);
+            }
+        }
+        let truncated = self.encoded.iter().filter(|e| e.truncated).count();
+        TextOutputs { width, values, truncated, empty: self.empty }
     }
 }
 
-fn count_empty(texts: &[&str]) -> usize {
-    texts.iter().filter(|t| t.trim().is_empty()).count()
+/// A loaded model and what to read from it for each text.
+#[derive(Clone, Copy)]
+pub enum TextModel<'a> {
+    /// Logits, one per label.
+    Classifier(&'a BertClassifier),
+    /// Sentence vectors.
+    Encoder { model: &'a BertModel, pooling: Pooling, normalize: bool },
 }
 
-/// Classifier logits for `texts`, in order.
-pub async fn classify_texts(
-    model: &BertClassifier,
-    config: &BertConfig,
-    tokenizer: &TextTokenizer,
-    texts: &[&str],
-    batch_size: usize,
-    device: &Device,
-) -> Result<TextOutputs> {
-    let encoded = tokenizer.encode_each(texts)?;
-    let width = config.labels.len();
-    let mut values = vec![0.0; texts.len() * width];
-    for rows in length_batches(&encoded, batch_size) {
-        let items: Vec<&Encoded> = rows.iter().map(|&i| &encoded[i]).collect();
-        let batch = TokenBatch::from_encoded(&items, tokenizer.pad_id());
-        let logits = classify(model, config, &batch, device).await?;
-        scatter(&mut values, width, &rows, &logits);
+impl TextModel<'_> {
+    /// Values per text.
+    pub fn width(&self, config: &BertConfig) -> usize {
+        match self {
+            TextModel::Classifier(_) => config.labels.len(),
+            TextModel::Encoder { .. } => config.hidden_size,
+        }
     }
-    let truncated = encoded.iter().filter(|e| e.truncated).count();
-    Ok(TextOutputs { width, values, truncated, empty: count_empty(texts) })
-}
 
-/// Sentence vectors for `texts`, in order.
-#[allow(clippy::too_many_arguments)]
-pub async fn embed_texts(
-    model: &BertModel,
-    config: &BertConfig,
-    tokenizer: &TextTokenizer,
-    texts: &[&str],
-    batch_size: usize,
-    pooling: Pooling,
-    normalize: bool,
-    device: &Device,
-) -> Result<TextOutputs> {
-    let encoded = tokenizer.encode_each(texts)?;
-    let width = config.hidden_size;
-    let mut values = vec![0.0; texts.len() * width];
-    for rows in length_batches(&encoded, batch_size) {
-        let items: Vec<&Encoded> = rows.iter().map(|&i| &encoded[i]).collect();
-        let batch = TokenBatch::from_encoded(&items, tokenizer.pad_id());
-        let vectors = embed(model, config, &batch, pooling, normalize, device).await?;
-        scatter(&mut values, width, &rows, &vectors);
+    /// The outputs of one batch, `[rows, width]` row-major.
+    pub async fn run(&self, config: &BertConfig, batch: &TokenBatch, device: &Device) -> Result<Vec<f32>> {
+        match *self {
+            TextModel::Classifier(model) => classify(model, config, batch, device).await,
+            TextModel::Encoder { model, pooling, normalize } => {
+                embed(model, config, batch, pooling, normalize, device).await
+            }
+        }
     }
-    let truncated = encoded.iter().filter(|e| e.truncated).count();
-    Ok(TextOutputs { width, values, truncated, empty: count_empty(texts) })
+
+    /// The outputs for `texts`, in order, one batch after another.
+    pub async fn run_texts(
+        &self,
+        config: &BertConfig,
+        tokenizer: &TextTokenizer,
+        texts: &[&str],
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<TextOutputs> {
+        let batches = TextBatches::new(tokenizer, texts, batch_size)?;
+        let mut outputs = Vec::with_capacity(batches.len());
+        for i in 0..batches.len() {
+            outputs.push(self.run(config, &batches.batch(i), device).await?);
+        }
+        Ok(batches.gather(self.width(config), outputs))
+    }
 }

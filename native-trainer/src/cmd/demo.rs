@@ -11,7 +11,7 @@ use crate::model_dir::{device, DirFiles};
 use anyhow::{anyhow, Result};
 use burn::tensor::Device;
 use savant_core::data::{Format, TableReader, TableWriter};
-use savant_core::infer::embed_texts;
+use savant_core::infer::TextModel;
 use savant_core::metrics::input::Predictions;
 use savant_core::metrics::report::{evaluate, EvalOptions};
 use savant_core::model::{load_encoder, BertModel, ModelFolder};
@@ -105,9 +105,8 @@ impl Encoder {
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
         let f = &self.folder;
-        let out = super::text_input::in_parallel(texts, 2, 16, |part| {
-            pollster::block_on(embed_texts(&self.model, &f.config, &f.tokenizer, part, 16, f.pooling, true, &self.device))
-        })?;
+        let encoder = TextModel::Encoder { model: &self.model, pooling: f.pooling, normalize: true };
+        let out = super::text_input::in_parallel(encoder, f, &self.device, texts, 2, 16)?;
         Ok(out.values)
     }
 }

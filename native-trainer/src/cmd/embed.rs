@@ -7,7 +7,7 @@ use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, 
 use crate::io::AtomicFile;
 use crate::progress::bytes_bar;
 use anyhow::{bail, Context, Result};
-use savant_core::infer::embed_texts;
+use savant_core::infer::TextModel;
 use savant_core::model::{load_encoder, ModelFolder};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -93,18 +93,8 @@ pub fn run(args: Args) -> Result<RunReport> {
     let workers = workers_for(&s.device_name, args.model.threads);
     while let Some(chunk) = rows.next_chunk(chunk_rows(args.model.batch_size), &mut report)? {
         let texts: Vec<&str> = chunk.iter().map(|r| r.fields[rows.text_column].as_str()).collect();
-        let out = in_parallel(&texts, workers, args.model.batch_size, |part| {
-            pollster::block_on(embed_texts(
-                &model,
-                &s.folder.config,
-                &s.folder.tokenizer,
-                part,
-                args.model.batch_size,
-                pooling,
-                normalize,
-                &s.device,
-            ))
-        })?;
+        let encoder = TextModel::Encoder { model: &model, pooling, normalize };
+        let out = in_parallel(encoder, &s.folder, &s.device, &texts, workers, args.model.batch_size)?;
         report.truncated += out.truncated as u64;
         report.empty_text += out.empty as u64;
         for (i, row) in chunk.iter().enumerate() {

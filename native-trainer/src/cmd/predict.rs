@@ -7,7 +7,7 @@ use crate::io::write_atomic;
 use crate::progress::bytes_bar;
 use anyhow::{bail, Result};
 use savant_core::data::TableWriter;
-use savant_core::infer::{argmax_rows, classify_texts, softmax_rows};
+use savant_core::infer::{argmax_rows, softmax_rows, TextModel};
 use savant_core::model::{load_classifier, ModelFolder};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -61,16 +61,14 @@ pub fn run(args: Args) -> Result<RunReport> {
         let mut writer = TableWriter::new(w, out_format, &header)?;
         while let Some(chunk) = rows.next_chunk(chunk_rows(args.model.batch_size), &mut report)? {
             let texts: Vec<&str> = chunk.iter().map(|r| r.fields[rows.text_column].as_str()).collect();
-            let out = in_parallel(&texts, workers, args.model.batch_size, |part| {
-                pollster::block_on(classify_texts(
-                    &model,
-                    &s.folder.config,
-                    &s.folder.tokenizer,
-                    part,
-                    args.model.batch_size,
-                    &s.device,
-                ))
-            })?;
+            let out = in_parallel(
+                TextModel::Classifier(&model),
+                &s.folder,
+                &s.device,
+                &texts,
+                workers,
+                args.model.batch_size,
+            )?;
             report.truncated += out.truncated as u64;
             report.empty_text += out.empty as u64;
             let probs = softmax_rows(&out.values, n_labels);

@@ -6,12 +6,13 @@ use crate::model_dir::{device, DirFiles};
 use anyhow::{anyhow, Context, Result};
 use burn::tensor::Device;
 use savant_core::data::{Row, TableReader};
-use savant_core::infer::TextOutputs;
+use savant_core::infer::{TextBatches, TextModel, TextOutputs};
 use savant_core::model::{LoadNotes, ModelFolder};
 use serde::Serialize;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Options common to the commands that run a model over a text column.
 #[derive(clap::Args, Clone)]
@@ -212,33 +213,58 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Runs `f` over `texts` split into contiguous parts on `workers` threads and joins the outputs
-/// in order. On the CPU backend the matrix products are already parallel, but the element-wise
-/// work (GELU, softmax, LayerNorm) runs on the calling thread: two batches in flight keep every
-/// core busy.
+/// Runs `model` over `texts` on `workers` threads and returns the outputs in input order. The
+/// texts are tokenised once and grouped by length into batches, longest first; each worker takes
+/// the next batch as it finishes one, so the cores stay busy to the end. On the CPU backend the
+/// matrix products are already parallel, but the element-wise work (GELU, softmax, LayerNorm)
+/// runs on the calling thread: batches in flight on every core keep them all busy.
 pub fn in_parallel(
+    model: TextModel<'_>,
+    folder: &ModelFolder,
+    device: &Device,
     texts: &[&str],
     workers: usize,
     batch_size: usize,
-    f: impl Fn(&[&str]) -> savant_core::Result<TextOutputs> + Sync,
 ) -> Result<TextOutputs> {
-    let per = texts.len().div_ceil(workers.max(1)).next_multiple_of(batch_size.max(1));
-    if workers <= 1 || texts.len() <= batch_size || per >= texts.len() {
-        return Ok(f(texts)?);
-    }
-    let parts: Vec<savant_core::Result<TextOutputs>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = texts.chunks(per).map(|part| scope.spawn(|| f(part))).collect();
-        handles.into_iter().map(|h| h.join().expect("an inference thread panicked")).collect()
-    });
-    let mut out = TextOutputs { width: 0, values: Vec::with_capacity(texts.len()), truncated: 0, empty: 0 };
-    for part in parts {
-        let part = part?;
-        out.width = part.width;
-        out.values.extend(part.values);
-        out.truncated += part.truncated;
-        out.empty += part.empty;
-    }
-    Ok(out)
+    let config = &folder.config;
+    let batches = TextBatches::new(&folder.tokenizer, texts, batch_size)?;
+    let run = |i: usize| pollster::block_on(model.run(config, &batches.batch(i), device));
+    let outputs: Vec<Vec<f32>> = if workers <= 1 || batches.len() <= 1 {
+        (0..batches.len()).map(run).collect::<savant_core::Result<_>>()?
+    } else {
+        let next = AtomicUsize::new(0);
+        let done: Vec<savant_core::Result<Vec<(usize, Vec<f32>)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers.min(batches.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= batches.len() {
+                                return Ok(mine);
+                            }
+                            match run(i) {
+                                Ok(out) => mine.push((i, out)),
+                                Err(e) => {
+                                    next.store(batches.len(), Ordering::Relaxed); // the others stop too
+                                    return Err(e);
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("an inference thread panicked")).collect()
+        });
+        let mut slots: Vec<Vec<f32>> = vec![Vec::new(); batches.len()];
+        for part in done {
+            for (i, out) in part? {
+                slots[i] = out;
+            }
+        }
+        slots
+    };
+    Ok(batches.gather(model.width(config), outputs))
 }
 
 /// Threads for [`in_parallel`]: one per core on the CPU backend; a GPU runs one stream.
