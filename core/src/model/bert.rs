@@ -135,7 +135,7 @@ impl FeedForward {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.intermediate.forward(x.clone());
         let h = match self.activation {
-            Activation::Gelu => activation::gelu(h),
+            Activation::Gelu => super::gelu::gelu(h),
             Activation::GeluTanh => activation::gelu_approximate(h),
             Activation::Relu => activation::relu(h),
         };
