@@ -14,6 +14,17 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in the bundled mimalloc.h (v2 and v3); libmimalloc-sys names no constant.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed pages are kept, never purged: inference reuses the same activation sizes batch after
+/// batch, and purged pages come back as page faults and zeroing (~6% of CPU inference time).
+/// The resident set stays at its peak (which it reached anyway) until exit.
+fn keep_freed_pages() {
+    // SAFETY: called once at the start of main, before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 #[derive(Parser)]
 #[command(
     name = "savant",
@@ -44,6 +55,7 @@ enum Command {
 }
 
 fn main() {
+    keep_freed_pages();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Clean(a) => cmd::clean::run(a).map(|_| ()),
