@@ -416,7 +416,9 @@ fn predict_writes_what_eval_reads_and_counts_every_row() {
     let input = write(
         dir.path(),
         "in.csv",
-        &format!("id,text,label\n1,my card was charged twice,fraud\n2,,other\n3,{long},billing\n4,\"unterminated,other\n"),
+        &format!(
+            "id,text,label\n1,my card was charged twice,fraud\n2,,other\n3,{long},billing\n4,\"unterminated,other\n"
+        ),
     );
     let model = model_fixture("tiny-cls");
     let o = savant(
@@ -438,10 +440,7 @@ fn predict_writes_what_eval_reads_and_counts_every_row() {
     assert_eq!(r["max_len"], 24, "the model's max_position_embeddings: {r}");
     let out = std::fs::read_to_string(dir.path().join("preds.csv")).unwrap();
     let header = out.lines().next().unwrap();
-    assert_eq!(
-        header,
-        "id,text,label,pred,prob_billing,prob_fraud,prob_other,logit_billing,logit_fraud,logit_other"
-    );
+    assert_eq!(header, "id,text,label,pred,prob_billing,prob_fraud,prob_other,logit_billing,logit_fraud,logit_other");
     for line in out.lines().skip(1) {
         let f: Vec<&str> = line.rsplitn(7, ',').collect();
         let probs: f64 = f[3..6].iter().map(|p| p.parse::<f64>().unwrap()).sum();
@@ -478,9 +477,12 @@ fn embed_writes_jsonl_and_npy() {
     let first = f32::from_le_bytes(npy[128 + 24 * 4..128 + 24 * 4 + 4].try_into().unwrap());
     assert!((first as f64 - lines[1]["embedding"][0].as_f64().unwrap()).abs() < 1e-6);
     // --normalize gives unit vectors
-    let o = savant(&["embed", "--model", model.to_str().unwrap(), "in.jsonl", "-o", "n.jsonl", "--normalize"], dir.path());
+    let o =
+        savant(&["embed", "--model", model.to_str().unwrap(), "in.jsonl", "-o", "n.jsonl", "--normalize"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(std::fs::read_to_string(dir.path().join("n.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_str(std::fs::read_to_string(dir.path().join("n.jsonl")).unwrap().lines().next().unwrap())
+            .unwrap();
     let norm: f64 = v["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap().powi(2)).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-5, "{norm}");
 }
@@ -505,16 +507,73 @@ fn predict_and_embed_bad_inputs_are_clear_errors() {
 
     let p = |m: &Path| m.to_str().unwrap().to_string();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["predict".into(), "--model".into(), "nowhere".into(), "ok.csv".into(), "-o".into(), "o.csv".into()], "nowhere: not a folder"),
-        (vec!["predict".into(), "--model".into(), p(&cls), "in.csv".into(), "-o".into(), "o.csv".into()], "already has a column 'pred'"),
-        (vec!["predict".into(), "--model".into(), p(&cls), "ok.csv".into(), "--text".into(), "body".into(), "-o".into(), "o.csv".into()], "no column named 'body'"),
-        (vec!["predict".into(), "--model".into(), p(&cls), "ok.csv".into(), "--max-len".into(), "100".into(), "-o".into(), "o.csv".into()], "--max-len 100 is more than the model's 24 positions"),
-        (vec!["predict".into(), "--model".into(), p(&base), "ok.csv".into(), "-o".into(), "o.csv".into()], "no classification head"),
-        (vec!["predict".into(), "--model".into(), p(&truncated), "ok.csv".into(), "-o".into(), "o.csv".into()], "truncated"),
-        (vec!["predict".into(), "--model".into(), p(&no_weights), "ok.csv".into(), "-o".into(), "o.csv".into()], "no model.safetensors"),
-        (vec!["predict".into(), "--model".into(), p(&huge_header), "ok.csv".into(), "-o".into(), "o.csv".into()], "header length field says 18446744073709551615 bytes"),
-        (vec!["predict".into(), "--model".into(), p(&cls), "ok.csv".into(), "--device".into(), "cuda".into(), "-o".into(), "o.csv".into()], "built without the 'cuda' feature"),
-        (vec!["embed".into(), "--model".into(), p(&base), "ok.csv".into(), "-o".into(), "v.csv".into()], "embed writes .jsonl or .npy"),
+        (
+            vec!["predict".into(), "--model".into(), "nowhere".into(), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "nowhere: not a folder",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&cls), "in.csv".into(), "-o".into(), "o.csv".into()],
+            "already has a column 'pred'",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--model".into(),
+                p(&cls),
+                "ok.csv".into(),
+                "--text".into(),
+                "body".into(),
+                "-o".into(),
+                "o.csv".into(),
+            ],
+            "no column named 'body'",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--model".into(),
+                p(&cls),
+                "ok.csv".into(),
+                "--max-len".into(),
+                "100".into(),
+                "-o".into(),
+                "o.csv".into(),
+            ],
+            "--max-len 100 is more than the model's 24 positions",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&base), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "no classification head",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&truncated), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "truncated",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&no_weights), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "no model.safetensors",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&huge_header), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "header length field says 18446744073709551615 bytes",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--model".into(),
+                p(&cls),
+                "ok.csv".into(),
+                "--device".into(),
+                "cuda".into(),
+                "-o".into(),
+                "o.csv".into(),
+            ],
+            "built without the 'cuda' feature",
+        ),
+        (
+            vec!["embed".into(), "--model".into(), p(&base), "ok.csv".into(), "-o".into(), "v.csv".into()],
+            "embed writes .jsonl or .npy",
+        ),
     ];
     for (args, want) in cases {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -525,4 +584,209 @@ fn predict_and_embed_bad_inputs_are_clear_errors() {
         assert!(!d.join("o.csv").exists(), "{args:?}: no output on error");
     }
     no_temp_files(d);
+}
+
+/// A tiny labelled task for the tiny fixture model: the class is in the words.
+fn tiny_task(dir: &Path) {
+    let mut train = String::from("text,label\n");
+    let mut val = String::from("text,label\n");
+    let words = [("billing charge fee", "billing"), ("fraud stolen card", "fraud"), ("other question", "other")];
+    for i in 0..24 {
+        let (w, l) = words[i % 3];
+        let row = format!("{w} {},{l}\n", ["the", "a", "my", "this"][i % 4]);
+        if i < 18 {
+            train.push_str(&row);
+        } else {
+            val.push_str(&row);
+        }
+    }
+    train.push_str(",fraud\nno label here,\n");
+    write(dir, "train.csv", &train);
+    write(dir, "val.csv", &val);
+}
+
+#[test]
+fn train_lora_writes_a_peft_adapter_that_predict_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    let model = model_fixture("tiny-cls");
+    let m = model.to_str().unwrap();
+    let o = savant(
+        &["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--mode", "lora", "--lora-r", "4"]
+            .into_iter()
+            .chain(["--epochs", "3", "--lr", "1e-2", "--batch-size", "4", "--max-len", "16", "--device", "cpu"])
+            .chain(["--log-every", "2", "-o", "runs/lora"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert_no_panic(&o, "train");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("trainable params:"), "PEFT-style parameter count: {}", stderr(&o));
+    let run = dir.path().join("runs/lora");
+    for f in [
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+        "adapter/config.json",
+        "metrics.json",
+        "train_log.jsonl",
+    ] {
+        assert!(run.join(f).is_file(), "{f} written");
+    }
+    let cfg: Value = serde_json::from_slice(&std::fs::read(run.join("adapter/adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["peft_type"], "LORA");
+    assert_eq!(cfg["r"], 4);
+    assert_eq!(cfg["modules_to_save"][0], "classifier");
+    let metrics = read_report(&run.join("metrics.json"));
+    assert_eq!(metrics["rows_skipped"], 2, "the rows without text or label are counted: {metrics}");
+    assert_eq!(metrics["val_rows"], 6);
+    assert!(metrics["f1_macro"].is_number() && metrics["best_epoch"].is_number(), "{metrics}");
+    let log = std::fs::read_to_string(run.join("train_log.jsonl")).unwrap();
+    let epochs = log.lines().filter(|l| l.contains("\"event\":\"epoch\"")).count();
+    assert_eq!(epochs, 3, "{log}");
+    no_temp_files(&run.join("adapter"));
+
+    let o = savant(
+        &["predict", "--model", m, "--adapter", "runs/lora/adapter", "val.csv", "--text", "text"]
+            .into_iter()
+            .chain(["-o", "preds.csv", "--device", "cpu"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = savant(&["eval", "preds.csv", "--label", "label", "--json"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f1 = report["f1_macro"].as_f64().unwrap();
+    let best = metrics["f1_macro"].as_f64().unwrap();
+    assert!((f1 - best).abs() < 1e-9, "predict --adapter reproduces the best epoch's val F1: {f1} vs {best}");
+}
+
+#[test]
+fn train_full_writes_a_model_folder_that_predict_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    let model = model_fixture("tiny-base");
+    let o = savant(
+        &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv"]
+            .into_iter()
+            .chain(["--mode", "full", "--epochs", "2", "--lr", "1e-3", "--batch-size", "8", "--device", "cpu"])
+            .chain(["--max-len", "16", "--patience", "1", "-o", "runs/full"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let saved = dir.path().join("runs/full/model");
+    let config: Value = serde_json::from_slice(&std::fs::read(saved.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["id2label"]["0"], "billing");
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+    let o = savant(
+        &["predict", "--model", "runs/full/model", "val.csv", "--text", "text", "-o", "p.csv", "--device", "cpu"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn train_bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    write(dir.path(), "val_new_label.csv", "text,label\nsomething,refund\n");
+    write(dir.path(), "one_class.csv", "text,label\na,x\nb,x\n");
+    write(dir.path(), "empty.csv", "text,label\n");
+    let model = model_fixture("tiny-cls");
+    let m = model.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--train", "train.csv", "--val", "val_new_label.csv"], "'refund' does not occur in the training split"),
+        (vec!["--train", "one_class.csv", "--val", "val.csv"], "one class only"),
+        (vec!["--train", "empty.csv", "--val", "val.csv"], "no rows"),
+        (vec!["--train", "train.csv", "--val", "empty.csv"], "no usable rows"),
+        (vec!["--train", "train.csv", "--val", "val.csv", "--max-len", "512"], "24 positions"),
+        (vec!["--train", "train.csv", "--val", "val.csv", "--metric", "f2"], "'f2' is not a scalar key"),
+        (
+            vec!["--train", "train.csv", "--val", "val.csv", "--mode", "lora", "--lora-targets", "dense"],
+            "--lora-targets",
+        ),
+        (
+            vec!["--train", "train.csv", "--val", "val.csv", "--mode", "partial", "--freeze-layers", "9"],
+            "the model has 2 layers",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["train", "--model", m, "--device", "cpu", "-o", "runs/bad"];
+        args.extend(extra.iter());
+        let o = savant(&args, dir.path());
+        assert_no_panic(&o, &format!("train {extra:?}"));
+        assert!(!o.status.success(), "train {extra:?} should fail");
+        assert!(stderr(&o).contains(want), "train {extra:?}: expected '{want}' in:\n{}", stderr(&o));
+        assert!(!dir.path().join("runs/bad/metrics.json").exists(), "nothing written on error");
+    }
+}
+
+#[test]
+fn a_killed_run_resumed_from_its_checkpoint_ends_with_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let words = [("billing charge fee", "billing"), ("fraud stolen card", "fraud"), ("other question", "other")];
+    let mut train = String::from("text,label\n");
+    for i in 0..3000 {
+        let (w, l) = words[i % 3];
+        train.push_str(&format!("{w} {} {},{l}\n", ["the", "a", "my", "this"][i % 4], ["now", "today", ""][i % 3]));
+    }
+    write(dir.path(), "train.csv", &train);
+    write(dir.path(), "val.csv", "text,label\nbilling fee,billing\nstolen card,fraud\na question,other\n");
+    let model = model_fixture("tiny-base");
+    let args = |out: &'static str| -> Vec<String> {
+        ["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv", "--mode", "lora"]
+            .into_iter()
+            .chain(["--epochs", "2", "--batch-size", "4", "--max-len", "16", "--device", "cpu", "--lr", "1e-3"])
+            .chain(["--checkpoint-every", "40", "--log-every", "7", "-o", out])
+            .map(String::from)
+            .collect()
+    };
+    let refs = |v: &[String]| v.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
+    // The uninterrupted run.
+    let a = args("runs/a");
+    let o = savant(&a.iter().map(String::as_str).collect::<Vec<_>>(), dir.path());
+    assert!(o.status.success(), "{}: {}", refs(&a), stderr(&o));
+
+    // The same run, killed (SIGKILL) once a mid-run checkpoint exists, then resumed.
+    let b = args("runs/b");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_savant"))
+        .args(&b)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ckpts = dir.path().join("runs/b/checkpoints");
+    let start = std::time::Instant::now();
+    loop {
+        let has = std::fs::read_dir(&ckpts)
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("step-")))
+            .unwrap_or(false);
+        if has {
+            child.kill().unwrap();
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed; make it longer");
+        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.wait().unwrap();
+    assert!(!dir.path().join("runs/b/metrics.json").exists(), "killed mid-run");
+    let again = savant(&b.iter().map(String::as_str).collect::<Vec<_>>(), dir.path());
+    assert!(
+        !again.status.success() && stderr(&again).contains("--resume"),
+        "an existing run is not overwritten silently"
+    );
+    let mut resume = b.clone();
+    resume.push("--resume".into());
+    let o = savant(&resume.iter().map(String::as_str).collect::<Vec<_>>(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resumed from"), "{}", stderr(&o));
+    let wa = std::fs::read(dir.path().join("runs/a/adapter/adapter_model.safetensors")).unwrap();
+    let wb = std::fs::read(dir.path().join("runs/b/adapter/adapter_model.safetensors")).unwrap();
+    assert!(wa == wb, "the resumed run's weights are bit-identical to the uninterrupted run's");
+    let ma = read_report(&dir.path().join("runs/a/metrics.json"));
+    let mb = read_report(&dir.path().join("runs/b/metrics.json"));
+    assert_eq!(ma["f1_macro"], mb["f1_macro"]);
 }

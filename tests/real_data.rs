@@ -124,7 +124,13 @@ fn minilm_tokenizer_and_embeddings_match_pytorch() {
     let npy = std::fs::read(&out).unwrap();
     assert!(npy.starts_with(b"\x93NUMPY") && String::from_utf8_lossy(&npy[10..128]).contains("'shape': (6, 384)"));
     let got: Vec<f32> = npy[128..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    let want: Vec<f64> = emb["normalized"].as_array().unwrap().iter().flat_map(|v| v.as_array().unwrap().clone()).map(|x| x.as_f64().unwrap()).collect();
+    let want: Vec<f64> = emb["normalized"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v.as_array().unwrap().clone())
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     assert_eq!(got.len(), want.len());
     let worst = got.iter().zip(&want).map(|(&g, &w)| (g as f64 - w).abs()).fold(0.0, f64::max);
     assert!(worst < 1e-4, "MiniLM embeddings differ from PyTorch by {worst:e}");

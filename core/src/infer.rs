@@ -40,7 +40,11 @@ pub async fn embed(
 }
 
 /// Last hidden states and (when the model has a pooler) pooled output, for tests and tools.
-pub async fn hidden_states(model: &BertModel, batch: &TokenBatch, device: &Device) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+pub async fn hidden_states(
+    model: &BertModel,
+    batch: &TokenBatch,
+    device: &Device,
+) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
     let input = EncoderInput::new(batch, device);
     let hidden = model.forward(&input);
     let pooled = match &model.pooler {
@@ -54,7 +58,8 @@ pub async fn hidden_states(model: &BertModel, batch: &TokenBatch, device: &Devic
 }
 
 async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| Error::invalid("device", None, format!("reading results: {e:?}")))?;
+    let data =
+        t.into_data_async().await.map_err(|e| Error::invalid("device", None, format!("reading results: {e:?}")))?;
     let data = if data.dtype() == DType::F32 { data } else { data.convert::<f32>() };
     data.try_into_vec::<f32>().map_err(|e| Error::invalid("device", None, format!("reading results: {e:?}")))
 }

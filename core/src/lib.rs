@@ -4,10 +4,12 @@
 //! readers, bytes and options and return values, so the CLI and the browser share one code path.
 
 pub mod data;
-pub mod infer;
 mod error;
+pub mod finetune;
+pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod tokenize;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -5,7 +5,6 @@
 //! padding to the longest text of each batch, as `tokenizer(texts, padding=True, truncation=True,
 //! max_length=...)` does in Python.
 
-
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
@@ -54,8 +53,8 @@ impl TextTokenizer {
     /// Builds BERT's WordPiece tokenizer from a `vocab.txt` (one token per line, id = line
     /// number), like `BertTokenizerFast(vocab_file, do_lower_case=lowercase)`.
     pub fn from_vocab_txt(bytes: &[u8], source: &str, lowercase: bool) -> Result<TextTokenizer> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| Error::invalid(source, None, format!("not UTF-8 text: {e}")))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| Error::invalid(source, None, format!("not UTF-8 text: {e}")))?;
         let mut vocab = ahash::AHashMap::new();
         for (id, token) in text.lines().enumerate() {
             let token = token.trim_end_matches('\r');

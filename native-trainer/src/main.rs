@@ -50,6 +50,8 @@ enum Command {
     Predict(cmd::predict::Args),
     /// Sentence embeddings of a text column, as .jsonl or .npy.
     Embed(cmd::embed::Args),
+    /// Fine-tune (full, partial, Houlsby adapter or LoRA) on a labelled split, validating each epoch.
+    Train(cmd::train::Args),
     /// Fetch real datasets, clean and split them, and print what happened.
     Demo(cmd::demo::Args),
 }
@@ -64,6 +66,7 @@ fn main() {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a).map(|_| ()),
         Command::Embed(a) => cmd::embed::run(a).map(|_| ()),
+        Command::Train(a) => cmd::train::run(a).map(|_| ()),
         Command::Demo(a) => cmd::demo::run(a),
     };
     if let Err(e) = result {

@@ -9,6 +9,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{activation, Bool, Device, Int, Tensor, TensorData};
 
 use super::config::{Activation, BertConfig, Pooling};
+use crate::finetune::{Adapter, Lora};
 use crate::tokenize::TokenBatch;
 
 /// A tokenised batch on a device.
@@ -47,9 +48,8 @@ impl Embeddings {
     pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
         let [_, seq_len] = input_ids.dims();
         let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &input_ids.device()).unsqueeze::<2>();
-        let x = self.word.forward(input_ids)
-            + self.position.forward(positions)
-            + self.token_type.forward(token_type_ids);
+        let x =
+            self.word.forward(input_ids) + self.position.forward(positions) + self.token_type.forward(token_type_ids);
         self.dropout.forward(self.layer_norm.forward(x))
     }
 }
@@ -58,10 +58,12 @@ impl Embeddings {
 /// (HF's `attention.self` + `attention.output`).
 #[derive(Module, Debug)]
 pub struct SelfAttention {
-    pub query: Linear,
-    pub key: Linear,
-    pub value: Linear,
-    pub output: Linear,
+    pub query: Dense,
+    pub key: Dense,
+    pub value: Dense,
+    pub output: Dense,
+    /// A Houlsby adapter on the output projection, before the residual (adapter fine-tuning).
+    pub adapter: Option<Adapter>,
     pub layer_norm: LayerNorm,
     pub probs_dropout: Dropout,
     pub output_dropout: Dropout,
@@ -99,7 +101,32 @@ impl SelfAttention {
         };
         let context = context.swap_dims(1, 2).reshape([batch, rows, hidden]);
         let out = self.output_dropout.forward(self.output.forward(context));
+        let out = match &self.adapter {
+            Some(adapter) => adapter.forward(out),
+            None => out,
+        };
         self.layer_norm.forward(out + queries)
+    }
+}
+
+/// A projection of the encoder: a linear layer, with a LoRA update beside it when LoRA
+/// fine-tuning targets it.
+#[derive(Module, Debug)]
+pub struct Dense {
+    pub linear: Linear,
+    pub lora: Option<Lora>,
+}
+
+impl Dense {
+    pub fn new(linear: Linear) -> Dense {
+        Dense { linear, lora: None }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match &self.lora {
+            Some(lora) => self.linear.forward(x.clone()) + lora.forward(x),
+            None => self.linear.forward(x),
+        }
     }
 }
 
@@ -123,8 +150,10 @@ impl PaddingMask {
 /// The position-wise feed-forward block (HF's `intermediate` + `output`).
 #[derive(Module, Debug)]
 pub struct FeedForward {
-    pub intermediate: Linear,
-    pub output: Linear,
+    pub intermediate: Dense,
+    pub output: Dense,
+    /// A Houlsby adapter on the output projection, before the residual (adapter fine-tuning).
+    pub adapter: Option<Adapter>,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
     #[module(skip)]
@@ -140,6 +169,10 @@ impl FeedForward {
             Activation::Relu => activation::relu(h),
         };
         let out = self.dropout.forward(self.output.forward(h));
+        let out = match &self.adapter {
+            Some(adapter) => adapter.forward(out),
+            None => out,
+        };
         self.layer_norm.forward(out + x)
     }
 }

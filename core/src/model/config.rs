@@ -47,6 +47,8 @@ pub struct BertConfig {
     pub max_position_embeddings: usize,
     pub type_vocab_size: usize,
     pub layer_norm_eps: f64,
+    /// Standard deviation of fresh weights (a new classification head), HF default 0.02.
+    pub initializer_range: f64,
     pub pad_token_id: u32,
     /// Class names in id order (`id2label`). HF's default when absent is `LABEL_0`, `LABEL_1`.
     pub labels: Vec<String>,
@@ -130,7 +132,9 @@ impl BertConfig {
         let hidden_dropout_prob = prob("hidden_dropout_prob", 0.1)?;
         let vocab_size = size("vocab_size", None)?;
         if pad_token_id as usize >= vocab_size {
-            return Err(bad(format!("pad_token_id {pad_token_id} is outside the vocabulary (vocab_size {vocab_size})")));
+            return Err(bad(format!(
+                "pad_token_id {pad_token_id} is outside the vocabulary (vocab_size {vocab_size})"
+            )));
         }
 
         Ok(BertConfig {
@@ -146,6 +150,11 @@ impl BertConfig {
             max_position_embeddings: size("max_position_embeddings", Some(512))?,
             type_vocab_size: size("type_vocab_size", Some(2))?,
             layer_norm_eps,
+            initializer_range: raw
+                .get("initializer_range")
+                .and_then(Value::as_f64)
+                .filter(|v| *v > 0.0)
+                .unwrap_or(0.02),
             pad_token_id,
             labels: read_labels(&raw, source)?,
             raw,

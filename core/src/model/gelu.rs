@@ -14,11 +14,17 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     {
         let device = x.device();
         if !device.is_autodiff() && x.dtype() == burn::tensor::DType::F32 && device == burn::tensor::Device::flex() {
-            let shape = x.shape();
-            if let Ok(mut values) = x.clone().into_data().try_into_vec::<f32>() {
-                gelu_in_place(&mut values);
-                return Tensor::from_data(burn::tensor::TensorData::new(values, shape), &device);
-            }
+            // In place: flex hands over an unshared buffer without copying, and takes it back.
+            let mut data = x.into_data();
+            let done = match data.as_mut_slice::<f32>() {
+                Ok(values) => {
+                    gelu_in_place(values);
+                    true
+                }
+                Err(_) => false,
+            };
+            let x = Tensor::from_data(data, &device);
+            return if done { x } else { activation::gelu(x) };
         }
     }
     activation::gelu(x)

@@ -12,7 +12,7 @@ use burn::nn::{DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
-use super::bert::{BertClassifier, BertModel, Embeddings, FeedForward, Layer, Pooler, SelfAttention};
+use super::bert::{BertClassifier, BertModel, Dense, Embeddings, FeedForward, Layer, Pooler, SelfAttention};
 use super::config::BertConfig;
 use crate::{Error, Result};
 
@@ -53,8 +53,8 @@ impl<R: Read + Seek> Checkpoint<R> {
         }
         let mut header = vec![0u8; n as usize];
         reader.read_exact(&mut header).map_err(io)?;
-        let metadata: Metadata = serde_json::from_slice(&header)
-            .map_err(|e| bad(format!("the safetensors header is invalid: {e}")))?;
+        let metadata: Metadata =
+            serde_json::from_slice(&header).map_err(|e| bad(format!("the safetensors header is invalid: {e}")))?;
         let data_start = 8 + n;
         let need = metadata.data_len() as u64;
         if data_start + need != len {
@@ -79,7 +79,7 @@ impl<R: Read + Seek> Checkpoint<R> {
         self.metadata.info(name)
     }
 
-    fn has(&self, name: &str) -> bool {
+    pub fn has(&self, name: &str) -> bool {
         self.metadata.info(name).is_some()
     }
 
@@ -106,7 +106,9 @@ impl<R: Read + Seek> Checkpoint<R> {
         Ok(match info.dtype {
             Dtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             Dtype::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+            Dtype::F64 => {
+                bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()
+            }
             other => {
                 return Err(Error::invalid(
                     &self.source,
@@ -125,17 +127,21 @@ pub struct LoadNotes {
 }
 
 /// Builds modules from named tensors, collecting every problem instead of stopping at the first.
-struct Loader<'a, R> {
-    checkpoint: &'a mut Checkpoint<R>,
+pub(crate) struct Loader<'a, R> {
+    pub(crate) checkpoint: &'a mut Checkpoint<R>,
     device: Device,
     used: BTreeSet<String>,
-    problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
 }
 
-impl<R: Read + Seek> Loader<'_, R> {
+impl<'a, R: Read + Seek> Loader<'a, R> {
+    pub(crate) fn new(checkpoint: &'a mut Checkpoint<R>, device: &Device) -> Loader<'a, R> {
+        Loader { checkpoint, device: device.clone(), used: BTreeSet::new(), problems: Vec::new() }
+    }
+
     /// The tensor `name` of `shape` (PyTorch layout); zeros stand in for a bad one so the walk
     /// goes on and reports everything.
-    fn values(&mut self, name: &str, shape: &[usize]) -> Vec<f32> {
+    pub(crate) fn values(&mut self, name: &str, shape: &[usize]) -> Vec<f32> {
         let numel = shape.iter().product::<usize>();
         let Some(info) = self.checkpoint.info(name) else {
             self.problems.push(format!("missing: {name} (expected shape {shape:?})"));
@@ -155,13 +161,13 @@ impl<R: Read + Seek> Loader<'_, R> {
         }
     }
 
-    fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Tensor<D> {
+    pub(crate) fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Tensor<D> {
         let values = self.values(name, &shape);
         Tensor::from_data(TensorData::new(values, shape), &self.device)
     }
 
     /// PyTorch stores `[out, in]`; burn's Linear holds `[in, out]`.
-    fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Linear {
+    pub(crate) fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Linear {
         let w = self.values(&format!("{name}.weight"), &[d_out, d_in]);
         let weight = Tensor::from_data(TensorData::new(transpose(&w, d_out, d_in), [d_in, d_out]), &self.device);
         let bias = self.tensor(&format!("{name}.bias"), [d_out]);
@@ -169,7 +175,7 @@ impl<R: Read + Seek> Loader<'_, R> {
     }
 
     /// LayerNorm weights are `weight`/`bias`, or `gamma`/`beta` in old TF-converted checkpoints.
-    fn layer_norm(&mut self, name: &str, size: usize, eps: f64) -> LayerNorm {
+    pub(crate) fn layer_norm(&mut self, name: &str, size: usize, eps: f64) -> LayerNorm {
         let legacy = !self.checkpoint.has(&format!("{name}.weight")) && self.checkpoint.has(&format!("{name}.gamma"));
         let (w, b) = if legacy { ("gamma", "beta") } else { ("weight", "bias") };
         let mut norm = LayerNormConfig::new(size).with_epsilon(eps).init(&self.device);
@@ -178,12 +184,12 @@ impl<R: Read + Seek> Loader<'_, R> {
         norm
     }
 
-    fn embedding(&mut self, name: &str, rows: usize, size: usize) -> Embedding {
+    pub(crate) fn embedding(&mut self, name: &str, rows: usize, size: usize) -> Embedding {
         Embedding { weight: Param::from_tensor(self.tensor(&format!("{name}.weight"), [rows, size])) }
     }
 }
 
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; values.len()];
     for r in 0..rows {
         for c in 0..cols {
@@ -223,18 +229,24 @@ fn load_encoder_parts<R: Read + Seek>(
             let l = format!("{prefix}encoder.layer.{i}");
             Layer {
                 attention: SelfAttention {
-                    query: loader.linear(&format!("{l}.attention.self.query"), h, h),
-                    key: loader.linear(&format!("{l}.attention.self.key"), h, h),
-                    value: loader.linear(&format!("{l}.attention.self.value"), h, h),
-                    output: loader.linear(&format!("{l}.attention.output.dense"), h, h),
+                    query: Dense::new(loader.linear(&format!("{l}.attention.self.query"), h, h)),
+                    key: Dense::new(loader.linear(&format!("{l}.attention.self.key"), h, h)),
+                    value: Dense::new(loader.linear(&format!("{l}.attention.self.value"), h, h)),
+                    output: Dense::new(loader.linear(&format!("{l}.attention.output.dense"), h, h)),
+                    adapter: None,
                     layer_norm: loader.layer_norm(&format!("{l}.attention.output.LayerNorm"), h, eps),
                     probs_dropout: dropout(config.attention_probs_dropout_prob),
                     output_dropout: dropout(config.hidden_dropout_prob),
                     heads: config.num_attention_heads,
                 },
                 feed_forward: FeedForward {
-                    intermediate: loader.linear(&format!("{l}.intermediate.dense"), h, config.intermediate_size),
-                    output: loader.linear(&format!("{l}.output.dense"), config.intermediate_size, h),
+                    intermediate: Dense::new(loader.linear(
+                        &format!("{l}.intermediate.dense"),
+                        h,
+                        config.intermediate_size,
+                    )),
+                    output: Dense::new(loader.linear(&format!("{l}.output.dense"), config.intermediate_size, h)),
+                    adapter: None,
                     layer_norm: loader.layer_norm(&format!("{l}.output.LayerNorm"), h, eps),
                     dropout: dropout(config.hidden_dropout_prob),
                     activation: config.hidden_act,
@@ -247,7 +259,7 @@ fn load_encoder_parts<R: Read + Seek>(
 }
 
 /// Ends a load: unknown tensors are errors, except other BERT heads and buffers HF ignores too.
-fn finish<R: Read + Seek>(loader: Loader<'_, R>, ignorable_heads: &[&str]) -> Result<LoadNotes> {
+pub(crate) fn finish<R: Read + Seek>(loader: Loader<'_, R>, ignorable_heads: &[&str]) -> Result<LoadNotes> {
     let Loader { checkpoint, mut problems, used, .. } = loader;
     let mut notes = LoadNotes::default();
     for name in checkpoint.names() {
@@ -286,7 +298,7 @@ pub fn load_encoder<R: Read + Seek>(
 ) -> Result<(BertModel, LoadNotes)> {
     let prefix = encoder_prefix(checkpoint);
     let with_pooler = checkpoint.has(&format!("{prefix}pooler.dense.weight"));
-    let mut loader = Loader { checkpoint, device: device.clone(), used: BTreeSet::new(), problems: Vec::new() };
+    let mut loader = Loader::new(checkpoint, device);
     let model = load_encoder_parts(&mut loader, config, prefix, with_pooler);
     let notes = finish(loader, &["cls.", "classifier.", "qa_outputs."])?;
     Ok((model, notes))
@@ -308,7 +320,7 @@ pub fn load_classifier<R: Read + Seek>(
     }
     let prefix = encoder_prefix(checkpoint);
     let h = config.hidden_size;
-    let mut loader = Loader { checkpoint, device: device.clone(), used: BTreeSet::new(), problems: Vec::new() };
+    let mut loader = Loader::new(checkpoint, device);
     let bert = load_encoder_parts(&mut loader, config, prefix, false);
     let pooler = Pooler { dense: loader.linear(&format!("{prefix}pooler.dense"), h, h) };
     let classifier = loader.linear("classifier", h, config.labels.len());
@@ -318,21 +330,21 @@ pub fn load_classifier<R: Read + Seek>(
 }
 
 /// A parameter on its way out, named as HF names it.
-enum Named {
+pub(crate) enum Named {
     Vector(String, Tensor<1>),
     Matrix(String, Tensor<2>),
     /// A burn `[in, out]` weight, written as PyTorch's `[out, in]`.
     LinearWeight(String, Tensor<2>),
 }
 
-fn push_linear(out: &mut Vec<Named>, name: &str, linear: &Linear) {
+pub(crate) fn push_linear(out: &mut Vec<Named>, name: &str, linear: &Linear) {
     out.push(Named::LinearWeight(format!("{name}.weight"), linear.weight.val()));
     if let Some(bias) = &linear.bias {
         out.push(Named::Vector(format!("{name}.bias"), bias.val()));
     }
 }
 
-fn push_norm(out: &mut Vec<Named>, name: &str, norm: &LayerNorm) {
+pub(crate) fn push_norm(out: &mut Vec<Named>, name: &str, norm: &LayerNorm) {
     out.push(Named::Vector(format!("{name}.weight"), norm.gamma.val()));
     if let Some(beta) = &norm.beta {
         out.push(Named::Vector(format!("{name}.bias"), beta.val()));
@@ -349,14 +361,14 @@ fn encoder_names(out: &mut Vec<Named>, model: &BertModel, prefix: &str) {
     for (i, layer) in model.layers.iter().enumerate() {
         let l = format!("{prefix}encoder.layer.{i}");
         let a = &layer.attention;
-        push_linear(out, &format!("{l}.attention.self.query"), &a.query);
-        push_linear(out, &format!("{l}.attention.self.key"), &a.key);
-        push_linear(out, &format!("{l}.attention.self.value"), &a.value);
-        push_linear(out, &format!("{l}.attention.output.dense"), &a.output);
+        push_linear(out, &format!("{l}.attention.self.query"), &a.query.linear);
+        push_linear(out, &format!("{l}.attention.self.key"), &a.key.linear);
+        push_linear(out, &format!("{l}.attention.self.value"), &a.value.linear);
+        push_linear(out, &format!("{l}.attention.output.dense"), &a.output.linear);
         push_norm(out, &format!("{l}.attention.output.LayerNorm"), &a.layer_norm);
         let f = &layer.feed_forward;
-        push_linear(out, &format!("{l}.intermediate.dense"), &f.intermediate);
-        push_linear(out, &format!("{l}.output.dense"), &f.output);
+        push_linear(out, &format!("{l}.intermediate.dense"), &f.intermediate.linear);
+        push_linear(out, &format!("{l}.output.dense"), &f.output.linear);
         push_norm(out, &format!("{l}.output.LayerNorm"), &f.layer_norm);
     }
     if let Some(pooler) = &model.pooler {
@@ -382,7 +394,7 @@ pub async fn classifier_to_safetensors(model: &BertClassifier) -> Result<Vec<u8>
 
 /// Reads every tensor back (asynchronously: the browser cannot block on the GPU) and writes
 /// the safetensors file.
-async fn serialize(named: Vec<Named>) -> Result<Vec<u8>> {
+pub(crate) async fn serialize(named: Vec<Named>) -> Result<Vec<u8>> {
     let read_err = |name: &str, e: String| Error::invalid("model", None, format!("cannot read back '{name}': {e}"));
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(named.len());
     for item in named {

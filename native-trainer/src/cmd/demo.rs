@@ -149,8 +149,7 @@ fn centroid_probe(encoder: &Encoder, dir: &Path, args: &Args) -> Result<()> {
         let norm = c.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
         centroids.extend(c.iter().map(|x| x / norm));
     }
-    let test: Vec<&(String, String)> =
-        test.iter().filter(|(_, l)| classes.contains(l)).take(args.test_texts).collect();
+    let test: Vec<&(String, String)> = test.iter().filter(|(_, l)| classes.contains(l)).take(args.test_texts).collect();
     let texts: Vec<&str> = test.iter().map(|(t, _)| t.as_str()).collect();
     let vectors = encoder.embed(&texts)?;
 

@@ -72,7 +72,10 @@ pub fn run(args: Args) -> Result<RunReport> {
     let mut rows = TextRows::open(&args.input, args.model.format.as_deref(), &args.model.text)?;
     let header = rows.header().to_vec();
     if matches!(out_kind, Out::Jsonl) && header.iter().any(|h| h == "embedding") {
-        bail!("{}: the input already has a column 'embedding', which embed writes; rename it first", args.input.display());
+        bail!(
+            "{}: the input already has a column 'embedding', which embed writes; rename it first",
+            args.input.display()
+        );
     }
     let mut report = RunReport::start(&args.input, &args.output, &args.model, &s, notes);
     eprintln!(
@@ -116,7 +119,8 @@ pub fn run(args: Args) -> Result<RunReport> {
         bar.set_position(rows.reader.bytes_read());
         bar.set_message(format!("{} rows", report.rows_written));
     }
-    let mut f = w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", args.output.display()))?;
+    let mut f =
+        w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", args.output.display()))?;
     if matches!(out_kind, Out::Npy) {
         f.seek(SeekFrom::Start(0))?;
         f.write_all(&npy_header(report.rows_written, width))?;

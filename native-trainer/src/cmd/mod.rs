@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod predict;
 pub mod split;
 pub mod text_input;
+pub mod train;
 
 use anyhow::{bail, Result};
 use savant_core::data::Format;

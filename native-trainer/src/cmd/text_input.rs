@@ -62,7 +62,9 @@ pub fn setup(args: &ModelArgs) -> Result<Setup> {
     let positions = folder.config.max_position_embeddings;
     let max_len = match args.max_len {
         Some(n) if n > positions => {
-            return Err(anyhow!("--max-len {n} is more than the model's {positions} positions (max_position_embeddings)"))
+            return Err(anyhow!(
+                "--max-len {n} is more than the model's {positions} positions (max_position_embeddings)"
+            ))
         }
         Some(n) => n,
         None => folder.default_max_len(),

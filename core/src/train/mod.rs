@@ -1,0 +1,14 @@
+//! Training: the one step every strategy goes through, its schedule, and the batches it eats.
+
+pub mod batches;
+pub mod checkpoint;
+pub mod schedule;
+pub mod session;
+pub mod step;
+
+pub use batches::{epoch_batches, LabelSet};
+pub use schedule::LinearSchedule;
+pub use session::{
+    higher_is_better, metric_value, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint, TrainEvent,
+};
+pub use step::{cross_entropy, LabelledBatch, OptimConfig, Trainer};

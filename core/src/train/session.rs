@@ -1,0 +1,446 @@
+//! A fine-tuning run: epochs of [`Trainer::step`] over length-bucketed batches, the validation
+//! split evaluated after each epoch with `savant eval`'s metrics, early stopping on a chosen
+//! metric with the best epoch's weights restored. The caller drives it one step at a time (the
+//! CLI from a loop, the page from a worker) and renders the events; nothing here blocks on the
+//! device or reads a clock.
+
+use burn::tensor::{Device, Tensor};
+
+use super::batches::epoch_batches;
+use super::step::{LabelledBatch, Trainer};
+use crate::infer::{classify, softmax_rows};
+use crate::metrics::input::Predictions;
+use crate::metrics::report::{evaluate, EvalOptions, EvalReport};
+use crate::model::{BertClassifier, BertConfig};
+use crate::tokenize::{Encoded, TokenBatch};
+use crate::{Error, Result};
+
+/// Texts already tokenised, with their class ids.
+#[derive(Debug, Clone)]
+pub struct LabelledTexts {
+    pub encoded: Vec<Encoded>,
+    pub labels: Vec<usize>,
+}
+
+impl LabelledTexts {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    fn batch(&self, rows: &[usize], pad_id: u32) -> LabelledBatch {
+        let items: Vec<&Encoded> = rows.iter().map(|&i| &self.encoded[i]).collect();
+        LabelledBatch {
+            tokens: TokenBatch::from_encoded(&items, pad_id),
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+}
+
+/// Run settings besides the optimiser's.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    pub grad_accum: usize,
+    pub seed: u64,
+    /// Stop after this many epochs without improvement of `metric` (`None`: never).
+    pub patience: Option<usize>,
+    /// A key of `savant eval`'s report (`f1_macro`, `accuracy`, `log_loss`, ...).
+    pub metric: String,
+    /// Read the loss back every this many steps (a logging point).
+    pub log_every: usize,
+}
+
+/// Whether a larger value of `metric` is better.
+pub fn higher_is_better(metric: &str) -> bool {
+    !matches!(metric, "log_loss" | "brier" | "ece")
+}
+
+/// What the run tells its renderer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainEvent {
+    /// A logging point: the mean loss of the steps since the last one.
+    Step { epoch: usize, step: usize, total_steps: usize, loss: f64, lr: f64, tokens: usize },
+    /// Validation after an epoch.
+    Epoch { epoch: usize, step: usize, train_loss: f64, val_metric: Option<f64>, improved: bool },
+}
+
+/// Where a run stands; everything needed to continue it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    pub epoch: usize,
+    /// Next batch of this epoch.
+    pub batch: usize,
+    pub best_metric: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub epochs_without_improvement: usize,
+    pub stopped_early: bool,
+}
+
+pub struct Session {
+    pub trainer: Trainer,
+    pub config: RunConfig,
+    pub progress: Progress,
+    train: LabelledTexts,
+    val: LabelledTexts,
+    labels: Vec<String>,
+    /// The model's config with the fine-tuned labels.
+    model_config: BertConfig,
+    pad_id: u32,
+    device: Device,
+    /// The best epoch's weights (eval copy), restored at the end.
+    best: Option<BertClassifier>,
+    /// `savant eval`'s report (JSON) of the best epoch.
+    pub best_report: Option<serde_json::Value>,
+    epoch_batches: Vec<Vec<usize>>,
+    loss_sum: Option<Tensor<1>>,
+    loss_steps: usize,
+    epoch_loss: Vec<f64>,
+    tokens_since_log: usize,
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        trainer: Trainer,
+        config: RunConfig,
+        train: LabelledTexts,
+        val: LabelledTexts,
+        model_config: BertConfig,
+        pad_id: u32,
+        device: &Device,
+    ) -> Result<Session> {
+        let labels = model_config.labels.clone();
+        if train.is_empty() {
+            return Err(Error::invalid("train", None, "the training split has no rows"));
+        }
+        if val.is_empty() {
+            return Err(Error::invalid("val", None, "the validation split has no rows"));
+        }
+        let lengths: Vec<usize> = train.encoded.iter().map(|e| e.ids.len()).collect();
+        let batches = epoch_batches(&lengths, config.batch_size, config.seed, 0);
+        Ok(Session {
+            trainer,
+            config,
+            progress: Progress {
+                epoch: 0,
+                batch: 0,
+                best_metric: None,
+                best_epoch: None,
+                epochs_without_improvement: 0,
+                stopped_early: false,
+            },
+            train,
+            val,
+            labels,
+            model_config,
+            pad_id,
+            device: device.clone(),
+            best: None,
+            best_report: None,
+            epoch_batches: batches,
+            loss_sum: None,
+            loss_steps: 0,
+            epoch_loss: Vec::new(),
+            tokens_since_log: 0,
+        })
+    }
+
+    /// Optimiser steps per epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.epoch_batches.len().div_ceil(self.config.grad_accum.max(1))
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.steps_per_epoch() * self.config.epochs
+    }
+
+    pub fn finished(&self) -> bool {
+        self.progress.stopped_early || self.progress.epoch >= self.config.epochs
+    }
+
+    /// One optimiser step, and at the end of an epoch the validation pass. Returns the events of
+    /// this call (a logging point, an epoch summary).
+    pub async fn advance(&mut self) -> Result<Vec<TrainEvent>> {
+        let mut events = Vec::new();
+        if self.finished() {
+            return Ok(events);
+        }
+        let accum = self.config.grad_accum.max(1);
+        let end = (self.progress.batch + accum).min(self.epoch_batches.len());
+        let micro: Vec<LabelledBatch> = self.epoch_batches[self.progress.batch..end]
+            .iter()
+            .map(|rows| self.train.batch(rows, self.pad_id))
+            .collect();
+        self.tokens_since_log += micro.iter().map(|b| b.tokens.lengths.iter().sum::<usize>()).sum::<usize>();
+        // Dropout draws from the backend's generator: seeding it per step makes a run resumed
+        // at any step draw what the uninterrupted run drew.
+        self.device.seed(self.config.seed.wrapping_mul(1_000_003).wrapping_add(self.trainer.step as u64));
+        let lr = self.trainer.schedule.lr(self.trainer.step);
+        let loss = self.trainer.step(&micro);
+        self.loss_sum = Some(match self.loss_sum.take() {
+            Some(s) => s + loss,
+            None => loss,
+        });
+        self.loss_steps += 1;
+        self.progress.batch = end;
+        let epoch_done = self.progress.batch >= self.epoch_batches.len();
+        if self.loss_steps >= self.config.log_every.max(1) || epoch_done {
+            let sum = self.loss_sum.take().expect("a loss was added");
+            let mean = read_scalar(sum).await? / self.loss_steps as f64;
+            if !mean.is_finite() {
+                return Err(Error::invalid(
+                    "training",
+                    None,
+                    format!(
+                        "the loss became {mean} at step {} (learning rate {lr:.3e}): training stopped, the last checkpoint is kept; lower the learning rate (--lr)",
+                        self.trainer.step
+                    ),
+                ));
+            }
+            self.epoch_loss.push(mean);
+            events.push(TrainEvent::Step {
+                epoch: self.progress.epoch,
+                step: self.trainer.step,
+                total_steps: self.total_steps(),
+                loss: mean,
+                lr,
+                tokens: std::mem::take(&mut self.tokens_since_log),
+            });
+            self.loss_steps = 0;
+        }
+        if epoch_done {
+            events.push(self.end_epoch().await?);
+        }
+        Ok(events)
+    }
+
+    async fn end_epoch(&mut self) -> Result<TrainEvent> {
+        let model = self.trainer.eval_model();
+        let report = self.evaluate(&model).await?;
+        let value = metric_value(&report, &self.config.metric)?;
+        let better = |new: f64, old: f64| if higher_is_better(&self.config.metric) { new > old } else { new < old };
+        let improved = match (value, self.progress.best_metric) {
+            (Some(v), Some(best)) => better(v, best),
+            (Some(_), None) => true,
+            (None, _) => self.best.is_none(),
+        };
+        let epoch = self.progress.epoch;
+        if improved {
+            self.progress.best_metric = value;
+            self.progress.best_epoch = Some(epoch);
+            self.progress.epochs_without_improvement = 0;
+            self.best = Some(model);
+            self.best_report = Some(serde_json::to_value(&report).expect("reports serialise"));
+        } else {
+            self.progress.epochs_without_improvement += 1;
+            if self.config.patience.is_some_and(|p| self.progress.epochs_without_improvement >= p) {
+                self.progress.stopped_early = true;
+            }
+        }
+        let train_loss = self.epoch_loss.iter().sum::<f64>() / self.epoch_loss.len().max(1) as f64;
+        self.epoch_loss.clear();
+        self.progress.epoch += 1;
+        self.progress.batch = 0;
+        let lengths: Vec<usize> = self.train.encoded.iter().map(|e| e.ids.len()).collect();
+        self.epoch_batches = epoch_batches(&lengths, self.config.batch_size, self.config.seed, self.progress.epoch);
+        Ok(TrainEvent::Epoch { epoch, step: self.trainer.step, train_loss, val_metric: value, improved })
+    }
+
+    /// `savant eval`'s report of `model` on the validation split.
+    pub async fn evaluate(&self, model: &BertClassifier) -> Result<EvalReport> {
+        let mut scores = vec![0.0f64; self.val.len() * self.labels.len()];
+        let lengths: Vec<usize> = self.val.encoded.iter().map(|e| e.ids.len()).collect();
+        let mut order: Vec<usize> = (0..self.val.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        let k = self.labels.len();
+        for rows in order.chunks(self.config.batch_size.max(1) * 2) {
+            let batch = self.val.batch(rows, self.pad_id);
+            let logits = classify(model, &self.model_config, &batch.tokens, &self.device).await?;
+            let probs = softmax_rows(&logits, k);
+            for (j, &row) in rows.iter().enumerate() {
+                for c in 0..k {
+                    scores[row * k + c] = probs[j * k + c] as f64;
+                }
+            }
+        }
+        let predictions = Predictions { classes: self.labels.clone(), y_true: self.val.labels.clone(), scores };
+        evaluate(&predictions, &EvalOptions::default()).map_err(|m| Error::invalid("val", None, m))
+    }
+
+    /// The model to keep: the best epoch's weights (without autodiff), or the current ones if
+    /// no epoch finished.
+    pub fn best_model(&self) -> BertClassifier {
+        self.best.clone().unwrap_or_else(|| self.trainer.eval_model())
+    }
+}
+
+/// The value of `metric` in `report` (`None` when the data leave it undefined).
+pub fn metric_value(report: &EvalReport, metric: &str) -> Result<Option<f64>> {
+    let v = serde_json::to_value(report).expect("reports serialise");
+    match v.get(metric) {
+        Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
+        Some(serde_json::Value::Null) => Ok(None),
+        _ => Err(Error::invalid(
+            "--metric",
+            None,
+            format!("'{metric}' is not a scalar key of savant eval's report (e.g. f1_macro, accuracy, balanced_accuracy, mcc, log_loss)"),
+        )),
+    }
+}
+
+async fn read_scalar(t: Tensor<1>) -> Result<f64> {
+    let data =
+        t.into_data_async().await.map_err(|e| Error::invalid("device", None, format!("reading the loss: {e:?}")))?;
+    let data = data.convert::<f32>();
+    let v =
+        data.try_into_vec::<f32>().map_err(|e| Error::invalid("device", None, format!("reading the loss: {e:?}")))?;
+    Ok(v.first().copied().unwrap_or(f32::NAN) as f64)
+}
+
+/// A run stopped at a step boundary: with the same data and settings, [`Session::restore`]
+/// continues it exactly (bit-identical on CPU).
+pub struct SessionCheckpoint {
+    /// Progress, counters and the run's identity, as JSON.
+    pub state_json: String,
+    /// Every parameter by module path (safetensors).
+    pub model: Vec<u8>,
+    /// The best epoch's parameters so far.
+    pub best_model: Option<Vec<u8>>,
+    /// AdamW's moments (burnpack bytes).
+    pub optimizer: Vec<u8>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    /// What must not change between the run and its resumption.
+    identity: serde_json::Value,
+    step: usize,
+    progress: Progress,
+    pending_loss: Option<f64>,
+    loss_steps: usize,
+    epoch_loss: Vec<f64>,
+    tokens_since_log: usize,
+    best_report: Option<serde_json::Value>,
+}
+
+impl Session {
+    /// What identifies this run: data size, labels and every setting that shapes the updates.
+    fn identity(&self) -> serde_json::Value {
+        let checksum = |t: &LabelledTexts| -> u64 {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for (e, l) in t.encoded.iter().zip(&t.labels) {
+                for v in e.ids.iter().map(|&i| i as u64).chain([u64::MAX, *l as u64]) {
+                    h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            h
+        };
+        serde_json::json!({
+            "train_rows": self.train.len(),
+            "train_checksum": checksum(&self.train).to_string(),
+            "val_rows": self.val.len(),
+            "labels": self.labels,
+            "epochs": self.config.epochs,
+            "batch_size": self.config.batch_size,
+            "grad_accum": self.config.grad_accum,
+            "seed": self.config.seed,
+            "metric": self.config.metric,
+            "schedule": [self.trainer.schedule.peak, self.trainer.schedule.warmup as f64, self.trainer.schedule.total as f64],
+        })
+    }
+
+    /// Everything needed to continue this run. Reads go through `into_data_async`.
+    pub async fn checkpoint(&mut self) -> Result<SessionCheckpoint> {
+        let pending_loss = match self.loss_sum.take() {
+            Some(t) => {
+                let v = read_scalar(t).await?;
+                // Put it back as the exact f32 value read, so this run continues as a resumed one.
+                self.loss_sum =
+                    Some(Tensor::from_data(burn::tensor::TensorData::new(vec![v as f32], [1]), &self.device));
+                Some(v)
+            }
+            None => None,
+        };
+        let state = SavedState {
+            identity: self.identity(),
+            step: self.trainer.step,
+            progress: self.progress.clone(),
+            pending_loss,
+            loss_steps: self.loss_steps,
+            epoch_loss: self.epoch_loss.clone(),
+            tokens_since_log: self.tokens_since_log,
+            best_report: self.best_report.clone(),
+        };
+        let optimizer = self
+            .trainer
+            .optimizer()
+            .into_bytes()
+            .map_err(|e| Error::invalid("checkpoint", None, format!("saving the optimiser state: {e:?}")))?;
+        Ok(SessionCheckpoint {
+            state_json: serde_json::to_string_pretty(&state).expect("state serialises"),
+            model: super::checkpoint::params_to_safetensors(self.trainer.model()).await?,
+            best_model: match &self.best {
+                Some(m) => Some(super::checkpoint::params_to_safetensors(m).await?),
+                None => None,
+            },
+            optimizer: optimizer.to_vec(),
+        })
+    }
+
+    /// Continues from `checkpoint`, which must come from a run with the same data and settings;
+    /// `source` names it in errors.
+    pub fn restore(&mut self, checkpoint: SessionCheckpoint, source: &str) -> Result<()> {
+        let bad = |m: String| Error::invalid(source, None, m);
+        let state: SavedState =
+            serde_json::from_str(&checkpoint.state_json).map_err(|e| bad(format!("unreadable state: {e}")))?;
+        let ours = self.identity();
+        if state.identity != ours {
+            let differs: Vec<String> = ours
+                .as_object()
+                .expect("an object")
+                .iter()
+                .filter(|(k, v)| state.identity.get(k.as_str()) != Some(v))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}: checkpoint {} vs now {v}",
+                        state.identity.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+                    )
+                })
+                .collect();
+            return Err(bad(format!(
+                "the checkpoint belongs to another run (different data or settings): {}",
+                differs.join("; ")
+            )));
+        }
+        let model =
+            super::checkpoint::params_from_safetensors(self.trainer.model().clone(), &checkpoint.model, source)?;
+        self.trainer.set_model(model);
+        let optim = self.trainer.optimizer().clone();
+        let optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(checkpoint.optimizer))
+            .map_err(|e| bad(format!("unreadable optimiser state: {e:?}")))?;
+        *self.trainer.optimizer_mut() = optim;
+        self.best = match checkpoint.best_model {
+            Some(bytes) => Some(super::checkpoint::params_from_safetensors(self.trainer.eval_model(), &bytes, source)?),
+            None => None,
+        };
+        self.trainer.step = state.step;
+        self.progress = state.progress;
+        self.loss_sum = state
+            .pending_loss
+            .map(|v| Tensor::from_data(burn::tensor::TensorData::new(vec![v as f32], [1]), &self.device));
+        self.loss_steps = state.loss_steps;
+        self.epoch_loss = state.epoch_loss;
+        self.tokens_since_log = state.tokens_since_log;
+        self.best_report = state.best_report;
+        let lengths: Vec<usize> = self.train.encoded.iter().map(|e| e.ids.len()).collect();
+        self.epoch_batches = epoch_batches(&lengths, self.config.batch_size, self.config.seed, self.progress.epoch);
+        Ok(())
+    }
+}

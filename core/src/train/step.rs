@@ -1,0 +1,211 @@
+//! THE training step, for every strategy, backend and target: forward, loss, backward over each
+//! micro-batch, gradients accumulated, clipped by their global norm, one AdamW update at the
+//! scheduled learning rate. Nothing is read back from the device here: the loss stays a tensor
+//! until the caller reads it (asynchronously) at a logging point, so the same step runs in the
+//! browser.
+
+use burn::module::ParamGroup;
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+
+use super::schedule::LinearSchedule;
+use crate::model::{BertClassifier, EncoderInput};
+use crate::tokenize::TokenBatch;
+
+/// Optimiser settings, HF `TrainingArguments` defaults where it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Decoupled (AdamW) weight decay, on weight matrices only: not on biases, LayerNorms.
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+    /// Clip the gradients' global L2 norm to this (`max_grad_norm`; `None`: no clipping).
+    pub max_grad_norm: Option<f64>,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig { lr: 5e-5, weight_decay: 0.0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, max_grad_norm: Some(1.0) }
+    }
+}
+
+/// A labelled micro-batch.
+#[derive(Debug, Clone)]
+pub struct LabelledBatch {
+    pub tokens: TokenBatch,
+    /// Class index of each row.
+    pub labels: Vec<usize>,
+}
+
+/// The model being trained and everything its updates depend on.
+pub struct Trainer {
+    /// Always `Some` between calls: the optimiser takes the model by value during a step.
+    model: Option<BertClassifier>,
+    optim: ModuleOptimizer,
+    pub schedule: LinearSchedule,
+    /// Optimiser steps taken.
+    pub step: usize,
+    config: OptimConfig,
+    /// Per-class loss weights (`CrossEntropyLoss(weight=...)`).
+    class_weights: Option<Vec<f32>>,
+    device: Device,
+}
+
+impl Trainer {
+    /// `model` must live on an autodiff device with its frozen parameters already marked
+    /// ([`crate::finetune::prepare`]).
+    pub fn new(
+        model: BertClassifier,
+        config: OptimConfig,
+        schedule: LinearSchedule,
+        class_weights: Option<Vec<f32>>,
+        device: &Device,
+    ) -> Trainer {
+        // Ids from module paths: a checkpoint's optimiser state finds its parameters again in a
+        // fresh process.
+        let model = super::checkpoint::stable_param_ids(model);
+        let optim = optimizer(&model, &config);
+        Trainer { model: Some(model.train()), optim, schedule, step: 0, config, class_weights, device: device.clone() }
+    }
+
+    /// One optimiser step over `micro_batches` (gradient accumulation: their mean loss, each
+    /// weighted by its share of the rows). Returns that loss, still on the device.
+    pub fn step(&mut self, micro_batches: &[LabelledBatch]) -> Tensor<1> {
+        let rows: usize = micro_batches.iter().map(|b| b.labels.len()).sum();
+        let mut accumulator = GradientsAccumulator::<BertClassifier>::new();
+        let mut total: Option<Tensor<1>> = None;
+        for batch in micro_batches {
+            let share = batch.labels.len() as f64 / rows.max(1) as f64;
+            let loss = self.loss(batch) * share;
+            let grads = GradientsParams::from_grads(loss.backward(), self.model());
+            accumulator.accumulate(self.model(), grads);
+            let loss = loss.detach();
+            total = Some(match total {
+                Some(t) => t + loss,
+                None => loss,
+            });
+        }
+        let mut grads = accumulator.grads();
+        if let Some(max_norm) = self.config.max_grad_norm {
+            clip_global_norm(self.model(), &mut grads, max_norm);
+        }
+        let lr = self.schedule.lr(self.step);
+        let model = self.model.take().expect("the model is back after every step");
+        self.model = Some(self.optim.step(lr, model, grads));
+        self.step += 1;
+        total.expect("at least one micro-batch")
+    }
+
+    /// Mean cross-entropy of one batch, class-weighted like PyTorch's (`Σ wᵧ·nll / Σ wᵧ`).
+    pub fn loss(&self, batch: &LabelledBatch) -> Tensor<1> {
+        let input = EncoderInput::new(&batch.tokens, &self.device);
+        let logits = self.model().forward(&input);
+        cross_entropy(logits, &batch.labels, self.class_weights.as_deref(), &self.device)
+    }
+
+    /// The model being trained (autodiff device).
+    pub fn model(&self) -> &BertClassifier {
+        self.model.as_ref().expect("the model is back after every step")
+    }
+
+    /// The model without autodiff, dropout off: for evaluation between epochs.
+    pub fn eval_model(&self) -> BertClassifier {
+        self.model().valid()
+    }
+
+    /// Replaces the weights (restoring a checkpoint or the best epoch).
+    pub fn set_model(&mut self, model: BertClassifier) {
+        self.model = Some(model.train());
+    }
+
+    pub fn optimizer(&self) -> &ModuleOptimizer {
+        &self.optim
+    }
+
+    pub fn optimizer_mut(&mut self) -> &mut ModuleOptimizer {
+        &mut self.optim
+    }
+}
+
+/// Mean (optionally class-weighted) cross-entropy of `[rows, classes]` logits.
+pub fn cross_entropy(logits: Tensor<2>, labels: &[usize], weights: Option<&[f32]>, device: &Device) -> Tensor<1> {
+    let rows = labels.len();
+    let targets: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [rows, 1]), device);
+    let nll = activation::log_softmax(logits, 1).gather(1, targets).neg().reshape([rows]);
+    match weights {
+        None => nll.mean(),
+        Some(w) => {
+            let w: Vec<f32> = labels.iter().map(|&l| w[l]).collect();
+            let total: f32 = w.iter().sum();
+            let w = Tensor::<1>::from_data(TensorData::new(w, [rows]), device);
+            (nll * w).sum() / total as f64
+        }
+    }
+}
+
+/// AdamW with weight decay on matrices and none on vectors (biases, LayerNorm γ/β): HF's
+/// `Trainer` excludes exactly those.
+fn optimizer(model: &BertClassifier, config: &OptimConfig) -> ModuleOptimizer {
+    struct Vectors(Vec<ParamId>);
+    impl ModuleVisitor for Vectors {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if D == 1 {
+                self.0.push(param.id);
+            }
+        }
+    }
+    let mut vectors = Vectors(Vec::new());
+    model.visit(&mut vectors);
+    let adamw = |decay: f64| {
+        AdamWConfig::new()
+            .with_beta_1(config.beta1 as f32)
+            .with_beta_2(config.beta2 as f32)
+            .with_epsilon(config.epsilon as f32)
+            .with_weight_decay(decay as f32)
+    };
+    adamw(config.weight_decay).init().with_group(ParamGroup::from_ids(vectors.0), adamw(0.0).build(), None)
+}
+
+/// Scales all gradients by `min(1, max_norm / (‖g‖ + 1e-6))`, ‖g‖ the L2 norm over every
+/// gradient together: `torch.nn.utils.clip_grad_norm_`. Computed on the device, never read.
+fn clip_global_norm(model: &BertClassifier, grads: &mut GradientsParams, max_norm: f64) {
+    struct SumSquares<'a> {
+        grads: &'a GradientsParams,
+        sum: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for SumSquares<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let s = g.powi_scalar(2).sum();
+                self.sum = Some(match self.sum.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut visitor = SumSquares { grads, sum: None };
+    model.visit(&mut visitor);
+    let Some(sum) = visitor.sum else { return };
+    let norm = sum.sqrt();
+    let scale = (norm + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        scale: Tensor<1>,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                let scaled = g * self.scale.clone().reshape([1; D]);
+                self.grads.register::<D>(param.id, scaled);
+            }
+        }
+    }
+    model.visit(&mut Scale { grads, scale });
+}

@@ -1,0 +1,256 @@
+//! Fine-tuning strategies through the one training step, on the tiny random BERT of the model
+//! fixtures: each strategy lowers the loss and changes exactly the parameters it should; fresh
+//! LoRA (B = 0) and adapters (up = 0) leave the logits unchanged; adapter folders read back give
+//! the same logits.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use savant_core::finetune::peft::{read_adapter, read_adapter_config, write_adapter};
+use savant_core::finetune::{prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
+use savant_core::infer::classify;
+use savant_core::model::{load_classifier, BertClassifier, BertConfig, Checkpoint};
+use savant_core::tokenize::{TextTokenizer, TokenBatch};
+use savant_core::train::{LabelledBatch, LinearSchedule, OptimConfig, Trainer};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model").join(name)
+}
+
+fn device() -> Device {
+    Device::flex()
+}
+
+struct Tiny {
+    config: BertConfig,
+    tokenizer: TextTokenizer,
+}
+
+fn tiny() -> Tiny {
+    let dir = fixture("tiny-cls");
+    let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
+    let tokenizer = TextTokenizer::from_tokenizer_json(
+        &std::fs::read(dir.join("tokenizer.json")).unwrap(),
+        "tokenizer.json",
+        config.pad_token_id,
+    )
+    .unwrap();
+    Tiny { config, tokenizer }
+}
+
+fn load(t: &Tiny, device: &Device) -> BertClassifier {
+    let bytes = std::fs::read(fixture("tiny-cls").join("model.safetensors")).unwrap();
+    let mut ckpt = Checkpoint::open(Cursor::new(bytes), "model.safetensors").unwrap();
+    load_classifier(&t.config, &mut ckpt, device).unwrap().0
+}
+
+/// A small separable task: the class is which of two words the text contains.
+fn task(t: &Tiny) -> LabelledBatch {
+    let words = [("billing charge fee", 0usize), ("fraud stolen card", 1), ("other question", 2)];
+    let mut texts = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..12 {
+        let (w, l) = words[i % 3];
+        texts.push(format!("{w} {}", ["the", "a", "my", "this"][i % 4]));
+        labels.push(l);
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    LabelledBatch { tokens: t.tokenizer.encode_batch(&refs).unwrap(), labels }
+}
+
+/// Every float parameter by its module path.
+fn snapshot(model: &BertClassifier) -> BTreeMap<String, Vec<f32>> {
+    struct Snap {
+        path: Vec<String>,
+        out: BTreeMap<String, Vec<f32>>,
+    }
+    impl ModuleVisitor for Snap {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+            self.out.insert(self.path.join("."), values);
+        }
+    }
+    let mut s = Snap { path: Vec::new(), out: BTreeMap::new() };
+    model.visit(&mut s);
+    s.out
+}
+
+fn logits(model: &BertClassifier, t: &Tiny, batch: &TokenBatch) -> Vec<f32> {
+    pollster::block_on(classify(model, &t.config, batch, &device())).unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn lora() -> Strategy {
+    Strategy::Lora(LoraConfig { r: 4, alpha: 8.0, dropout: 0.0, targets: vec![LoraTarget::Query, LoraTarget::Value] })
+}
+
+/// Trains `strategy` for a few steps; returns (loss before, loss after, changed parameter paths).
+fn train(strategy: &Strategy, lr: f64) -> (f64, f64, Vec<String>, ParamCount) {
+    let t = tiny();
+    let ad = device().autodiff();
+    let model = prepare(load(&t, &ad), strategy, 1, &ad).unwrap();
+    let count = ParamCount::of(&model);
+    let before = snapshot(&model);
+    let config = OptimConfig { lr, weight_decay: 0.01, ..OptimConfig::default() };
+    let mut trainer = Trainer::new(model, config, LinearSchedule::new(lr, 0.0, 1000), None, &ad);
+    let batch = task(&t);
+    let first = trainer.loss(&batch).into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0] as f64;
+    for _ in 0..30 {
+        trainer.step(std::slice::from_ref(&batch));
+    }
+    let last = trainer.loss(&batch).into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0] as f64;
+    let after = snapshot(trainer.model());
+    let changed = after
+        .iter()
+        .filter(|(k, v)| before.get(*k).is_none_or(|b| max_diff(b, v) > 0.0))
+        .map(|(k, _)| k.clone())
+        .collect();
+    (first, last, changed, count)
+}
+
+fn all_match(changed: &[String], allowed: impl Fn(&str) -> bool) -> Vec<&String> {
+    changed.iter().filter(|p| !allowed(p)).collect()
+}
+
+#[test]
+fn full_fine_tuning_trains_everything() {
+    let (first, last, changed, count) = train(&Strategy::Full, 1e-3);
+    assert!(last < first * 0.5, "loss {first} -> {last}");
+    assert_eq!(count.trainable, count.total);
+    for must in ["bert.embeddings.word.weight", "bert.layers.0.attention.query.linear.weight", "classifier.weight"] {
+        assert!(changed.iter().any(|p| p == must), "{must} did not change: {changed:?}");
+    }
+}
+
+#[test]
+fn partial_freezes_embeddings_and_the_bottom_layers() {
+    let (first, last, changed, count) = train(&Strategy::Partial { frozen_layers: Some(1) }, 1e-3);
+    assert!(last < first, "loss {first} -> {last}");
+    assert!(count.trainable < count.total);
+    let wrong = all_match(&changed, |p| !p.starts_with("bert.embeddings") && !p.starts_with("bert.layers.0."));
+    assert!(wrong.is_empty(), "frozen parameters changed: {wrong:?}");
+    assert!(changed.iter().any(|p| p.starts_with("bert.layers.1.")), "{changed:?}");
+
+    let (first, last, changed, _) = train(&Strategy::Partial { frozen_layers: None }, 1e-2);
+    assert!(last < first, "loss {first} -> {last}");
+    assert!(changed.iter().all(|p| p.starts_with("classifier.")), "only the head trains: {changed:?}");
+}
+
+#[test]
+fn adapters_train_with_layer_norms_and_the_head_only() {
+    let (first, last, changed, count) = train(&Strategy::Adapter { dim: 8 }, 1e-3);
+    assert!(last < first, "loss {first} -> {last}");
+    assert!(count.trainable * 2 < count.total, "{count:?}");
+    let wrong =
+        all_match(&changed, |p| p.contains(".adapter.") || p.contains("layer_norm") || p.starts_with("classifier."));
+    assert!(wrong.is_empty(), "parameters outside adapters / LayerNorms / head changed: {wrong:?}");
+    assert!(changed.iter().any(|p| p.contains(".adapter.up.")), "{changed:?}");
+}
+
+#[test]
+fn lora_trains_its_updates_and_the_head_only() {
+    let (first, last, changed, count) = train(&lora(), 1e-2);
+    assert!(last < first, "loss {first} -> {last}");
+    let wrong = all_match(&changed, |p| p.contains(".lora.") || p.starts_with("classifier."));
+    assert!(wrong.is_empty(), "parameters outside LoRA / head changed: {wrong:?}");
+    for must in ["bert.layers.0.attention.query.lora.b", "bert.layers.1.attention.value.lora.a", "classifier.weight"] {
+        assert!(changed.iter().any(|p| p == must), "{must} did not change: {changed:?}");
+    }
+    assert!(!changed.iter().any(|p| p.contains("key.lora")), "key was not targeted");
+    // PEFT's count for r=4 on query and value of 2 layers of 32 wide: 2·2·(32·4 + 4·32), head 32·3+3.
+    let t = tiny();
+    let h = t.config.hidden_size;
+    let layers = t.config.num_hidden_layers;
+    assert_eq!(count.trainable, layers * 2 * (h * 4 + 4 * h) + h * 3 + 3);
+}
+
+#[test]
+fn fresh_lora_and_adapters_leave_the_logits_unchanged() {
+    let t = tiny();
+    let batch = task(&t).tokens;
+    let base = logits(&load(&t, &device()), &t, &batch);
+    for strategy in [lora(), Strategy::Adapter { dim: 8 }] {
+        let model = prepare(load(&t, &device()), &strategy, 3, &device()).unwrap();
+        let got = logits(&model, &t, &batch);
+        assert!(max_diff(&base, &got) < 1e-6, "{}: {}", strategy.name(), max_diff(&base, &got));
+    }
+}
+
+#[test]
+fn adapter_folders_read_back_to_the_same_logits() {
+    let t = tiny();
+    let batch = task(&t);
+    for strategy in [lora(), Strategy::Adapter { dim: 8 }] {
+        let ad = device().autodiff();
+        let model = prepare(load(&t, &ad), &strategy, 5, &ad).unwrap();
+        let mut trainer = Trainer::new(
+            model,
+            OptimConfig { lr: 1e-2, ..Default::default() },
+            LinearSchedule::new(1e-2, 0.0, 100),
+            None,
+            &ad,
+        );
+        for _ in 0..5 {
+            trainer.step(std::slice::from_ref(&batch));
+        }
+        let trained = trainer.eval_model();
+        let want = logits(&trained, &t, &batch.tokens);
+        let files = pollster::block_on(write_adapter(&trained, &strategy, "tiny-cls")).unwrap();
+        let read = read_adapter_config(files.config_json.as_bytes(), "adapter_config.json").unwrap();
+        assert_eq!(read, strategy, "the config round-trips");
+        let mut ckpt = Checkpoint::open(Cursor::new(files.safetensors.clone()), "adapter_model.safetensors").unwrap();
+        let names = ckpt.names();
+        let head = if matches!(strategy, Strategy::Lora(_)) {
+            "base_model.model.classifier.weight"
+        } else {
+            "classifier.weight"
+        };
+        assert!(names.iter().any(|n| n == head), "the head is saved: {names:?}");
+        let back = read_adapter(load(&t, &device()), &t.config, &read, &mut ckpt, &device()).unwrap();
+        let got = logits(&back, &t, &batch.tokens);
+        assert!(max_diff(&want, &got) < 1e-6, "{}: {}", strategy.name(), max_diff(&want, &got));
+        assert!(
+            max_diff(&want, &logits(&load(&t, &device()), &t, &batch.tokens)) > 1e-4,
+            "training changed the logits"
+        );
+    }
+}
+
+#[test]
+fn an_adapter_without_its_head_or_with_wrong_shapes_is_refused() {
+    let t = tiny();
+    let strategy = lora();
+    let model = prepare(load(&t, &device()), &strategy, 5, &device()).unwrap();
+    let files = pollster::block_on(write_adapter(&model, &strategy, "tiny-cls")).unwrap();
+    // Drop the head: rewrite the file without the classifier tensors.
+    let st = safetensors::SafeTensors::deserialize(&files.safetensors).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> =
+        st.tensors().into_iter().filter(|(n, _)| !n.contains("classifier")).collect();
+    let headless = safetensors::tensor::serialize(kept, None).unwrap();
+    let mut ckpt = Checkpoint::open(Cursor::new(headless), "adapter_model.safetensors").unwrap();
+    let err = read_adapter(load(&t, &device()), &t.config, &strategy, &mut ckpt, &device()).unwrap_err().to_string();
+    assert!(err.contains("no classifier head"), "{err}");
+
+    // A rank the file does not have: every LoRA tensor is named with both shapes.
+    let wrong = Strategy::Lora(LoraConfig {
+        r: 2,
+        alpha: 8.0,
+        dropout: 0.0,
+        targets: vec![LoraTarget::Query, LoraTarget::Value],
+    });
+    let mut ckpt = Checkpoint::open(Cursor::new(files.safetensors.clone()), "adapter_model.safetensors").unwrap();
+    let err = read_adapter(load(&t, &device()), &t.config, &wrong, &mut ckpt, &device()).unwrap_err().to_string();
+    assert!(err.contains("lora_A.weight") && err.contains("[4, 32]") && err.contains("[2, 32]"), "{err}");
+}
