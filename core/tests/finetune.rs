@@ -12,9 +12,9 @@ use burn::tensor::{Device, Tensor};
 use savant_core::finetune::peft::{read_adapter, read_adapter_config, write_adapter};
 use savant_core::finetune::{prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
 use savant_core::infer::classify;
-use savant_core::model::{load_classifier, BertClassifier, BertConfig, Checkpoint};
+use savant_core::model::{load_classifier, BertClassifier, BertConfig, Checkpoint, EncoderInput};
 use savant_core::tokenize::{TextTokenizer, TokenBatch};
-use savant_core::train::{LabelledBatch, LinearSchedule, OptimConfig, Trainer};
+use savant_core::train::{cross_entropy, LabelledBatch, LinearSchedule, OptimConfig, Trainer};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model").join(name)
@@ -96,6 +96,14 @@ fn lora() -> Strategy {
     Strategy::Lora(LoraConfig { r: 4, alpha: 8.0, dropout: 0.0, targets: vec![LoraTarget::Query, LoraTarget::Value] })
 }
 
+/// The loss without dropout (the model as evaluated), so that before/after compare weights only.
+fn eval_loss(trainer: &Trainer, batch: &LabelledBatch) -> f64 {
+    let model = trainer.eval_model();
+    let input = EncoderInput::new(&batch.tokens, &device());
+    let loss = cross_entropy(model.forward(&input), &batch.labels, None, &device());
+    loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0] as f64
+}
+
 /// Trains `strategy` for a few steps; returns (loss before, loss after, changed parameter paths).
 fn train(strategy: &Strategy, lr: f64) -> (f64, f64, Vec<String>, ParamCount) {
     let t = tiny();
@@ -106,11 +114,11 @@ fn train(strategy: &Strategy, lr: f64) -> (f64, f64, Vec<String>, ParamCount) {
     let config = OptimConfig { lr, weight_decay: 0.01, ..OptimConfig::default() };
     let mut trainer = Trainer::new(model, config, LinearSchedule::new(lr, 0.0, 1000), None, &ad);
     let batch = task(&t);
-    let first = trainer.loss(&batch).into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0] as f64;
+    let first = eval_loss(&trainer, &batch);
     for _ in 0..30 {
         trainer.step(std::slice::from_ref(&batch));
     }
-    let last = trainer.loss(&batch).into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0] as f64;
+    let last = eval_loss(&trainer, &batch);
     let after = snapshot(trainer.model());
     let changed = after
         .iter()
@@ -253,4 +261,50 @@ fn an_adapter_without_its_head_or_with_wrong_shapes_is_refused() {
     let mut ckpt = Checkpoint::open(Cursor::new(files.safetensors.clone()), "adapter_model.safetensors").unwrap();
     let err = read_adapter(load(&t, &device()), &t.config, &wrong, &mut ckpt, &device()).unwrap_err().to_string();
     assert!(err.contains("lora_A.weight") && err.contains("[4, 32]") && err.contains("[2, 32]"), "{err}");
+}
+
+#[test]
+fn the_cpu_gelu_and_its_gradient_match_burns() {
+    use burn::tensor::activation;
+    use savant_core::model::cpu_fast::gelu;
+    let ad = device().autodiff();
+    let values: Vec<f32> = (0..2000).map(|i| (i as f32 - 1000.0) * 0.006).collect();
+    let run = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(values.clone(), [40, 50]), &ad).require_grad();
+        let y = f(x.clone());
+        let weights = Tensor::<2>::from_data(
+            burn::tensor::TensorData::new((0..2000).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<f32>>(), [40, 50]),
+            &ad,
+        );
+        let grads = (y.clone() * weights).sum().backward();
+        let g = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        (y.into_data().try_to_vec::<f32>().unwrap(), g)
+    };
+    let (y_fast, g_fast) = run(&|x| gelu(x));
+    let (y_burn, g_burn) = run(&|x| activation::gelu(x));
+    assert!(max_diff(&y_fast, &y_burn) < 2e-6, "values: {}", max_diff(&y_fast, &y_burn));
+    assert!(max_diff(&g_fast, &g_burn) < 2e-5, "gradients: {}", max_diff(&g_fast, &g_burn));
+}
+
+#[test]
+fn dropout_zeroes_about_p_scales_the_rest_and_follows_the_seed() {
+    use savant_core::model::cpu_fast::Dropout;
+    let ad = device().autodiff();
+    let drop = Dropout::new(0.25);
+    let draw = || {
+        let x = Tensor::<2>::ones([100, 100], &ad);
+        drop.forward(x).into_data().try_to_vec::<f32>().unwrap()
+    };
+    ad.seed(7);
+    let a = draw();
+    ad.seed(7);
+    let b = draw();
+    let c = draw();
+    assert_eq!(a, b, "the same seed gives the same mask");
+    assert_ne!(b, c, "the next draw differs");
+    let zeros = a.iter().filter(|&&v| v == 0.0).count() as f64 / a.len() as f64;
+    assert!((zeros - 0.25).abs() < 0.02, "dropped fraction {zeros}");
+    assert!(a.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6), "kept values scaled by 1/(1-p)");
+    let x = Tensor::<2>::ones([10, 10], &device());
+    assert_eq!(drop.forward(x).into_data().try_to_vec::<f32>().unwrap(), vec![1.0; 100], "identity when not training");
 }

@@ -4,10 +4,10 @@
 //! `W + A·B` is never formed while training.
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::rng::SplitMix64;
+use crate::model::cpu_fast::Dropout;
 
 /// The low-rank update of one linear layer. `a` is `[in, r]` and `b` `[r, out]` (burn's
 /// `[in, out]` orientation; PEFT stores the transposes as `lora_A.weight` / `lora_B.weight`).
@@ -51,7 +51,7 @@ impl Lora {
         Lora {
             a: Param::from_tensor(Tensor::from_data(TensorData::new(a.to_vec(), [d_in, r]), device)),
             b: Param::from_tensor(Tensor::from_data(TensorData::new(b.to_vec(), [r, d_out]), device)),
-            dropout: DropoutConfig::new(dropout).init(),
+            dropout: Dropout::new(dropout),
             scaling: alpha / r as f64,
         }
     }

@@ -222,7 +222,7 @@ pub fn new_classifier(
     let mut bert = bert;
     let pooler = bert.pooler.take().unwrap_or_else(|| crate::model::bert::Pooler { dense: fresh(h, h) });
     let classifier = fresh(h, labels);
-    BertClassifier { bert, pooler, dropout: burn::nn::DropoutConfig::new(config.classifier_dropout).init(), classifier }
+    BertClassifier { bert, pooler, dropout: crate::model::cpu_fast::Dropout::new(config.classifier_dropout), classifier }
 }
 
 /// A standard normal draw (Box–Muller).

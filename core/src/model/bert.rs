@@ -3,7 +3,9 @@
 //! device burn offers; weights come from [`super::hf`].
 
 use burn::module::Module;
-use burn::nn::{Dropout, Embedding, LayerNorm, Linear};
+use burn::nn::{Embedding, LayerNorm, Linear};
+
+use super::cpu_fast::Dropout;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{activation, Bool, Device, Int, Tensor, TensorData};
@@ -164,7 +166,7 @@ impl FeedForward {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.intermediate.forward(x.clone());
         let h = match self.activation {
-            Activation::Gelu => super::gelu::gelu(h),
+            Activation::Gelu => super::cpu_fast::gelu(h),
             Activation::GeluTanh => activation::gelu_approximate(h),
             Activation::Relu => activation::relu(h),
         };

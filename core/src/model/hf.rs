@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom};
 
 use burn::module::Param;
-use burn::nn::{DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+
+use super::cpu_fast::Dropout;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
@@ -215,7 +217,7 @@ fn load_encoder_parts<R: Read + Seek>(
     with_pooler: bool,
 ) -> BertModel {
     let (h, eps) = (config.hidden_size, config.layer_norm_eps);
-    let dropout = |p: f64| DropoutConfig::new(p).init();
+    let dropout = Dropout::new;
     let e = format!("{prefix}embeddings");
     let embeddings = Embeddings {
         word: loader.embedding(&format!("{e}.word_embeddings"), config.vocab_size, h),
@@ -325,7 +327,7 @@ pub fn load_classifier<R: Read + Seek>(
     let pooler = Pooler { dense: loader.linear(&format!("{prefix}pooler.dense"), h, h) };
     let classifier = loader.linear("classifier", h, config.labels.len());
     let notes = finish(loader, &["cls."])?;
-    let dropout = DropoutConfig::new(config.classifier_dropout).init();
+    let dropout = Dropout::new(config.classifier_dropout);
     Ok((BertClassifier { bert, pooler, dropout, classifier }, notes))
 }
 

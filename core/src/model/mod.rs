@@ -3,7 +3,7 @@
 pub mod bert;
 pub mod config;
 pub mod folder;
-pub mod gelu;
+pub mod cpu_fast;
 pub mod hf;
 
 pub use bert::{l2_normalize, pool, BertClassifier, BertModel, EncoderInput};

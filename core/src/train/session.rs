@@ -164,11 +164,15 @@ impl Session {
         self.progress.stopped_early || self.progress.epoch >= self.config.epochs
     }
 
-    /// One optimiser step, and at the end of an epoch the validation pass. Returns the events of
-    /// this call (a logging point, an epoch summary).
+    /// One optimiser step, or (the call after an epoch's last step) the validation pass. Returns
+    /// the events of this call: a logging point, or the epoch summary.
     pub async fn advance(&mut self) -> Result<Vec<TrainEvent>> {
         let mut events = Vec::new();
         if self.finished() {
+            return Ok(events);
+        }
+        if self.progress.batch >= self.epoch_batches.len() {
+            events.push(self.end_epoch().await?);
             return Ok(events);
         }
         let accum = self.config.grad_accum.max(1);
@@ -213,9 +217,6 @@ impl Session {
                 tokens: std::mem::take(&mut self.tokens_since_log),
             });
             self.loss_steps = 0;
-        }
-        if epoch_done {
-            events.push(self.end_epoch().await?);
         }
         Ok(events)
     }

@@ -334,11 +334,17 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     bar.set_prefix("train");
     let train_started = Instant::now();
     let mut tokens = 0usize;
-    let mut last_log = Instant::now();
+    // Seconds in optimiser steps, validation passes excluded (for tokens/s).
+    let mut step_seconds = 0.0;
+    let mut seconds_at_log = 0.0;
     while !session.finished() {
+        let call = Instant::now();
         let events = pollster::block_on(session.advance())?;
-        bar.set_position(session.trainer.step as u64);
         let epoch_ended = events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. }));
+        if !epoch_ended {
+            step_seconds += call.elapsed().as_secs_f64();
+        }
+        bar.set_position(session.trainer.step as u64);
         let every = args.checkpoint_every.is_some_and(|n| n > 0 && session.trainer.step % n == 0);
         if epoch_ended || every {
             write_checkpoint(&mut session, &checkpoints)?;
@@ -347,8 +353,8 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
             let line = match &event {
                 TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens: n } => {
                     tokens += n;
-                    let secs = last_log.elapsed().as_secs_f64();
-                    last_log = Instant::now();
+                    let secs = step_seconds - seconds_at_log;
+                    seconds_at_log = step_seconds;
                     let tps = *n as f64 / secs.max(1e-9);
                     bar.set_message(format!("epoch {} loss {loss:.4} lr {lr:.2e} {tps:.0} tokens/s", epoch + 1));
                     json!({"event": "step", "epoch": epoch + 1, "step": step, "total_steps": total_steps,
@@ -393,7 +399,9 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     obj.insert("truncated".into(), json!(truncated));
     obj.insert("stopped_early".into(), json!(session.progress.stopped_early));
     obj.insert("train_seconds".into(), json!(train_seconds));
-    obj.insert("train_tokens_per_second".into(), json!(tokens as f64 / train_seconds.max(1e-9)));
+    obj.insert("train_step_seconds".into(), json!(step_seconds));
+    obj.insert("train_tokens".into(), json!(tokens));
+    obj.insert("train_tokens_per_second".into(), json!(tokens as f64 / step_seconds.max(1e-9)));
     obj.insert("peak_rss_mib".into(), json!(super::text_input::peak_rss_mib()));
     write_json(&args.output.join("metrics.json"), &metrics)?;
 
