@@ -21,8 +21,9 @@ One run:
      - savant: `savant train --model MINILM --train TRAIN --val VAL --mode MODE --epochs 1
        --batch-size 16 --max-len 128 --lr LR --warmup 0.1 --weight-decay 0.01 --seed 42
        --device cpu --log-every 10 --overwrite -o bench/data/runs/savant-MODE` with
-       RAYON_NUM_THREADS=--threads; tokens/s is metrics.json's train_tokens_per_second (real
-       tokens / seconds in training steps; loading, tokenising and validation excluded);
+       RAYON_NUM_THREADS=--threads (and `--threads N` when the binary's train has that option);
+       tokens/s is metrics.json's train_tokens_per_second (real tokens / seconds in training
+       steps; loading, tokenising and validation excluded);
      - pytorch: this script as a worker (`--worker torch-train ...`): AutoModelForSequenceClassification
        (+ PEFT LoRA r 8, alpha 16, dropout 0.1 on query,value for lora), AdamW with HF Trainer's
        two parameter groups, get_linear_schedule_with_warmup, clip_grad_norm_ 1.0, batches of 16
@@ -46,6 +47,7 @@ import json
 import math
 import os
 import random
+import re
 import shlex
 import shutil
 import statistics
@@ -58,6 +60,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
+sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 import predict_vs_transformers as pvt  # noqa: E402  (quiet-machine wait, GNU-time runs, machine info)
 
 VENV = ROOT / "tests/fixtures/model/.venv"
@@ -493,13 +496,17 @@ def main() -> None:
     warm = [train_csv, val_csv, minilm / "model.safetensors", minilm / "tokenizer.json"]
     rel = lambda p: str(Path(p).resolve().relative_to(ROOT)) if Path(p).resolve().is_relative_to(ROOT) else str(p)
 
-    savant, version, overwrite = None, None, False
+    savant, version, overwrite, threads_flag = None, None, False, False
     if not args.only_torch:
         savant = Path(args.savant).resolve() if args.savant else pvt.default_savant()
         if not savant.exists():
             sys.exit(f"{savant} does not exist: build it with `cargo build --release -p savant` or pass --savant")
         version = subprocess.run([str(savant), "--version"], capture_output=True, text=True).stdout.strip()
-        overwrite = "--overwrite" in savant_train_flags(savant)
+        flags = savant_train_flags(savant)
+        overwrite = "--overwrite" in flags
+        # Binaries whose `savant train` has its own --threads (data-parallel parts of each batch,
+        # defaulting to the core count) get the same count as PyTorch through it too.
+        threads_flag = re.search(r"^\s*--threads\b", flags, re.M) is not None
         if not overwrite:
             log(f"NOTE: {savant} train has no --overwrite: the run folder is deleted before each run instead")
         warm.append(savant)
@@ -514,7 +521,8 @@ def main() -> None:
                    "--text", "text", "--label", "label", "--mode", mode, "--epochs", str(EPOCHS),
                    "--batch-size", str(BATCH), "--max-len", str(MAX_LEN), "--lr", LR[mode], "--warmup", str(WARMUP),
                    "--weight-decay", str(WEIGHT_DECAY), "--seed", str(SEED), "--device", "cpu",
-                   "--log-every", str(LOG_EVERY)] + (["--overwrite"] if overwrite else []) + ["-o", rel(run_dir)]
+                   "--log-every", str(LOG_EVERY)] + (["--threads", threads] if threads_flag else []) + \
+                  (["--overwrite"] if overwrite else []) + ["-o", rel(run_dir)]
 
             def before(run_dir=run_dir):
                 # --overwrite replaces the run; without it (older binaries) the folder must go. Either
@@ -616,7 +624,8 @@ def main() -> None:
         "machine": info,
         "versions": versions,
         "torch_parallel_info": torch_info,
-        "savant": {"binary": str(savant) if savant else None, "version": version, "has_overwrite": overwrite},
+        "savant": {"binary": str(savant) if savant else None, "version": version, "has_overwrite": overwrite,
+                   "threads_flag": threads_flag},
         "model": str(minilm),
         "labels": labels,
         "data": {"train": train_info, "val": val_info},
