@@ -1,7 +1,7 @@
 //! A tiny seeded generator (SplitMix64) so that a seed gives the same shuffle, the same MinHash
 //! permutations and so the same split on every platform and every version of every dependency.
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {

@@ -62,6 +62,19 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     value + (x - constant) * slope
 }
 
+thread_local! {
+    static DROPOUT_STREAM: std::cell::Cell<Option<SplitMix64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with this thread's dropout masks (on the CPU backend) drawn from a stream seeded by
+/// `seed`: the same seed, the same masks, whichever thread runs it.
+pub fn with_dropout_seed<R>(seed: u64, f: impl FnOnce() -> R) -> R {
+    let previous = DROPOUT_STREAM.with(|s| s.replace(Some(SplitMix64::new(seed))));
+    let out = f();
+    DROPOUT_STREAM.with(|s| s.set(previous));
+    out
+}
+
 /// Inverted dropout (PyTorch's `nn.Dropout`): while training (an autodiff device), each value is
 /// zeroed with probability `prob` and the others scaled by `1 / (1 − prob)`; otherwise the
 /// identity.
@@ -85,13 +98,20 @@ impl Dropout {
             let mask = x.random_like(Distribution::Bernoulli(keep));
             return x * mask * (1.0 / keep);
         }
-        // One draw from burn's generator seeds the whole mask.
-        let seed_draw = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device.clone().inner());
-        let seed = seed_draw
-            .into_data()
-            .try_into_vec::<f32>()
-            .map(|v| ((v[0].to_bits() as u64) << 32) | v[1].to_bits() as u64)
-            .unwrap_or(0);
+        // The mask's seed comes from this thread's dropout stream when the training step set one
+        // (parts of a step may run on several threads), else from one draw of burn's generator.
+        let seed = DROPOUT_STREAM.with(|s| s.get().map(|mut rng| {
+            let seed = rng.next_u64();
+            s.set(Some(rng));
+            seed
+        }));
+        let seed = seed.unwrap_or_else(|| {
+            let draw = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device.clone().inner());
+            draw.into_data()
+                .try_into_vec::<f32>()
+                .map(|v| ((v[0].to_bits() as u64) << 32) | v[1].to_bits() as u64)
+                .unwrap_or(0)
+        });
         let shape = x.shape();
         let mut rng = SplitMix64::new(seed);
         let threshold = (keep * 4_294_967_296.0) as u64;

@@ -11,4 +11,4 @@ pub use schedule::LinearSchedule;
 pub use session::{
     higher_is_better, metric_value, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint, TrainEvent,
 };
-pub use step::{cross_entropy, LabelledBatch, OptimConfig, Trainer};
+pub use step::{cross_entropy, Job, LabelledBatch, OptimConfig, PartResult, Runner, Sequential, Trainer};

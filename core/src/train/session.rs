@@ -7,7 +7,7 @@
 use burn::tensor::{Device, Tensor};
 
 use super::batches::epoch_batches;
-use super::step::{LabelledBatch, Trainer};
+use super::step::{LabelledBatch, Runner, Sequential, Trainer};
 use crate::infer::{classify, softmax_rows};
 use crate::metrics::input::Predictions;
 use crate::metrics::report::{evaluate, EvalOptions, EvalReport};
@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub metric: String,
     /// Read the loss back every this many steps (a logging point).
     pub log_every: usize,
+    /// Each batch is cut into this many parts (rows of similar length), whose gradients may be
+    /// computed in parallel; the result depends on this number, not on the threads.
+    pub parts: usize,
 }
 
 /// Whether a larger value of `metric` is better.
@@ -124,6 +127,8 @@ impl Session {
         }
         let lengths: Vec<usize> = train.encoded.iter().map(|e| e.ids.len()).collect();
         let batches = epoch_batches(&lengths, config.batch_size, config.seed, 0);
+        let mut trainer = trainer;
+        trainer.set_dropout_seed(config.seed);
         Ok(Session {
             trainer,
             config,
@@ -167,6 +172,11 @@ impl Session {
     /// One optimiser step, or (the call after an epoch's last step) the validation pass. Returns
     /// the events of this call: a logging point, or the epoch summary.
     pub async fn advance(&mut self) -> Result<Vec<TrainEvent>> {
+        self.advance_with(&Sequential).await
+    }
+
+    /// [`Session::advance`] with the parts of each step run by `runner`.
+    pub async fn advance_with(&mut self, runner: &dyn Runner) -> Result<Vec<TrainEvent>> {
         let mut events = Vec::new();
         if self.finished() {
             return Ok(events);
@@ -177,16 +187,17 @@ impl Session {
         }
         let accum = self.config.grad_accum.max(1);
         let end = (self.progress.batch + accum).min(self.epoch_batches.len());
+        let parts = self.config.parts.max(1);
         let micro: Vec<LabelledBatch> = self.epoch_batches[self.progress.batch..end]
             .iter()
-            .map(|rows| self.train.batch(rows, self.pad_id))
+            .flat_map(|rows| rows.chunks(rows.len().div_ceil(parts)).map(|part| self.train.batch(part, self.pad_id)))
             .collect();
         self.tokens_since_log += micro.iter().map(|b| b.tokens.lengths.iter().sum::<usize>()).sum::<usize>();
         // Dropout draws from the backend's generator: seeding it per step makes a run resumed
         // at any step draw what the uninterrupted run drew.
         self.device.seed(self.config.seed.wrapping_mul(1_000_003).wrapping_add(self.trainer.step as u64));
         let lr = self.trainer.schedule.lr(self.trainer.step);
-        let loss = self.trainer.step(&micro);
+        let loss = self.trainer.step_with(&micro, runner);
         self.loss_sum = Some(match self.loss_sum.take() {
             Some(s) => s + loss,
             None => loss,
@@ -350,6 +361,7 @@ impl Session {
             "epochs": self.config.epochs,
             "batch_size": self.config.batch_size,
             "grad_accum": self.config.grad_accum,
+            "parts": self.config.parts,
             "seed": self.config.seed,
             "metric": self.config.metric,
             "schedule": [self.trainer.schedule.peak, self.trainer.schedule.warmup as f64, self.trainer.schedule.total as f64],

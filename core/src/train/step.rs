@@ -5,7 +5,7 @@
 //! browser.
 
 use burn::module::ParamGroup;
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
@@ -52,7 +52,63 @@ pub struct Trainer {
     config: OptimConfig,
     /// Per-class loss weights (`CrossEntropyLoss(weight=...)`).
     class_weights: Option<Vec<f32>>,
+    dropout_seed: u64,
     device: Device,
+}
+
+/// The gradients and (weighted) loss of one part of a step.
+pub type PartResult = (GradientsParams, Tensor<1>);
+
+/// One part's work, for a [`Runner`].
+pub type Job<'a> = Box<dyn FnOnce() -> PartResult + Send + 'a>;
+
+/// Runs the parts of a step and returns their results in order. Core runs them one after
+/// another ([`Sequential`]); the native CLI runs them on its threads.
+pub trait Runner {
+    fn run<'a>(&self, jobs: Vec<Job<'a>>) -> Vec<PartResult>;
+}
+
+/// Parts one after another, on the calling thread.
+pub struct Sequential;
+
+impl Runner for Sequential {
+    fn run<'a>(&self, jobs: Vec<Job<'a>>) -> Vec<PartResult> {
+        jobs.into_iter().map(|job| job()).collect()
+    }
+}
+
+/// Forward and backward of one part: `share` × its mean loss, and the gradients of that.
+fn part_gradients(
+    model: &BertClassifier,
+    batch: &LabelledBatch,
+    share: f64,
+    class_weights: Option<&[f32]>,
+    dropout_seed: u64,
+    device: &Device,
+) -> PartResult {
+    // Parts that share leaf tensors share one autodiff graph, and burn runs one backward of a
+    // graph at a time: each part gets its own leaves (same values, same parameter ids).
+    let model = own_leaves(model);
+    crate::model::cpu_fast::with_dropout_seed(dropout_seed, || {
+        let input = EncoderInput::new(&batch.tokens, device);
+        let logits = model.forward(&input);
+        let loss = cross_entropy(logits, &batch.labels, class_weights, device) * share;
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        (grads, loss.detach())
+    })
+}
+
+/// `model` with every trainable parameter as a new autodiff leaf over the same values.
+fn own_leaves(model: &BertClassifier) -> BertClassifier {
+    struct Leaves;
+    impl ModuleMapper for Leaves {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, value, mapper) = param.consume();
+            let value = if value.is_require_grad() { value.detach().require_grad() } else { value };
+            Param::from_mapped_value(id, value, mapper)
+        }
+    }
+    model.clone().map(&mut Leaves)
 }
 
 impl Trainer {
@@ -69,21 +125,49 @@ impl Trainer {
         // fresh process.
         let model = super::checkpoint::stable_param_ids(model);
         let optim = optimizer(&model, &config);
-        Trainer { model: Some(model.train()), optim, schedule, step: 0, config, class_weights, device: device.clone() }
+        Trainer {
+            model: Some(model.train()),
+            optim,
+            schedule,
+            step: 0,
+            config,
+            class_weights,
+            dropout_seed: 0,
+            device: device.clone(),
+        }
     }
 
-    /// One optimiser step over `micro_batches` (gradient accumulation: their mean loss, each
-    /// weighted by its share of the rows). Returns that loss, still on the device.
-    pub fn step(&mut self, micro_batches: &[LabelledBatch]) -> Tensor<1> {
-        let rows: usize = micro_batches.iter().map(|b| b.labels.len()).sum();
+    /// One optimiser step over `parts` (gradient accumulation: their mean loss, each weighted by
+    /// its share of the rows), computed one part after another. Returns that loss, still on the
+    /// device.
+    pub fn step(&mut self, parts: &[LabelledBatch]) -> Tensor<1> {
+        self.step_with(parts, &Sequential)
+    }
+
+    /// [`Trainer::step`] with the parts' gradients computed by `runner` (natively: on several
+    /// threads). The result does not depend on the runner: each part has its own dropout stream
+    /// and the gradients are summed in part order.
+    pub fn step_with(&mut self, parts: &[LabelledBatch], runner: &dyn Runner) -> Tensor<1> {
+        let rows: usize = parts.iter().map(|b| b.labels.len()).sum();
+        let model = self.model();
+        let weights = self.class_weights.as_deref();
+        let device = &self.device;
+        let base_seed = self.dropout_seed;
+        let step = self.step as u64;
+        let jobs: Vec<Job<'_>> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, batch)| {
+                let share = batch.labels.len() as f64 / rows.max(1) as f64;
+                let seed = base_seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64 + 1) << 48);
+                Box::new(move || part_gradients(model, batch, share, weights, seed, device)) as Job<'_>
+            })
+            .collect();
+        let results = runner.run(jobs);
         let mut accumulator = GradientsAccumulator::<BertClassifier>::new();
         let mut total: Option<Tensor<1>> = None;
-        for batch in micro_batches {
-            let share = batch.labels.len() as f64 / rows.max(1) as f64;
-            let loss = self.loss(batch) * share;
-            let grads = GradientsParams::from_grads(loss.backward(), self.model());
+        for (grads, loss) in results {
             accumulator.accumulate(self.model(), grads);
-            let loss = loss.detach();
             total = Some(match total {
                 Some(t) => t + loss,
                 None => loss,
@@ -97,7 +181,12 @@ impl Trainer {
         let model = self.model.take().expect("the model is back after every step");
         self.model = Some(self.optim.step(lr, model, grads));
         self.step += 1;
-        total.expect("at least one micro-batch")
+        total.expect("at least one part")
+    }
+
+    /// Seeds the dropout streams of the CPU backend (each step and part derives its own).
+    pub fn set_dropout_seed(&mut self, seed: u64) {
+        self.dropout_seed = seed;
     }
 
     /// Mean cross-entropy of one batch, class-weighted like PyTorch's (`Σ wᵧ·nll / Σ wᵧ`).

@@ -14,8 +14,11 @@ use savant_core::finetune::peft::write_adapter;
 use savant_core::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
 use savant_core::model::{classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, ModelFolder};
 use savant_core::train::{
-    LabelSet, LabelledTexts, LinearSchedule, OptimConfig, RunConfig, Session, TrainEvent, Trainer,
+    Job, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, PartResult, RunConfig, Runner, Session, TrainEvent,
+    Trainer,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use serde_json::json;
 
 use crate::io::{open, write_atomic, write_json};
@@ -113,8 +116,12 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub log_every: usize,
     /// auto, cpu, wgpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, visible_alias = "backend", default_value = "auto")]
     pub device: String,
+    /// CPU: each batch is cut into this many parts trained in parallel (default: one per core,
+    /// at most one per 4 rows). A resumed run must use the same number.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Also checkpoint every this many optimiser steps (one is always written after each epoch).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
@@ -260,12 +267,20 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     let truncated = train.encoded.iter().chain(&val.encoded).filter(|e| e.truncated).count();
 
     let (base_device, device_name) = device(&args.device)?;
+    let threads = match args.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None if device_name.starts_with("cpu") => {
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min((args.batch_size / 4).max(1))
+        }
+        None => 1,
+    };
     let train_device = base_device.clone().autodiff();
     let config = folder.config.clone().with_labels(labels.names.clone());
     let model = base_classifier(&files, &folder, &config, args.seed, &train_device)?;
     let model = prepare(model, &strategy, args.seed, &train_device)?;
     let count = ParamCount::of(&model);
-    eprintln!("{} on {device_name}: {}", strategy.name(), count.summary());
+    eprintln!("{} on {device_name} ({threads} thread{}): {}", strategy.name(), if threads == 1 { "" } else { "s" }, count.summary());
 
     let class_weights = match args.class_weights {
         ClassWeights::None => None,
@@ -296,6 +311,7 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
         patience: args.patience,
         metric: args.metric.clone(),
         log_every: args.log_every,
+        parts: threads,
     };
     // The schedule needs the step count, which the session knows once it has batched the data.
     let steps_per_epoch = train.len().div_ceil(args.batch_size).div_ceil(args.grad_accum);
@@ -332,6 +348,7 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
             .progress_chars("=> "),
     );
     bar.set_prefix("train");
+    let runner = Threads(threads);
     let train_started = Instant::now();
     let mut tokens = 0usize;
     // Seconds in optimiser steps, validation passes excluded (for tokens/s).
@@ -339,7 +356,7 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     let mut seconds_at_log = 0.0;
     while !session.finished() {
         let call = Instant::now();
-        let events = pollster::block_on(session.advance())?;
+        let events = pollster::block_on(session.advance_with(&runner))?;
         let epoch_ended = events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. }));
         if !epoch_ended {
             step_seconds += call.elapsed().as_secs_f64();
@@ -563,4 +580,33 @@ fn latest_checkpoint(dir: &Path) -> Result<Option<(PathBuf, savant_core::train::
         optimizer: read("optimizer.bpk")?,
     };
     Ok(Some((path, checkpoint)))
+}
+
+/// Runs the parts of each step on up to `.0` threads, results in part order.
+struct Threads(usize);
+
+impl Runner for Threads {
+    fn run<'a>(&self, jobs: Vec<Job<'a>>) -> Vec<PartResult> {
+        if self.0 <= 1 || jobs.len() <= 1 {
+            return jobs.into_iter().map(|job| job()).collect();
+        }
+        let n = jobs.len();
+        let jobs: Vec<Mutex<Option<Job<'a>>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+        let results: Vec<Mutex<Option<PartResult>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..self.0.min(n) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let job = jobs[i].lock().expect("a job slot").take().expect("each job runs once");
+                    let result = job();
+                    *results[i].lock().expect("a result slot") = Some(result);
+                });
+            }
+        });
+        results.into_iter().map(|r| r.into_inner().expect("a result slot").expect("every job ran")).collect()
+    }
 }
