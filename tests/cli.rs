@@ -659,6 +659,28 @@ fn train_lora_writes_a_peft_adapter_that_predict_reads() {
     let f1 = report["f1_macro"].as_f64().unwrap();
     let best = metrics["f1_macro"].as_f64().unwrap();
     assert!((f1 - best).abs() < 1e-9, "predict --adapter reproduces the best epoch's val F1: {f1} vs {best}");
+
+    // Merged into the base, the adapter gives the same probabilities as a plain model folder.
+    let o = savant(&["merge", "--model", m, "--adapter", "runs/lora/adapter", "-o", "merged"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = savant(
+        &["predict", "--model", "merged", "val.csv", "--text", "text", "-o", "merged.csv", "--device", "cpu"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let probs = |f: &str| -> Vec<f64> {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        text.lines()
+            .skip(1)
+            .flat_map(|l| l.rsplitn(4, ',').take(3).map(|p| p.parse::<f64>().unwrap()).collect::<Vec<_>>())
+            .collect()
+    };
+    let (a, b) = (probs("preds.csv"), probs("merged.csv"));
+    assert_eq!(a.len(), b.len());
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-5, "merged vs adapter probabilities differ by {worst}");
+    let again = savant(&["merge", "--model", m, "--adapter", "runs/lora/adapter", "-o", "merged"], dir.path());
+    assert!(!again.status.success() && stderr(&again).contains("already holds a model"), "{}", stderr(&again));
 }
 
 #[test]

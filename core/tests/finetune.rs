@@ -308,3 +308,30 @@ fn dropout_zeroes_about_p_scales_the_rest_and_follows_the_seed() {
     let x = Tensor::<2>::ones([10, 10], &device());
     assert_eq!(drop.forward(x).into_data().try_to_vec::<f32>().unwrap(), vec![1.0; 100], "identity when not training");
 }
+
+#[test]
+fn a_merged_lora_model_gives_the_adapter_models_logits() {
+    use savant_core::finetune::merge;
+    let t = tiny();
+    let batch = task(&t);
+    let ad = device().autodiff();
+    let model = prepare(load(&t, &ad), &lora(), 9, &ad).unwrap();
+    let mut trainer = Trainer::new(
+        model,
+        OptimConfig { lr: 1e-2, ..Default::default() },
+        LinearSchedule::new(1e-2, 0.0, 100),
+        None,
+        &ad,
+    );
+    for _ in 0..5 {
+        trainer.step(std::slice::from_ref(&batch));
+    }
+    let trained = trainer.eval_model();
+    let want = logits(&trained, &t, &batch.tokens);
+    let merged = merge(trained).unwrap();
+    assert!(merged.bert.layers.iter().all(|l| l.attention.query.lora.is_none() && l.attention.value.lora.is_none()));
+    let got = logits(&merged, &t, &batch.tokens);
+    assert!(max_diff(&want, &got) < 1e-5, "{}", max_diff(&want, &got));
+    let adapters = prepare(load(&t, &device()), &Strategy::Adapter { dim: 4 }, 1, &device()).unwrap();
+    assert!(merge(adapters).unwrap_err().to_string().contains("cannot be merged"));
+}

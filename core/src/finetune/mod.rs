@@ -222,7 +222,12 @@ pub fn new_classifier(
     let mut bert = bert;
     let pooler = bert.pooler.take().unwrap_or_else(|| crate::model::bert::Pooler { dense: fresh(h, h) });
     let classifier = fresh(h, labels);
-    BertClassifier { bert, pooler, dropout: crate::model::cpu_fast::Dropout::new(config.classifier_dropout), classifier }
+    BertClassifier {
+        bert,
+        pooler,
+        dropout: crate::model::cpu_fast::Dropout::new(config.classifier_dropout),
+        classifier,
+    }
 }
 
 /// A standard normal draw (Box–Muller).
@@ -230,4 +235,40 @@ fn normal(rng: &mut SplitMix64) -> f64 {
     let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// Every LoRA update folded into its linear layer: the plain fine-tuned model, which HF loads as
+/// a `BertForSequenceClassification` (PEFT's `merge_and_unload`). Houlsby adapters are layers of
+/// their own and cannot be folded: an error says so.
+pub fn merge(model: BertClassifier) -> Result<BertClassifier> {
+    let BertClassifier { mut bert, pooler, dropout, classifier } = model;
+    if bert.layers.iter().any(|l| l.attention.adapter.is_some() || l.feed_forward.adapter.is_some()) {
+        return Err(Error::invalid(
+            "adapter",
+            None,
+            "Houlsby adapters add layers of their own and cannot be merged into the base weights; use predict --adapter",
+        ));
+    }
+    bert.layers = bert
+        .layers
+        .into_iter()
+        .map(|mut layer| {
+            let a = layer.attention;
+            layer.attention = crate::model::bert::SelfAttention {
+                query: a.query.merged(),
+                key: a.key.merged(),
+                value: a.value.merged(),
+                output: a.output.merged(),
+                ..a
+            };
+            let f = layer.feed_forward;
+            layer.feed_forward = crate::model::bert::FeedForward {
+                intermediate: f.intermediate.merged(),
+                output: f.output.merged(),
+                ..f
+            };
+            layer
+        })
+        .collect();
+    Ok(BertClassifier { bert, pooler, dropout, classifier })
 }

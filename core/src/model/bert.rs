@@ -130,6 +130,15 @@ impl Dense {
             None => self.linear.forward(x),
         }
     }
+
+    /// The LoRA update folded into the weight, `W + (α/r)·A·B` (PEFT's `merge_and_unload`).
+    pub fn merged(self) -> Dense {
+        let Dense { linear, lora } = self;
+        let Some(lora) = lora else { return Dense { linear, lora: None } };
+        let delta = lora.a.val().matmul(lora.b.val()) * lora.scaling;
+        let weight = linear.weight.map(|w| w + delta);
+        Dense { linear: Linear { weight, bias: linear.bias }, lora: None }
+    }
 }
 
 /// Which keys are padding, in the two forms attention takes.

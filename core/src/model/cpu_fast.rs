@@ -100,11 +100,13 @@ impl Dropout {
         }
         // The mask's seed comes from this thread's dropout stream when the training step set one
         // (parts of a step may run on several threads), else from one draw of burn's generator.
-        let seed = DROPOUT_STREAM.with(|s| s.get().map(|mut rng| {
-            let seed = rng.next_u64();
-            s.set(Some(rng));
-            seed
-        }));
+        let seed = DROPOUT_STREAM.with(|s| {
+            s.get().map(|mut rng| {
+                let seed = rng.next_u64();
+                s.set(Some(rng));
+                seed
+            })
+        });
         let seed = seed.unwrap_or_else(|| {
             let draw = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device.clone().inner());
             draw.into_data()

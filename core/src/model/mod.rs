@@ -2,8 +2,8 @@
 
 pub mod bert;
 pub mod config;
-pub mod folder;
 pub mod cpu_fast;
+pub mod folder;
 pub mod hf;
 
 pub use bert::{l2_normalize, pool, BertClassifier, BertModel, EncoderInput};

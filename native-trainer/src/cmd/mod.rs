@@ -5,6 +5,7 @@ pub mod demo;
 pub mod embed;
 pub mod eval;
 pub mod fetch;
+pub mod merge;
 pub mod predict;
 pub mod split;
 pub mod text_input;

@@ -2,20 +2,14 @@
 //! `prob_<label>` (softmax) and, with `--logits`, `logit_<label>`, in `id2label` order —
 //! the file `savant eval` reads.
 
-use super::text_input::Setup;
 use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows};
 use crate::io::write_atomic;
-use crate::model_dir::DirFiles;
+use crate::model_dir::load_with_adapter;
 use crate::progress::bytes_bar;
-use anyhow::anyhow;
 use anyhow::{bail, Result};
 use savant_core::data::TableWriter;
-use savant_core::finetune::new_classifier;
-use savant_core::finetune::peft::{read_adapter, read_adapter_config};
 use savant_core::infer::{argmax_rows, softmax_rows, TextModel};
-use savant_core::model::{
-    load_classifier, load_encoder, BertClassifier, BertConfig, Checkpoint, ModelFiles, ModelFolder,
-};
+use savant_core::model::{load_classifier, ModelFolder};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -37,34 +31,6 @@ pub struct Args {
     pub adapter: Option<PathBuf>,
 }
 
-/// The base encoder of `s` with the adapter folder `dir` on it, and the config with the adapter's
-/// labels.
-fn load_with_adapter(s: &Setup, dir: &std::path::Path) -> Result<(BertClassifier, BertConfig)> {
-    let files = DirFiles::new(dir)?;
-    let name = |f: &str| dir.join(f).display().to_string();
-    let config_bytes = files.read("adapter_config.json")?.ok_or_else(|| {
-        anyhow!(
-            "{}: missing; --adapter wants a folder from savant train --mode lora|adapter",
-            name("adapter_config.json")
-        )
-    })?;
-    let strategy = read_adapter_config(&config_bytes, &name("adapter_config.json"))?;
-    let labels_config = files
-        .read("config.json")?
-        .ok_or_else(|| anyhow!("{}: missing; it holds the fine-tuned labels (id2label)", name("config.json")))?;
-    let labels = BertConfig::from_json(&labels_config, &name("config.json"))?.labels;
-    let config = s.folder.config.clone().with_labels(labels);
-    let mut base = ModelFolder::checkpoint(&s.files)?;
-    let (bert, _) = load_encoder(&s.folder.config, &mut base, &s.device)?;
-    let model = new_classifier(bert, &config, config.labels.len(), 0, &s.device);
-    let weights = files
-        .weights("adapter_model.safetensors")?
-        .ok_or_else(|| anyhow!("{}: missing", name("adapter_model.safetensors")))?;
-    let mut checkpoint = Checkpoint::open(weights, &name("adapter_model.safetensors"))?;
-    let model = read_adapter(model, &config, &strategy, &mut checkpoint, &s.device)?;
-    Ok((model, config))
-}
-
 pub fn run(args: Args) -> Result<RunReport> {
     let started = Instant::now();
     let mut s = setup(&args.model)?;
@@ -74,7 +40,7 @@ pub fn run(args: Args) -> Result<RunReport> {
             load_classifier(&s.folder.config, &mut checkpoint, &s.device)?
         }
         Some(dir) => {
-            let (model, config) = load_with_adapter(&s, dir)?;
+            let (model, config) = load_with_adapter(&s.files, &s.folder.config, &s.device, dir)?;
             s.folder.config = config;
             (model, Default::default())
         }

@@ -17,9 +17,9 @@ use savant_core::train::{
     Job, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, PartResult, RunConfig, Runner, Session, TrainEvent,
     Trainer,
 };
+use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use serde_json::json;
 
 use crate::io::{open, write_atomic, write_json};
 use crate::model_dir::{device, DirFiles};
@@ -280,7 +280,12 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     let model = base_classifier(&files, &folder, &config, args.seed, &train_device)?;
     let model = prepare(model, &strategy, args.seed, &train_device)?;
     let count = ParamCount::of(&model);
-    eprintln!("{} on {device_name} ({threads} thread{}): {}", strategy.name(), if threads == 1 { "" } else { "s" }, count.summary());
+    eprintln!(
+        "{} on {device_name} ({threads} thread{}): {}",
+        strategy.name(),
+        if threads == 1 { "" } else { "s" },
+        count.summary()
+    );
 
     let class_weights = match args.class_weights {
         ClassWeights::None => None,
@@ -478,21 +483,8 @@ fn save_result(
     out: &Path,
     base_name: &str,
 ) -> Result<()> {
-    use savant_core::model::ModelFiles;
-    let config_json = config.to_json("BertForSequenceClassification");
     match strategy {
-        Strategy::Full | Strategy::Partial { .. } => {
-            let dir = out.join("model");
-            std::fs::create_dir_all(&dir)?;
-            let weights = pollster::block_on(classifier_to_safetensors(model))?;
-            write_atomic(&dir.join("model.safetensors"), |w| Ok(w.write_all(&weights)?))?;
-            write_atomic(&dir.join("config.json"), |w| Ok(w.write_all(&config_json)?))?;
-            for name in TOKENIZER_FILES {
-                if let Some(bytes) = files.read(name)? {
-                    write_atomic(&dir.join(name), |w| Ok(w.write_all(&bytes)?))?;
-                }
-            }
-        }
+        Strategy::Full | Strategy::Partial { .. } => save_model_folder(model, config, files, &out.join("model")),
         Strategy::Adapter { .. } | Strategy::Lora(_) => {
             let dir = out.join("adapter");
             std::fs::create_dir_all(&dir)?;
@@ -500,7 +492,30 @@ fn save_result(
             write_atomic(&dir.join("adapter_model.safetensors"), |w| Ok(w.write_all(&adapter.safetensors)?))?;
             write_atomic(&dir.join("adapter_config.json"), |w| Ok(w.write_all(adapter.config_json.as_bytes())?))?;
             // The fine-tuned labels: PEFT's base config knows none of them.
+            let config_json = config.to_json("BertForSequenceClassification");
             write_atomic(&dir.join("config.json"), |w| Ok(w.write_all(&config_json)?))?;
+            Ok(())
+        }
+    }
+}
+
+/// An HF `BertForSequenceClassification` folder: `config.json` (with the labels),
+/// `model.safetensors`, and the base's tokenizer files.
+pub fn save_model_folder(
+    model: &BertClassifier,
+    config: &savant_core::model::BertConfig,
+    base: &DirFiles,
+    dir: &Path,
+) -> Result<()> {
+    use savant_core::model::ModelFiles;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let weights = pollster::block_on(classifier_to_safetensors(model))?;
+    write_atomic(&dir.join("model.safetensors"), |w| Ok(w.write_all(&weights)?))?;
+    let config_json = config.to_json("BertForSequenceClassification");
+    write_atomic(&dir.join("config.json"), |w| Ok(w.write_all(&config_json)?))?;
+    for name in TOKENIZER_FILES {
+        if let Some(bytes) = base.read(name)? {
+            write_atomic(&dir.join(name), |w| Ok(w.write_all(&bytes)?))?;
         }
     }
     Ok(())

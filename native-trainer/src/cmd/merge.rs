@@ -1,0 +1,43 @@
+//! `savant merge`: a LoRA adapter folded into its base, written as a plain HF
+//! `BertForSequenceClassification` folder (PEFT's `merge_and_unload` + `save_pretrained`).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use savant_core::finetune::merge;
+use savant_core::model::ModelFolder;
+
+use crate::model_dir::{device, load_with_adapter, DirFiles};
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// The base model folder the adapter was trained on.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The adapter folder (`savant train --mode lora`, or a PEFT LoRA export).
+    #[arg(long)]
+    pub adapter: PathBuf,
+    /// The merged model folder to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.output.join("model.safetensors").exists() {
+        bail!("{} already holds a model; choose another -o", args.output.display());
+    }
+    let files = DirFiles::new(&args.model)?;
+    let folder = ModelFolder::open(&files)?;
+    let (device, _) = device("cpu")?;
+    let (model, config) = load_with_adapter(&files, &folder.config, &device, &args.adapter)?;
+    let merged = merge(model)?;
+    super::train::save_model_folder(&merged, &config, &files, &args.output)?;
+    eprintln!(
+        "{}: {} merged into {} ({} labels); load it with --model like any model folder",
+        args.output.display(),
+        args.adapter.display(),
+        args.model.display(),
+        config.labels.len()
+    );
+    Ok(())
+}
