@@ -692,6 +692,7 @@ fn train_full_writes_a_model_folder_that_predict_loads() {
         &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv"]
             .into_iter()
             .chain(["--mode", "full", "--epochs", "2", "--lr", "1e-3", "--batch-size", "8", "--device", "cpu"])
+            .chain(["--augment-delete", "0.1", "--augment-swap", "0.1", "--augment-mask", "0.1"])
             .chain(["--max-len", "16", "--patience", "1", "-o", "runs/full"])
             .collect::<Vec<_>>(),
         dir.path(),
@@ -811,4 +812,47 @@ fn a_killed_run_resumed_from_its_checkpoint_ends_with_the_same_weights() {
     let ma = read_report(&dir.path().join("runs/a/metrics.json"));
     let mb = read_report(&dir.path().join("runs/b/metrics.json"));
     assert_eq!(ma["f1_macro"], mb["f1_macro"]);
+}
+
+#[test]
+fn a_diverging_run_stops_with_advice_and_keeps_its_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    let model = model_fixture("tiny-cls");
+    let o = savant(
+        &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv", "--mode", "full"]
+            .into_iter()
+            .chain(["--lr", "1e30", "--max-grad-norm", "0", "--warmup", "0", "--batch-size", "4", "--log-every", "1"])
+            .chain(["--checkpoint-every", "1", "--device", "cpu", "-o", "runs/nan"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert_no_panic(&o, "train with a huge learning rate");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("the loss became") && err.contains("lower the learning rate"), "{err}");
+    let ckpts: Vec<String> = std::fs::read_dir(dir.path().join("runs/nan/checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(ckpts.iter().any(|c| c.starts_with("step-")), "the last good checkpoint is kept: {ckpts:?}");
+    assert!(!dir.path().join("runs/nan/metrics.json").exists());
+
+    // A damaged checkpoint is named, not loaded.
+    let newest =
+        dir.path().join("runs/nan/checkpoints").join(ckpts.iter().filter(|c| c.starts_with("step-")).max().unwrap());
+    std::fs::write(newest.join("model.safetensors"), b"not a checkpoint").unwrap();
+    let o = savant(
+        &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv", "--mode", "full"]
+            .into_iter()
+            .chain(["--lr", "1e30", "--max-grad-norm", "0", "--warmup", "0", "--batch-size", "4", "--log-every", "1"])
+            .chain(["--checkpoint-every", "1", "--device", "cpu", "-o", "runs/nan", "--resume"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert_no_panic(&o, "resume from a damaged checkpoint");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("model.safetensors") || stderr(&o).contains("step-"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a readable checkpoint"), "{}", stderr(&o));
 }

@@ -93,6 +93,11 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The id of a token of the vocabulary (e.g. `[MASK]`).
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// Truncates every later encoding to `max_len` tokens, special tokens included (`None`: never).
     pub fn set_max_len(&mut self, max_len: Option<usize>) -> Result<()> {
         let params = match max_len {

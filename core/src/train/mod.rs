@@ -1,11 +1,13 @@
 //! Training: the one step every strategy goes through, its schedule, and the batches it eats.
 
+pub mod augment;
 pub mod batches;
 pub mod checkpoint;
 pub mod schedule;
 pub mod session;
 pub mod step;
 
+pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};
 pub use schedule::LinearSchedule;
 pub use session::{

@@ -6,8 +6,10 @@
 
 use burn::tensor::{Device, Tensor};
 
+use super::augment::Augment;
 use super::batches::epoch_batches;
 use super::step::{LabelledBatch, Runner, Sequential, Trainer};
+use crate::data::rng::SplitMix64;
 use crate::infer::{classify, softmax_rows};
 use crate::metrics::input::Predictions;
 use crate::metrics::report::{evaluate, EvalOptions, EvalReport};
@@ -38,6 +40,32 @@ impl LabelledTexts {
             labels: rows.iter().map(|&i| self.labels[i]).collect(),
         }
     }
+
+    /// A training batch with `augment` applied to each text, drawn from (`seed`, `epoch`, row).
+    fn augmented_batch(
+        &self,
+        rows: &[usize],
+        pad_id: u32,
+        augment: &Augment,
+        seed: u64,
+        epoch: usize,
+    ) -> LabelledBatch {
+        if augment.is_off() {
+            return self.batch(rows, pad_id);
+        }
+        let items: Vec<Encoded> = rows
+            .iter()
+            .map(|&i| {
+                let stream = seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64) << 20);
+                augment.apply(&self.encoded[i], &mut SplitMix64::new(stream))
+            })
+            .collect();
+        let refs: Vec<&Encoded> = items.iter().collect();
+        LabelledBatch {
+            tokens: TokenBatch::from_encoded(&refs, pad_id),
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
 }
 
 /// Run settings besides the optimiser's.
@@ -57,6 +85,8 @@ pub struct RunConfig {
     /// Each batch is cut into this many parts (rows of similar length), whose gradients may be
     /// computed in parallel; the result depends on this number, not on the threads.
     pub parts: usize,
+    /// Noise on the training texts (off by default).
+    pub augment: Augment,
 }
 
 /// Whether a larger value of `metric` is better.
@@ -190,7 +220,17 @@ impl Session {
         let parts = self.config.parts.max(1);
         let micro: Vec<LabelledBatch> = self.epoch_batches[self.progress.batch..end]
             .iter()
-            .flat_map(|rows| rows.chunks(rows.len().div_ceil(parts)).map(|part| self.train.batch(part, self.pad_id)))
+            .flat_map(|rows| {
+                rows.chunks(rows.len().div_ceil(parts)).map(|part| {
+                    self.train.augmented_batch(
+                        part,
+                        self.pad_id,
+                        &self.config.augment,
+                        self.config.seed,
+                        self.progress.epoch,
+                    )
+                })
+            })
             .collect();
         self.tokens_since_log += micro.iter().map(|b| b.tokens.lengths.iter().sum::<usize>()).sum::<usize>();
         // Dropout draws from the backend's generator: seeding it per step makes a run resumed
@@ -362,6 +402,7 @@ impl Session {
             "batch_size": self.config.batch_size,
             "grad_accum": self.config.grad_accum,
             "parts": self.config.parts,
+            "augment": [self.config.augment.delete, self.config.augment.swap, self.config.augment.mask],
             "seed": self.config.seed,
             "metric": self.config.metric,
             "schedule": [self.trainer.schedule.peak, self.trainer.schedule.warmup as f64, self.trainer.schedule.total as f64],

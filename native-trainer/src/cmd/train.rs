@@ -14,8 +14,8 @@ use savant_core::finetune::peft::write_adapter;
 use savant_core::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
 use savant_core::model::{classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, ModelFolder};
 use savant_core::train::{
-    Job, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, PartResult, RunConfig, Runner, Session, TrainEvent,
-    Trainer,
+    Augment, Job, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, PartResult, RunConfig, Runner, Session,
+    TrainEvent, Trainer,
 };
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,6 +104,15 @@ pub struct Args {
     pub max_grad_norm: f64,
     #[arg(long, value_enum, default_value = "none")]
     pub class_weights: ClassWeights,
+    /// Augmentation: probability of deleting each word piece of a training text (each epoch anew).
+    #[arg(long, default_value_t = 0.0)]
+    pub augment_delete: f64,
+    /// Augmentation: probability of swapping each word piece with the next.
+    #[arg(long, default_value_t = 0.0)]
+    pub augment_swap: f64,
+    /// Augmentation: probability of replacing each word piece with [MASK].
+    #[arg(long, default_value_t = 0.0)]
+    pub augment_mask: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Stop after this many epochs without improvement of --metric.
@@ -248,6 +257,24 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     }
     folder.tokenizer.set_max_len(Some(max_len))?;
     let strategy = args.strategy(folder.config.num_hidden_layers)?;
+    for (flag, p) in [
+        ("--augment-delete", args.augment_delete),
+        ("--augment-swap", args.augment_swap),
+        ("--augment-mask", args.augment_mask),
+    ] {
+        if !(0.0..1.0).contains(&p) {
+            bail!("{flag} must be a probability in [0, 1), got {p}");
+        }
+    }
+    let mask_id = if args.augment_mask > 0.0 {
+        folder
+            .tokenizer
+            .token_id("[MASK]")
+            .ok_or_else(|| anyhow!("--augment-mask: the tokenizer has no [MASK] token"))?
+    } else {
+        0
+    };
+    let augment = Augment { delete: args.augment_delete, swap: args.augment_swap, mask: args.augment_mask, mask_id };
 
     let (train_texts, train_labels, mut skipped) = read_labelled(&args.train, &args)?;
     let (val_texts, val_labels, val_skipped) = read_labelled(&args.val, &args)?;
@@ -317,6 +344,7 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
         metric: args.metric.clone(),
         log_every: args.log_every,
         parts: threads,
+        augment,
     };
     // The schedule needs the step count, which the session knows once it has batched the data.
     let steps_per_epoch = train.len().div_ceil(args.batch_size).div_ceil(args.grad_accum);
