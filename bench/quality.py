@@ -268,6 +268,7 @@ def baselines(info: dict) -> dict[str, dict]:
         "val": chosen["val"],
         "test": scores(y_test, list(pipe.predict(x_test)), classes),
         "fit_s": chosen["fit_s"],
+        "grid_fit_s": sum(g["fit_s"] for g in grid),
         "n_features": len(pipe.named_steps["tfidf"].vocabulary_),
         "params": int(lr.coef_.size + lr.intercept_.size),
         "n_iter": [int(n) for n in lr.n_iter_],
@@ -389,8 +390,12 @@ def row_cells(r: dict, epochs: int) -> list[str]:
     """method, test F1, test acc, val F1, best, train s, params, tokens/s."""
     if r.get("error"):
         e = r["error"]
-        msg = e if isinstance(e, str) else f"{e['stage']} exit {e['exit']}: " + \
-            next((l.strip() for l in reversed(e["stderr_tail"].splitlines()) if l.strip()), "")
+        if isinstance(e, str):
+            msg = e
+        else:  # the error line (clap's `error:`, anyhow's `Error:`, a panic), else the last line
+            lines = [l.strip() for l in e["stderr_tail"].splitlines() if l.strip()]
+            pick = [l for l in lines if l.lower().startswith("error") or "panicked" in l]
+            msg = f"{e['stage']} exit {e['exit']}: " + (pick[-1] if pick else lines[-1] if lines else "")
         return [r["method"], f"FAILED ({msg[:100]})"]
     t, v = r.get("test", {}), r.get("val", {})
     if r["method"] == "tf-idf+LR":
@@ -422,7 +427,7 @@ def print_table(info: dict, rows: list[dict], epochs: int) -> None:
             print(f"{c[0]:<{widths[0]}}  {c[1]}")
     absent = [c for c in info["classes"] if not s["test"]["label_counts"].get(c)]
     if absent:
-        print(f"  note: {len(absent)} of the {len(info['classes'])} classes have no test rows ({', '.join(absent)}); "
+        print(f"  note: {len(absent)} of the {len(info['classes'])} classes {'has' if len(absent) == 1 else 'have'} no test rows ({', '.join(absent)}); "
               f"each scores F1 0, so macro-F1 is at most {1 - len(absent) / len(info['classes']):.4f}. "
               "quality.json has sklearn's default macro-F1 (present classes) too")
 
@@ -430,7 +435,7 @@ def print_table(info: dict, rows: list[dict], epochs: int) -> None:
 def print_summary(results: dict, methods: list[str]) -> None:
     print("\ntest macro-F1 (accuracy)")
     width = max(len(m) for m in methods)
-    cols = max(14, width)
+    cols = max(16, width + 2)
     print(f"{'dataset':<12}" + "".join(f"{m:>{cols}}" for m in methods))
     for name, res in results.items():
         line = f"{name:<12}"
