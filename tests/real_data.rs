@@ -13,15 +13,36 @@ fn sum(v: &Value) -> u64 {
     v.as_object().unwrap().values().map(|x| x.as_u64().unwrap()).sum()
 }
 
+/// Data rows of a CSV text (quoted fields may span lines).
+fn csv_rows(text: &str) -> usize {
+    csv::Reader::from_reader(text.as_bytes()).records().count()
+}
+
 #[test]
 fn demo_cleans_and_splits_the_real_datasets() {
     let out = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_savant"))
         .args(["demo", "--output", out.path().to_str().unwrap()])
+        // The fine-tuning step at a size a debug build runs in a minute or two.
+        .args(["--train-rows", "240", "--val-rows", "48", "--test-rows", "120", "--epochs", "1"])
         .output()
         .expect("savant demo runs");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "savant demo failed:\n{err}");
+
+    // The LoRA fine-tuning on CFPB: a PEFT adapter, predictions for the test rows, their report.
+    let lora = out.path().join("cfpb/lora");
+    let cfg = json(&lora.join("run/adapter/adapter_config.json"));
+    assert_eq!(cfg["peft_type"], "LORA");
+    let test_rows = std::fs::read_to_string(lora.join("test.csv")).map(|t| csv_rows(&t)).unwrap();
+    let m = json(&lora.join("test_metrics.json"));
+    assert_eq!(m["n"].as_u64().unwrap() as usize, test_rows, "every test row predicted and evaluated");
+    assert!(test_rows > 100, "{test_rows}");
+    assert!(m["f1_macro"].is_number() && m["accuracy"].as_f64().unwrap() > 0.0, "{m}");
+    assert!(lora.join("test_report.html").is_file());
+    let run = json(&lora.join("run/metrics.json"));
+    assert_eq!(run["train_rows"], 240);
+    assert!(err.contains("LoRA-fine-tuned MiniLM") && err.contains("macro F1"), "{err}");
 
     for (name, min_rows_in) in [("cfpb", 10_000), ("drugs", 600), ("licenses", 2_000), ("license-rules", 10_000)] {
         let dir = out.path().join(name);
