@@ -819,14 +819,13 @@ fn a_diverging_run_stops_with_advice_and_keeps_its_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     tiny_task(dir.path());
     let model = model_fixture("tiny-cls");
-    let o = savant(
-        &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv", "--mode", "full"]
+    let args: Vec<&str> =
+        ["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv", "--mode", "full"]
             .into_iter()
             .chain(["--lr", "1e30", "--max-grad-norm", "0", "--warmup", "0", "--batch-size", "4", "--log-every", "1"])
             .chain(["--checkpoint-every", "1", "--device", "cpu", "-o", "runs/nan"])
-            .collect::<Vec<_>>(),
-        dir.path(),
-    );
+            .collect();
+    let o = savant(&args, dir.path());
     assert_no_panic(&o, "train with a huge learning rate");
     assert!(!o.status.success());
     let err = stderr(&o);
@@ -843,16 +842,34 @@ fn a_diverging_run_stops_with_advice_and_keeps_its_last_checkpoint() {
     let newest =
         dir.path().join("runs/nan/checkpoints").join(ckpts.iter().filter(|c| c.starts_with("step-")).max().unwrap());
     std::fs::write(newest.join("model.safetensors"), b"not a checkpoint").unwrap();
-    let o = savant(
-        &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv", "--mode", "full"]
-            .into_iter()
-            .chain(["--lr", "1e30", "--max-grad-norm", "0", "--warmup", "0", "--batch-size", "4", "--log-every", "1"])
-            .chain(["--checkpoint-every", "1", "--device", "cpu", "-o", "runs/nan", "--resume"])
-            .collect::<Vec<_>>(),
-        dir.path(),
-    );
+    let o = savant(&[args.as_slice(), &["--resume"]].concat(), dir.path());
     assert_no_panic(&o, "resume from a damaged checkpoint");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("model.safetensors") || stderr(&o).contains("step-"), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a readable checkpoint"), "{}", stderr(&o));
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    let model = model_fixture("tiny-cls");
+    // A learning rate of 0: the val metric never improves after the first epoch.
+    let o = savant(
+        &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv", "--mode", "full"]
+            .into_iter()
+            .chain(["--lr", "0", "--epochs", "6", "--patience", "2", "--batch-size", "4", "--device", "cpu", "-o", "r"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = read_report(&dir.path().join("r/metrics.json"));
+    assert_eq!(m["stopped_early"], true, "{m}");
+    assert_eq!(m["best_epoch"], 1, "{m}");
+    let log = std::fs::read_to_string(dir.path().join("r/train_log.jsonl")).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.contains("\"event\":\"epoch\"")).count(),
+        3,
+        "1 best + 2 without improvement: {log}"
+    );
 }

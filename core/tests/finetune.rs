@@ -196,24 +196,24 @@ fn fresh_lora_and_adapters_leave_the_logits_unchanged() {
     }
 }
 
+/// `strategy` prepared (drawn from `seed`) and trained for five steps at lr 1e-2; the eval copy.
+fn trained_briefly(t: &Tiny, strategy: &Strategy, batch: &LabelledBatch, seed: u64) -> BertClassifier {
+    let ad = device().autodiff();
+    let model = prepare(load(t, &ad), strategy, seed, &ad).unwrap();
+    let config = OptimConfig { lr: 1e-2, ..Default::default() };
+    let mut trainer = Trainer::new(model, config, LinearSchedule::new(1e-2, 0.0, 100), None, &ad);
+    for _ in 0..5 {
+        trainer.step(std::slice::from_ref(batch));
+    }
+    trainer.eval_model()
+}
+
 #[test]
 fn adapter_folders_read_back_to_the_same_logits() {
     let t = tiny();
     let batch = task(&t);
     for strategy in [lora(), Strategy::Adapter { dim: 8 }] {
-        let ad = device().autodiff();
-        let model = prepare(load(&t, &ad), &strategy, 5, &ad).unwrap();
-        let mut trainer = Trainer::new(
-            model,
-            OptimConfig { lr: 1e-2, ..Default::default() },
-            LinearSchedule::new(1e-2, 0.0, 100),
-            None,
-            &ad,
-        );
-        for _ in 0..5 {
-            trainer.step(std::slice::from_ref(&batch));
-        }
-        let trained = trainer.eval_model();
+        let trained = trained_briefly(&t, &strategy, &batch, 5);
         let want = logits(&trained, &t, &batch.tokens);
         let files = pollster::block_on(write_adapter(&trained, &strategy, "tiny-cls")).unwrap();
         let read = read_adapter_config(files.config_json.as_bytes(), "adapter_config.json").unwrap();
@@ -314,19 +314,7 @@ fn a_merged_lora_model_gives_the_adapter_models_logits() {
     use savant_core::finetune::merge;
     let t = tiny();
     let batch = task(&t);
-    let ad = device().autodiff();
-    let model = prepare(load(&t, &ad), &lora(), 9, &ad).unwrap();
-    let mut trainer = Trainer::new(
-        model,
-        OptimConfig { lr: 1e-2, ..Default::default() },
-        LinearSchedule::new(1e-2, 0.0, 100),
-        None,
-        &ad,
-    );
-    for _ in 0..5 {
-        trainer.step(std::slice::from_ref(&batch));
-    }
-    let trained = trainer.eval_model();
+    let trained = trained_briefly(&t, &lora(), &batch, 9);
     let want = logits(&trained, &t, &batch.tokens);
     let merged = merge(trained).unwrap();
     assert!(merged.bert.layers.iter().all(|l| l.attention.query.lora.is_none() && l.attention.value.lora.is_none()));
@@ -334,4 +322,79 @@ fn a_merged_lora_model_gives_the_adapter_models_logits() {
     assert!(max_diff(&want, &got) < 1e-5, "{}", max_diff(&want, &got));
     let adapters = prepare(load(&t, &device()), &Strategy::Adapter { dim: 4 }, 1, &device()).unwrap();
     assert!(merge(adapters).unwrap_err().to_string().contains("cannot be merged"));
+}
+
+/// Every dropout of `model` off (the PyTorch side of the step fixture runs without dropout).
+fn without_dropout(mut model: BertClassifier) -> BertClassifier {
+    model.bert.embeddings.dropout.prob = 0.0;
+    for layer in &mut model.bert.layers {
+        layer.attention.probs_dropout.prob = 0.0;
+        layer.attention.output_dropout.prob = 0.0;
+        layer.feed_forward.dropout.prob = 0.0;
+    }
+    model.dropout.prob = 0.0;
+    model
+}
+
+/// Three optimiser steps of savant's training step against PyTorch's (tests/fixtures/finetune/
+/// make_step_fixture.py): class-weighted cross-entropy, global-norm clipping, AdamW with weight
+/// decay on matrices only, HF's linear warmup/decay schedule.
+#[test]
+fn three_training_steps_match_pytorch_adamw() {
+    use savant_core::model::classifier_to_safetensors;
+    let fx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("../finetune/step.json")).unwrap()).unwrap();
+    let f = |k: &str| fx[k].as_f64().unwrap();
+    let mut t = tiny();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("expected.json")).unwrap()).unwrap();
+    let texts: Vec<String> =
+        expected["texts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    t.tokenizer.set_max_len(Some(expected["max_len"].as_u64().unwrap() as usize)).unwrap();
+    let tokens = t.tokenizer.encode_batch(&refs).unwrap();
+    let want_ids: Vec<i64> = fx["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()))
+        .collect();
+    assert_eq!(tokens.input_ids, want_ids, "the same batch as PyTorch");
+    let labels: Vec<usize> = fx["labels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let weights: Vec<f32> =
+        fx["class_weights"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let batch = LabelledBatch { tokens, labels };
+
+    let ad = device().autodiff();
+    let model = without_dropout(load(&t, &ad));
+    let config = OptimConfig {
+        lr: f("lr"),
+        weight_decay: f("weight_decay"),
+        max_grad_norm: Some(f("max_grad_norm")),
+        epsilon: 1e-8,
+        ..OptimConfig::default()
+    };
+    let schedule = LinearSchedule::new(f("lr"), f("warmup"), f("total") as usize);
+    let mut trainer = Trainer::new(model, config, schedule, Some(weights), &ad);
+    for (i, want) in fx["losses"].as_array().unwrap().iter().enumerate() {
+        let want_lr = fx["lrs"][i].as_f64().unwrap();
+        assert!((schedule.lr(i) - want_lr).abs() < 1e-12, "lr of step {i}: {} vs {want_lr}", schedule.lr(i));
+        let loss = trainer.step(std::slice::from_ref(&batch)).into_data().try_to_vec::<f32>().unwrap()[0] as f64;
+        let want = want.as_f64().unwrap();
+        assert!((loss - want).abs() < 1e-5, "loss before step {i}: {loss} vs PyTorch {want}");
+    }
+    let saved = pollster::block_on(classifier_to_safetensors(&trainer.eval_model())).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&saved).unwrap();
+    for (name, p) in fx["params"].as_object().unwrap() {
+        let view = st.tensor(name).unwrap();
+        assert_eq!(
+            view.shape(),
+            p["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect::<Vec<_>>(),
+            "{name}"
+        );
+        let got: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let want: Vec<f64> = p["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-5, "{name} after 3 steps differs from PyTorch by {worst}");
+    }
 }

@@ -253,7 +253,8 @@ fn fine_tune(home: &Path, dir: &Path, args: &Args) -> Result<()> {
     let classes: std::collections::BTreeSet<&str> = train.iter().map(|(_, l)| l.as_str()).collect();
     let known = |rows: &[(String, String)], take: usize| -> (Vec<(String, String)>, usize) {
         let rows: Vec<&(String, String)> = rows.iter().take(if take == 0 { usize::MAX } else { take }).collect();
-        let kept: Vec<(String, String)> = rows.iter().filter(|(_, l)| classes.contains(l.as_str())).map(|r| (*r).clone()).collect();
+        let kept: Vec<(String, String)> =
+            rows.iter().filter(|(_, l)| classes.contains(l.as_str())).map(|r| (*r).clone()).collect();
         let dropped = rows.len() - kept.len();
         (kept, dropped)
     };
