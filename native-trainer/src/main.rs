@@ -6,6 +6,7 @@ mod io;
 mod model_dir;
 mod prefetch;
 mod progress;
+mod workers;
 
 use clap::{Parser, Subcommand};
 
@@ -68,7 +69,7 @@ fn main() {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a).map(|_| ()),
         Command::Embed(a) => cmd::embed::run(a).map(|_| ()),
-        Command::Train(a) => cmd::train::run(a).map(|_| ()),
+        Command::Train(a) => cmd::train::run(a),
         Command::Merge(a) => cmd::merge::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };

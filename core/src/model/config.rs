@@ -86,7 +86,7 @@ impl BertConfig {
             match raw.get(key) {
                 None | Some(Value::Null) => default.ok_or_else(|| bad(format!("missing '{key}'"))),
                 Some(v) => match v.as_u64() {
-                    Some(n) if n >= 1 && n <= MAX_SIZE => Ok(n as usize),
+                    Some(n) if (1..=MAX_SIZE).contains(&n) => Ok(n as usize),
                     _ => Err(bad(format!("'{key}' is {v}; expected a whole number from 1 to {MAX_SIZE}"))),
                 },
             }
@@ -195,7 +195,7 @@ pub const MAX_SIZE: u64 = 1 << 24;
 fn read_labels(raw: &Map<String, Value>, source: &str) -> Result<Vec<String>> {
     let Some(Value::Object(map)) = raw.get("id2label") else {
         let n = match raw.get("num_labels").and_then(Value::as_u64) {
-            Some(n) if n >= 1 && n <= 1 << 16 => n as usize,
+            Some(n) if (1..=1 << 16).contains(&n) => n as usize,
             _ => 2,
         };
         return Ok((0..n).map(|i| format!("LABEL_{i}")).collect());

@@ -121,7 +121,6 @@ pub struct Session {
     pub progress: Progress,
     train: LabelledTexts,
     val: LabelledTexts,
-    labels: Vec<String>,
     /// The model's config with the fine-tuned labels.
     model_config: BertConfig,
     pad_id: u32,
@@ -148,7 +147,6 @@ impl Session {
         pad_id: u32,
         device: &Device,
     ) -> Result<Session> {
-        let labels = model_config.labels.clone();
         if train.is_empty() {
             return Err(Error::invalid("train", None, "the training split has no rows"));
         }
@@ -172,7 +170,6 @@ impl Session {
             },
             train,
             val,
-            labels,
             model_config,
             pad_id,
             device: device.clone(),
@@ -306,11 +303,11 @@ impl Session {
 
     /// `savant eval`'s report of `model` on the validation split.
     pub async fn evaluate(&self, model: &BertClassifier) -> Result<EvalReport> {
-        let mut scores = vec![0.0f64; self.val.len() * self.labels.len()];
+        let mut scores = vec![0.0f64; self.val.len() * self.model_config.labels.len()];
         let lengths: Vec<usize> = self.val.encoded.iter().map(|e| e.ids.len()).collect();
         let mut order: Vec<usize> = (0..self.val.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
-        let k = self.labels.len();
+        let k = self.model_config.labels.len();
         for rows in order.chunks(self.config.batch_size.max(1) * 2) {
             let batch = self.val.batch(rows, self.pad_id);
             let logits = classify(model, &self.model_config, &batch.tokens, &self.device).await?;
@@ -321,7 +318,8 @@ impl Session {
                 }
             }
         }
-        let predictions = Predictions { classes: self.labels.clone(), y_true: self.val.labels.clone(), scores };
+        let predictions =
+            Predictions { classes: self.model_config.labels.clone(), y_true: self.val.labels.clone(), scores };
         evaluate(&predictions, &EvalOptions::default()).map_err(|m| Error::invalid("val", None, m))
     }
 
@@ -397,7 +395,7 @@ impl Session {
             "train_rows": self.train.len(),
             "train_checksum": checksum(&self.train).to_string(),
             "val_rows": self.val.len(),
-            "labels": self.labels,
+            "labels": self.model_config.labels,
             "epochs": self.config.epochs,
             "batch_size": self.config.batch_size,
             "grad_accum": self.config.grad_accum,

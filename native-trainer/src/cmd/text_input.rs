@@ -12,7 +12,6 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Options common to the commands that run a model over a text column.
 #[derive(clap::Args, Clone)]
@@ -231,41 +230,8 @@ pub fn in_parallel(
     let config = &folder.config;
     let batches = TextBatches::new(&folder.tokenizer, texts, batch_size)?;
     let run = |i: usize| pollster::block_on(model.run(config, &batches.batch(i), device));
-    let outputs: Vec<Vec<f32>> = if workers <= 1 || batches.len() <= 1 {
-        (0..batches.len()).map(run).collect::<savant_core::Result<_>>()?
-    } else {
-        let next = AtomicUsize::new(0);
-        let done: Vec<savant_core::Result<Vec<(usize, Vec<f32>)>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers.min(batches.len()))
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= batches.len() {
-                                return Ok(mine);
-                            }
-                            match run(i) {
-                                Ok(out) => mine.push((i, out)),
-                                Err(e) => {
-                                    next.store(batches.len(), Ordering::Relaxed); // the others stop too
-                                    return Err(e);
-                                }
-                            }
-                        }
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("an inference thread panicked")).collect()
-        });
-        let mut slots: Vec<Vec<f32>> = vec![Vec::new(); batches.len()];
-        for part in done {
-            for (i, out) in part? {
-                slots[i] = out;
-            }
-        }
-        slots
-    };
+    let outputs = crate::workers::parallel_map(batches.len(), workers, run);
+    let outputs = outputs.into_iter().collect::<savant_core::Result<Vec<Vec<f32>>>>()?;
     Ok(batches.gather(model.width(config), outputs))
 }
 

@@ -18,7 +18,6 @@ use savant_core::train::{
     TrainEvent, Trainer,
 };
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::io::{open, write_atomic, write_json};
@@ -145,14 +144,6 @@ pub struct Args {
     pub output: PathBuf,
 }
 
-/// What `savant train` returns to callers such as `savant demo`.
-pub struct TrainOutcome {
-    pub run_dir: PathBuf,
-    pub metric: String,
-    pub best_metric: Option<f64>,
-    pub best_epoch: Option<usize>,
-}
-
 impl Args {
     fn strategy(&self, layers: usize) -> Result<Strategy> {
         Ok(match self.mode {
@@ -225,7 +216,7 @@ fn read_labelled(path: &Path, args: &Args) -> Result<(Vec<String>, Vec<String>, 
     Ok((texts, labels, skipped))
 }
 
-pub fn run(args: Args) -> Result<TrainOutcome> {
+pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let existing = ["metrics.json", "checkpoints", "model", "adapter"].iter().any(|f| args.output.join(f).exists());
     if existing && !args.resume && !args.overwrite {
@@ -280,6 +271,8 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     let (val_texts, val_labels, val_skipped) = read_labelled(&args.val, &args)?;
     skipped.extend(val_skipped);
     let labels = LabelSet::from_labels(train_labels.iter().map(String::as_str), &args.train.display().to_string())?;
+    // A --metric that is not a key of the report fails now, not after the first epoch.
+    savant_core::train::metric_value(&dummy_report(&labels.names), &args.metric)?;
     if val_texts.is_empty() {
         bail!("{}: the validation split has no usable rows", args.val.display());
     }
@@ -352,7 +345,6 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     let trainer = Trainer::new(model, optim, schedule, class_weights, &train_device);
     let pad_id = folder.tokenizer.pad_id();
     let mut session = Session::new(trainer, run_config, train, val, config.clone(), pad_id, &train_device)?;
-    savant_core::train::metric_value(&dummy_report(&labels.names), &args.metric)?;
 
     let checkpoints = args.output.join("checkpoints");
     if args.resume {
@@ -472,12 +464,7 @@ pub fn run(args: Args) -> Result<TrainOutcome> {
     for s in skipped.iter().take(10) {
         eprintln!("  skipped {s}");
     }
-    Ok(TrainOutcome {
-        run_dir: args.output.clone(),
-        metric: args.metric.clone(),
-        best_metric,
-        best_epoch: session.progress.best_epoch.map(|e| e + 1),
-    })
+    Ok(())
 }
 
 /// The classifier to fine-tune: the folder's own head when it is a classifier for exactly these
@@ -630,26 +617,10 @@ struct Threads(usize);
 
 impl Runner for Threads {
     fn run<'a>(&self, jobs: Vec<Job<'a>>) -> Vec<PartResult> {
-        if self.0 <= 1 || jobs.len() <= 1 {
-            return jobs.into_iter().map(|job| job()).collect();
-        }
-        let n = jobs.len();
         let jobs: Vec<Mutex<Option<Job<'a>>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
-        let results: Vec<Mutex<Option<PartResult>>> = (0..n).map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..self.0.min(n) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let job = jobs[i].lock().expect("a job slot").take().expect("each job runs once");
-                    let result = job();
-                    *results[i].lock().expect("a result slot") = Some(result);
-                });
-            }
-        });
-        results.into_iter().map(|r| r.into_inner().expect("a result slot").expect("every job ran")).collect()
+        crate::workers::parallel_map(jobs.len(), self.0, |i| {
+            let job = jobs[i].lock().expect("a job slot").take().expect("each job runs once");
+            job()
+        })
     }
 }
