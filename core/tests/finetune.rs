@@ -20,8 +20,29 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model").join(name)
 }
 
+/// flex (CPU) by default; `SAVANT_TEST_DEVICE=wgpu` trains on burn's wgpu backend (Mesa
+/// lavapipe on a machine without a GPU) when built with `--features wgpu`.
 fn device() -> Device {
-    Device::flex()
+    match std::env::var("SAVANT_TEST_DEVICE").as_deref() {
+        Ok("wgpu") => wgpu_device(),
+        Ok("cpu") | Ok("flex") | Err(_) => Device::flex(),
+        Ok(other) => panic!("SAVANT_TEST_DEVICE={other}: expected cpu or wgpu"),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Device {
+    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    DEVICE.get_or_init(|| Device::wgpu(Default::default())).clone()
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Device {
+    panic!("SAVANT_TEST_DEVICE=wgpu needs `--features wgpu`")
+}
+
+fn on_cpu() -> bool {
+    device() == Device::flex()
 }
 
 struct Tiny {
@@ -300,7 +321,10 @@ fn dropout_zeroes_about_p_scales_the_rest_and_follows_the_seed() {
     ad.seed(7);
     let b = draw();
     let c = draw();
-    assert_eq!(a, b, "the same seed gives the same mask");
+    // Reproducible draws are promised on the CPU; GPU backends seed their own generators.
+    if on_cpu() {
+        assert_eq!(a, b, "the same seed gives the same mask");
+    }
     assert_ne!(b, c, "the next draw differs");
     let zeros = a.iter().filter(|&&v| v == 0.0).count() as f64 / a.len() as f64;
     assert!((zeros - 0.25).abs() < 0.02, "dropped fraction {zeros}");
@@ -376,12 +400,15 @@ fn three_training_steps_match_pytorch_adamw() {
     };
     let schedule = LinearSchedule::new(f("lr"), f("warmup"), f("total") as usize);
     let mut trainer = Trainer::new(model, config, schedule, Some(weights), &ad);
+    // The CPU matches to 1e-5. On a GPU, fused float ops change gradients in the last bits, and
+    // Adam's normalised update (lr × m/√v) turns that into up to ~1e-3 on near-zero gradients.
+    let tol = if on_cpu() { 1e-5 } else { 2e-3 };
     for (i, want) in fx["losses"].as_array().unwrap().iter().enumerate() {
         let want_lr = fx["lrs"][i].as_f64().unwrap();
         assert!((schedule.lr(i) - want_lr).abs() < 1e-12, "lr of step {i}: {} vs {want_lr}", schedule.lr(i));
         let loss = trainer.step(std::slice::from_ref(&batch)).into_data().try_to_vec::<f32>().unwrap()[0] as f64;
         let want = want.as_f64().unwrap();
-        assert!((loss - want).abs() < 1e-5, "loss before step {i}: {loss} vs PyTorch {want}");
+        assert!((loss - want).abs() < tol, "loss before step {i}: {loss} vs PyTorch {want}");
     }
     let saved = pollster::block_on(classifier_to_safetensors(&trainer.eval_model())).unwrap();
     let st = safetensors::SafeTensors::deserialize(&saved).unwrap();
@@ -395,6 +422,6 @@ fn three_training_steps_match_pytorch_adamw() {
         let got: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let want: Vec<f64> = p["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
-        assert!(worst < 1e-5, "{name} after 3 steps differs from PyTorch by {worst}");
+        assert!(worst < tol, "{name} after 3 steps differs from PyTorch by {worst}");
     }
 }
