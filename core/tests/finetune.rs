@@ -8,7 +8,10 @@ use std::io::Cursor;
 use std::path::PathBuf;
 
 use burn::module::{Module, ModuleVisitor, Param};
+mod common;
+
 use burn::tensor::{Device, Tensor};
+use common::device;
 use savant_core::finetune::peft::{read_adapter, read_adapter_config, write_adapter};
 use savant_core::finetune::{prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
 use savant_core::infer::classify;
@@ -18,27 +21,6 @@ use savant_core::train::{cross_entropy, LabelledBatch, LinearSchedule, OptimConf
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model").join(name)
-}
-
-/// flex (CPU) by default; `SAVANT_TEST_DEVICE=wgpu` trains on burn's wgpu backend (Mesa
-/// lavapipe on a machine without a GPU) when built with `--features wgpu`.
-fn device() -> Device {
-    match std::env::var("SAVANT_TEST_DEVICE").as_deref() {
-        Ok("wgpu") => wgpu_device(),
-        Ok("cpu") | Ok("flex") | Err(_) => Device::flex(),
-        Ok(other) => panic!("SAVANT_TEST_DEVICE={other}: expected cpu or wgpu"),
-    }
-}
-
-#[cfg(feature = "wgpu")]
-fn wgpu_device() -> Device {
-    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
-    DEVICE.get_or_init(|| Device::wgpu(Default::default())).clone()
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn wgpu_device() -> Device {
-    panic!("SAVANT_TEST_DEVICE=wgpu needs `--features wgpu`")
 }
 
 fn on_cpu() -> bool {

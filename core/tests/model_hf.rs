@@ -6,7 +6,9 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
+mod common;
+
+use common::device;
 use savant_core::infer::{classify, embed, hidden_states};
 use savant_core::model::{
     classifier_to_safetensors, encoder_to_safetensors, load_classifier, load_encoder, BertConfig, Checkpoint,
@@ -23,27 +25,6 @@ fn fixtures() -> PathBuf {
 
 fn expected() -> Value {
     serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap()
-}
-
-/// flex (CPU) by default; `SAVANT_TEST_DEVICE=wgpu` runs the same tests on burn's wgpu backend
-/// (Mesa lavapipe on a machine without a GPU) when built with `--features wgpu`.
-fn device() -> Device {
-    match std::env::var("SAVANT_TEST_DEVICE").as_deref() {
-        Ok("wgpu") => wgpu_device(),
-        Ok("cpu") | Ok("flex") | Err(_) => Device::flex(),
-        Ok(other) => panic!("SAVANT_TEST_DEVICE={other}: expected cpu or wgpu"),
-    }
-}
-
-#[cfg(feature = "wgpu")]
-fn wgpu_device() -> Device {
-    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
-    DEVICE.get_or_init(|| Device::wgpu(Default::default())).clone()
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn wgpu_device() -> Device {
-    panic!("SAVANT_TEST_DEVICE=wgpu needs `--features wgpu`")
 }
 
 /// A fixture folder, optionally hiding some files (to test the vocab.txt path) or replacing
