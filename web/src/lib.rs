@@ -11,6 +11,13 @@
 //! });
 //! ```
 
+mod device;
+mod trainer;
+
+pub use trainer::{create_trainer, Trainer};
+
+use std::cell::RefCell;
+
 use savant_core::data::split::{split_bytes, SplitOptions};
 use savant_core::data::{clean_bytes, CleanOptions, Format};
 use serde::{Deserialize, Serialize};
@@ -143,6 +150,97 @@ pub fn evaluate(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
     to_js(&response)
 }
 
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Keeps the message of a Rust panic (a bug, a lost GPU device, an allocation the tab cannot
+/// make) so the page can show it: the call itself only surfaces as `RuntimeError: unreachable`.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.to_string();
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(message));
+        }));
+    });
+}
+
+/// The message of the last Rust panic in this module instance, if any. After a panic the
+/// instance should be dropped (the page restarts its worker).
+#[wasm_bindgen(js_name = lastPanic)]
+pub fn last_panic() -> Option<String> {
+    LAST_PANIC.with(|p| p.borrow().clone())
+}
+
+#[derive(Deserialize)]
+struct PreviewRequest {
+    format: Format,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default = "default_rows")]
+    rows: usize,
+}
+
+fn default_rows() -> usize {
+    20
+}
+
+#[derive(Serialize)]
+struct Preview {
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+    /// Rows in the input (well-formed and malformed).
+    total: usize,
+    malformed: usize,
+}
+
+fn preview_request(input: &[u8], req: PreviewRequest) -> savant_core::Result<Preview> {
+    let source = req.source.unwrap_or_else(|| "input".into());
+    let mut reader = savant_core::data::TableReader::new(input, req.format, &source)?;
+    let columns = reader.header().to_vec();
+    let (mut rows, mut total, mut malformed) = (Vec::new(), 0, 0);
+    while let Some(row) = reader.next_row()? {
+        total += 1;
+        match row {
+            Ok(r) if rows.len() < req.rows => rows.push(r.fields),
+            Ok(_) => {}
+            Err(_) => malformed += 1,
+        }
+    }
+    Ok(Preview { columns, rows, total, malformed })
+}
+
+/// The columns and first rows of a table: `request`: `{ format, source?, rows? (20) }`.
+/// Returns `{ columns, rows: [[field, ...]], total, malformed }`. Errors name the source and
+/// line (not text, an empty file, a JSONL line that is not an object...).
+#[wasm_bindgen]
+pub fn preview(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
+    let req: PreviewRequest =
+        serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("preview options: {e}")))?;
+    let p = preview_request(input, req).map_err(|e| JsError::new(&e.to_string()))?;
+    to_js(&p)
+}
+
+#[derive(Deserialize)]
+struct ChartSeries {
+    name: String,
+    points: Vec<(f64, f64)>,
+}
+
+/// An SVG line chart (the plotting code of savant eval's HTML report): `series`: `[{ name,
+/// points: [[x, y], ...] }]`. Returns the SVG markup (no scripts or styles).
+#[wasm_bindgen(js_name = lineChart)]
+pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: JsValue) -> Result<String, JsError> {
+    let series: Vec<ChartSeries> =
+        serde_wasm_bindgen::from_value(series).map_err(|e| JsError::new(&format!("chart series: {e}")))?;
+    let series: Vec<savant_core::metrics::svg::Series> = series
+        .into_iter()
+        .map(|s| savant_core::metrics::svg::Series { name: s.name, points: s.points })
+        .collect();
+    Ok(savant_core::metrics::svg::line_plot(title, x_label, y_label, &series))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +266,11 @@ mod tests {
         assert_eq!(out.report.n, 3);
         assert_eq!(out.report.pos_label.as_deref(), Some("b"));
         assert!(out.html.contains("<svg"));
+        let p = preview_request(
+            b"a,b\n1,2\n3\n4,5\n",
+            PreviewRequest { format: Format::Csv, source: None, rows: 1 },
+        )
+        .unwrap();
+        assert_eq!((p.columns.len(), p.rows.len(), p.total, p.malformed), (2, 1, 3, 1));
     }
 }

@@ -37,8 +37,22 @@ pub fn html_report(r: &EvalReport, p: &Predictions, title: &str) -> String {
          body{{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
          td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}\
          .plots{{display:flex;flex-wrap:wrap;gap:1em}}small{{color:#666}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>\
-         <h1>{t}</h1><p>{n} rows, {k} classes{ci}.</p>",
+         <h1>{t}</h1>",
         t = escape(title),
+    );
+    h.push_str(&report_body(r, p));
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// The report without the document around it: summary, per-class table, plots (inline SVG),
+/// sklearn's text report and warnings. No styles or scripts, so a page under a strict
+/// Content-Security-Policy can insert it.
+pub fn report_body(r: &EvalReport, p: &Predictions) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<p>{n} rows, {k} classes{ci}.</p>",
         n = r.n,
         k = r.classes.len(),
         ci = if r.confidence_intervals.is_empty() { String::new() } else { ", 95% bootstrap intervals in brackets".into() }
@@ -109,6 +123,5 @@ pub fn html_report(r: &EvalReport, p: &Predictions, title: &str) -> String {
         }
         h.push_str("</ul>");
     }
-    h.push_str("</body></html>\n");
     h
 }

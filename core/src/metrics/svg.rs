@@ -34,26 +34,64 @@ fn header(out: &mut String, title: &str, width: f64, height: f64) {
 /// Curves on the unit square (ROC, precision–recall, reliability), with axes, ticks and a legend.
 /// `diagonal` draws the chance/perfect-calibration line.
 pub fn unit_square_plot(title: &str, x_label: &str, y_label: &str, series: &[Series], diagonal: bool) -> String {
+    plot(title, x_label, y_label, series, (0.0, 1.0), (0.0, 1.0), diagonal)
+}
+
+/// Curves over the range their points span (training loss per step, a metric per epoch), with
+/// axes, ticks and a legend.
+pub fn line_plot(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    let span = |pick: fn(&(f64, f64)) -> f64| {
+        let values = series.iter().flat_map(|s| s.points.iter().map(pick)).filter(|v| v.is_finite());
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        match (lo.is_finite(), hi > lo) {
+            (true, true) => (lo, hi),
+            (true, false) => (lo - 0.5, lo + 0.5),
+            _ => (0.0, 1.0),
+        }
+    };
+    let (y0, y1) = span(|p| p.1);
+    // Some air above and below, and a floor at 0 when the values are near it (a loss).
+    let pad = (y1 - y0) * 0.05;
+    let y0 = if y0 >= 0.0 && y0 - pad < 0.0 { 0.0 } else { y0 - pad };
+    plot(title, x_label, y_label, series, span(|p| p.0), (y0, y1 + pad), false)
+}
+
+fn plot(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    diagonal: bool,
+) -> String {
     let mut s = String::new();
     header(&mut s, title, W, H);
     let pw = W - LEFT - RIGHT;
     let ph = H - TOP - BOTTOM;
-    let px = |x: f64| LEFT + x.clamp(0.0, 1.0) * pw;
-    let py = |y: f64| TOP + (1.0 - y.clamp(0.0, 1.0)) * ph;
+    let px = |x: f64| LEFT + ((x - x0) / (x1 - x0)).clamp(0.0, 1.0) * pw;
+    let py = |y: f64| TOP + (1.0 - ((y - y0) / (y1 - y0)).clamp(0.0, 1.0)) * ph;
+    let tick = |v: f64, span: f64| {
+        let decimals = if span >= 20.0 { 0 } else if span >= 0.99 { 1 } else { 2 };
+        format!("{v:.decimals$}")
+    };
     let _ = write!(s, r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>"##);
     for i in 0..=5 {
-        let v = i as f64 / 5.0;
+        let f = i as f64 / 5.0;
+        let (xv, yv) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
         let _ = write!(
             s,
-            r##"<line x1="{x}" y1="{y0}" x2="{x}" y2="{y1}" stroke="#eee"/><text x="{x}" y="{ty}" text-anchor="middle">{v:.1}</text><line x1="{LEFT}" y1="{y}" x2="{x2}" y2="{y}" stroke="#eee"/><text x="{tx}" y="{yt}" text-anchor="end">{v:.1}</text>"##,
-            x = px(v),
-            y0 = TOP,
-            y1 = TOP + ph,
+            r##"<line x1="{x}" y1="{ya}" x2="{x}" y2="{yb}" stroke="#eee"/><text x="{x}" y="{ty}" text-anchor="middle">{xt}</text><line x1="{LEFT}" y1="{y}" x2="{x2}" y2="{y}" stroke="#eee"/><text x="{tx}" y="{yt}" text-anchor="end">{ytick}</text>"##,
+            x = px(xv),
+            ya = TOP,
+            yb = TOP + ph,
             ty = TOP + ph + 14.0,
-            y = py(v),
+            xt = tick(xv, x1 - x0),
+            y = py(yv),
             x2 = LEFT + pw,
             tx = LEFT - 4.0,
-            yt = py(v) + 4.0,
+            yt = py(yv) + 4.0,
+            ytick = tick(yv, y1 - y0),
         );
     }
     let _ = write!(
@@ -69,16 +107,26 @@ pub fn unit_square_plot(title: &str, x_label: &str, y_label: &str, series: &[Ser
         let _ = write!(
             s,
             r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#aaa" stroke-dasharray="4 3"/>"##,
-            px(0.0),
-            py(0.0),
-            px(1.0),
-            py(1.0)
+            px(x0),
+            py(y0),
+            px(x1),
+            py(y1)
         );
     }
     for (i, ser) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        let pts: Vec<String> = ser.points.iter().map(|&(x, y)| format!("{:.2},{:.2}", px(x), py(y))).collect();
+        let pts: Vec<String> = ser
+            .points
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .map(|&(x, y)| format!("{:.2},{:.2}", px(x), py(y)))
+            .collect();
         let _ = write!(s, r#"<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{}"/>"#, pts.join(" "));
+        if pts.len() == 1 {
+            // A single point draws no line: mark it.
+            let (x, y) = pts[0].split_once(',').expect("x,y");
+            let _ = write!(s, r#"<circle cx="{x}" cy="{y}" r="2.5" fill="{colour}"/>"#);
+        }
         let ly = TOP + 10.0 + 15.0 * i as f64;
         let lx = LEFT + pw + 10.0;
         let _ = write!(

@@ -3,8 +3,10 @@
 pub mod augment;
 pub mod batches;
 pub mod checkpoint;
+pub mod limits;
 pub mod schedule;
 pub mod session;
+pub mod setup;
 pub mod step;
 
 pub use augment::Augment;
@@ -14,3 +16,5 @@ pub use session::{
     higher_is_better, metric_value, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint, TrainEvent,
 };
 pub use step::{cross_entropy, Job, LabelledBatch, OptimConfig, PartResult, Runner, Sequential, Trainer};
+pub use setup::{ClassWeights, FineTune, LabelledRows, Mode, TrainOptions};
+pub use limits::{fit_to_limits, BufferLimits, Fit};

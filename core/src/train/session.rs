@@ -303,6 +303,12 @@ impl Session {
 
     /// `savant eval`'s report of `model` on the validation split.
     pub async fn evaluate(&self, model: &BertClassifier) -> Result<EvalReport> {
+        let predictions = self.val_predictions(model).await?;
+        evaluate(&predictions, &EvalOptions::default()).map_err(|m| Error::invalid("val", None, m))
+    }
+
+    /// `model`'s class probabilities for the validation split, as `savant eval` reads them.
+    pub async fn val_predictions(&self, model: &BertClassifier) -> Result<Predictions> {
         let mut scores = vec![0.0f64; self.val.len() * self.model_config.labels.len()];
         let lengths: Vec<usize> = self.val.encoded.iter().map(|e| e.ids.len()).collect();
         let mut order: Vec<usize> = (0..self.val.len()).collect();
@@ -318,9 +324,12 @@ impl Session {
                 }
             }
         }
-        let predictions =
-            Predictions { classes: self.model_config.labels.clone(), y_true: self.val.labels.clone(), scores };
-        evaluate(&predictions, &EvalOptions::default()).map_err(|m| Error::invalid("val", None, m))
+        Ok(Predictions { classes: self.model_config.labels.clone(), y_true: self.val.labels.clone(), scores })
+    }
+
+    /// The device the run trains on.
+    pub fn device(&self) -> Device {
+        self.device.clone()
     }
 
     /// The model to keep: the best epoch's weights (without autodiff), or the current ones if

@@ -10,12 +10,11 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::TableReader;
-use savant_core::finetune::peft::write_adapter;
-use savant_core::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
-use savant_core::model::{classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, ModelFolder};
+use savant_core::finetune::Strategy;
+use savant_core::model::BertClassifier;
 use savant_core::train::{
-    Augment, Job, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, PartResult, RunConfig, Runner, Session,
-    TrainEvent, Trainer,
+    ClassWeights as CoreClassWeights, FineTune, Job, LabelledRows, Mode as CoreMode, PartResult, Runner, Session,
+    TrainEvent, TrainOptions,
 };
 use serde_json::json;
 use std::sync::Mutex;
@@ -145,75 +144,53 @@ pub struct Args {
 }
 
 impl Args {
-    fn strategy(&self, layers: usize) -> Result<Strategy> {
-        Ok(match self.mode {
-            Mode::Full => Strategy::Full,
-            Mode::Partial => Strategy::Partial {
-                frozen_layers: match self.freeze_layers.as_str() {
-                    "all" => None,
-                    n => {
-                        let k: usize =
-                            n.parse().map_err(|_| anyhow!("--freeze-layers must be a number or 'all', got '{n}'"))?;
-                        if k > layers {
-                            bail!("--freeze-layers {k}: the model has {layers} layers");
-                        }
-                        Some(k)
-                    }
-                },
+    /// The run's options in core's terms (the page sends the same ones).
+    fn options(&self, parts: usize) -> Result<TrainOptions> {
+        Ok(TrainOptions {
+            mode: match self.mode {
+                Mode::Full => CoreMode::Full,
+                Mode::Partial => CoreMode::Partial,
+                Mode::Adapter => CoreMode::Adapter,
+                Mode::Lora => CoreMode::Lora,
             },
-            Mode::Adapter => Strategy::Adapter { dim: self.adapter_dim },
-            Mode::Lora => {
-                let targets = self
-                    .lora_targets
-                    .split(',')
-                    .filter(|s| !s.trim().is_empty())
-                    .map(|s| {
-                        LoraTarget::parse(s).ok_or_else(|| {
-                            anyhow!("--lora-targets: '{s}' is not one of query, key, value, attention.output.dense, intermediate.dense, output.dense")
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                if self.lora_r == 0 {
-                    bail!("--lora-r must be at least 1");
-                }
-                if !(0.0..1.0).contains(&self.lora_dropout) {
-                    bail!("--lora-dropout must be in [0, 1)");
-                }
-                Strategy::Lora(LoraConfig {
-                    r: self.lora_r,
-                    alpha: self.lora_alpha,
-                    dropout: self.lora_dropout,
-                    targets,
-                })
-            }
+            freeze_layers: match self.freeze_layers.as_str() {
+                "all" => None,
+                n => Some(n.parse().map_err(|_| anyhow!("--freeze-layers must be a number or 'all', got '{n}'"))?),
+            },
+            adapter_dim: self.adapter_dim,
+            lora_r: self.lora_r,
+            lora_alpha: self.lora_alpha,
+            lora_dropout: self.lora_dropout,
+            lora_targets: self.lora_targets.split(',').filter(|s| !s.trim().is_empty()).map(String::from).collect(),
+            epochs: self.epochs,
+            lr: self.lr,
+            batch_size: self.batch_size,
+            grad_accum: self.grad_accum,
+            max_len: self.max_len,
+            warmup: self.warmup,
+            weight_decay: self.weight_decay,
+            max_grad_norm: self.max_grad_norm,
+            class_weights: match self.class_weights {
+                ClassWeights::None => CoreClassWeights::None,
+                ClassWeights::Balanced => CoreClassWeights::Balanced,
+            },
+            augment_delete: self.augment_delete,
+            augment_swap: self.augment_swap,
+            augment_mask: self.augment_mask,
+            seed: self.seed,
+            patience: self.patience,
+            metric: self.metric.clone(),
+            log_every: self.log_every,
+            parts,
         })
     }
 }
 
-/// `(text, label)` of every usable row; rows without text or label are skipped and counted.
-fn read_labelled(path: &Path, args: &Args) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
+/// One split's usable rows; the others are counted with their line and reason.
+fn read_labelled(path: &Path, args: &Args) -> Result<LabelledRows> {
     let format = super::format_for(path, args.format.as_deref())?;
-    let name = path.display().to_string();
-    let mut reader = TableReader::new(BufReader::new(open(path)?), format, &name)?;
-    let (t, l) = (reader.column(&args.text)?, reader.column(&args.label)?);
-    let (mut texts, mut labels, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
-    while let Some(row) = reader.next_row()? {
-        match row {
-            Ok(row) => {
-                let label = row.fields[l].trim();
-                if label.is_empty() {
-                    skipped.push(format!("{name} line {}: empty label", row.line));
-                } else if row.fields[t].trim().is_empty() {
-                    skipped.push(format!("{name} line {}: empty text", row.line));
-                } else {
-                    labels.push(label.to_string());
-                    texts.push(row.fields[t].clone());
-                }
-            }
-            Err(m) => skipped.push(format!("{name} line {}: {}: {}", m.line, m.kind, m.message)),
-        }
-    }
-    Ok((texts, labels, skipped))
+    let reader = TableReader::new(BufReader::new(open(path)?), format, &path.display().to_string())?;
+    Ok(LabelledRows::read(reader, &args.text, &args.label)?)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -237,55 +214,8 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--batch-size, --grad-accum and --epochs must be at least 1");
     }
     let files = DirFiles::new(&args.model)?;
-    let mut folder = ModelFolder::open(&files)?;
-    let positions = folder.config.max_position_embeddings;
-    let max_len = args.max_len.unwrap_or(folder.default_max_len().min(128));
-    if max_len > positions {
-        bail!("--max-len {max_len} is more than the model's {positions} positions (max_position_embeddings)");
-    }
-    if max_len < 2 {
-        bail!("--max-len must leave room for [CLS] and [SEP] (at least 2)");
-    }
-    folder.tokenizer.set_max_len(Some(max_len))?;
-    let strategy = args.strategy(folder.config.num_hidden_layers)?;
-    for (flag, p) in [
-        ("--augment-delete", args.augment_delete),
-        ("--augment-swap", args.augment_swap),
-        ("--augment-mask", args.augment_mask),
-    ] {
-        if !(0.0..1.0).contains(&p) {
-            bail!("{flag} must be a probability in [0, 1), got {p}");
-        }
-    }
-    let mask_id = if args.augment_mask > 0.0 {
-        folder
-            .tokenizer
-            .token_id("[MASK]")
-            .ok_or_else(|| anyhow!("--augment-mask: the tokenizer has no [MASK] token"))?
-    } else {
-        0
-    };
-    let augment = Augment { delete: args.augment_delete, swap: args.augment_swap, mask: args.augment_mask, mask_id };
-
-    let (train_texts, train_labels, mut skipped) = read_labelled(&args.train, &args)?;
-    let (val_texts, val_labels, val_skipped) = read_labelled(&args.val, &args)?;
-    skipped.extend(val_skipped);
-    let labels = LabelSet::from_labels(train_labels.iter().map(String::as_str), &args.train.display().to_string())?;
-    // A --metric that is not a key of the report fails now, not after the first epoch.
-    savant_core::train::metric_value(&dummy_report(&labels.names), &args.metric)?;
-    if val_texts.is_empty() {
-        bail!("{}: the validation split has no usable rows", args.val.display());
-    }
-    let train_ids = labels.ids(train_labels.iter().map(String::as_str), &args.train.display().to_string())?;
-    let val_ids = labels.ids(val_labels.iter().map(String::as_str), &args.val.display().to_string())?;
-    let encode = |texts: &[String]| -> Result<Vec<savant_core::tokenize::Encoded>> {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(folder.tokenizer.encode_each(&refs)?)
-    };
-    let train = LabelledTexts { encoded: encode(&train_texts)?, labels: train_ids };
-    let val = LabelledTexts { encoded: encode(&val_texts)?, labels: val_ids };
-    let truncated = train.encoded.iter().chain(&val.encoded).filter(|e| e.truncated).count();
-
+    let train = read_labelled(&args.train, &args)?;
+    let val = read_labelled(&args.val, &args)?;
     let (base_device, device_name) = device(&args.device)?;
     let threads = match args.threads {
         Some(0) => bail!("--threads must be at least 1"),
@@ -296,55 +226,17 @@ pub fn run(args: Args) -> Result<()> {
         None => 1,
     };
     let train_device = base_device.clone().autodiff();
-    let config = folder.config.clone().with_labels(labels.names.clone());
-    let model = base_classifier(&files, &folder, &config, args.seed, &train_device)?;
-    let model = prepare(model, &strategy, args.seed, &train_device)?;
-    let count = ParamCount::of(&model);
+    let mut run = FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?;
+    for note in &run.notes {
+        eprintln!("{note}");
+    }
     eprintln!(
         "{} on {device_name} ({threads} thread{}): {}",
-        strategy.name(),
+        run.strategy.name(),
         if threads == 1 { "" } else { "s" },
-        count.summary()
+        run.params.summary()
     );
-
-    let class_weights = match args.class_weights {
-        ClassWeights::None => None,
-        ClassWeights::Balanced => {
-            let mut counts = vec![0usize; labels.len()];
-            for &l in &train.labels {
-                counts[l] += 1;
-            }
-            let n = train.len() as f32;
-            Some(counts.iter().map(|&c| n / (labels.len() as f32 * c.max(1) as f32)).collect())
-        }
-    };
-    let lr = args.lr.unwrap_or(match args.mode {
-        Mode::Full | Mode::Partial => 5e-5,
-        Mode::Adapter | Mode::Lora => 5e-4,
-    });
-    let optim = OptimConfig {
-        lr,
-        weight_decay: args.weight_decay,
-        max_grad_norm: (args.max_grad_norm > 0.0).then_some(args.max_grad_norm),
-        ..OptimConfig::default()
-    };
-    let run_config = RunConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        grad_accum: args.grad_accum,
-        seed: args.seed,
-        patience: args.patience,
-        metric: args.metric.clone(),
-        log_every: args.log_every,
-        parts: threads,
-        augment,
-    };
-    // The schedule needs the step count, which the session knows once it has batched the data.
-    let steps_per_epoch = train.len().div_ceil(args.batch_size).div_ceil(args.grad_accum);
-    let schedule = LinearSchedule::new(lr, args.warmup, steps_per_epoch * args.epochs);
-    let trainer = Trainer::new(model, optim, schedule, class_weights, &train_device);
-    let pad_id = folder.tokenizer.pad_id();
-    let mut session = Session::new(trainer, run_config, train, val, config.clone(), pad_id, &train_device)?;
+    let session = &mut run.session;
 
     let checkpoints = args.output.join("checkpoints");
     if args.resume {
@@ -389,7 +281,7 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_position(session.trainer.step as u64);
         let every = args.checkpoint_every.is_some_and(|n| n > 0 && session.trainer.step % n == 0);
         if epoch_ended || every {
-            write_checkpoint(&mut session, &checkpoints)?;
+            write_checkpoint(session, &checkpoints)?;
         }
         for event in events {
             let line = match &event {
@@ -423,23 +315,15 @@ pub fn run(args: Args) -> Result<()> {
     bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
 
-    let best = session.best_model();
-    let base_name = args.model.display().to_string();
-    save_result(&best, &strategy, &config, &files, &args.output, &base_name)?;
-    let report = session.best_report.clone().ok_or_else(|| anyhow!("no epoch finished"))?;
-    let mut metrics = serde_json::to_value(&report)?;
+    for (name, bytes) in pollster::block_on(run.result_files(&files))? {
+        let path = args.output.join(&name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        write_atomic(&path, |w| Ok(w.write_all(&bytes)?))?;
+    }
+    let mut metrics = run.metrics_json()?;
     let obj = metrics.as_object_mut().expect("an object");
-    obj.insert("best_epoch".into(), json!(session.progress.best_epoch.map(|e| e + 1)));
-    obj.insert("selection_metric".into(), json!(args.metric));
-    obj.insert("mode".into(), json!(strategy.name()));
-    obj.insert("trainable_params".into(), json!(count.trainable));
-    obj.insert("total_params".into(), json!(count.total));
-    obj.insert("train_rows".into(), json!(train_texts.len()));
-    obj.insert("val_rows".into(), json!(val_texts.len()));
-    obj.insert("rows_skipped".into(), json!(skipped.len()));
-    obj.insert("skipped".into(), json!(skipped.iter().take(100).collect::<Vec<_>>()));
-    obj.insert("truncated".into(), json!(truncated));
-    obj.insert("stopped_early".into(), json!(session.progress.stopped_early));
     obj.insert("train_seconds".into(), json!(train_seconds));
     obj.insert("train_step_seconds".into(), json!(step_seconds));
     obj.insert("train_tokens".into(), json!(tokens));
@@ -447,105 +331,56 @@ pub fn run(args: Args) -> Result<()> {
     obj.insert("peak_rss_mib".into(), json!(super::text_input::peak_rss_mib()));
     write_json(&args.output.join("metrics.json"), &metrics)?;
 
-    let best_metric = session.progress.best_metric;
+    let best_metric = run.session.progress.best_metric;
     eprintln!(
         "{}: best epoch {} with val {} {}; {} train / {} val rows ({} skipped, {} truncated to {} tokens) in {:.0} s",
         args.output.display(),
-        session.progress.best_epoch.map_or(0, |e| e + 1),
+        run.session.progress.best_epoch.map_or(0, |e| e + 1),
         args.metric,
         best_metric.map_or("undefined".into(), |v| format!("{v:.4}")),
-        train_texts.len(),
-        val_texts.len(),
-        skipped.len(),
-        truncated,
-        max_len,
+        run.train_rows,
+        run.val_rows,
+        run.skipped.len(),
+        run.truncated,
+        run.max_len,
         started.elapsed().as_secs_f64()
     );
-    for s in skipped.iter().take(10) {
+    for s in run.skipped.iter().take(10) {
         eprintln!("  skipped {s}");
     }
     Ok(())
 }
 
-/// The classifier to fine-tune: the folder's own head when it is a classifier for exactly these
-/// labels, else its encoder with a fresh head (HF's `ignore_mismatched_sizes`).
-fn base_classifier(
-    files: &DirFiles,
-    folder: &ModelFolder,
-    config: &savant_core::model::BertConfig,
-    seed: u64,
-    device: &burn::tensor::Device,
-) -> Result<BertClassifier> {
-    let mut checkpoint = ModelFolder::checkpoint(files)?;
-    if checkpoint.has("classifier.weight") && folder.config.labels == config.labels {
-        return Ok(load_classifier(config, &mut checkpoint, device)?.0);
-    }
-    let (bert, notes) = load_encoder(&folder.config, &mut checkpoint, device)?;
-    if !notes.ignored.is_empty() {
-        eprintln!("a new classification head is trained; left aside from the checkpoint: {}", notes.ignored.join(", "));
-    }
-    Ok(new_classifier(bert, config, config.labels.len(), seed, device))
-}
-
-/// Tokenizer files copied into a saved model folder, when the base has them.
-const TOKENIZER_FILES: &[&str] = &["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
-
-fn save_result(
-    model: &BertClassifier,
-    strategy: &Strategy,
-    config: &savant_core::model::BertConfig,
-    files: &DirFiles,
-    out: &Path,
-    base_name: &str,
-) -> Result<()> {
-    match strategy {
-        Strategy::Full | Strategy::Partial { .. } => save_model_folder(model, config, files, &out.join("model")),
-        Strategy::Adapter { .. } | Strategy::Lora(_) => {
-            let dir = out.join("adapter");
-            std::fs::create_dir_all(&dir)?;
-            let adapter = pollster::block_on(write_adapter(model, strategy, base_name))?;
-            write_atomic(&dir.join("adapter_model.safetensors"), |w| Ok(w.write_all(&adapter.safetensors)?))?;
-            write_atomic(&dir.join("adapter_config.json"), |w| Ok(w.write_all(adapter.config_json.as_bytes())?))?;
-            // The fine-tuned labels: PEFT's base config knows none of them.
-            let config_json = config.to_json("BertForSequenceClassification");
-            write_atomic(&dir.join("config.json"), |w| Ok(w.write_all(&config_json)?))?;
-            Ok(())
+/// Core names options by field (`lora_targets`); on the command line they are flags
+/// (`--lora-targets`; `parts` is `--threads`).
+fn as_flags(e: savant_core::Error) -> anyhow::Error {
+    let mut message = e.to_string();
+    for field in TrainOptions::FIELDS {
+        let flag = if field == "parts" { "--threads".to_string() } else { format!("--{}", field.replace('_', "-")) };
+        for before in ["option: ", ", ", " and "] {
+            for after in [":", " "] {
+                message = message.replace(&format!("{before}{field}{after}"), &format!("{before}{flag}{after}"));
+            }
         }
     }
+    anyhow!(message)
 }
 
-/// An HF `BertForSequenceClassification` folder: `config.json` (with the labels),
-/// `model.safetensors`, and the base's tokenizer files.
+/// Writes `model` as an HF `BertForSequenceClassification` folder (`config.json` with the
+/// labels, `model.safetensors`, the base's tokenizer files) into `dir`.
 pub fn save_model_folder(
     model: &BertClassifier,
     config: &savant_core::model::BertConfig,
     base: &DirFiles,
     dir: &Path,
 ) -> Result<()> {
-    use savant_core::model::ModelFiles;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let weights = pollster::block_on(classifier_to_safetensors(model))?;
-    write_atomic(&dir.join("model.safetensors"), |w| Ok(w.write_all(&weights)?))?;
-    let config_json = config.to_json("BertForSequenceClassification");
-    write_atomic(&dir.join("config.json"), |w| Ok(w.write_all(&config_json)?))?;
-    for name in TOKENIZER_FILES {
-        if let Some(bytes) = base.read(name)? {
-            write_atomic(&dir.join(name), |w| Ok(w.write_all(&bytes)?))?;
-        }
+    let files = pollster::block_on(savant_core::train::setup::result_files(model, &Strategy::Full, config, base))?;
+    for (name, bytes) in files {
+        let name = name.strip_prefix("model/").unwrap_or(&name);
+        write_atomic(&dir.join(name), |w| Ok(w.write_all(&bytes)?))?;
     }
     Ok(())
-}
-
-/// A report with every key, to check --metric names one before training starts.
-fn dummy_report(classes: &[String]) -> savant_core::metrics::report::EvalReport {
-    let p = savant_core::metrics::input::Predictions {
-        classes: classes.to_vec(),
-        y_true: (0..classes.len()).collect(),
-        scores: (0..classes.len() * classes.len())
-            .map(|i| if i % (classes.len() + 1) == 0 { 1.0 } else { 0.0 })
-            .collect(),
-    };
-    savant_core::metrics::report::evaluate(&p, &Default::default()).expect("a well-formed report")
 }
 
 /// Checkpoints kept in `OUT/checkpoints` (the newest ones).

@@ -1,0 +1,503 @@
+//! Setting up a fine-tuning run from a model folder, two labelled tables and options, and
+//! turning its result into files: what `savant train` and the page's trainer share, so the two
+//! cannot drift. The options carry the CLI's defaults; the page sends the same fields as JSON.
+
+use std::io::Read;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::{Augment, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, RunConfig, Session, Trainer};
+use crate::data::TableReader;
+use crate::finetune::peft::write_adapter;
+use crate::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
+use crate::infer::{softmax_rows, TextModel};
+use crate::model::{classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, ModelFiles, ModelFolder};
+use crate::tokenize::TextTokenizer;
+use crate::{Error, Result};
+
+/// What trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Full,
+    Partial,
+    Adapter,
+    Lora,
+}
+
+/// Per-class loss weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeights {
+    /// Every class weighs 1.
+    None,
+    /// n_rows / (n_classes · n_rows_of_class), sklearn's `compute_class_weight("balanced")`.
+    Balanced,
+}
+
+/// Every setting of a run, with `savant train`'s defaults (the flags of the same names).
+/// Errors name an option by its field name; the CLI shows them as flags ([`TrainOptions::FIELDS`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainOptions {
+    pub mode: Mode,
+    /// partial: embeddings and this many bottom layers are frozen; `None` trains the classifier only.
+    pub freeze_layers: Option<usize>,
+    pub adapter_dim: usize,
+    pub lora_r: usize,
+    pub lora_alpha: f64,
+    pub lora_dropout: f64,
+    pub lora_targets: Vec<String>,
+    pub epochs: usize,
+    /// Peak learning rate (`None`: 5e-5 for full and partial, 5e-4 for adapter and lora).
+    pub lr: Option<f64>,
+    pub batch_size: usize,
+    pub grad_accum: usize,
+    /// Tokens per text (`None`: 128, or the model's positions when fewer).
+    pub max_len: Option<usize>,
+    /// A fraction of all steps (< 1) or a number of steps.
+    pub warmup: f64,
+    pub weight_decay: f64,
+    /// 0 turns clipping off.
+    pub max_grad_norm: f64,
+    pub class_weights: ClassWeights,
+    pub augment_delete: f64,
+    pub augment_swap: f64,
+    pub augment_mask: f64,
+    pub seed: u64,
+    pub patience: Option<usize>,
+    pub metric: String,
+    pub log_every: usize,
+    /// Each batch is cut into this many parts (threads natively; a resumed run needs the same).
+    pub parts: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            mode: Mode::Full,
+            freeze_layers: None,
+            adapter_dim: 64,
+            lora_r: 8,
+            lora_alpha: 16.0,
+            lora_dropout: 0.1,
+            lora_targets: vec!["query".into(), "value".into()],
+            epochs: 3,
+            lr: None,
+            batch_size: 16,
+            grad_accum: 1,
+            max_len: None,
+            warmup: 0.1,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            class_weights: ClassWeights::None,
+            augment_delete: 0.0,
+            augment_swap: 0.0,
+            augment_mask: 0.0,
+            seed: 42,
+            patience: None,
+            metric: "f1_macro".into(),
+            log_every: 10,
+            parts: 1,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// The field names, which errors use to name an option.
+    pub const FIELDS: [&'static str; 24] = [
+        "mode", "freeze_layers", "adapter_dim", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "epochs",
+        "lr", "batch_size", "grad_accum", "max_len", "warmup", "weight_decay", "max_grad_norm", "class_weights",
+        "augment_delete", "augment_swap", "augment_mask", "seed", "patience", "metric", "log_every", "parts",
+    ];
+
+    /// The peak learning rate, defaulted by mode.
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(match self.mode {
+            Mode::Full | Mode::Partial => 5e-5,
+            Mode::Adapter | Mode::Lora => 5e-4,
+        })
+    }
+
+    /// The strategy for a model of `layers` layers; errors name the option at fault.
+    pub fn strategy(&self, layers: usize) -> Result<Strategy> {
+        Ok(match self.mode {
+            Mode::Full => Strategy::Full,
+            Mode::Partial => {
+                if let Some(k) = self.freeze_layers.filter(|&k| k > layers) {
+                    return Err(Error::Option(format!("freeze_layers {k}: the model has {layers} layers")));
+                }
+                Strategy::Partial { frozen_layers: self.freeze_layers }
+            }
+            Mode::Adapter => {
+                if self.adapter_dim == 0 {
+                    return Err(Error::Option("adapter_dim must be at least 1".into()));
+                }
+                Strategy::Adapter { dim: self.adapter_dim }
+            }
+            Mode::Lora => {
+                let targets = self
+                    .lora_targets
+                    .iter()
+                    .map(|s| {
+                        LoraTarget::parse(s.trim()).ok_or_else(|| {
+                            Error::Option(format!("lora_targets: '{s}' is not one of query, key, value, attention.output.dense, intermediate.dense, output.dense"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                if targets.is_empty() {
+                    return Err(Error::Option("lora_targets names no layer".into()));
+                }
+                if self.lora_r == 0 {
+                    return Err(Error::Option("lora_r must be at least 1".into()));
+                }
+                if !(0.0..1.0).contains(&self.lora_dropout) {
+                    return Err(Error::Option(format!("lora_dropout must be in [0, 1), got {}", self.lora_dropout)));
+                }
+                Strategy::Lora(LoraConfig { r: self.lora_r, alpha: self.lora_alpha, dropout: self.lora_dropout, targets })
+            }
+        })
+    }
+
+    /// Checks what does not depend on the model or data.
+    pub fn check(&self) -> Result<()> {
+        if self.batch_size == 0 || self.grad_accum == 0 || self.epochs == 0 || self.parts == 0 {
+            return Err(Error::Option("batch_size, grad_accum, epochs and parts must be at least 1".into()));
+        }
+        for (name, p) in
+            [("augment_delete", self.augment_delete), ("augment_swap", self.augment_swap), ("augment_mask", self.augment_mask)]
+        {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::Option(format!("{name} must be a probability in [0, 1), got {p}")));
+            }
+        }
+        let lr = self.lr();
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(Error::Option(format!("lr must be a number ≥ 0, got {lr}")));
+        }
+        if !(self.warmup >= 0.0 && self.weight_decay >= 0.0 && self.max_grad_norm >= 0.0) {
+            return Err(Error::Option("warmup, weight_decay and max_grad_norm must not be negative".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `(text, label)` of every usable row of one split, and why the others were left out.
+#[derive(Debug, Clone, Default)]
+pub struct LabelledRows {
+    /// The split's name in messages (a file name).
+    pub source: String,
+    pub texts: Vec<String>,
+    pub labels: Vec<String>,
+    /// One line per row left out: where and why.
+    pub skipped: Vec<String>,
+}
+
+impl LabelledRows {
+    /// Reads the `text` and `label` columns; rows with an empty text or label, and malformed
+    /// rows, are left out and counted.
+    pub fn read<R: Read>(mut reader: TableReader<R>, text: &str, label: &str) -> Result<LabelledRows> {
+        let name = reader.source_name().to_string();
+        let (t, l) = (reader.column(text)?, reader.column(label)?);
+        let mut rows = LabelledRows { source: name.clone(), ..LabelledRows::default() };
+        while let Some(row) = reader.next_row()? {
+            match row {
+                Ok(row) => {
+                    let label = row.fields[l].trim();
+                    if label.is_empty() {
+                        rows.skipped.push(format!("{name} line {}: empty label", row.line));
+                    } else if row.fields[t].trim().is_empty() {
+                        rows.skipped.push(format!("{name} line {}: empty text", row.line));
+                    } else {
+                        rows.labels.push(label.to_string());
+                        rows.texts.push(row.fields[t].clone());
+                    }
+                }
+                Err(m) => rows.skipped.push(format!("{name} line {}: {}: {}", m.line, m.kind, m.message)),
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// A run ready to go: the session to drive, and what it was built from.
+pub struct FineTune {
+    pub session: Session,
+    pub options: TrainOptions,
+    pub strategy: Strategy,
+    /// The model's config with the fine-tuned labels.
+    pub config: BertConfig,
+    /// The tokenizer, truncating at `max_len`.
+    pub tokenizer: TextTokenizer,
+    pub params: ParamCount,
+    pub max_len: usize,
+    pub train_rows: usize,
+    pub val_rows: usize,
+    /// Texts cut at `max_len` (train and val).
+    pub truncated: usize,
+    /// Rows left out of either split, with where and why.
+    pub skipped: Vec<String>,
+    /// Things worth telling the user (checkpoint tensors left aside for a fresh head).
+    pub notes: Vec<String>,
+}
+
+impl FineTune {
+    /// Builds the run: tokenises both splits, loads the model (its own head when it already
+    /// classifies these labels, else a fresh one), applies the strategy on `device` (an
+    /// autodiff device) and sets up the optimiser and schedule.
+    pub fn new<F: ModelFiles>(
+        files: &F,
+        options: TrainOptions,
+        train: LabelledRows,
+        val: LabelledRows,
+        device: &Device,
+    ) -> Result<FineTune> {
+        options.check()?;
+        let mut folder = ModelFolder::open(files)?;
+        let positions = folder.config.max_position_embeddings;
+        let max_len = options.max_len.unwrap_or(folder.default_max_len().min(128));
+        if max_len > positions {
+            return Err(Error::Option(format!(
+                "max_len {max_len} is more than the model's {positions} positions (max_position_embeddings)"
+            )));
+        }
+        if max_len < 2 {
+            return Err(Error::Option("max_len must leave room for [CLS] and [SEP] (at least 2)".into()));
+        }
+        folder.tokenizer.set_max_len(Some(max_len))?;
+        let strategy = options.strategy(folder.config.num_hidden_layers)?;
+        let mask_id = if options.augment_mask > 0.0 {
+            folder
+                .tokenizer
+                .token_id("[MASK]")
+                .ok_or_else(|| Error::Option("augment_mask: the tokenizer has no [MASK] token".into()))?
+        } else {
+            0
+        };
+        let augment = Augment {
+            delete: options.augment_delete,
+            swap: options.augment_swap,
+            mask: options.augment_mask,
+            mask_id,
+        };
+
+        let labels = LabelSet::from_labels(train.labels.iter().map(String::as_str), &train.source)?;
+        // A metric that is not a key of the report fails now, not after the first epoch.
+        super::metric_value(&every_key_report(&labels.names), &options.metric)?;
+        if val.texts.is_empty() {
+            return Err(Error::invalid(&val.source, None, "the validation split has no usable rows"));
+        }
+        let train_ids = labels.ids(train.labels.iter().map(String::as_str), &train.source)?;
+        let val_ids = labels.ids(val.labels.iter().map(String::as_str), &val.source)?;
+        let encode = |texts: &[String]| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            folder.tokenizer.encode_each(&refs)
+        };
+        let train_texts = LabelledTexts { encoded: encode(&train.texts)?, labels: train_ids };
+        let val_texts = LabelledTexts { encoded: encode(&val.texts)?, labels: val_ids };
+        let truncated = train_texts.encoded.iter().chain(&val_texts.encoded).filter(|e| e.truncated).count();
+
+        let config = folder.config.clone().with_labels(labels.names.clone());
+        let mut notes = Vec::new();
+        let model = base_classifier(files, &folder, &config, options.seed, device, &mut notes)?;
+        let model = prepare(model, &strategy, options.seed, device)?;
+        let params = ParamCount::of(&model);
+
+        let class_weights = match options.class_weights {
+            ClassWeights::None => None,
+            ClassWeights::Balanced => {
+                let mut counts = vec![0usize; labels.len()];
+                for &l in &train_texts.labels {
+                    counts[l] += 1;
+                }
+                let n = train_texts.len() as f32;
+                Some(counts.iter().map(|&c| n / (labels.len() as f32 * c.max(1) as f32)).collect())
+            }
+        };
+        let lr = options.lr();
+        let optim = OptimConfig {
+            lr,
+            weight_decay: options.weight_decay,
+            max_grad_norm: (options.max_grad_norm > 0.0).then_some(options.max_grad_norm),
+            ..OptimConfig::default()
+        };
+        let run_config = RunConfig {
+            epochs: options.epochs,
+            batch_size: options.batch_size,
+            grad_accum: options.grad_accum,
+            seed: options.seed,
+            patience: options.patience,
+            metric: options.metric.clone(),
+            log_every: options.log_every,
+            parts: options.parts,
+            augment,
+        };
+        // The schedule needs the step count, which follows from the rows and the batch size.
+        let steps_per_epoch = train_texts.len().div_ceil(options.batch_size).div_ceil(options.grad_accum);
+        let schedule = LinearSchedule::new(lr, options.warmup, steps_per_epoch * options.epochs);
+        let trainer = Trainer::new(model, optim, schedule, class_weights, device);
+        let pad_id = folder.tokenizer.pad_id();
+        let (train_rows, val_rows) = (train_texts.len(), val_texts.len());
+        let session = Session::new(trainer, run_config, train_texts, val_texts, config.clone(), pad_id, device)?;
+        let mut skipped = train.skipped;
+        skipped.extend(val.skipped);
+        Ok(FineTune {
+            session,
+            options,
+            strategy,
+            config,
+            tokenizer: folder.tokenizer,
+            params,
+            max_len,
+            train_rows,
+            val_rows,
+            truncated,
+            skipped,
+            notes,
+        })
+    }
+
+    /// `metrics.json`: savant eval's report of the best epoch on val, and how the run went.
+    pub fn metrics_json(&self) -> Result<serde_json::Value> {
+        let report = self
+            .session
+            .best_report
+            .clone()
+            .ok_or_else(|| Error::invalid("training", None, "no epoch finished, so there is no validation report"))?;
+        let mut metrics = report;
+        let obj = metrics.as_object_mut().expect("a report is an object");
+        let p = &self.session.progress;
+        for (k, v) in [
+            ("best_epoch", serde_json::json!(p.best_epoch.map(|e| e + 1))),
+            ("selection_metric", serde_json::json!(self.options.metric)),
+            ("mode", serde_json::json!(self.strategy.name())),
+            ("trainable_params", serde_json::json!(self.params.trainable)),
+            ("total_params", serde_json::json!(self.params.total)),
+            ("train_rows", serde_json::json!(self.train_rows)),
+            ("val_rows", serde_json::json!(self.val_rows)),
+            ("rows_skipped", serde_json::json!(self.skipped.len())),
+            ("skipped", serde_json::json!(self.skipped.iter().take(100).collect::<Vec<_>>())),
+            ("truncated", serde_json::json!(self.truncated)),
+            ("stopped_early", serde_json::json!(p.stopped_early)),
+        ] {
+            obj.insert(k.into(), v);
+        }
+        Ok(metrics)
+    }
+
+    /// The files of the result, named relative to the run folder: `model/…` (full, partial: an
+    /// HF `BertForSequenceClassification` folder with the base's tokenizer files) or `adapter/…`
+    /// (lora: PEFT's format; adapter: Savant's), from the best epoch's weights.
+    pub async fn result_files<F: ModelFiles>(&self, base: &F) -> Result<Vec<(String, Vec<u8>)>> {
+        let model = self.session.best_model();
+        result_files(&model, &self.strategy, &self.config, base).await
+    }
+
+    /// Class probabilities of `texts` under the best weights so far, `[texts, labels]` row-major
+    /// in the order of `config.labels`.
+    pub async fn predict(&self, texts: &[&str], batch_size: usize) -> Result<Vec<f32>> {
+        let model = self.session.best_model();
+        let device = self.session.device();
+        let out = TextModel::Classifier(&model)
+            .run_texts(&self.config, &self.tokenizer, texts, batch_size.max(1), &device)
+            .await?;
+        Ok(softmax_rows(&out.values, self.config.labels.len()))
+    }
+}
+
+/// Tokenizer files copied into a saved model folder, when the base has them.
+pub const TOKENIZER_FILES: &[&str] =
+    &["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
+
+/// See [`FineTune::result_files`].
+pub async fn result_files<F: ModelFiles>(
+    model: &BertClassifier,
+    strategy: &Strategy,
+    config: &BertConfig,
+    base: &F,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let config_json = config.to_json("BertForSequenceClassification");
+    match strategy {
+        Strategy::Full | Strategy::Partial { .. } => {
+            let mut files = vec![
+                ("model/model.safetensors".to_string(), classifier_to_safetensors(model).await?),
+                ("model/config.json".to_string(), config_json),
+            ];
+            for name in TOKENIZER_FILES {
+                if let Some(bytes) = base.read(name)? {
+                    files.push((format!("model/{name}"), bytes));
+                }
+            }
+            Ok(files)
+        }
+        Strategy::Adapter { .. } | Strategy::Lora(_) => {
+            let adapter = write_adapter(model, strategy, &base.name()).await?;
+            Ok(vec![
+                ("adapter/adapter_model.safetensors".to_string(), adapter.safetensors),
+                ("adapter/adapter_config.json".to_string(), adapter.config_json.into_bytes()),
+                // The fine-tuned labels: PEFT's base config knows none of them.
+                ("adapter/config.json".to_string(), config_json),
+            ])
+        }
+    }
+}
+
+/// The classifier to fine-tune: the folder's own head when it is a classifier for exactly these
+/// labels, else its encoder with a fresh head (HF's `ignore_mismatched_sizes`).
+fn base_classifier<F: ModelFiles>(
+    files: &F,
+    folder: &ModelFolder,
+    config: &BertConfig,
+    seed: u64,
+    device: &Device,
+    notes: &mut Vec<String>,
+) -> Result<BertClassifier> {
+    let mut checkpoint = ModelFolder::checkpoint(files)?;
+    if checkpoint.has("classifier.weight") && folder.config.labels == config.labels {
+        return Ok(load_classifier(config, &mut checkpoint, device)?.0);
+    }
+    let (bert, loaded) = load_encoder(&folder.config, &mut checkpoint, device)?;
+    if !loaded.ignored.is_empty() {
+        notes.push(format!(
+            "a new classification head is trained; left aside from the checkpoint: {}",
+            loaded.ignored.join(", ")
+        ));
+    }
+    Ok(new_classifier(bert, config, config.labels.len(), seed, device))
+}
+
+/// A report with every key, to check a metric name before training starts.
+fn every_key_report(classes: &[String]) -> crate::metrics::report::EvalReport {
+    let k = classes.len();
+    let p = crate::metrics::input::Predictions {
+        classes: classes.to_vec(),
+        y_true: (0..k).collect(),
+        scores: (0..k * k).map(|i| if i % (k + 1) == 0 { 1.0 } else { 0.0 }).collect(),
+    };
+    crate::metrics::report::evaluate(&p, &Default::default()).expect("a well-formed report")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_from_json_take_the_cli_defaults() {
+        let o: TrainOptions = serde_json::from_str(r#"{"mode": "lora", "lora_targets": ["query", "key"]}"#).unwrap();
+        assert_eq!(o.lr(), 5e-4);
+        assert_eq!(o.batch_size, 16);
+        match o.strategy(6).unwrap() {
+            Strategy::Lora(c) => assert_eq!(c.targets, vec![LoraTarget::Query, LoraTarget::Key]),
+            s => panic!("{s:?}"),
+        }
+        let bad = serde_json::from_str::<TrainOptions>(r#"{"mode": "lora", "lora_rank": 4}"#).unwrap_err();
+        assert!(bad.to_string().contains("lora_rank"), "{bad}");
+        let o: TrainOptions = serde_json::from_str(r#"{"mode": "partial", "freeze_layers": 9}"#).unwrap();
+        assert!(o.strategy(6).unwrap_err().to_string().contains("the model has 6 layers"));
+        let o = TrainOptions { lora_targets: vec!["qury".into()], mode: Mode::Lora, ..TrainOptions::default() };
+        assert!(o.strategy(6).unwrap_err().to_string().contains("'qury'"));
+        let o = TrainOptions { augment_swap: 1.5, ..TrainOptions::default() };
+        assert!(o.check().unwrap_err().to_string().contains("augment_swap"));
+    }
+}

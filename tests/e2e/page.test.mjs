@@ -1,0 +1,326 @@
+// The page end to end in real Chromium (software WebGPU: SwiftShader), driven by playwright-core:
+// clean the real drug-review CSV and compare with `savant clean`; split; fine-tune a tiny BERT
+// with LoRA on WebGPU and on the CPU (wasm); evaluate; predict; export the adapter and check that
+// `savant predict --adapter` on those bytes gives the page's probabilities; and check that the
+// page made no request but same-origin GETs of its own files. Then the bad inputs.
+//
+//   node --test tests/e2e/page.test.mjs      (after www/build.sh; tests/run does both)
+//
+// Env: SAVANT_BIN (the CLI), SAVANT_HOME (fetched datasets), CHROMIUM (/usr/bin/chromium).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { DIST, serve } from "./serve.mjs";
+
+const REPO = resolve(fileURLToPath(import.meta.url), "../../..");
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache/savant/target");
+const SAVANT = process.env.SAVANT_BIN ?? join(TARGET, "debug/savant");
+const HOME = process.env.SAVANT_HOME ?? join(homedir(), ".cache/savant");
+const DRUGS = join(HOME, "datasets/drugs/train.csv");
+const TINY = join(REPO, "tests/fixtures/model/tiny-cls");
+const OUT = join(REPO, "target/e2e");
+const TINY_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+
+let browser, server, base;
+
+before(async () => {
+  assert.ok(existsSync(join(DIST, "index.html")), `${DIST} has no built page: run www/build.sh first`);
+  assert.ok(existsSync(SAVANT), `${SAVANT}: no savant binary (cargo build -p savant, or set SAVANT_BIN)`);
+  if (!existsSync(DRUGS)) execFileSync(SAVANT, ["fetch", "dataset", "drugs"], { stdio: "inherit" });
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  ({ server, url: base } = await serve());
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--enable-unsafe-webgpu", "--disable-quic"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+// A fresh page with every request recorded, and console errors kept for failure messages.
+async function openPage() {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
+  const requests = [];
+  context.on("request", (r) => requests.push({ url: r.url(), method: r.method() }));
+  const page = await context.newPage();
+  const logs = [];
+  page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
+  page.on("worker", (w) => w.on("console", (m) => logs.push(`worker ${m.type()}: ${m.text()}`)));
+  await page.goto(base);
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Ready"), null, {
+    timeout: 60_000,
+  });
+  return { context, page, requests, logs };
+}
+
+async function noError(page, logs) {
+  const err = await page.locator("#error").textContent();
+  assert.equal(await page.locator("#error").isHidden(), true, `the page shows an error: ${err}\n${logs.join("\n")}`);
+}
+
+async function download(page, locator, to) {
+  const [d] = await Promise.all([page.waitForEvent("download"), locator.click()]);
+  mkdirSync(dirname(to), { recursive: true });
+  await d.saveAs(to);
+  return readFileSync(to);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+}
+
+// The page's clean + split steps on `file`; returns the page's clean report.
+async function loadAndClean(page, file, { testShare = "0" } = {}) {
+  await page.setInputFiles("#data-file", file);
+  await page.waitForSelector("#preview table");
+  await page.selectOption("#text-col", "text");
+  await page.selectOption("#label-col", "label");
+  await page.click("#clean-btn");
+  await page.waitForSelector("#clean-report table");
+  await page.fill("#val-share", "0.2");
+  await page.fill("#test-share", testShare);
+  await page.click("#split-btn");
+  await page.waitForFunction(() => window.savantPage.state.splits != null);
+}
+
+async function pickTinyModel(page) {
+  await page.setInputFiles("#model-files", TINY_FILES.map((f) => join(TINY, f)));
+  await page.waitForFunction(() => window.savantPage.state.model != null);
+}
+
+async function train(page, logs, { backend, epochs = "3", batch = "16", lr = "0.01" }) {
+  await page.selectOption("#mode", "lora");
+  await page.selectOption("#backend", backend);
+  await page.fill("#epochs", epochs);
+  await page.fill("#lr", lr);
+  await page.fill("#batch-size", batch);
+  await page.fill("#max-len", "24");
+  await page.fill("#log-every", "1");
+  await page.click("#train-btn");
+  await page.waitForFunction(
+    () => /finished|Stopped/.test(document.getElementById("status").textContent) || !document.getElementById("error").hidden,
+    null,
+    { timeout: 600_000 },
+  );
+  await noError(page, logs);
+}
+
+const TEXTS = [
+  "This medicine worked great and I have no side effects",
+  "Terrible headaches and nausea since I started taking it",
+  "It was okay but the weight gain bothers me",
+  "Après deux semaines je me sens beaucoup mieux",
+  "I stopped after three days because of the rash and the dizziness and I would never take it again even if my doctor insisted that it is the best option",
+];
+
+// The page's probabilities for TEXTS, and `savant predict --adapter` on the exported files.
+async function predictAndExport(page, name) {
+  await page.fill("#predict-input", TEXTS.join("\n"));
+  await page.click("#predict-btn");
+  await page.waitForSelector("#predictions table");
+  const pagePred = await page.evaluate(() => window.savantPage.state.predictions);
+  const dir = join(OUT, name);
+  const links = page.locator("#exports a");
+  const n = await links.count();
+  const names = [];
+  for (let i = 0; i < n; i++) {
+    const file = await links.nth(i).getAttribute("data-file");
+    names.push(file);
+    await download(page, links.nth(i), join(dir, file));
+  }
+  assert.deepEqual(
+    names.sort(),
+    ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/config.json", "metrics.json"],
+  );
+  const config = JSON.parse(readFileSync(join(dir, "adapter/adapter_config.json"), "utf8"));
+  assert.equal(config.peft_type, "LORA");
+  const input = join(dir, "texts.csv");
+  writeFileSync(input, "text\n" + TEXTS.join("\n") + "\n");
+  const out = join(dir, "cli_predictions.csv");
+  execFileSync(SAVANT, ["predict", "--model", TINY, "--adapter", join(dir, "adapter"), input, "--text", "text", "-o", out, "--max-len", "24"]);
+  const lines = readFileSync(out, "utf8").trim().split("\n");
+  const header = lines[0].split(",");
+  let worst = 0;
+  for (const [i, line] of lines.slice(1).entries()) {
+    const cells = line.split(",");
+    pagePred.labels.forEach((label, j) => {
+      const cli = Number(cells[header.indexOf(`prob_${label}`)]);
+      worst = Math.max(worst, Math.abs(cli - pagePred.probs[i][j]));
+    });
+  }
+  assert.equal(lines.length - 1, TEXTS.length);
+  assert.ok(worst <= 1e-4, `${name}: page vs savant predict --adapter differ by ${worst}`);
+  return worst;
+}
+
+function lossFell(losses) {
+  const k = Math.min(3, Math.floor(losses.length / 2));
+  const mean = (xs) => xs.reduce((s, [, y]) => s + y, 0) / xs.length;
+  return { first: mean(losses.slice(0, k)), last: mean(losses.slice(-k)) };
+}
+
+test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with no outside request", async () => {
+  const { context, page, requests, logs } = await openPage();
+  await shot(page, "0-start");
+
+  // Clean the real drug reviews as `savant clean --dedup near --redact` does, byte for byte.
+  await page.setInputFiles("#data-file", DRUGS);
+  await page.waitForSelector("#preview table");
+  await page.click("#clean-btn");
+  await page.waitForSelector("#clean-report table");
+  await noError(page, logs);
+  const pageReport = JSON.parse(await download(page, page.locator("#report-download"), join(OUT, "clean/report.json")));
+  const pageCleaned = await download(page, page.locator("#clean-download"), join(OUT, "clean/cleaned.csv"));
+  execFileSync(SAVANT, [
+    "clean", DRUGS, "--text", "text", "--label", "label", "--dedup", "near", "--redact",
+    "-o", join(OUT, "clean/cli.csv"), "--report", join(OUT, "clean/cli_report.json"), "--quiet",
+  ]);
+  const cliReport = JSON.parse(readFileSync(join(OUT, "clean/cli_report.json"), "utf8"));
+  assert.equal(pageReport.source, "train.csv");
+  for (const r of [pageReport, cliReport]) delete r.source;
+  assert.deepEqual(pageReport, cliReport);
+  assert.ok(pageReport.rows_in === 600 && pageReport.modified.html_entities > 0, JSON.stringify(pageReport));
+  assert.ok(pageCleaned.equals(readFileSync(join(OUT, "clean/cli.csv"))), "the cleaned files differ");
+  await shot(page, "1-cleaned");
+
+  // 20% val, 60% test left out: ~120 training rows keep the software GPU's run short.
+  await page.fill("#val-share", "0.2");
+  await page.fill("#test-share", "0.6");
+  await page.click("#split-btn");
+  await page.waitForFunction(() => window.savantPage.state.splits != null);
+  await pickTinyModel(page);
+  await shot(page, "2-ready");
+
+  const worst = {};
+  for (const backend of ["webgpu", "cpu"]) {
+    await train(page, logs, { backend });
+    assert.equal(await page.locator("#train-info").getAttribute("data-backend"), backend);
+    const losses = await page.evaluate(() => window.savantPage.state.losses);
+    const { first, last } = lossFell(losses);
+    assert.ok(losses.length >= 10 && last < first, `${backend}: loss did not fall: ${JSON.stringify(losses)}`);
+    const metrics = await page.evaluate(() => window.savantPage.state.metrics);
+    assert.equal(metrics.length, 3, `${backend}: one validation point per epoch`);
+    assert.ok(await page.locator("#metric-chart svg polyline").count() >= 1);
+    assert.ok(await page.locator("#loss-chart svg polyline").count() >= 1);
+    assert.match(await page.locator("#eval h3").textContent(), /macro-F1 0\.\d{4}/);
+    assert.ok((await page.locator("#eval svg").count()) >= 3, "ROC, PR and confusion plots");
+    await shot(page, `3-trained-${backend}`);
+    worst[backend] = await predictAndExport(page, `export-${backend}`);
+    await shot(page, `4-results-${backend}`);
+  }
+  console.log(`page vs savant predict --adapter: max |Δp| ${JSON.stringify(worst)}`);
+
+  // Only same-origin GETs of the page's own files, the worker's included.
+  const own = new Set(listFiles(DIST).map((f) => "/" + f));
+  own.add("/");
+  const outside = requests.filter((r) => {
+    if (r.url.startsWith("blob:") || r.url.startsWith("data:")) return false; // in-page downloads
+    const u = new URL(r.url);
+    return r.method !== "GET" || u.origin !== new URL(base).origin || !own.has(u.pathname);
+  });
+  assert.deepEqual(outside, [], "requests other than same-origin GETs of the page's files");
+  const seen = new Set(requests.map((r) => new URL(r.url).pathname));
+  for (const f of ["/", "/app.js", "/worker.js", "/savant-web.js", "/savant-web_bg.wasm"]) {
+    assert.ok(seen.has(f), `the request log misses ${f} (so it would miss others too): ${[...seen]}`);
+  }
+  writeFileSync(join(OUT, "requests.json"), JSON.stringify(requests, null, 1));
+  await context.close();
+});
+
+function listFiles(dir) {
+  const out = [];
+  for (const e of readdirSync(dir)) {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) out.push(...listFiles(p).map((f) => `${e}/${f}`));
+    else out.push(e);
+  }
+  return out;
+}
+
+test("bad input: a message on the page, the data kept, the tab responsive", async () => {
+  const { context, page, logs } = await openPage();
+  // Keep the worker's GPU device reachable (before it is requested) to lose it later.
+  page.on("worker", (w) => instrumentGpu(w));
+  for (const w of page.workers()) await instrumentGpu(w);
+  const bad = join(OUT, "bad");
+  mkdirSync(bad, { recursive: true });
+  const expectError = async (pattern) => {
+    await page.waitForSelector("#error:not([hidden])", { timeout: 120_000 });
+    const text = await page.locator("#error").textContent();
+    assert.match(text, pattern);
+    return text;
+  };
+
+  // A file that is not text.
+  const binary = join(bad, "scan.csv");
+  writeFileSync(binary, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0xff, 0xfe, 0x00, 0x01]));
+  await page.setInputFiles("#data-file", binary);
+  console.log("not text:", await expectError(/scan\.csv/));
+  await shot(page, "bad-1-binary");
+
+  // A good file afterwards works; then a label column the file does not have.
+  await page.setInputFiles("#data-file", DRUGS);
+  await page.waitForSelector("#preview table");
+  await page.waitForSelector("#error", { state: "hidden" });
+  await page.evaluate(() => {
+    const s = document.getElementById("label-col");
+    s.append(new Option("category", "category"));
+    s.value = "category";
+  });
+  await page.click("#clean-btn");
+  console.log("missing column:", await expectError(/no column named 'category'/));
+  await page.selectOption("#label-col", "label");
+  await loadAndClean(page, DRUGS, { testShare: "0.6" });
+  await noError(page, logs);
+
+  // A model folder missing its weights.
+  await page.setInputFiles("#model-files", [join(TINY, "config.json"), join(TINY, "tokenizer.json")]);
+  console.log("model without weights:", await expectError(/missing model\.safetensors/));
+  await pickTinyModel(page);
+
+  // A batch too large for the GPU's buffers is lowered, and the page says so.
+  await train(page, logs, { backend: "webgpu", epochs: "1", batch: "200000" });
+  const info = await page.locator("#train-info").textContent();
+  assert.match(info, /using batch size \d+ × 24 tokens/);
+
+  // The GPU device lost mid-training (destroyed under the worker's feet).
+  await page.selectOption("#backend", "webgpu");
+  await page.fill("#epochs", "3");
+  await page.fill("#batch-size", "8");
+  await page.click("#train-btn");
+  await page.waitForFunction(() => window.savantPage.state.losses.length >= 2, null, { timeout: 300_000 });
+  let destroyed = false;
+  for (const w of page.workers()) destroyed ||= await w.evaluate(() => (self.__gpuDevice ? (self.__gpuDevice.destroy(), true) : false));
+  assert.ok(destroyed, "no GPU device to destroy");
+  console.log("device lost:", await expectError(/Training: .+/));
+  await shot(page, "bad-2-device-lost");
+  // The data is still there and the page still trains (on the CPU).
+  assert.ok(await page.evaluate(() => window.savantPage.state.splits != null && window.savantPage.state.model != null));
+  assert.equal(await page.locator("#train-btn").isDisabled(), false);
+  await train(page, logs, { backend: "cpu", epochs: "1" });
+  await context.close();
+});
+
+// Keeps the worker's GPUDevice reachable so the test can destroy it.
+async function instrumentGpu(worker) {
+  await worker.evaluate(() => {
+    if (!self.GPUAdapter || self.__gpuPatched) return;
+    self.__gpuPatched = true;
+    const original = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (...args) {
+      const device = await original.apply(this, args);
+      self.__gpuDevice = device;
+      return device;
+    };
+  });
+}

@@ -1,0 +1,287 @@
+//! Fine-tuning from JavaScript: a [`Trainer`] built from model files and two labelled tables,
+//! driven one step at a time (the page's worker loops over `step()` and checks for Stop between
+//! calls), then evaluated, used for predictions and exported — all through core's `FineTune`,
+//! the same run `savant train` drives.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::rc::Rc;
+
+use savant_core::data::{Format, TableReader};
+use savant_core::model::{ModelFiles, ModelFolder};
+use savant_core::train::{fit_to_limits, FineTune, LabelledRows, TrainEvent, TrainOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::{device, to_js};
+
+/// A model folder held in memory: relative path → bytes (what the page fetched or the user picked).
+#[derive(Clone)]
+pub struct MemFiles {
+    name: String,
+    files: HashMap<String, Rc<[u8]>>,
+}
+
+impl MemFiles {
+    /// `files`: a JS object `{ "config.json": Uint8Array, "1_Pooling/config.json": ..., ... }`,
+    /// names relative to the model folder.
+    pub fn from_js(name: &str, files: &js_sys::Object) -> Result<MemFiles, String> {
+        let mut map = HashMap::new();
+        for entry in js_sys::Object::entries(files).iter() {
+            let pair: js_sys::Array = entry.into();
+            let key = pair.get(0).as_string().ok_or("model file names must be strings")?;
+            let value = pair.get(1);
+            if !value.is_instance_of::<js_sys::Uint8Array>() {
+                return Err(format!("model file '{key}' must be a Uint8Array"));
+            }
+            let bytes = js_sys::Uint8Array::from(value).to_vec();
+            map.insert(key, Rc::from(bytes));
+        }
+        Ok(MemFiles { name: name.to_string(), files: map })
+    }
+}
+
+impl ModelFiles for MemFiles {
+    type Weights = Cursor<Rc<[u8]>>;
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn read(&self, relative: &str) -> savant_core::Result<Option<Vec<u8>>> {
+        Ok(self.files.get(relative).map(|b| b.to_vec()))
+    }
+
+    fn weights(&self, relative: &str) -> savant_core::Result<Option<Self::Weights>> {
+        Ok(self.files.get(relative).map(|b| Cursor::new(b.clone())))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    /// The model's name in messages and in the adapter's `base_model_name_or_path`.
+    #[serde(default = "default_model_name")]
+    model_name: String,
+    format: Format,
+    #[serde(default = "default_text")]
+    text_column: String,
+    #[serde(default = "default_label")]
+    label_column: String,
+    /// "webgpu", "cpu" or "auto".
+    #[serde(default = "default_backend")]
+    backend: String,
+    #[serde(default)]
+    options: TrainOptions,
+}
+
+fn default_model_name() -> String {
+    "model".into()
+}
+fn default_text() -> String {
+    "text".into()
+}
+fn default_label() -> String {
+    "label".into()
+}
+fn default_backend() -> String {
+    "auto".into()
+}
+
+#[derive(Serialize)]
+struct Info {
+    backend: &'static str,
+    fallback: Option<String>,
+    adapter: Option<String>,
+    limits: Option<savant_core::train::BufferLimits>,
+    /// Set when the batch or length was lowered to fit the GPU.
+    fitted: Option<String>,
+    mode: &'static str,
+    params: String,
+    trainable_params: usize,
+    total_params: usize,
+    labels: Vec<String>,
+    train_rows: usize,
+    val_rows: usize,
+    skipped: Vec<String>,
+    truncated: usize,
+    max_len: usize,
+    batch_size: usize,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    notes: Vec<String>,
+}
+
+struct State {
+    run: FineTune,
+    files: MemFiles,
+    info: Info,
+}
+
+/// A fine-tuning run in the browser. Create with [`create_trainer`]; every method returns a
+/// Promise and the calls must not overlap (await each one).
+#[wasm_bindgen]
+pub struct Trainer {
+    state: Rc<RefCell<State>>,
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsValue {
+    JsError::new(&e.to_string()).into()
+}
+
+/// Builds a run. `files`: `{ "config.json": Uint8Array, "model.safetensors": ..., "tokenizer.json"
+/// | "vocab.txt": ... }`; `train`, `val`: the two splits' bytes; `request`: `{ format,
+/// text_column?, label_column?, backend?: "webgpu" | "cpu" | "auto", model_name?, options? }`
+/// where `options` has `savant train`'s settings under their snake_case names (`mode`,
+/// `lora_r`, `epochs`, `lr`, `batch_size`, `max_len`, ...). Resolves to a `Trainer`.
+#[wasm_bindgen(js_name = createTrainer)]
+pub async fn create_trainer(
+    files: js_sys::Object,
+    train: Vec<u8>,
+    val: Vec<u8>,
+    request: JsValue,
+) -> Result<Trainer, JsValue> {
+    crate::install_panic_hook();
+    let req: CreateRequest =
+        serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("trainer options: {e}")))?;
+    let files = MemFiles::from_js(&req.model_name, &files).map_err(js_error)?;
+    let chosen = device::choose(&req.backend).await.map_err(js_error)?;
+    let mut options = req.options;
+    let mut fitted = None;
+    if let Some(limits) = chosen.limits {
+        let folder = ModelFolder::open(&files).map_err(js_error)?;
+        let max_len = options.max_len.unwrap_or(folder.default_max_len().min(128));
+        let fit = fit_to_limits(&folder.config, options.batch_size, max_len, limits).map_err(js_error)?;
+        options.batch_size = fit.batch_size;
+        options.max_len = Some(fit.max_len);
+        fitted = fit.note;
+    }
+    let read = |bytes: &[u8], name: &str| -> Result<LabelledRows, JsValue> {
+        let reader = TableReader::new(bytes, req.format, name).map_err(js_error)?;
+        LabelledRows::read(reader, &req.text_column, &req.label_column).map_err(js_error)
+    };
+    let train = read(&train, "train")?;
+    let val = read(&val, "val")?;
+    let run = FineTune::new(&files, options, train, val, &chosen.device.clone().autodiff()).map_err(js_error)?;
+    let info = Info {
+        backend: chosen.backend,
+        fallback: chosen.fallback,
+        adapter: chosen.adapter,
+        limits: chosen.limits,
+        fitted,
+        mode: run.strategy.name(),
+        params: run.params.summary(),
+        trainable_params: run.params.trainable,
+        total_params: run.params.total,
+        labels: run.config.labels.clone(),
+        train_rows: run.train_rows,
+        val_rows: run.val_rows,
+        skipped: run.skipped.clone(),
+        truncated: run.truncated,
+        max_len: run.max_len,
+        batch_size: run.options.batch_size,
+        steps_per_epoch: run.session.steps_per_epoch(),
+        total_steps: run.session.total_steps(),
+        notes: run.notes.clone(),
+    };
+    Ok(Trainer { state: Rc::new(RefCell::new(State { run, files, info })) })
+}
+
+fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
+    match e {
+        TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens } => json!({
+            "event": "step", "epoch": epoch + 1, "step": step, "total_steps": total_steps,
+            "loss": loss, "lr": lr, "tokens": tokens,
+        }),
+        TrainEvent::Epoch { epoch, step, train_loss, val_metric, improved } => json!({
+            "event": "epoch", "epoch": epoch + 1, "step": step, "train_loss": train_loss,
+            "val_metric": val_metric, "metric": metric, "improved": improved,
+        }),
+    }
+}
+
+#[wasm_bindgen]
+impl Trainer {
+    /// What the run is: backend (and why not WebGPU), parameter counts, rows, steps.
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.state.borrow().info).map_err(Into::into)
+    }
+
+    /// One optimiser step, or the validation pass after an epoch's last step. Resolves to
+    /// `{ events: [...], step, total_steps, epoch, finished }`; `events` holds the logging points
+    /// (`{event: "step", loss, lr, tokens, ...}`) and epoch summaries (`{event: "epoch",
+    /// val_metric, improved, ...}`) — the lines `savant train` writes to train_log.jsonl.
+    pub fn step(&self) -> js_sys::Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let mut s = state.try_borrow_mut().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+            let metric = s.run.options.metric.clone();
+            let events = s.run.session.advance().await.map_err(js_error)?;
+            let session = &s.run.session;
+            let out = json!({
+                "events": events.iter().map(|e| event_json(e, &metric)).collect::<Vec<_>>(),
+                "step": session.trainer.step,
+                "total_steps": session.total_steps(),
+                "epoch": session.progress.epoch,
+                "finished": session.finished(),
+            });
+            to_js(&out).map_err(Into::into)
+        })
+    }
+
+    /// The best epoch's weights on the validation split: `{ report, html, metrics }`: savant
+    /// eval's report, its HTML body (summary, per-class table, ROC / PR / calibration plots,
+    /// confusion matrix; no styles or scripts) and the `metrics.json` savant train writes.
+    pub fn evaluate(&self) -> js_sys::Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let s = state.try_borrow().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+            let model = s.run.session.best_model();
+            let predictions = s.run.session.val_predictions(&model).await.map_err(js_error)?;
+            let report = savant_core::metrics::report::evaluate(&predictions, &Default::default()).map_err(js_error)?;
+            let html = savant_core::metrics::html::report_body(&report, &predictions);
+            let metrics = if s.run.session.best_report.is_some() { Some(s.run.metrics_json().map_err(js_error)?) } else { None };
+            to_js(&json!({ "report": report, "html": html, "metrics": metrics })).map_err(Into::into)
+        })
+    }
+
+    /// Class probabilities for `texts` (an array of strings) under the best weights: `{ labels,
+    /// probs: [[p, ...], ...] }`, rows in input order, columns in `labels` order.
+    pub fn predict(&self, texts: Vec<String>) -> js_sys::Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let s = state.try_borrow().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let k = s.run.config.labels.len();
+            let probs = s.run.predict(&refs, s.run.options.batch_size).await.map_err(js_error)?;
+            let rows: Vec<&[f32]> = probs.chunks(k).collect();
+            to_js(&json!({ "labels": s.run.config.labels, "probs": rows })).map_err(Into::into)
+        })
+    }
+
+    /// The result as `savant train` writes it: `{ files: { "adapter/adapter_model.safetensors":
+    /// Uint8Array, "adapter/adapter_config.json": ..., "adapter/config.json": ..., "metrics.json":
+    /// ... } }` (LoRA: PEFT's format; full / partial: `model/…`, an HF folder).
+    #[wasm_bindgen(js_name = exportFiles)]
+    pub fn export_files(&self) -> js_sys::Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let s = state.try_borrow().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+            let mut files = s.run.result_files(&s.files).await.map_err(js_error)?;
+            if s.run.session.best_report.is_some() {
+                let metrics = s.run.metrics_json().map_err(js_error)?;
+                files.push(("metrics.json".into(), serde_json::to_vec_pretty(&metrics).expect("JSON")));
+            }
+            let out = js_sys::Object::new();
+            for (name, bytes) in files {
+                js_sys::Reflect::set(&out, &name.into(), &js_sys::Uint8Array::from(bytes.as_slice()))?;
+            }
+            let wrapper = js_sys::Object::new();
+            js_sys::Reflect::set(&wrapper, &"files".into(), &out)?;
+            Ok(wrapper.into())
+        })
+    }
+}

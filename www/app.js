@@ -1,0 +1,478 @@
+// The page: holds the user's data (so a failed worker never loses it), renders what the worker
+// computes, and offers the results as downloads. All computation happens in worker.js.
+
+const $ = (id) => document.getElementById(id);
+
+const REDACT_ALL = ["EMAIL", "PHONE", "SSN", "DATE", "MRN", "URL", "IP", "CARD", "IBAN", "ZIP", "ACCOUNT"];
+
+// Everything the user loaded or made, kept here.
+const state = {
+  file: null, // { name, format, bytes: ArrayBuffer }
+  cleaned: null, // { bytes, report }
+  splits: null, // { train, val, test: ArrayBuffer, report }
+  model: null, // { name, files: { relativePath: ArrayBuffer } }
+  losses: [],
+  metrics: [],
+  predictions: null,
+  exported: null,
+};
+
+// ---- the worker ------------------------------------------------------------------------------
+
+let worker = null;
+let nextId = 1;
+const pending = new Map();
+const progressHandlers = new Map();
+
+function startWorker() {
+  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  worker.onmessage = (event) => {
+    const msg = event.data;
+    if (msg.type === "progress") {
+      progressHandlers.get(msg.id)?.(msg);
+      return;
+    }
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    progressHandlers.delete(msg.id);
+    if (msg.ok) p.resolve(msg.result);
+    else {
+      const err = new Error(msg.error);
+      err.fatal = msg.fatal;
+      if (msg.fatal) restartWorker();
+      p.reject(err);
+    }
+  };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    failAll(new Error(`the worker stopped: ${event.message || "unknown error"}`));
+    restartWorker();
+  };
+}
+
+function failAll(err) {
+  for (const [, p] of pending) p.reject(err);
+  pending.clear();
+  progressHandlers.clear();
+}
+
+// After a panic the wasm instance may be broken: drop it and start a fresh one (the data stays here).
+function restartWorker() {
+  worker?.terminate();
+  failAll(new Error("the worker was restarted"));
+  startWorker();
+}
+
+function call(cmd, args = {}, { onProgress, transfer = [] } = {}) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    if (onProgress) progressHandlers.set(id, onProgress);
+    worker.postMessage({ id, cmd, ...args }, transfer);
+  });
+}
+
+// ---- status and errors -----------------------------------------------------------------------
+
+function status(text) {
+  $("status").textContent = text;
+}
+
+function showError(context, err) {
+  const box = $("error");
+  box.hidden = false;
+  box.textContent = `${context}: ${err && err.message ? err.message : err}`;
+  console.error(context, err);
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+}
+
+// Runs an action with its button disabled, showing any error on the page.
+async function guarded(button, context, action) {
+  clearError();
+  if (button) button.disabled = true;
+  try {
+    await action();
+  } catch (err) {
+    showError(context, err);
+  } finally {
+    if (button) button.disabled = false;
+    refreshButtons();
+  }
+}
+
+function refreshButtons() {
+  $("clean-btn").disabled = !state.file;
+  $("split-btn").disabled = !state.cleaned;
+  $("train-btn").disabled = !(state.splits && state.model) || training;
+  $("predict-btn").disabled = !state.trained || training;
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+function formatOf(name) {
+  const ext = name.toLowerCase().split(".").pop();
+  if (ext === "tsv") return "tsv";
+  if (ext === "jsonl" || ext === "json") return "jsonl";
+  return "csv";
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+function table(header, rows) {
+  const t = el("table");
+  t.append(el("tr", {}, ...header.map((h) => el("th", { text: h }))));
+  for (const r of rows) t.append(el("tr", {}, ...r.map((c) => el("td", { text: String(c) }))));
+  return t;
+}
+
+function downloadLink(anchor, name, bytes, type) {
+  if (anchor.href) URL.revokeObjectURL(anchor.href);
+  anchor.href = URL.createObjectURL(new Blob([bytes], { type }));
+  anchor.download = name;
+  anchor.hidden = false;
+}
+
+// Markup made by savant-core's SVG/HTML writers (escaped there; no scripts or styles), parsed
+// inertly and adopted, never evaluated.
+function insertMarkup(container, markup) {
+  const doc = new DOMParser().parseFromString(`<div>${markup}</div>`, "text/html");
+  for (const bad of doc.querySelectorAll("script,style,iframe,object,embed")) bad.remove();
+  container.replaceChildren(...doc.body.firstChild.childNodes);
+}
+
+// ---- 1. data ---------------------------------------------------------------------------------
+
+$("data-file").addEventListener("change", () =>
+  guarded(null, "Reading the file", async () => {
+    const f = $("data-file").files[0];
+    if (!f) return;
+    state.file = null;
+    state.cleaned = null;
+    state.splits = null;
+    $("clean-report").replaceChildren();
+    $("split-report").replaceChildren();
+    $("clean-download").hidden = true;
+    $("report-download").hidden = true;
+    const bytes = await f.arrayBuffer();
+    const format = formatOf(f.name);
+    const p = await call("preview", { bytes: bytes.slice(0), format, source: f.name });
+    state.file = { name: f.name, format, bytes };
+    for (const id of ["text-col", "label-col"]) {
+      const select = $(id);
+      select.replaceChildren(...p.columns.map((c) => el("option", { value: c, text: c })));
+    }
+    const guess = (names) => p.columns.find((c) => names.includes(c.toLowerCase()));
+    $("text-col").value = guess(["text", "review", "note", "narrative", "sentence", "body"]) ?? p.columns[0];
+    $("label-col").value = guess(["label", "category", "class", "product", "target"]) ?? p.columns[p.columns.length - 1];
+    $("preview").replaceChildren(
+      el("p", { text: `${p.total} rows (${p.malformed} malformed), ${p.columns.length} columns; the first ${p.rows.length}:` }),
+      table(p.columns, p.rows.map((r) => r.map((c) => (c.length > 120 ? c.slice(0, 119) + "…" : c)))),
+    );
+    $("preview-box").open = true;
+    status(`Loaded ${f.name}: ${p.total} rows. Choose the columns and clean it.`);
+  }),
+);
+
+function renderCleanReport(r) {
+  const rows = [
+    ["rows in", r.rows_in],
+    ["rows out", r.rows_out],
+    ...Object.entries(r.dropped).map(([k, v]) => [`dropped: ${k}`, v]),
+    ...Object.entries(r.modified).map(([k, v]) => [`modified: ${k}`, v]),
+    ...Object.entries(r.redactions).map(([k, v]) => [`redacted: ${k}`, v]),
+    ...Object.entries(r.label_counts).map(([k, v]) => [`label: ${k}`, v]),
+  ];
+  const box = $("clean-report");
+  box.replaceChildren(el("h3", { text: "Cleaning report" }), table(["", "rows"], rows));
+  if (r.warnings_total > 0) {
+    box.append(el("p", { text: `${r.warnings_total} warnings; the first ${r.warnings.length}:` }));
+    const ul = el("ul");
+    for (const w of r.warnings) ul.append(el("li", { text: JSON.stringify(w) }));
+    box.append(ul);
+  }
+}
+
+$("clean-btn").addEventListener("click", () =>
+  guarded($("clean-btn"), "Cleaning", async () => {
+    const f = state.file;
+    status(`Cleaning ${f.name}…`);
+    const options = {
+      text_column: $("text-col").value,
+      label_column: $("label-col").value,
+      dedup: $("dedup").value,
+      redact: $("redact").checked ? REDACT_ALL : [],
+    };
+    const { output, report } = await call("clean", { bytes: f.bytes.slice(0), format: f.format, source: f.name, options });
+    state.cleaned = { bytes: output.buffer.slice(output.byteOffset, output.byteOffset + output.byteLength), report };
+    state.splits = null;
+    renderCleanReport(report);
+    const base = f.name.replace(/\.[^.]*$/, "");
+    downloadLink($("clean-download"), `${base}.clean.${f.format}`, output, "text/plain");
+    downloadLink($("report-download"), `${base}.report.json`, JSON.stringify(report, null, 2), "application/json");
+    const p = await call("preview", { bytes: state.cleaned.bytes.slice(0), format: f.format, source: "cleaned" });
+    $("preview").replaceChildren(
+      el("p", { text: `cleaned: ${p.total} rows; the first ${p.rows.length}:` }),
+      table(p.columns, p.rows.map((r) => r.map((c) => (c.length > 120 ? c.slice(0, 119) + "…" : c)))),
+    );
+    status(`Cleaned: ${report.rows_out} of ${report.rows_in} rows kept. Split it next.`);
+  }),
+);
+
+$("split-btn").addEventListener("click", () =>
+  guarded($("split-btn"), "Splitting", async () => {
+    const f = state.file;
+    const options = {
+      val: Number($("val-share").value),
+      test: Number($("test-share").value),
+      seed: Number($("split-seed").value),
+      label_column: $("label-col").value,
+      text_column: $("text-col").value,
+    };
+    const out = await call("split", { bytes: state.cleaned.bytes.slice(0), format: f.format, source: "cleaned", options });
+    const buf = (u8) => u8.buffer.slice(u8.byteOffset, u8.byteOffset + u8.byteLength);
+    state.splits = { train: buf(out.train), val: buf(out.val), test: buf(out.test), report: out.report };
+    const r = out.report;
+    const part = (k) => r.splits[k]?.rows ?? 0;
+    $("split-report").replaceChildren(
+      el("p", { text: `train ${part("train")} · val ${part("val")} · test ${part("test")} rows (near-duplicates kept in one split)` }),
+    );
+    status("Split. Load a model next (or train, if one is loaded).");
+  }),
+);
+
+// ---- 2. model --------------------------------------------------------------------------------
+
+const DEFAULT_MODEL = "models/all-MiniLM-L6-v2/";
+const DEFAULT_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+
+async function setModel(name, files) {
+  const names = Object.keys(files);
+  const missing = [];
+  if (!names.includes("config.json")) missing.push("config.json");
+  if (!names.includes("model.safetensors")) missing.push("model.safetensors");
+  if (!names.includes("tokenizer.json") && !names.includes("vocab.txt")) missing.push("tokenizer.json or vocab.txt");
+  if (missing.length) {
+    throw new Error(
+      `${name} is not a complete Hugging Face model folder: missing ${missing.join(", ")} (found: ${names.join(", ") || "nothing"})`,
+    );
+  }
+  state.model = { name, files };
+  const mb = Object.values(files).reduce((s, b) => s + b.byteLength, 0) / 1e6;
+  $("model-status").textContent = `Model: ${name} (${names.length} files, ${mb.toFixed(1)} MB), held in this tab.`;
+  status("Model loaded.");
+}
+
+$("default-model-btn").addEventListener("click", () =>
+  guarded($("default-model-btn"), "Loading the default model", async () => {
+    status("Downloading all-MiniLM-L6-v2 from this page's server…");
+    const files = {};
+    for (const f of DEFAULT_FILES) {
+      const res = await fetch(DEFAULT_MODEL + f);
+      if (!res.ok) {
+        if (f === "config.json" || f === "model.safetensors" || f === "tokenizer.json") {
+          throw new Error(`${DEFAULT_MODEL}${f}: HTTP ${res.status} (the page was built without the default model; pick a model folder instead)`);
+        }
+        continue;
+      }
+      files[f] = await res.arrayBuffer();
+    }
+    await setModel("sentence-transformers/all-MiniLM-L6-v2", files);
+  }),
+);
+
+async function pickModel(input, relative) {
+  const list = [...input.files];
+  if (!list.length) return;
+  const files = {};
+  let folder = "picked files";
+  for (const f of list) {
+    let name = f.name;
+    if (relative && f.webkitRelativePath) {
+      // "folder/1_Pooling/config.json" → "1_Pooling/config.json"
+      const parts = f.webkitRelativePath.split("/");
+      folder = parts[0];
+      name = parts.slice(1).join("/");
+    }
+    files[name] = await f.arrayBuffer();
+  }
+  await setModel(folder, files);
+}
+
+$("model-folder").addEventListener("change", () => guarded(null, "Loading the model folder", () => pickModel($("model-folder"), true)));
+$("model-files").addEventListener("change", () => guarded(null, "Loading the model files", () => pickModel($("model-files"), false)));
+
+// ---- 3. training -----------------------------------------------------------------------------
+
+let training = false;
+
+async function drawCharts() {
+  const metric = state.metricName || "f1_macro";
+  const loss = await call("chart", {
+    title: "Training loss",
+    xLabel: "step",
+    yLabel: "loss",
+    series: [{ name: "train loss", points: state.losses }],
+  });
+  insertMarkup($("loss-chart"), loss);
+  if (state.metrics.length) {
+    const m = await call("chart", {
+      title: `Validation ${metric}`,
+      xLabel: "epoch",
+      yLabel: metric,
+      series: [{ name: `val ${metric}`, points: state.metrics }],
+    });
+    insertMarkup($("metric-chart"), m);
+  }
+}
+
+function trainRequest() {
+  const f = state.file;
+  const lr = $("lr").value.trim();
+  return {
+    model_name: state.model.name,
+    format: f.format,
+    text_column: $("text-col").value,
+    label_column: $("label-col").value,
+    backend: $("backend").value,
+    options: {
+      mode: $("mode").value,
+      epochs: Number($("epochs").value),
+      lr: lr === "" ? null : Number(lr),
+      batch_size: Number($("batch-size").value),
+      max_len: Number($("max-len").value),
+      lora_r: Number($("lora-r").value),
+      log_every: Number($("log-every").value),
+    },
+  };
+}
+
+$("train-btn").addEventListener("click", () =>
+  guarded(null, "Training", async () => {
+    training = true;
+    state.trained = false;
+    state.losses = [];
+    state.metrics = [];
+    $("stop-btn").disabled = false;
+    $("train-btn").disabled = true;
+    $("train-log").textContent = "";
+    $("eval").replaceChildren();
+    $("exports").replaceChildren();
+    $("loss-chart").replaceChildren();
+    $("metric-chart").replaceChildren();
+    const request = trainRequest();
+    state.metricName = "f1_macro";
+    status("Setting up the run (loading the model into the backend)…");
+    const files = {};
+    for (const [k, v] of Object.entries(state.model.files)) files[k] = v.slice(0);
+    try {
+      const result = await call(
+        "train",
+        { files, train: state.splits.train.slice(0), val: state.splits.val.slice(0), request },
+        {
+          onProgress: (msg) => {
+            if (msg.info) {
+              const i = msg.info;
+              const why = i.fallback ? ` — WebGPU not used: ${i.fallback}` : "";
+              const fitted = i.fitted ? ` — ${i.fitted}` : "";
+              $("train-info").textContent =
+                `${i.mode} on ${i.backend}${i.adapter ? ` (${i.adapter})` : ""}${why}${fitted}. ${i.params}. ` +
+                `${i.train_rows} train / ${i.val_rows} val rows, ${i.labels.length} labels, ${i.total_steps} steps of ${i.batch_size} × ≤${i.max_len} tokens.`;
+              $("train-info").dataset.backend = i.backend;
+              $("train-progress").max = i.total_steps;
+              return;
+            }
+            const s = msg.step;
+            $("train-progress").value = s.step;
+            $("train-status").textContent = `step ${s.step}/${s.total_steps} (${(msg.ms / 1000).toFixed(2)} s)`;
+            for (const e of s.events) {
+              $("train-log").textContent += JSON.stringify(e) + "\n";
+              if (e.event === "step") state.losses.push([e.step, e.loss]);
+              if (e.event === "epoch" && e.val_metric != null) state.metrics.push([e.epoch, e.val_metric]);
+            }
+            if (s.events.length) drawCharts().catch((err) => showError("Drawing the charts", err));
+          },
+        },
+      );
+      state.trained = true;
+      renderEvaluation(result.evaluation);
+      await renderExports();
+      status(result.stopped ? "Stopped. The results below are for the weights so far." : "Training finished.");
+    } finally {
+      training = false;
+      $("stop-btn").disabled = true;
+    }
+  }),
+);
+
+$("stop-btn").addEventListener("click", () => {
+  worker.postMessage({ cmd: "stop" });
+  $("stop-btn").disabled = true;
+  status("Stopping after this step…");
+});
+
+// ---- 4. results ------------------------------------------------------------------------------
+
+function renderEvaluation(evaluation) {
+  const box = $("eval");
+  const r = evaluation.report;
+  box.replaceChildren(el("h3", { text: `Validation (${r.n} rows): accuracy ${fmt(r.accuracy)}, macro-F1 ${fmt(r.f1_macro)}` }));
+  const body = el("div", { class: "report" });
+  insertMarkup(body, evaluation.html);
+  box.append(body);
+  state.metricsJson = evaluation.metrics;
+}
+
+function fmt(v) {
+  return v == null ? "undefined" : v.toFixed(4);
+}
+
+async function renderExports() {
+  const files = await call("exportFiles");
+  state.exported = files;
+  const box = $("exports");
+  box.replaceChildren(el("span", { text: "Download: " }));
+  for (const [name, bytes] of Object.entries(files)) {
+    const a = el("a", { class: "button", "data-file": name });
+    a.textContent = name;
+    downloadLink(a, name.replaceAll("/", "_"), bytes, name.endsWith(".json") ? "application/json" : "application/octet-stream");
+    box.append(a);
+  }
+}
+
+$("predict-btn").addEventListener("click", () =>
+  guarded($("predict-btn"), "Predicting", async () => {
+    const texts = $("predict-input").value.split("\n").filter((t) => t.trim() !== "");
+    if (!texts.length) throw new Error("type at least one text");
+    const { labels, probs } = await call("predict", { texts });
+    state.predictions = { texts, labels, probs };
+    const rows = texts.map((t, i) => {
+      const best = probs[i].indexOf(Math.max(...probs[i]));
+      return [t.length > 80 ? t.slice(0, 79) + "…" : t, labels[best], ...probs[i].map((p) => p.toFixed(4))];
+    });
+    $("predictions").replaceChildren(table(["text", "prediction", ...labels.map((l) => `p(${l})`)], rows));
+  }),
+);
+
+// ---- start -----------------------------------------------------------------------------------
+
+startWorker();
+call("chart", { title: "", xLabel: "", yLabel: "", series: [] })
+  .then(() => status("Ready. Load a table to begin."))
+  .catch((err) => showError("Starting the worker", err));
+refreshButtons();
+
+// For tests and the benchmark: the page's state and its worker calls.
+window.savantPage = { state, call };
