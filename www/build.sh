@@ -18,6 +18,9 @@ wasm-bindgen --version 2>/dev/null | grep -q "0.2.130" || cargo install wasm-bin
 (cd www && trunk build --release)
 
 wasm=www/dist/savant-web_bg.wasm
+if [ "${SAVANT_WASM_OPT:-1}" = 0 ]; then
+    echo "SAVANT_WASM_OPT=0: wasm-opt skipped (development builds only)"
+else
 cache="$HOME/.cache/savant/wasm-opt"
 mkdir -p "$cache"
 hash=$(sha256sum "$wasm" | cut -c1-32)
@@ -27,6 +30,7 @@ if [ ! -f "$cache/$hash.wasm" ]; then
     mv "$cache/$hash.tmp" "$cache/$hash.wasm"
 fi
 cp "$cache/$hash.wasm" "$wasm"
+fi
 echo "$wasm: $(stat -c %s "$wasm") bytes, $(gzip -9 < "$wasm" | wc -c) gzipped"
 
 if [ "$with_model" = 1 ]; then

@@ -407,3 +407,73 @@ fn three_training_steps_match_pytorch_adamw() {
         assert!(worst < tol, "{name} after 3 steps differs from PyTorch by {worst}");
     }
 }
+
+/// A model folder read from the fixtures (core has no file system of its own).
+struct FixtureFiles(PathBuf);
+
+impl savant_core::model::ModelFiles for FixtureFiles {
+    type Weights = Cursor<Vec<u8>>;
+    fn name(&self) -> String {
+        self.0.display().to_string()
+    }
+    fn read(&self, relative: &str) -> savant_core::Result<Option<Vec<u8>>> {
+        Ok(std::fs::read(self.0.join(relative)).ok())
+    }
+    fn weights(&self, relative: &str) -> savant_core::Result<Option<Self::Weights>> {
+        Ok(std::fs::read(self.0.join(relative)).ok().map(Cursor::new))
+    }
+}
+
+fn rows(source: &str, n: usize, offset: usize) -> savant_core::train::LabelledRows {
+    let words = [("billing charge fee", "billing"), ("fraud stolen card", "fraud"), ("other question", "other")];
+    let mut r = savant_core::train::LabelledRows { source: source.into(), ..Default::default() };
+    for i in offset..offset + n {
+        let (w, l) = words[i % 3];
+        r.texts.push(format!("{w} {}", ["the", "a", "my", "this", "our"][i % 5]));
+        r.labels.push(if l == "other" { "misc".into() } else { l.into() });
+    }
+    r
+}
+
+// The run the CLI and the page share: validation and predictions run without dropout (the same
+// numbers every time, though the model has dropout 0.1), and the exported adapter, read back onto
+// the base model, gives the run's own probabilities.
+#[test]
+fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
+    use savant_core::train::{FineTune, Mode, TrainOptions};
+    let files = FixtureFiles(fixture("tiny-cls"));
+    let device = device();
+    let options =
+        TrainOptions { mode: Mode::Lora, epochs: 1, batch_size: 4, lr: Some(1e-2), max_len: Some(16), ..Default::default() };
+    let mut run = FineTune::new(&files, options, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff())
+        .expect("a run");
+    assert_eq!(run.config.labels, ["billing", "fraud", "misc"], "a fresh head for new labels");
+    while !run.session.finished() {
+        pollster::block_on(run.session.advance()).expect("a step");
+    }
+    let model = run.session.best_model();
+    let a = pollster::block_on(run.session.val_predictions(&model)).unwrap().scores;
+    let b = pollster::block_on(run.session.val_predictions(&model)).unwrap().scores;
+    assert_eq!(a, b, "validation must not apply dropout");
+    let texts = ["billing fee the", "stolen card", "a question about nothing in particular"];
+    let probs = pollster::block_on(run.predict(&texts, 2)).unwrap();
+    assert_eq!(probs, pollster::block_on(run.predict(&texts, 3)).unwrap());
+
+    let exported: BTreeMap<String, Vec<u8>> =
+        pollster::block_on(run.result_files(&files)).unwrap().into_iter().collect();
+    let strategy = read_adapter_config(&exported["adapter/adapter_config.json"], "adapter_config.json").unwrap();
+    let config = run.config.clone();
+    let inference = device.clone();
+    let mut base = Checkpoint::open(Cursor::new(std::fs::read(fixture("tiny-cls/model.safetensors")).unwrap()), "m").unwrap();
+    let (bert, _) = savant_core::model::load_encoder(&tiny().config, &mut base, &inference).unwrap();
+    let fresh = savant_core::finetune::new_classifier(bert, &config, 3, 0, &inference);
+    let mut adapter = Checkpoint::open(Cursor::new(exported["adapter/adapter_model.safetensors"].clone()), "a").unwrap();
+    let loaded = read_adapter(fresh, &config, &strategy, &mut adapter, &inference).unwrap();
+    let mut tokenizer = tiny().tokenizer;
+    tokenizer.set_max_len(Some(16)).unwrap();
+    let batch = tokenizer.encode_batch(&texts).unwrap();
+    let logits = pollster::block_on(classify(&loaded, &config, &batch, &inference)).unwrap();
+    let reread = savant_core::infer::softmax_rows(&logits, 3);
+    let tol = if on_cpu() { 1e-6 } else { 1e-4 };
+    assert!(max_diff(&probs, &reread) <= tol, "run {probs:?} vs its adapter read back {reread:?}");
+}

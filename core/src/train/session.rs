@@ -314,9 +314,11 @@ impl Session {
         let mut order: Vec<usize> = (0..self.val.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
         let k = self.model_config.labels.len();
+        // Inference off the autodiff device: no graph, and dropout (active on autodiff) stays off.
+        let device = self.device.clone().without_autodiff();
         for rows in order.chunks(self.config.batch_size.max(1) * 2) {
             let batch = self.val.batch(rows, self.pad_id);
-            let logits = classify(model, &self.model_config, &batch.tokens, &self.device).await?;
+            let logits = classify(model, &self.model_config, &batch.tokens, &device).await?;
             let probs = softmax_rows(&logits, k);
             for (j, &row) in rows.iter().enumerate() {
                 for c in 0..k {
@@ -327,7 +329,7 @@ impl Session {
         Ok(Predictions { classes: self.model_config.labels.clone(), y_true: self.val.labels.clone(), scores })
     }
 
-    /// The device the run trains on.
+    /// The device the run trains on (an autodiff device).
     pub fn device(&self) -> Device {
         self.device.clone()
     }

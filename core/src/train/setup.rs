@@ -398,7 +398,8 @@ impl FineTune {
     /// in the order of `config.labels`.
     pub async fn predict(&self, texts: &[&str], batch_size: usize) -> Result<Vec<f32>> {
         let model = self.session.best_model();
-        let device = self.session.device();
+        // Off autodiff: inference builds no graph and dropout stays off.
+        let device = self.session.device().without_autodiff();
         let out = TextModel::Classifier(&model)
             .run_texts(&self.config, &self.tokenizer, texts, batch_size.max(1), &device)
             .await?;
