@@ -368,8 +368,12 @@ $("train-btn").addEventListener("click", () =>
     $("stop-btn").disabled = false;
     $("train-btn").disabled = true;
     $("train-log").textContent = "";
+    $("train-info").textContent = "";
+    delete $("train-info").dataset.backend;
     $("eval").replaceChildren();
     $("exports").replaceChildren();
+    $("predictions").replaceChildren();
+    state.predictions = null;
     $("loss-chart").replaceChildren();
     $("metric-chart").replaceChildren();
     const request = trainRequest();
@@ -410,6 +414,15 @@ $("train-btn").addEventListener("click", () =>
       renderEvaluation(result.evaluation);
       await renderExports();
       status(result.stopped ? "Stopped. The results below are for the weights so far." : "Training finished.");
+    } catch (err) {
+      status("Training failed; your data and model are still loaded.");
+      if ($("train-info").dataset.backend === "webgpu") {
+        // The worker's GPU device is gone or broken: the next run gets a fresh worker and device.
+        if (!err.fatal) restartWorker();
+        err.message +=
+          "\n\nThe GPU device was lost or ran out of memory. Train again (a fresh GPU device is requested), lower the batch size or max tokens, or choose the CPU backend.";
+      }
+      throw err;
     } finally {
       training = false;
       $("stop-btn").disabled = true;

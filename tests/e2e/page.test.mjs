@@ -126,7 +126,9 @@ const TEXTS = [
 // The page's probabilities for TEXTS, and `savant predict --adapter` on the exported files.
 async function predictAndExport(page, name) {
   await page.fill("#predict-input", TEXTS.join("\n"));
+  assert.equal(await page.evaluate(() => window.savantPage.state.predictions), null, "a new run clears old predictions");
   await page.click("#predict-btn");
+  await page.waitForFunction(() => window.savantPage.state.predictions != null);
   await page.waitForSelector("#predictions table");
   const pagePred = await page.evaluate(() => window.savantPage.state.predictions);
   const dir = join(OUT, name);
@@ -302,12 +304,13 @@ test("bad input: a message on the page, the data kept, the tab responsive", asyn
   let destroyed = false;
   for (const w of page.workers()) destroyed ||= await w.evaluate(() => (self.__gpuDevice ? (self.__gpuDevice.destroy(), true) : false));
   assert.ok(destroyed, "no GPU device to destroy");
-  console.log("device lost:", await expectError(/Training: .+/));
+  console.log("device lost:", await expectError(/Training: [^]+The GPU device was lost/));
   await shot(page, "bad-2-device-lost");
-  // The data is still there and the page still trains (on the CPU).
+  // The data is still there and the page trains again on a fresh GPU device.
   assert.ok(await page.evaluate(() => window.savantPage.state.splits != null && window.savantPage.state.model != null));
   assert.equal(await page.locator("#train-btn").isDisabled(), false);
-  await train(page, logs, { backend: "cpu", epochs: "1" });
+  await train(page, logs, { backend: "webgpu", epochs: "1" });
+  assert.equal(await page.locator("#train-info").getAttribute("data-backend"), "webgpu");
   await context.close();
 });
 
@@ -324,3 +327,25 @@ async function instrumentGpu(worker) {
     };
   });
 }
+
+test("auto falls back to the CPU, and says why, where WebGPU does not start", async () => {
+  // Without --enable-unsafe-webgpu this Chromium has navigator.gpu but no adapter.
+  const plain = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium" });
+  try {
+    const context = await plain.newContext();
+    const page = await context.newPage();
+    const logs = [];
+    page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
+    await page.goto(base);
+    await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Ready"));
+    await loadAndClean(page, DRUGS, { testShare: "0.6" });
+    await pickTinyModel(page);
+    await train(page, logs, { backend: "auto", epochs: "1" });
+    assert.equal(await page.locator("#train-info").getAttribute("data-backend"), "cpu");
+    const info = await page.locator("#train-info").textContent();
+    assert.match(info, /on cpu — WebGPU not used: WebGPU did not start/);
+    console.log("auto:", info);
+  } finally {
+    await plain.close();
+  }
+});

@@ -71,8 +71,9 @@ fn plot(
     let ph = H - TOP - BOTTOM;
     let px = |x: f64| LEFT + ((x - x0) / (x1 - x0)).clamp(0.0, 1.0) * pw;
     let py = |y: f64| TOP + (1.0 - ((y - y0) / (y1 - y0)).clamp(0.0, 1.0)) * ph;
+    // Enough decimals to tell the 5 tick steps apart (1 on the unit square, 0 for step counts).
     let tick = |v: f64, span: f64| {
-        let decimals = if span >= 20.0 { 0 } else if span >= 0.99 { 1 } else { 2 };
+        let decimals = if span > 0.0 { (-(span / 5.0).log10()).ceil().clamp(0.0, 6.0) as usize } else { 2 };
         format!("{v:.decimals$}")
     };
     let _ = write!(s, r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>"##);
@@ -223,6 +224,9 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("ROC &amp; friends") && svg.contains("a&lt;b&gt;"));
         assert!(!svg.contains("http://") || svg.matches("http://").count() == 1, "only the SVG namespace");
+        let loss = line_plot("Loss", "step", "loss", &[Series { name: "train".into(), points: vec![(1.0, 1.121), (2.0, 1.128)] }]);
+        assert!(loss.contains(">1.121<") || loss.contains(">1.1205<"), "ticks tell small steps apart: {loss}");
+        assert!(loss.contains(">2<") || loss.contains(">2.0<"));
         let heat = confusion_heatmap("Confusion", &["x".into(), "y".into()], &[vec![3, 1], vec![0, 4]]);
         assert!(heat.contains("true x, predicted y: 1"));
         assert_eq!(heat.matches("<rect").count(), 4);
