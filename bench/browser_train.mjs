@@ -79,15 +79,26 @@ try {
           options: { mode: "lora", batch_size: batch, max_len: maxLen, epochs: 1, log_every: 1 },
         };
         const enc = (a) => new Uint8Array(a).buffer;
-        return window.savantPage.call("benchSteps", { files, train: enc(train), val: enc(val), request, steps: steps + 1 });
+        try {
+          return await window.savantPage.call("benchSteps", { files, train: enc(train), val: enc(val), request, steps: steps + 1 });
+        } catch (e) {
+          return { error: e.message };
+        }
       },
       { backend, train: [...train], val: [...val], steps: STEPS[backend], batch: BATCH, maxLen: MAX_LEN },
     );
+    if (out.error) {
+      // Reported, not hidden: e.g. a loss that became NaN on a software WebGPU adapter.
+      results.runs[`browser_${backend}`] = { error: out.error };
+      console.log(`browser ${backend}: FAILED: ${out.error}`);
+      continue;
+    }
     const timed = out.times.slice(1);
     const seconds = median(timed) / 1000;
     results.runs[`browser_${backend}`] = {
       backend: out.info.backend,
       adapter: out.info.adapter,
+      losses: out.losses,
       first_step_s: out.times[0] / 1000,
       step_s: timed.map((t) => t / 1000),
       median_step_s: seconds,

@@ -155,9 +155,22 @@ function insertMarkup(container, markup) {
 
 // ---- 1. data ---------------------------------------------------------------------------------
 
-$("data-file").addEventListener("change", () =>
-  guarded(null, "Reading the file", async () => {
-    const f = $("data-file").files[0];
+$("data-file").addEventListener("change", () => loadDataFile($("data-file").files[0]));
+
+// A file dropped anywhere on the data section loads like a picked one.
+$("data").addEventListener("dragover", (event) => {
+  event.preventDefault();
+  $("data").classList.add("dropping");
+});
+$("data").addEventListener("dragleave", () => $("data").classList.remove("dropping"));
+$("data").addEventListener("drop", (event) => {
+  event.preventDefault();
+  $("data").classList.remove("dropping");
+  loadDataFile(event.dataTransfer.files[0]);
+});
+
+function loadDataFile(f) {
+  return guarded(null, "Reading the file", async () => {
     if (!f) return;
     state.file = null;
     state.cleaned = null;
@@ -183,8 +196,8 @@ $("data-file").addEventListener("change", () =>
     );
     $("preview-box").open = true;
     status(`Loaded ${f.name}: ${p.total} rows. Choose the columns and clean it.`);
-  }),
-);
+  });
+}
 
 function renderCleanReport(r) {
   const rows = [

@@ -7,7 +7,6 @@ import init, * as savant from "./savant-web.js";
 
 const ready = init({ module_or_path: new URL("./savant-web_bg.wasm", import.meta.url) });
 let trainer = null;
-let stopRequested = false;
 
 const handlers = {
   async preview({ bytes, format, source }) {
@@ -29,30 +28,21 @@ const handlers = {
   // Builds the trainer and runs it to the end (or to Stop), posting progress; resolves with the
   // run's info and the evaluation of its best weights.
   async train({ files, train, val, request }, id) {
-    stopRequested = false;
+    trainer?.free();
     trainer = null;
     const modelFiles = {};
     for (const [name, buf] of Object.entries(files)) modelFiles[name] = new Uint8Array(buf);
     trainer = await savant.createTrainer(modelFiles, new Uint8Array(train), new Uint8Array(val), request);
     const info = trainer.info();
     postMessage({ type: "progress", id, info });
-    let finished = false;
-    while (!finished) {
-      // Let a Stop message in between steps.
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      if (stopRequested) break;
-      const started = performance.now();
-      const out = await trainer.step();
-      finished = out.finished;
-      postMessage({ type: "progress", id, step: out, ms: performance.now() - started });
-    }
+    let last = performance.now();
+    const result = await trainer.run((step) => {
+      const now = performance.now();
+      postMessage({ type: "progress", id, step, ms: now - last });
+      last = now;
+    });
     const evaluation = await trainer.evaluate();
-    return { info, evaluation, stopped: !finished };
-  },
-
-  async stop() {
-    stopRequested = true;
-    return true;
+    return { info, evaluation, stopped: result.stopped };
   },
 
   async predict({ texts }) {
@@ -73,20 +63,25 @@ const handlers = {
     const t = await savant.createTrainer(modelFiles, new Uint8Array(train), new Uint8Array(val), request);
     const info = t.info();
     const times = [];
-    for (let i = 0; i < steps; i++) {
-      const started = performance.now();
-      await t.step();
-      times.push(performance.now() - started);
+    const losses = [];
+    try {
+      for (let i = 0; i < steps; i++) {
+        const started = performance.now();
+        const out = await t.step();
+        times.push(performance.now() - started);
+        for (const e of out.events) if (e.event === "step") losses.push(e.loss);
+      }
+    } finally {
+      t.free();
     }
-    t.free();
-    return { info, times };
+    return { info, times, losses };
   },
 };
 
 onmessage = async (event) => {
   const { id, cmd, ...args } = event.data;
   if (cmd === "stop") {
-    stopRequested = true;
+    trainer?.stop(); // takes effect between two steps of trainer.run()
     return;
   }
   try {

@@ -174,6 +174,8 @@ function lossFell(losses) {
 test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with no outside request", async () => {
   const { context, page, requests, logs } = await openPage();
   await shot(page, "0-start");
+  // Loaded once, the page needs no network: everything below runs offline.
+  await context.setOffline(true);
 
   // Clean the real drug reviews as `savant clean --dedup near --redact` does, byte for byte.
   await page.setInputFiles("#data-file", DRUGS);
@@ -348,4 +350,41 @@ test("auto falls back to the CPU, and says why, where WebGPU does not start", as
   } finally {
     await plain.close();
   }
+});
+
+test("a dropped file loads, and Stop ends a run mid-epoch with its results", async () => {
+  const { context, page, logs } = await openPage();
+  const bytes = [...readFileSync(DRUGS)];
+  await page.evaluate((bytes) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], "dropped.csv", { type: "text/csv" }));
+    const section = document.getElementById("data");
+    section.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    section.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, bytes);
+  await page.waitForFunction(() => window.savantPage.state.file?.name === "dropped.csv");
+  await page.waitForSelector("#preview table");
+  await page.click("#clean-btn");
+  await page.waitForSelector("#clean-report table");
+  await page.fill("#test-share", "0.6");
+  await page.click("#split-btn");
+  await page.waitForFunction(() => window.savantPage.state.splits != null);
+  await pickTinyModel(page);
+  await page.selectOption("#backend", "cpu");
+  await page.fill("#epochs", "20");
+  await page.fill("#batch-size", "8");
+  await page.fill("#max-len", "24");
+  await page.fill("#log-every", "1");
+  await page.click("#train-btn");
+  await page.waitForFunction(() => window.savantPage.state.losses.length >= 3);
+  await page.click("#stop-btn");
+  await page.waitForFunction(() => /Stopped/.test(document.getElementById("status").textContent), null, { timeout: 120_000 });
+  await noError(page, logs);
+  const progress = await page.locator("#train-progress");
+  const [value, max] = [Number(await progress.getAttribute("value")), Number(await progress.getAttribute("max"))];
+  assert.ok(value >= 3 && value < max / 2, `stopped at step ${value} of ${max}`);
+  assert.match(await page.locator("#eval h3").textContent(), /macro-F1/);
+  assert.ok((await page.locator("#exports a").count()) >= 3, "the adapter can be downloaded after a stop");
+  await shot(page, "5-stopped");
+  await context.close();
 });

@@ -3,7 +3,7 @@
 //! calls), then evaluated, used for predictions and exported — all through core's `FineTune`,
 //! the same run `savant train` drives.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::rc::Rc;
@@ -126,6 +126,8 @@ struct State {
 #[wasm_bindgen]
 pub struct Trainer {
     state: Rc<RefCell<State>>,
+    /// Set by `stop()`; outside `state`, which a running `run()` holds.
+    stop: Rc<Cell<bool>>,
 }
 
 fn js_error(e: impl std::fmt::Display) -> JsValue {
@@ -187,7 +189,7 @@ pub async fn create_trainer(
         total_steps: run.session.total_steps(),
         notes: run.notes.clone(),
     };
-    Ok(Trainer { state: Rc::new(RefCell::new(State { run, files, info })) })
+    Ok(Trainer { state: Rc::new(RefCell::new(State { run, files, info })), stop: Rc::new(Cell::new(false)) })
 }
 
 fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
@@ -203,11 +205,69 @@ fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
     }
 }
 
+/// One `Session::advance`, as the JSON `step()` resolves to.
+async fn advance(s: &mut State) -> Result<JsValue, JsValue> {
+    let metric = s.run.options.metric.clone();
+    let events = s.run.session.advance().await.map_err(js_error)?;
+    let session = &s.run.session;
+    let out = json!({
+        "events": events.iter().map(|e| event_json(e, &metric)).collect::<Vec<_>>(),
+        "step": session.trainer.step,
+        "total_steps": session.total_steps(),
+        "epoch": session.progress.epoch,
+        "finished": session.finished(),
+    });
+    to_js(&out).map_err(Into::into)
+}
+
+/// Resolves on the next macrotask (`setTimeout(0)`), letting messages such as Stop in.
+async fn yield_to_event_loop() -> Result<(), JsValue> {
+    let global = js_sys::global();
+    let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())?.into();
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = set_timeout.call2(&global, &resolve, &JsValue::from(0));
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ())
+}
+
 #[wasm_bindgen]
 impl Trainer {
     /// What the run is: backend (and why not WebGPU), parameter counts, rows, steps.
     pub fn info(&self) -> Result<JsValue, JsValue> {
         to_js(&self.state.borrow().info).map_err(Into::into)
+    }
+
+    /// Trains to the end, or until `stop()`: calls `on_progress` with each step's result (see
+    /// `step()`) and lets the event loop run between steps, so a Stop button works mid-epoch.
+    /// Resolves to `{ finished, stopped, step, total_steps }`.
+    pub fn run(&self, on_progress: js_sys::Function) -> js_sys::Promise {
+        let state = self.state.clone();
+        let stop = self.stop.clone();
+        stop.set(false);
+        future_to_promise(async move {
+            loop {
+                yield_to_event_loop().await?;
+                let out = {
+                    let mut s =
+                        state.try_borrow_mut().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+                    if stop.get() || s.run.session.finished() {
+                        let session = &s.run.session;
+                        let out = json!({
+                            "finished": session.finished(), "stopped": !session.finished(),
+                            "step": session.trainer.step, "total_steps": session.total_steps(),
+                        });
+                        return to_js(&out).map_err(Into::into);
+                    }
+                    advance(&mut s).await?
+                };
+                on_progress.call1(&JsValue::NULL, &out)?;
+            }
+        })
+    }
+
+    /// Asks a running `run()` to stop after its current step.
+    pub fn stop(&self) {
+        self.stop.set(true);
     }
 
     /// One optimiser step, or the validation pass after an epoch's last step. Resolves to
@@ -218,17 +278,7 @@ impl Trainer {
         let state = self.state.clone();
         future_to_promise(async move {
             let mut s = state.try_borrow_mut().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
-            let metric = s.run.options.metric.clone();
-            let events = s.run.session.advance().await.map_err(js_error)?;
-            let session = &s.run.session;
-            let out = json!({
-                "events": events.iter().map(|e| event_json(e, &metric)).collect::<Vec<_>>(),
-                "step": session.trainer.step,
-                "total_steps": session.total_steps(),
-                "epoch": session.progress.epoch,
-                "finished": session.finished(),
-            });
-            to_js(&out).map_err(Into::into)
+            advance(&mut s).await
         })
     }
 
