@@ -30,9 +30,7 @@ const handlers = {
   async train({ files, train, val, request }, id) {
     trainer?.free();
     trainer = null;
-    const modelFiles = {};
-    for (const [name, buf] of Object.entries(files)) modelFiles[name] = new Uint8Array(buf);
-    trainer = await savant.createTrainer(modelFiles, new Uint8Array(train), new Uint8Array(val), request);
+    trainer = await savant.createTrainer(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);
     const info = trainer.info();
     postMessage({ type: "progress", id, info });
     let last = performance.now();
@@ -58,9 +56,7 @@ const handlers = {
 
   // Benchmark hook: `steps` optimiser steps of a fresh run, timed here (bench/browser_train.mjs).
   async benchSteps({ files, train, val, request, steps }) {
-    const modelFiles = {};
-    for (const [name, buf] of Object.entries(files)) modelFiles[name] = new Uint8Array(buf);
-    const t = await savant.createTrainer(modelFiles, new Uint8Array(train), new Uint8Array(val), request);
+    const t = await savant.createTrainer(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);
     const info = t.info();
     const times = [];
     const losses = [];
@@ -95,6 +91,11 @@ onmessage = async (event) => {
     postMessage({ id, ok: false, error: message, fatal: trapped });
   }
 };
+
+// { name: ArrayBuffer } from the page → { name: Uint8Array } for createTrainer.
+function asBytes(files) {
+  return Object.fromEntries(Object.entries(files).map(([name, buf]) => [name, new Uint8Array(buf)]));
+}
 
 function safe(f) {
   try {

@@ -130,6 +130,11 @@ pub struct Trainer {
     stop: Rc<Cell<bool>>,
 }
 
+/// Calls overlapped: each must be awaited before the next.
+fn busy() -> JsValue {
+    js_error("the trainer is busy: await the previous call")
+}
+
 fn js_error(e: impl std::fmt::Display) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
@@ -249,7 +254,7 @@ impl Trainer {
                 yield_to_event_loop().await?;
                 let out = {
                     let mut s =
-                        state.try_borrow_mut().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+                        state.try_borrow_mut().map_err(|_| busy())?;
                     if stop.get() || s.run.session.finished() {
                         let session = &s.run.session;
                         let out = json!({
@@ -277,7 +282,7 @@ impl Trainer {
     pub fn step(&self) -> js_sys::Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let mut s = state.try_borrow_mut().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+            let mut s = state.try_borrow_mut().map_err(|_| busy())?;
             advance(&mut s).await
         })
     }
@@ -288,7 +293,7 @@ impl Trainer {
     pub fn evaluate(&self) -> js_sys::Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let s = state.try_borrow().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+            let s = state.try_borrow().map_err(|_| busy())?;
             let model = s.run.session.best_model();
             let predictions = s.run.session.val_predictions(&model).await.map_err(js_error)?;
             let report = savant_core::metrics::report::evaluate(&predictions, &Default::default()).map_err(js_error)?;
@@ -303,7 +308,7 @@ impl Trainer {
     pub fn predict(&self, texts: Vec<String>) -> js_sys::Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let s = state.try_borrow().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+            let s = state.try_borrow().map_err(|_| busy())?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let k = s.run.config.labels.len();
             let probs = s.run.predict(&refs, s.run.options.batch_size).await.map_err(js_error)?;
@@ -319,7 +324,7 @@ impl Trainer {
     pub fn export_files(&self) -> js_sys::Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let s = state.try_borrow().map_err(|_| js_error("the trainer is busy: await the previous call"))?;
+            let s = state.try_borrow().map_err(|_| busy())?;
             let mut files = s.run.result_files(&s.files).await.map_err(js_error)?;
             if s.run.session.best_report.is_some() {
                 let metrics = s.run.metrics_json().map_err(js_error)?;
