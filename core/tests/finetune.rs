@@ -443,8 +443,14 @@ fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
     use savant_core::train::{FineTune, Mode, TrainOptions};
     let files = FixtureFiles(fixture("tiny-cls"));
     let device = device();
-    let options =
-        TrainOptions { mode: Mode::Lora, epochs: 1, batch_size: 4, lr: Some(1e-2), max_len: Some(16), ..Default::default() };
+    let options = TrainOptions {
+        mode: Mode::Lora,
+        epochs: 1,
+        batch_size: 4,
+        lr: Some(1e-2),
+        max_len: Some(16),
+        ..Default::default()
+    };
     let mut run = FineTune::new(&files, options, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff())
         .expect("a run");
     assert_eq!(run.config.labels, ["billing", "fraud", "misc"], "a fresh head for new labels");
@@ -464,10 +470,12 @@ fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
     let strategy = read_adapter_config(&exported["adapter/adapter_config.json"], "adapter_config.json").unwrap();
     let config = run.config.clone();
     let inference = device.clone();
-    let mut base = Checkpoint::open(Cursor::new(std::fs::read(fixture("tiny-cls/model.safetensors")).unwrap()), "m").unwrap();
+    let mut base =
+        Checkpoint::open(Cursor::new(std::fs::read(fixture("tiny-cls/model.safetensors")).unwrap()), "m").unwrap();
     let (bert, _) = savant_core::model::load_encoder(&tiny().config, &mut base, &inference).unwrap();
     let fresh = savant_core::finetune::new_classifier(bert, &config, 3, 0, &inference);
-    let mut adapter = Checkpoint::open(Cursor::new(exported["adapter/adapter_model.safetensors"].clone()), "a").unwrap();
+    let mut adapter =
+        Checkpoint::open(Cursor::new(exported["adapter/adapter_model.safetensors"].clone()), "a").unwrap();
     let loaded = read_adapter(fresh, &config, &strategy, &mut adapter, &inference).unwrap();
     let mut tokenizer = tiny().tokenizer;
     tokenizer.set_max_len(Some(16)).unwrap();

@@ -234,10 +234,8 @@ struct ChartSeries {
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: JsValue) -> Result<String, JsError> {
     let series: Vec<ChartSeries> =
         serde_wasm_bindgen::from_value(series).map_err(|e| JsError::new(&format!("chart series: {e}")))?;
-    let series: Vec<savant_core::metrics::svg::Series> = series
-        .into_iter()
-        .map(|s| savant_core::metrics::svg::Series { name: s.name, points: s.points })
-        .collect();
+    let series: Vec<savant_core::metrics::svg::Series> =
+        series.into_iter().map(|s| savant_core::metrics::svg::Series { name: s.name, points: s.points }).collect();
     Ok(savant_core::metrics::svg::line_plot(title, x_label, y_label, &series))
 }
 
@@ -266,11 +264,8 @@ mod tests {
         assert_eq!(out.report.n, 3);
         assert_eq!(out.report.pos_label.as_deref(), Some("b"));
         assert!(out.html.contains("<svg"));
-        let p = preview_request(
-            b"a,b\n1,2\n3\n4,5\n",
-            PreviewRequest { format: Format::Csv, source: None, rows: 1 },
-        )
-        .unwrap();
+        let p = preview_request(b"a,b\n1,2\n3\n4,5\n", PreviewRequest { format: Format::Csv, source: None, rows: 1 })
+            .unwrap();
         assert_eq!((p.columns.len(), p.rows.len(), p.total, p.malformed), (2, 1, 3, 1));
     }
 }

@@ -253,8 +253,7 @@ impl Trainer {
             loop {
                 yield_to_event_loop().await?;
                 let out = {
-                    let mut s =
-                        state.try_borrow_mut().map_err(|_| busy())?;
+                    let mut s = state.try_borrow_mut().map_err(|_| busy())?;
                     if stop.get() || s.run.session.finished() {
                         let session = &s.run.session;
                         let out = json!({
@@ -298,7 +297,8 @@ impl Trainer {
             let predictions = s.run.session.val_predictions(&model).await.map_err(js_error)?;
             let report = savant_core::metrics::report::evaluate(&predictions, &Default::default()).map_err(js_error)?;
             let html = savant_core::metrics::html::report_body(&report, &predictions);
-            let metrics = if s.run.session.best_report.is_some() { Some(s.run.metrics_json().map_err(js_error)?) } else { None };
+            let metrics =
+                if s.run.session.best_report.is_some() { Some(s.run.metrics_json().map_err(js_error)?) } else { None };
             to_js(&json!({ "report": report, "html": html, "metrics": metrics })).map_err(Into::into)
         })
     }

@@ -34,7 +34,7 @@ impl Adapter {
     }
 
     pub fn forward<const D: usize>(&self, h: Tensor<D>) -> Tensor<D> {
-        let z = crate::model::cpu_fast::gelu(self.down.forward(h.clone()));
+        let z = crate::model::activation::gelu(self.down.forward(h.clone()));
         h + self.up.forward(z)
     }
 }

@@ -55,7 +55,11 @@ pub fn report_body(r: &EvalReport, p: &Predictions) -> String {
         "<p>{n} rows, {k} classes{ci}.</p>",
         n = r.n,
         k = r.classes.len(),
-        ci = if r.confidence_intervals.is_empty() { String::new() } else { ", 95% bootstrap intervals in brackets".into() }
+        ci = if r.confidence_intervals.is_empty() {
+            String::new()
+        } else {
+            ", 95% bootstrap intervals in brackets".into()
+        }
     );
     h.push_str("<h2>Summary</h2><table><tr><th>metric</th><th>value</th></tr>");
     let rows: [(&str, Option<f64>); 16] = [

@@ -224,7 +224,12 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("ROC &amp; friends") && svg.contains("a&lt;b&gt;"));
         assert!(!svg.contains("http://") || svg.matches("http://").count() == 1, "only the SVG namespace");
-        let loss = line_plot("Loss", "step", "loss", &[Series { name: "train".into(), points: vec![(1.0, 1.121), (2.0, 1.128)] }]);
+        let loss = line_plot(
+            "Loss",
+            "step",
+            "loss",
+            &[Series { name: "train".into(), points: vec![(1.0, 1.121), (2.0, 1.128)] }],
+        );
         assert!(loss.contains(">1.121<") || loss.contains(">1.1205<"), "ticks tell small steps apart: {loss}");
         assert!(loss.contains(">2<") || loss.contains(">2.0<"));
         let heat = confusion_heatmap("Confusion", &["x".into(), "y".into()], &[vec![3, 1], vec![0, 4]]);

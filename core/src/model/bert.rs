@@ -175,8 +175,8 @@ impl FeedForward {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.intermediate.forward(x.clone());
         let h = match self.activation {
-            Activation::Gelu => super::cpu_fast::gelu(h),
-            Activation::GeluTanh => activation::gelu_approximate(h),
+            Activation::Gelu => super::activation::gelu(h),
+            Activation::GeluTanh => super::activation::gelu_tanh(h),
             Activation::Relu => activation::relu(h),
         };
         let out = self.dropout.forward(self.output.forward(h));
@@ -217,7 +217,7 @@ pub struct Pooler {
 impl Pooler {
     /// `first`: the last hidden state of the first token, `[batch, hidden]`.
     pub fn forward(&self, first: Tensor<2>) -> Tensor<2> {
-        activation::tanh(self.dense.forward(first))
+        super::activation::tanh(self.dense.forward(first))
     }
 }
 

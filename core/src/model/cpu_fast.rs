@@ -18,7 +18,7 @@ use burn::tensor::{activation, Device, Distribution, Tensor, TensorData};
 use crate::data::rng::SplitMix64;
 
 /// Whether `device` is the flex CPU device (with or without autodiff).
-fn on_flex(device: &Device) -> bool {
+pub(crate) fn on_flex(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
         device.clone().inner() == Device::flex()

@@ -1,5 +1,6 @@
 //! The BERT encoder: config, modules and Hugging Face checkpoints.
 
+pub mod activation;
 pub mod bert;
 pub mod config;
 pub mod cpu_fast;

@@ -11,10 +11,10 @@ pub mod step;
 
 pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};
+pub use limits::{fit_to_limits, BufferLimits, Fit};
 pub use schedule::LinearSchedule;
 pub use session::{
     higher_is_better, metric_value, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint, TrainEvent,
 };
-pub use step::{cross_entropy, Job, LabelledBatch, OptimConfig, PartResult, Runner, Sequential, Trainer};
 pub use setup::{ClassWeights, FineTune, LabelledRows, Mode, TrainOptions};
-pub use limits::{fit_to_limits, BufferLimits, Fit};
+pub use step::{cross_entropy, Job, LabelledBatch, OptimConfig, PartResult, Runner, Sequential, Trainer};

@@ -12,7 +12,9 @@ use crate::data::TableReader;
 use crate::finetune::peft::write_adapter;
 use crate::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
 use crate::infer::{softmax_rows, TextModel};
-use crate::model::{classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, ModelFiles, ModelFolder};
+use crate::model::{
+    classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, ModelFiles, ModelFolder,
+};
 use crate::tokenize::TextTokenizer;
 use crate::{Error, Result};
 
@@ -107,9 +109,30 @@ impl Default for TrainOptions {
 impl TrainOptions {
     /// The field names, which errors use to name an option.
     pub const FIELDS: [&'static str; 24] = [
-        "mode", "freeze_layers", "adapter_dim", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "epochs",
-        "lr", "batch_size", "grad_accum", "max_len", "warmup", "weight_decay", "max_grad_norm", "class_weights",
-        "augment_delete", "augment_swap", "augment_mask", "seed", "patience", "metric", "log_every", "parts",
+        "mode",
+        "freeze_layers",
+        "adapter_dim",
+        "lora_r",
+        "lora_alpha",
+        "lora_dropout",
+        "lora_targets",
+        "epochs",
+        "lr",
+        "batch_size",
+        "grad_accum",
+        "max_len",
+        "warmup",
+        "weight_decay",
+        "max_grad_norm",
+        "class_weights",
+        "augment_delete",
+        "augment_swap",
+        "augment_mask",
+        "seed",
+        "patience",
+        "metric",
+        "log_every",
+        "parts",
     ];
 
     /// The peak learning rate, defaulted by mode.
@@ -155,7 +178,12 @@ impl TrainOptions {
                 if !(0.0..1.0).contains(&self.lora_dropout) {
                     return Err(Error::Option(format!("lora_dropout must be in [0, 1), got {}", self.lora_dropout)));
                 }
-                Strategy::Lora(LoraConfig { r: self.lora_r, alpha: self.lora_alpha, dropout: self.lora_dropout, targets })
+                Strategy::Lora(LoraConfig {
+                    r: self.lora_r,
+                    alpha: self.lora_alpha,
+                    dropout: self.lora_dropout,
+                    targets,
+                })
             }
         })
     }
@@ -165,9 +193,11 @@ impl TrainOptions {
         if self.batch_size == 0 || self.grad_accum == 0 || self.epochs == 0 || self.parts == 0 {
             return Err(Error::Option("batch_size, grad_accum, epochs and parts must be at least 1".into()));
         }
-        for (name, p) in
-            [("augment_delete", self.augment_delete), ("augment_swap", self.augment_swap), ("augment_mask", self.augment_mask)]
-        {
+        for (name, p) in [
+            ("augment_delete", self.augment_delete),
+            ("augment_swap", self.augment_swap),
+            ("augment_mask", self.augment_mask),
+        ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(Error::Option(format!("{name} must be a probability in [0, 1), got {p}")));
             }
@@ -275,12 +305,8 @@ impl FineTune {
         } else {
             0
         };
-        let augment = Augment {
-            delete: options.augment_delete,
-            swap: options.augment_swap,
-            mask: options.augment_mask,
-            mask_id,
-        };
+        let augment =
+            Augment { delete: options.augment_delete, swap: options.augment_swap, mask: options.augment_mask, mask_id };
 
         let labels = LabelSet::from_labels(train.labels.iter().map(String::as_str), &train.source)?;
         // A metric that is not a key of the report fails now, not after the first epoch.
@@ -360,11 +386,10 @@ impl FineTune {
 
     /// `metrics.json`: savant eval's report of the best epoch on val, and how the run went.
     pub fn metrics_json(&self) -> Result<serde_json::Value> {
-        let report = self
-            .session
-            .best_report
-            .clone()
-            .ok_or_else(|| Error::invalid("training", None, "no epoch finished, so there is no validation report"))?;
+        let report =
+            self.session.best_report.clone().ok_or_else(|| {
+                Error::invalid("training", None, "no epoch finished, so there is no validation report")
+            })?;
         let mut metrics = report;
         let obj = metrics.as_object_mut().expect("a report is an object");
         let p = &self.session.progress;
