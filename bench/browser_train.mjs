@@ -117,7 +117,8 @@ for (const threads of [2, 1]) {
   execFileSync(SAVANT, [
     "train", "--model", MODEL, "--train", join(WORK, "train.csv"), "--val", join(WORK, "val.csv"),
     "--mode", "lora", "--batch-size", String(BATCH), "--max-len", String(MAX_LEN), "--epochs", "1",
-    "--threads", String(threads), "--log-every", "1", "-o", out, "--overwrite",
+    // --device cpu: a savant built with GPU features would otherwise pick the GPU.
+    "--device", "cpu", "--threads", String(threads), "--log-every", "1", "-o", out, "--overwrite",
   ], { stdio: ["ignore", "ignore", "inherit"] });
   const m = JSON.parse(readFileSync(join(out, "metrics.json"), "utf8"));
   const steps = Math.ceil(m.train_rows / BATCH);

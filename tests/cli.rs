@@ -873,3 +873,127 @@ fn early_stopping_keeps_the_best_epoch() {
         "1 best + 2 without improvement: {log}"
     );
 }
+
+/// A small corpus in two shards (gzip JSONL and CSV) of the fixture vocabulary's words, with one
+/// long document and one empty text.
+fn pretrain_corpus(dir: &Path) {
+    use std::io::Write;
+    let words =
+        ["bank", "loan", "card", "fee", "charge", "refund", "patient", "dose", "pain", "contract", "clause", "court"];
+    let doc = |i: usize| (0..6).map(|j| words[(i * 5 + j * 7) % words.len()]).collect::<Vec<_>>().join(" ");
+    let mut jsonl = String::new();
+    for i in 0..40 {
+        jsonl.push_str(&serde_json::json!({ "id": i, "text": doc(i) }).to_string());
+        jsonl.push('\n');
+    }
+    let long: Vec<String> = (0..30).map(doc).collect();
+    jsonl.push_str(&serde_json::json!({ "id": 99, "text": long.join(" ") }).to_string());
+    jsonl.push('\n');
+    let file = std::fs::File::create(dir.join("shard-1.jsonl.gz")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    gz.write_all(jsonl.as_bytes()).unwrap();
+    gz.finish().unwrap();
+    let mut csv = String::from("text,source\n");
+    for i in 40..60 {
+        csv.push_str(&format!("{},notes\n", doc(i)));
+    }
+    csv.push_str(",empty\n");
+    std::fs::write(dir.join("shard-2.csv"), csv).unwrap();
+}
+
+#[test]
+fn pretrain_lowers_held_out_perplexity_and_writes_a_masked_lm_folder_that_embed_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    pretrain_corpus(dir);
+    let model = copy_model("tiny-base", dir);
+    let model = model.to_str().unwrap();
+    let args = [
+        "pretrain",
+        "--model",
+        model,
+        "--corpus",
+        "shard-*.jsonl.gz",
+        "shard-*.csv",
+        "--steps",
+        "40",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "16",
+        "--lr",
+        "3e-3",
+        "--warmup",
+        "0",
+        "--eval-docs",
+        "8",
+        "--log-every",
+        "10",
+        "--shuffle-buffer",
+        "16",
+        "-o",
+        "dapt",
+    ];
+    let o = savant(&args, dir);
+    assert_no_panic(&o, "pretrain");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = read_report(&dir.join("dapt/metrics.json"));
+    let (before, after) =
+        (metrics["perplexity_before"].as_f64().unwrap(), metrics["perplexity_after"].as_f64().unwrap());
+    assert!(after < 0.7 * before, "held-out perplexity {before} → {after}");
+    // 61 texts (41 in the gzip shard, one of them long; 20 in the CSV): 8 held out, 53 trained
+    // on; the empty one counted.
+    assert_eq!(metrics["documents"], 53);
+    assert_eq!(metrics["skipped"]["empty_text"], 1);
+    assert!(metrics["split_into_windows"].as_u64().unwrap() >= 1, "{metrics}");
+    let log = std::fs::read_to_string(dir.join("dapt/pretrain_log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 4);
+    let config = read_report(&dir.join("dapt/model/config.json"));
+    assert_eq!(config["architectures"][0], "BertForMaskedLM");
+    for f in ["model.safetensors", "tokenizer.json", "vocab.txt"] {
+        assert!(dir.join("dapt/model").join(f).exists(), "{f}");
+    }
+    no_temp_files(&dir.join("dapt/model"));
+    // The result is an encoder the other commands load.
+    write(dir, "texts.csv", "text\nthe bank charged a fee\n");
+    let o = savant(&["embed", "--model", "dapt/model", "texts.csv", "-o", "emb.jsonl"], dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Same seed, same weights.
+    let mut again = args.to_vec();
+    *again.last_mut().unwrap() = "dapt2";
+    assert!(savant(&again, dir).status.success());
+    assert_eq!(
+        std::fs::read(dir.join("dapt/model/model.safetensors")).unwrap(),
+        std::fs::read(dir.join("dapt2/model/model.safetensors")).unwrap()
+    );
+}
+
+#[test]
+fn pretrain_bad_inputs_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    pretrain_corpus(dir);
+    let model = copy_model("tiny-base", dir);
+    let model = model.to_str().unwrap();
+    std::fs::write(dir.join("fake.jsonl.gz"), "{\"text\": \"not compressed\"}\n").unwrap();
+    let mut corrupt = std::fs::read(dir.join("shard-1.jsonl.gz")).unwrap();
+    corrupt.truncate(corrupt.len() / 2);
+    std::fs::write(dir.join("cut.jsonl.gz"), corrupt).unwrap();
+    let base = ["pretrain", "--model", model, "--steps", "2", "--batch-size", "4", "-o", "out"];
+    for (extra, want) in [
+        (vec!["--corpus", "nothing-*.jsonl"], "matches no file"),
+        (vec!["--corpus", "shard-2.csv", "--eval-docs", "2"], "--max-len 128 is more than the model's 32 positions"),
+        (vec!["--corpus", "fake.jsonl.gz", "--max-len", "16"], "fake.jsonl.gz: not a gzip file"),
+        (vec!["--corpus", "cut.jsonl.gz", "--max-len", "16"], "cut.jsonl.gz: corrupt gzip data"),
+        (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--text", "body"], "body"),
+        (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--mlm-prob", "0"], "--mlm-prob"),
+        (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--eval-docs", "1000"], "no document left to train on"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra.iter().copied());
+        let o = savant(&args, dir);
+        assert_no_panic(&o, &format!("{extra:?}"));
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+    }
+}

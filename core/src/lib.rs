@@ -9,6 +9,7 @@ pub mod finetune;
 pub mod infer;
 pub mod metrics;
 pub mod model;
+pub mod pretrain;
 pub mod tokenize;
 pub mod train;
 

@@ -15,6 +15,7 @@ use tokenizers::{EncodeInput, Tokenizer, TruncationDirection, TruncationParams, 
 use crate::{Error, Result};
 
 /// A tokenizer plus the padding id; cheap to share across batches.
+#[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
     pad_id: u32,
@@ -96,6 +97,16 @@ impl TextTokenizer {
     /// The id of a token of the vocabulary (e.g. `[MASK]`).
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
+    }
+
+    /// The token of an id (`##ing` for a WordPiece continuation).
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Ids of the special tokens ([CLS], [SEP], [PAD], [MASK], [UNK], ...).
+    pub fn special_ids(&self) -> Vec<u32> {
+        self.inner.get_added_tokens_decoder().iter().filter(|(_, t)| t.special).map(|(&id, _)| id).collect()
     }
 
     /// Truncates every later encoding to `max_len` tokens, special tokens included (`None`: never).

@@ -53,6 +53,8 @@ enum Command {
     Embed(cmd::embed::Args),
     /// Fine-tune (full, partial, Houlsby adapter or LoRA) on a labelled split, validating each epoch.
     Train(cmd::train::Args),
+    /// Continue pretraining an encoder on unlabelled in-domain text (masked language modelling).
+    Pretrain(cmd::pretrain::Args),
     /// Fold a LoRA adapter into its base model: a plain Hugging Face model folder.
     Merge(cmd::merge::Args),
     /// Fetch real datasets, clean and split them, and print what happened.
@@ -70,6 +72,7 @@ fn main() {
         Command::Predict(a) => cmd::predict::run(a).map(|_| ()),
         Command::Embed(a) => cmd::embed::run(a).map(|_| ()),
         Command::Train(a) => cmd::train::run(a),
+        Command::Pretrain(a) => cmd::pretrain::run(a),
         Command::Merge(a) => cmd::merge::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };

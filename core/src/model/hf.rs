@@ -163,6 +163,16 @@ impl<'a, R: Read + Seek> Loader<'a, R> {
         }
     }
 
+    /// A tensor that is another one's twin (a tied decoder): checked for its shape and counted
+    /// as read when the file has it, fine when it does not.
+    pub(crate) fn tie(&mut self, name: &str, shape: &[usize]) {
+        let Some(info) = self.checkpoint.info(name) else { return };
+        if info.shape != shape {
+            self.problems.push(format!("wrong shape: {name} is {:?} in the file, expected {shape:?}", info.shape));
+        }
+        self.used.insert(name.to_string());
+    }
+
     pub(crate) fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Tensor<D> {
         let values = self.values(name, &shape);
         Tensor::from_data(TensorData::new(values, shape), &self.device)
@@ -202,7 +212,7 @@ pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 /// The encoder's key prefix in this checkpoint: `bert.` for task models, none for `BertModel`.
-fn encoder_prefix<R: Read + Seek>(checkpoint: &Checkpoint<R>) -> &'static str {
+pub(crate) fn encoder_prefix<R: Read + Seek>(checkpoint: &Checkpoint<R>) -> &'static str {
     if checkpoint.has("bert.embeddings.word_embeddings.weight") {
         "bert."
     } else {
@@ -210,7 +220,7 @@ fn encoder_prefix<R: Read + Seek>(checkpoint: &Checkpoint<R>) -> &'static str {
     }
 }
 
-fn load_encoder_parts<R: Read + Seek>(
+pub(crate) fn load_encoder_parts<R: Read + Seek>(
     loader: &mut Loader<'_, R>,
     config: &BertConfig,
     prefix: &str,
@@ -353,7 +363,7 @@ pub(crate) fn push_norm(out: &mut Vec<Named>, name: &str, norm: &LayerNorm) {
     }
 }
 
-fn encoder_names(out: &mut Vec<Named>, model: &BertModel, prefix: &str) {
+pub(crate) fn encoder_names(out: &mut Vec<Named>, model: &BertModel, prefix: &str) {
     let e = format!("{prefix}embeddings");
     let emb = &model.embeddings;
     out.push(Named::Matrix(format!("{e}.word_embeddings.weight"), emb.word.weight.val()));

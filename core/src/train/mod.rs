@@ -17,4 +17,4 @@ pub use session::{
     higher_is_better, metric_value, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint, TrainEvent,
 };
 pub use setup::{ClassWeights, FineTune, LabelledRows, Mode, TrainOptions};
-pub use step::{cross_entropy, Job, LabelledBatch, OptimConfig, PartResult, Runner, Sequential, Trainer};
+pub use step::{cross_entropy, Job, LabelledBatch, Objective, OptimConfig, PartResult, Runner, Sequential, Trainer};

@@ -41,17 +41,44 @@ pub struct LabelledBatch {
     pub labels: Vec<usize>,
 }
 
+/// What the training step trains: a model, its batches and its loss. The step itself (parts,
+/// accumulation, clipping, AdamW) is the same for every objective.
+pub trait Objective: Module + Clone + Send + Sync + 'static {
+    type Batch: Sync;
+    /// What the loss needs besides the batch (the classifier's class weights).
+    type LossOptions: Send + Sync;
+    /// The items a batch's mean loss averages over (rows, or masked tokens): each part of a step
+    /// weighs by its share of them, so the parts' sum is the whole batch's mean.
+    fn items(batch: &Self::Batch) -> usize;
+    /// The batch's mean loss.
+    fn loss(&self, batch: &Self::Batch, options: &Self::LossOptions, device: &Device) -> Tensor<1>;
+}
+
+impl Objective for BertClassifier {
+    type Batch = LabelledBatch;
+    /// Per-class loss weights (`CrossEntropyLoss(weight=...)`).
+    type LossOptions = Option<Vec<f32>>;
+
+    fn items(batch: &LabelledBatch) -> usize {
+        batch.labels.len()
+    }
+
+    fn loss(&self, batch: &LabelledBatch, class_weights: &Option<Vec<f32>>, device: &Device) -> Tensor<1> {
+        let input = EncoderInput::new(&batch.tokens, device);
+        cross_entropy(self.forward(&input), &batch.labels, class_weights.as_deref(), device)
+    }
+}
+
 /// The model being trained and everything its updates depend on.
-pub struct Trainer {
+pub struct Trainer<M: Objective = BertClassifier> {
     /// Always `Some` between calls: the optimiser takes the model by value during a step.
-    model: Option<BertClassifier>,
+    model: Option<M>,
     optim: ModuleOptimizer,
     pub schedule: LinearSchedule,
     /// Optimiser steps taken.
     pub step: usize,
     config: OptimConfig,
-    /// Per-class loss weights (`CrossEntropyLoss(weight=...)`).
-    class_weights: Option<Vec<f32>>,
+    loss_options: M::LossOptions,
     dropout_seed: u64,
     device: Device,
 }
@@ -78,11 +105,11 @@ impl Runner for Sequential {
 }
 
 /// Forward and backward of one part: `share` × its mean loss, and the gradients of that.
-fn part_gradients(
-    model: &BertClassifier,
-    batch: &LabelledBatch,
+fn part_gradients<M: Objective>(
+    model: &M,
+    batch: &M::Batch,
     share: f64,
-    class_weights: Option<&[f32]>,
+    options: &M::LossOptions,
     dropout_seed: u64,
     device: &Device,
 ) -> PartResult {
@@ -90,16 +117,14 @@ fn part_gradients(
     // graph at a time: each part gets its own leaves (same values, same parameter ids).
     let model = own_leaves(model);
     crate::model::cpu_fast::with_dropout_seed(dropout_seed, || {
-        let input = EncoderInput::new(&batch.tokens, device);
-        let logits = model.forward(&input);
-        let loss = cross_entropy(logits, &batch.labels, class_weights, device) * share;
+        let loss = model.loss(batch, options, device) * share;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         (grads, loss.detach())
     })
 }
 
 /// `model` with every trainable parameter as a new autodiff leaf over the same values.
-fn own_leaves(model: &BertClassifier) -> BertClassifier {
+fn own_leaves<M: Module>(model: &M) -> M {
     struct Leaves;
     impl ModuleMapper for Leaves {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
@@ -111,16 +136,16 @@ fn own_leaves(model: &BertClassifier) -> BertClassifier {
     model.clone().map(&mut Leaves)
 }
 
-impl Trainer {
+impl<M: Objective> Trainer<M> {
     /// `model` must live on an autodiff device with its frozen parameters already marked
     /// ([`crate::finetune::prepare`]).
     pub fn new(
-        model: BertClassifier,
+        model: M,
         config: OptimConfig,
         schedule: LinearSchedule,
-        class_weights: Option<Vec<f32>>,
+        loss_options: M::LossOptions,
         device: &Device,
-    ) -> Trainer {
+    ) -> Trainer<M> {
         // Ids from module paths: a checkpoint's optimiser state finds its parameters again in a
         // fresh process.
         let model = super::checkpoint::stable_param_ids(model);
@@ -131,7 +156,7 @@ impl Trainer {
             schedule,
             step: 0,
             config,
-            class_weights,
+            loss_options,
             dropout_seed: 0,
             device: device.clone(),
         }
@@ -140,17 +165,17 @@ impl Trainer {
     /// One optimiser step over `parts` (gradient accumulation: their mean loss, each weighted by
     /// its share of the rows), computed one part after another. Returns that loss, still on the
     /// device.
-    pub fn step(&mut self, parts: &[LabelledBatch]) -> Tensor<1> {
+    pub fn step(&mut self, parts: &[M::Batch]) -> Tensor<1> {
         self.step_with(parts, &Sequential)
     }
 
     /// [`Trainer::step`] with the parts' gradients computed by `runner` (natively: on several
     /// threads). The result does not depend on the runner: each part has its own dropout stream
     /// and the gradients are summed in part order.
-    pub fn step_with(&mut self, parts: &[LabelledBatch], runner: &dyn Runner) -> Tensor<1> {
-        let rows: usize = parts.iter().map(|b| b.labels.len()).sum();
+    pub fn step_with(&mut self, parts: &[M::Batch], runner: &dyn Runner) -> Tensor<1> {
+        let items: usize = parts.iter().map(M::items).sum();
         let model = self.model();
-        let weights = self.class_weights.as_deref();
+        let options = &self.loss_options;
         let device = &self.device;
         let base_seed = self.dropout_seed;
         let step = self.step as u64;
@@ -158,13 +183,13 @@ impl Trainer {
             .iter()
             .enumerate()
             .map(|(i, batch)| {
-                let share = batch.labels.len() as f64 / rows.max(1) as f64;
+                let share = M::items(batch) as f64 / items.max(1) as f64;
                 let seed = base_seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64 + 1) << 48);
-                Box::new(move || part_gradients(model, batch, share, weights, seed, device)) as Job<'_>
+                Box::new(move || part_gradients(model, batch, share, options, seed, device)) as Job<'_>
             })
             .collect();
         let results = runner.run(jobs);
-        let mut accumulator = GradientsAccumulator::<BertClassifier>::new();
+        let mut accumulator = GradientsAccumulator::<M>::new();
         let mut total: Option<Tensor<1>> = None;
         for (grads, loss) in results {
             accumulator.accumulate(self.model(), grads);
@@ -189,25 +214,24 @@ impl Trainer {
         self.dropout_seed = seed;
     }
 
-    /// Mean cross-entropy of one batch, class-weighted like PyTorch's (`Σ wᵧ·nll / Σ wᵧ`).
-    pub fn loss(&self, batch: &LabelledBatch) -> Tensor<1> {
-        let input = EncoderInput::new(&batch.tokens, &self.device);
-        let logits = self.model().forward(&input);
-        cross_entropy(logits, &batch.labels, self.class_weights.as_deref(), &self.device)
+    /// The objective's mean loss of one batch (for the classifier: cross-entropy, class-weighted
+    /// like PyTorch's `Σ wᵧ·nll / Σ wᵧ`).
+    pub fn loss(&self, batch: &M::Batch) -> Tensor<1> {
+        self.model().loss(batch, &self.loss_options, &self.device)
     }
 
     /// The model being trained (autodiff device).
-    pub fn model(&self) -> &BertClassifier {
+    pub fn model(&self) -> &M {
         self.model.as_ref().expect("the model is back after every step")
     }
 
     /// The model without autodiff, dropout off: for evaluation between epochs.
-    pub fn eval_model(&self) -> BertClassifier {
+    pub fn eval_model(&self) -> M {
         self.model().valid()
     }
 
     /// Replaces the weights (restoring a checkpoint or the best epoch).
-    pub fn set_model(&mut self, model: BertClassifier) {
+    pub fn set_model(&mut self, model: M) {
         self.model = Some(model.train());
     }
 
@@ -239,7 +263,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize], weights: Option<&[f32]
 
 /// AdamW with weight decay on matrices and none on vectors (biases, LayerNorm γ/β): HF's
 /// `Trainer` excludes exactly those.
-fn optimizer(model: &BertClassifier, config: &OptimConfig) -> ModuleOptimizer {
+fn optimizer<M: Module>(model: &M, config: &OptimConfig) -> ModuleOptimizer {
     struct Vectors(Vec<ParamId>);
     impl ModuleVisitor for Vectors {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -262,7 +286,7 @@ fn optimizer(model: &BertClassifier, config: &OptimConfig) -> ModuleOptimizer {
 
 /// Scales all gradients by `min(1, max_norm / (‖g‖ + 1e-6))`, ‖g‖ the L2 norm over every
 /// gradient together: `torch.nn.utils.clip_grad_norm_`. Computed on the device, never read.
-fn clip_global_norm(model: &BertClassifier, grads: &mut GradientsParams, max_norm: f64) {
+fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) {
     struct SumSquares<'a> {
         grads: &'a GradientsParams,
         sum: Option<Tensor<1>>,

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod fetch;
 pub mod merge;
 pub mod predict;
+pub mod pretrain;
 pub mod split;
 pub mod text_input;
 pub mod train;

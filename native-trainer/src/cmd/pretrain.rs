@@ -1,0 +1,487 @@
+//! `savant pretrain`: domain-adaptive continued pretraining (BERT's masked-language-model
+//! objective) on an unlabelled corpus read as a stream: shards matched by globs, CSV/TSV/JSONL,
+//! gzip or not, a seeded shuffle buffer, long documents cut into windows. Writes `OUT/model/`
+//! (an HF `BertForMaskedLM` folder that transformers and `savant train` load), `OUT/metrics.json`
+//! (held-out perplexity before and after, counts) and `OUT/pretrain_log.jsonl`.
+
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use savant_core::data::rng::SplitMix64;
+use savant_core::data::TableReader;
+use savant_core::model::{BertConfig, ModelFiles, ModelFolder};
+use savant_core::pretrain::corpus::{windows, ShuffleBuffer};
+use savant_core::pretrain::{load_masked_lm, masked_lm_to_safetensors, BertForMaskedLm, MaskedBatch, Masking};
+use savant_core::tokenize::{Encoded, TextTokenizer};
+use savant_core::train::{LinearSchedule, Objective, OptimConfig, Trainer};
+use serde_json::json;
+
+use crate::io::{open, write_atomic, write_json};
+use crate::model_dir::{device, DirFiles};
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Hugging Face model folder to continue from: an encoder (MiniLM), or a masked-LM checkpoint
+    /// whose `cls.predictions` head is then trained on.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Corpus shards: paths or glob patterns (`'corpus/*.jsonl.gz'`), .csv/.tsv/.jsonl, each
+    /// optionally gzip-compressed (.gz). Read in name order, a stream at a time.
+    #[arg(long, required = true, num_args = 1..)]
+    pub corpus: Vec<String>,
+    /// Column (or JSON field) holding the text.
+    #[arg(long, default_value = "text")]
+    pub text: String,
+    /// Shard format, when the extension does not say.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Windows per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Tokens per window, [CLS] and [SEP] included; longer documents become several windows.
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    pub lr: f64,
+    /// Warm-up: a fraction of the steps (< 1) or a number of steps.
+    #[arg(long, default_value_t = 0.06)]
+    pub warmup: f64,
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Share of tokens to predict (HF `mlm_probability`).
+    #[arg(long, default_value_t = 0.15)]
+    pub mlm_prob: f64,
+    /// Mask whole words (a token and its ## pieces) rather than single tokens.
+    #[arg(long)]
+    pub whole_word: bool,
+    /// Windows held in the shuffle buffer (memory stays bounded by it).
+    #[arg(long, default_value_t = 10_000)]
+    pub shuffle_buffer: usize,
+    /// The first this many documents of the corpus are held out (never trained on) to measure
+    /// perplexity before and after.
+    #[arg(long, default_value_t = 200)]
+    pub eval_docs: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Log a line to pretrain_log.jsonl every this many steps.
+    #[arg(long, default_value_t = 50)]
+    pub log_every: usize,
+    /// auto, cpu, wgpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Output folder.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Replace an existing output folder's results.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// Why documents were not used, with counts (every document is used or counted).
+type Skipped = BTreeMap<&'static str, u64>;
+
+pub fn run(args: Args) -> Result<()> {
+    check(&args)?;
+    let shards = expand(&args.corpus)?;
+    let files = DirFiles::new(&args.model)?;
+    let folder = ModelFolder::open(&files)?;
+    let mut tokenizer = folder.tokenizer.clone();
+    tokenizer.set_max_len(None)?;
+    let config = folder.config.clone();
+    if args.max_len > config.max_position_embeddings {
+        bail!("--max-len {} is more than the model's {} positions", args.max_len, config.max_position_embeddings);
+    }
+    let masking = Masking::new(&tokenizer, args.mlm_prob, args.whole_word)?;
+    let (device, device_name) = device(&args.device)?;
+    let ad = device.clone().autodiff();
+    let mut checkpoint = ModelFolder::checkpoint(&files)?;
+    let (model, notes, fresh_head) = load_masked_lm(&config, &mut checkpoint, args.seed, &ad)?;
+    for name in &notes.ignored {
+        eprintln!("note: {name} is not part of a masked LM; left aside");
+    }
+    let out_model = args.output.join("model");
+    if out_model.join("model.safetensors").exists() && !args.overwrite {
+        bail!("{} already has a model; pass --overwrite to replace it", out_model.display());
+    }
+
+    let mut corpus = Corpus::new(&args, shards.clone(), &tokenizer);
+    let held_out = corpus.take_held_out(args.eval_docs)?;
+    if held_out.is_empty() && args.eval_docs > 0 {
+        bail!("the corpus has no usable document to hold out (--eval-docs {})", args.eval_docs);
+    }
+    let eval_batches = mask_in_batches(&masking, &held_out, args.batch_size, args.seed ^ 0xe7a1);
+    let perplexity_before = perplexity(&model, &eval_batches, &device)?;
+    eprintln!(
+        "pretrain on {device_name}: {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
+        shards.len(),
+        held_out.len(),
+        perplexity_before,
+        if fresh_head { " (a fresh MLM head: the folder had none)" } else { "" }
+    );
+
+    let warmup = if args.warmup < 1.0 { args.warmup * args.steps as f64 } else { args.warmup };
+    let optim = OptimConfig { lr: args.lr, weight_decay: args.weight_decay, ..OptimConfig::default() };
+    let mut trainer = Trainer::new(model, optim, LinearSchedule::new(args.lr, warmup, args.steps), (), &ad);
+    trainer.set_dropout_seed(args.seed);
+    let mut rng = SplitMix64::new(args.seed ^ 0x3a5c);
+    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let mut log = Vec::new();
+    let bar = step_bar(args.steps as u64);
+    let start = Instant::now();
+    let (mut tokens, mut predicted, mut window_loss) = (0u64, 0u64, Vec::new());
+    for step in 1..=args.steps {
+        let mut texts = Vec::with_capacity(args.batch_size);
+        while texts.len() < args.batch_size {
+            texts.push(corpus.next_window()?);
+        }
+        let refs: Vec<&Encoded> = texts.iter().collect();
+        let batch = masking.mask(&refs, &mut rng);
+        tokens += batch.tokens.lengths.iter().sum::<usize>() as u64;
+        predicted += batch.targets.len() as u64;
+        let lr = trainer.schedule.lr(trainer.step);
+        let loss = trainer.step(std::slice::from_ref(&batch));
+        window_loss.push(loss);
+        if step % args.log_every == 0 || step == args.steps {
+            let mean = mean_loss(std::mem::take(&mut window_loss))?;
+            if !mean.is_finite() {
+                bail!("the loss became {mean} at step {step} (learning rate {lr:.3e}); lower --lr");
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            let line = json!({
+                "step": step, "loss": mean, "lr": lr, "tokens": tokens, "predicted_tokens": predicted,
+                "tokens_per_second": tokens as f64 / seconds, "samples_per_second": (step * args.batch_size) as f64 / seconds,
+                "seconds": seconds,
+            });
+            bar.set_message(format!("loss {mean:.4} · {:.0} tokens/s", tokens as f64 / seconds));
+            log.push(line);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let model = trainer.eval_model();
+    let perplexity_after = perplexity(&model, &eval_batches, &device)?;
+
+    save(&model, &config, &files, &out_model)?;
+    write_atomic(&args.output.join("pretrain_log.jsonl"), |w| {
+        for line in &log {
+            serde_json::to_writer(&mut *w, line)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
+    let metrics = json!({
+        "perplexity_before": perplexity_before,
+        "perplexity_after": perplexity_after,
+        "held_out_windows": held_out.len(),
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "max_len": args.max_len,
+        "mlm_prob": args.mlm_prob,
+        "whole_word": args.whole_word,
+        "tokens": tokens,
+        "predicted_tokens": predicted,
+        "tokens_per_second": tokens as f64 / seconds,
+        "seconds": seconds,
+        "device": device_name,
+        "documents": corpus.documents,
+        "windows": corpus.windows,
+        "split_into_windows": corpus.split_documents,
+        "passes": corpus.passes,
+        "skipped": corpus.skipped,
+        "fresh_head": fresh_head,
+    });
+    write_json(&args.output.join("metrics.json"), &metrics)?;
+    eprintln!(
+        "{}: {} steps, {} tokens in {:.0} s ({:.0} tokens/s); held-out perplexity {:.3} → {:.3}",
+        args.output.display(),
+        args.steps,
+        tokens,
+        seconds,
+        tokens as f64 / seconds,
+        perplexity_before,
+        perplexity_after
+    );
+    println!("{}", out_model.display());
+    Ok(())
+}
+
+fn check(args: &Args) -> Result<()> {
+    if args.steps == 0 || args.batch_size == 0 || args.log_every == 0 {
+        bail!("--steps, --batch-size and --log-every must be at least 1");
+    }
+    if args.max_len < 3 {
+        bail!("--max-len {} leaves no room for a token between [CLS] and [SEP]", args.max_len);
+    }
+    if !(args.lr >= 0.0) || !(args.warmup >= 0.0) {
+        bail!("--lr and --warmup must be 0 or more");
+    }
+    Ok(())
+}
+
+/// The shards the patterns name, in name order; a pattern matching nothing is an error.
+fn expand(patterns: &[String]) -> Result<Vec<PathBuf>> {
+    let mut shards = Vec::new();
+    for pattern in patterns {
+        let mut matched: Vec<PathBuf> = glob::glob(pattern)
+            .map_err(|e| anyhow!("--corpus '{pattern}': not a valid pattern: {e}"))?
+            .collect::<std::result::Result<_, _>>()
+            .with_context(|| format!("--corpus '{pattern}'"))?;
+        matched.retain(|p| p.is_file());
+        if matched.is_empty() {
+            bail!("--corpus '{pattern}' matches no file");
+        }
+        matched.sort();
+        shards.extend(matched);
+    }
+    Ok(shards)
+}
+
+/// The corpus as an endless stream of windows: shards in order, documents tokenised in chunks,
+/// windows through the shuffle buffer; at the end of the last shard, another pass.
+struct Corpus<'a> {
+    shards: Vec<PathBuf>,
+    text: String,
+    format: Option<String>,
+    tokenizer: &'a TextTokenizer,
+    max_len: usize,
+    buffer: ShuffleBuffer<Encoded>,
+    ready: VecDeque<Encoded>,
+    reader: Option<(TableReader<Box<dyn Read>>, usize)>,
+    next_shard: usize,
+    /// Documents held out at the start of the corpus, skipped in every pass.
+    held_out: usize,
+    skip: usize,
+    trained_this_pass: u64,
+    pub passes: usize,
+    /// First pass: documents trained on, windows they gave, documents longer than a window.
+    pub documents: u64,
+    pub windows: u64,
+    pub split_documents: u64,
+    pub skipped: Skipped,
+}
+
+/// Documents tokenised at once.
+const CHUNK: usize = 256;
+
+impl<'a> Corpus<'a> {
+    fn new(args: &Args, shards: Vec<PathBuf>, tokenizer: &'a TextTokenizer) -> Corpus<'a> {
+        Corpus {
+            shards,
+            text: args.text.clone(),
+            format: args.format.clone(),
+            tokenizer,
+            max_len: args.max_len,
+            buffer: ShuffleBuffer::new(args.shuffle_buffer, args.seed),
+            ready: VecDeque::new(),
+            reader: None,
+            next_shard: 0,
+            held_out: 0,
+            skip: 0,
+            trained_this_pass: 0,
+            passes: 1,
+            documents: 0,
+            windows: 0,
+            split_documents: 0,
+            skipped: Skipped::new(),
+        }
+    }
+
+    fn open_shard(&self, path: &Path) -> Result<(TableReader<Box<dyn Read>>, usize)> {
+        let name = path.to_string_lossy();
+        let inner = PathBuf::from(name.strip_suffix(".gz").unwrap_or(&name));
+        let format = super::format_for(&inner, self.format.as_deref())?;
+        let mut file = BufReader::with_capacity(1 << 20, open(path)?);
+        let input: Box<dyn Read> = if name.ends_with(".gz") {
+            let magic = file.fill_buf().with_context(|| format!("reading {}", path.display()))?;
+            if !magic.starts_with(&[0x1f, 0x8b]) {
+                bail!("{}: not a gzip file (it does not start with gzip's magic bytes 1f 8b)", path.display());
+            }
+            Box::new(GzipErrors { inner: flate2::bufread::MultiGzDecoder::new(file), path: path.display().to_string() })
+        } else {
+            Box::new(file)
+        };
+        let reader = TableReader::new(input, format, &path.display().to_string())?;
+        let column = reader.column(&self.text)?;
+        Ok((reader, column))
+    }
+
+    /// Up to [`CHUNK`] texts from the current pass, `None` at the end of its last shard.
+    fn next_texts(&mut self) -> Result<Option<Vec<String>>> {
+        let mut texts = Vec::with_capacity(CHUNK);
+        while texts.len() < CHUNK {
+            if self.reader.is_none() {
+                let Some(path) = self.shards.get(self.next_shard).cloned() else { break };
+                self.next_shard += 1;
+                self.reader = Some(self.open_shard(&path)?);
+            }
+            let (reader, column) = self.reader.as_mut().expect("opened above");
+            let first_pass = self.passes == 1;
+            match reader.next_row()? {
+                None => self.reader = None,
+                Some(Err(_)) if first_pass => *self.skipped.entry("malformed").or_default() += 1,
+                Some(Ok(row)) if row.fields[*column].trim().is_empty() => {
+                    if first_pass {
+                        *self.skipped.entry("empty_text").or_default() += 1;
+                    }
+                }
+                Some(Ok(row)) => texts.push(row.fields[*column].trim().to_string()),
+                Some(Err(_)) => {}
+            }
+        }
+        Ok((!texts.is_empty()).then_some(texts))
+    }
+
+    /// Each document's windows.
+    fn tokenise(&mut self, texts: &[String]) -> Result<Vec<Encoded>> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut out = Vec::new();
+        for doc in self.tokenizer.encode_each(&refs)? {
+            let pieces = windows(&doc, self.max_len);
+            if pieces.len() > 1 && self.passes == 1 {
+                self.split_documents += 1;
+            }
+            out.extend(pieces);
+        }
+        Ok(out)
+    }
+
+    /// The first `n` documents of the corpus as windows; they are never trained on.
+    fn take_held_out(&mut self, n: usize) -> Result<Vec<Encoded>> {
+        let mut docs = Vec::new();
+        while docs.len() < n {
+            let Some(texts) = self.next_texts()? else { break };
+            docs.extend(texts);
+        }
+        let rest = docs.split_off(n.min(docs.len()));
+        self.held_out = docs.len();
+        let held = self.tokenise(&docs)?;
+        self.split_documents = 0;
+        self.feed(rest)?;
+        Ok(held)
+    }
+
+    fn feed(&mut self, mut texts: Vec<String>) -> Result<()> {
+        let skip = self.skip.min(texts.len());
+        texts.drain(..skip);
+        self.skip -= skip;
+        self.trained_this_pass += texts.len() as u64;
+        if self.passes == 1 {
+            self.documents += texts.len() as u64;
+        }
+        for window in self.tokenise(&texts)? {
+            if self.passes == 1 {
+                self.windows += 1;
+            }
+            if let Some(out) = self.buffer.push(window) {
+                self.ready.push_back(out);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next training window, in shuffle order.
+    fn next_window(&mut self) -> Result<Encoded> {
+        loop {
+            if let Some(window) = self.ready.pop_front() {
+                return Ok(window);
+            }
+            if let Some(texts) = self.next_texts()? {
+                self.feed(texts)?;
+            } else if let Some(window) = self.buffer.pop() {
+                return Ok(window);
+            } else {
+                if self.trained_this_pass == 0 {
+                    bail!("the corpus has no document left to train on ({} held out by --eval-docs)", self.held_out);
+                }
+                self.passes += 1;
+                self.next_shard = 0;
+                self.skip = self.held_out;
+                self.trained_this_pass = 0;
+            }
+        }
+    }
+}
+
+/// A gzip stream's errors (a corrupt or truncated shard) with the shard's name.
+struct GzipErrors<R> {
+    inner: R,
+    path: String,
+}
+
+impl<R: Read> Read for GzipErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: corrupt gzip data: {e}", self.path)))
+    }
+}
+
+/// The held-out windows masked once, with a fixed seed: every evaluation predicts the same tokens.
+fn mask_in_batches(masking: &Masking, windows: &[Encoded], batch_size: usize, seed: u64) -> Vec<MaskedBatch> {
+    let mut rng = SplitMix64::new(seed);
+    windows.chunks(batch_size).map(|chunk| masking.mask(&chunk.iter().collect::<Vec<_>>(), &mut rng)).collect()
+}
+
+/// exp(mean cross-entropy over every predicted held-out token), dropout off.
+fn perplexity(model: &BertForMaskedLm, batches: &[MaskedBatch], device: &Device) -> Result<f64> {
+    let model = model.valid();
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for batch in batches {
+        let n = BertForMaskedLm::items(batch);
+        if n == 0 {
+            continue;
+        }
+        let loss = model.loss(batch, &(), device);
+        total += read_scalar(loss)? * n as f64;
+        count += n;
+    }
+    Ok(if count == 0 { f64::NAN } else { (total / count as f64).exp() })
+}
+
+fn read_scalar(t: Tensor<1>) -> Result<f64> {
+    let data = pollster::block_on(t.into_data_async()).map_err(|e| anyhow!("reading the loss back: {e:?}"))?;
+    Ok(data.convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow!("reading the loss back: {e:?}"))?[0] as f64)
+}
+
+fn mean_loss(losses: Vec<Tensor<1>>) -> Result<f64> {
+    let n = losses.len();
+    let sum = losses.into_iter().reduce(|a, b| a + b).ok_or_else(|| anyhow!("no step to log"))?;
+    Ok(read_scalar(sum)? / n as f64)
+}
+
+fn step_bar(total: u64) -> ProgressBar {
+    ProgressBar::new(total)
+        .with_style(
+            ProgressStyle::with_template("pretrain [{bar:30}] {pos}/{len} steps {msg} ({eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        )
+        .with_finish(indicatif::ProgressFinish::AndClear)
+}
+
+/// `OUT/model/`: config.json (`BertForMaskedLM`), model.safetensors (HF keys) and the tokenizer
+/// files of the base folder.
+fn save(model: &BertForMaskedLm, config: &BertConfig, base: &DirFiles, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let weights = pollster::block_on(masked_lm_to_safetensors(model))?;
+    write_atomic(&dir.join("model.safetensors"), |w| Ok(w.write_all(&weights)?))?;
+    let config_json = config.to_json("BertForMaskedLM");
+    write_atomic(&dir.join("config.json"), |w| Ok(w.write_all(&config_json)?))?;
+    for name in savant_core::train::setup::TOKENIZER_FILES {
+        if let Some(bytes) = base.read(name)? {
+            write_atomic(&dir.join(name), |w| Ok(w.write_all(&bytes)?))?;
+        }
+    }
+    Ok(())
+}
