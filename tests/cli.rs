@@ -946,6 +946,7 @@ fn pretrain_lowers_held_out_perplexity_and_writes_a_masked_lm_folder_that_embed_
     assert_eq!(metrics["documents"], 53);
     assert_eq!(metrics["skipped"]["empty_text"], 1);
     assert!(metrics["split_into_windows"].as_u64().unwrap() >= 1, "{metrics}");
+    assert!(metrics["data_wait_seconds"].as_f64().unwrap() >= 0.0, "{metrics}");
     let log = std::fs::read_to_string(dir.join("dapt/pretrain_log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 4);
     let config = read_report(&dir.join("dapt/model/config.json"));

@@ -35,9 +35,9 @@ fn run(f: fn(Tensor<1>) -> Tensor<1>, x: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32
     let input = Tensor::<1>::from_data(data(), &ad).require_grad();
     let y = f(input.clone());
     let grads = y.clone().sum().backward();
-    let grad = input.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
-    let value = y.into_data().to_vec::<f32>().unwrap();
-    let inference = f(Tensor::<1>::from_data(data(), &device())).into_data().to_vec::<f32>().unwrap();
+    let grad = input.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap();
+    let value = y.into_data().try_into_vec::<f32>().unwrap();
+    let inference = f(Tensor::<1>::from_data(data(), &device())).into_data().try_into_vec::<f32>().unwrap();
     (value, grad, inference)
 }
 

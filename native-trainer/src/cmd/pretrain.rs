@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::module::Module;
@@ -79,6 +81,10 @@ pub struct Args {
     /// auto, cpu, wgpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// CPU: each batch is cut into this many parts trained in parallel (default: one per core,
+    /// at most one per 4 windows); the same seed and number give the same weights.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Output folder.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -103,6 +109,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let masking = Masking::new(&tokenizer, args.mlm_prob, args.whole_word)?;
     let (device, device_name) = device(&args.device)?;
+    let threads = super::train::parts(args.threads, &device_name, args.batch_size)?;
+    let runner = super::train::Threads(threads);
     let ad = device.clone().autodiff();
     let mut checkpoint = ModelFolder::checkpoint(&files)?;
     let (model, notes, fresh_head) = load_masked_lm(&config, &mut checkpoint, args.seed, &ad)?;
@@ -114,7 +122,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("{} already has a model; pass --overwrite to replace it", out_model.display());
     }
 
-    let mut corpus = Corpus::new(&args, shards.clone(), &tokenizer);
+    let mut corpus = Corpus::new(&args, shards.clone(), tokenizer.clone());
     let held_out = corpus.take_held_out(args.eval_docs)?;
     if held_out.is_empty() && args.eval_docs > 0 {
         bail!("the corpus has no usable document to hold out (--eval-docs {})", args.eval_docs);
@@ -122,7 +130,8 @@ pub fn run(args: Args) -> Result<()> {
     let eval_batches = mask_in_batches(&masking, &held_out, args.batch_size, args.seed ^ 0xe7a1);
     let perplexity_before = perplexity(&model, &eval_batches, &device)?;
     eprintln!(
-        "pretrain on {device_name}: {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
+        "pretrain on {device_name} ({threads} thread{}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
+        if threads == 1 { "" } else { "s" },
         shards.len(),
         held_out.len(),
         perplexity_before,
@@ -137,19 +146,23 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let mut log = Vec::new();
     let bar = step_bar(args.steps as u64);
+    let mut feeder = Feeder::spawn(corpus, args.batch_size);
     let start = Instant::now();
     let (mut tokens, mut predicted, mut window_loss) = (0u64, 0u64, Vec::new());
     for step in 1..=args.steps {
         let mut texts = Vec::with_capacity(args.batch_size);
         while texts.len() < args.batch_size {
-            texts.push(corpus.next_window()?);
+            texts.push(feeder.next()?);
         }
         let refs: Vec<&Encoded> = texts.iter().collect();
-        let batch = masking.mask(&refs, &mut rng);
-        tokens += batch.tokens.lengths.iter().sum::<usize>() as u64;
-        predicted += batch.targets.len() as u64;
+        let parts: Vec<MaskedBatch> =
+            refs.chunks(args.batch_size.div_ceil(threads)).map(|part| masking.mask(part, &mut rng)).collect();
+        for part in &parts {
+            tokens += part.tokens.lengths.iter().sum::<usize>() as u64;
+            predicted += part.targets.len() as u64;
+        }
         let lr = trainer.schedule.lr(trainer.step);
-        let loss = trainer.step(std::slice::from_ref(&batch));
+        let loss = trainer.step_with(&parts, &runner);
         window_loss.push(loss);
         if step % args.log_every == 0 || step == args.steps {
             let mean = mean_loss(std::mem::take(&mut window_loss))?;
@@ -160,7 +173,7 @@ pub fn run(args: Args) -> Result<()> {
             let line = json!({
                 "step": step, "loss": mean, "lr": lr, "tokens": tokens, "predicted_tokens": predicted,
                 "tokens_per_second": tokens as f64 / seconds, "samples_per_second": (step * args.batch_size) as f64 / seconds,
-                "seconds": seconds,
+                "seconds": seconds, "data_wait_seconds": feeder.waited.as_secs_f64(),
             });
             bar.set_message(format!("loss {mean:.4} · {:.0} tokens/s", tokens as f64 / seconds));
             log.push(line);
@@ -169,6 +182,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
+    let waited = feeder.waited.as_secs_f64();
+    let corpus = feeder.finish()?;
     let model = trainer.eval_model();
     let perplexity_after = perplexity(&model, &eval_batches, &device)?;
 
@@ -193,6 +208,7 @@ pub fn run(args: Args) -> Result<()> {
         "predicted_tokens": predicted,
         "tokens_per_second": tokens as f64 / seconds,
         "seconds": seconds,
+        "data_wait_seconds": waited,
         "device": device_name,
         "documents": corpus.documents,
         "windows": corpus.windows,
@@ -203,12 +219,13 @@ pub fn run(args: Args) -> Result<()> {
     });
     write_json(&args.output.join("metrics.json"), &metrics)?;
     eprintln!(
-        "{}: {} steps, {} tokens in {:.0} s ({:.0} tokens/s); held-out perplexity {:.3} → {:.3}",
+        "{}: {} steps, {} tokens in {:.0} s ({:.0} tokens/s; {:.1} s of it waiting for data); held-out perplexity {:.3} → {:.3}",
         args.output.display(),
         args.steps,
         tokens,
         seconds,
         tokens as f64 / seconds,
+        waited,
         perplexity_before,
         perplexity_after
     );
@@ -249,15 +266,15 @@ fn expand(patterns: &[String]) -> Result<Vec<PathBuf>> {
 
 /// The corpus as an endless stream of windows: shards in order, documents tokenised in chunks,
 /// windows through the shuffle buffer; at the end of the last shard, another pass.
-struct Corpus<'a> {
+struct Corpus {
     shards: Vec<PathBuf>,
     text: String,
     format: Option<String>,
-    tokenizer: &'a TextTokenizer,
+    tokenizer: TextTokenizer,
     max_len: usize,
     buffer: ShuffleBuffer<Encoded>,
     ready: VecDeque<Encoded>,
-    reader: Option<(TableReader<Box<dyn Read>>, usize)>,
+    reader: Option<(TableReader<Box<dyn Read + Send>>, usize)>,
     next_shard: usize,
     /// Documents held out at the start of the corpus, skipped in every pass.
     held_out: usize,
@@ -274,8 +291,8 @@ struct Corpus<'a> {
 /// Documents tokenised at once.
 const CHUNK: usize = 256;
 
-impl<'a> Corpus<'a> {
-    fn new(args: &Args, shards: Vec<PathBuf>, tokenizer: &'a TextTokenizer) -> Corpus<'a> {
+impl Corpus {
+    fn new(args: &Args, shards: Vec<PathBuf>, tokenizer: TextTokenizer) -> Corpus {
         Corpus {
             shards,
             text: args.text.clone(),
@@ -297,12 +314,12 @@ impl<'a> Corpus<'a> {
         }
     }
 
-    fn open_shard(&self, path: &Path) -> Result<(TableReader<Box<dyn Read>>, usize)> {
+    fn open_shard(&self, path: &Path) -> Result<(TableReader<Box<dyn Read + Send>>, usize)> {
         let name = path.to_string_lossy();
         let inner = PathBuf::from(name.strip_suffix(".gz").unwrap_or(&name));
         let format = super::format_for(&inner, self.format.as_deref())?;
         let mut file = BufReader::with_capacity(1 << 20, open(path)?);
-        let input: Box<dyn Read> = if name.ends_with(".gz") {
+        let input: Box<dyn Read + Send> = if name.ends_with(".gz") {
             let magic = file.fill_buf().with_context(|| format!("reading {}", path.display()))?;
             if !magic.starts_with(&[0x1f, 0x8b]) {
                 bail!("{}: not a gzip file (it does not start with gzip's magic bytes 1f 8b)", path.display());
@@ -410,6 +427,46 @@ impl<'a> Corpus<'a> {
                 self.trained_this_pass = 0;
             }
         }
+    }
+}
+
+/// Windows made on a second thread, ahead of the model: reading, decompressing and tokenising
+/// overlap with training steps. `waited` is the time training spent waiting for them.
+struct Feeder {
+    windows: Option<Receiver<Result<Encoded>>>,
+    thread: JoinHandle<Corpus>,
+    waited: Duration,
+}
+
+impl Feeder {
+    /// Keeps up to a few batches of windows ready.
+    fn spawn(mut corpus: Corpus, batch_size: usize) -> Feeder {
+        let (tx, rx) = sync_channel(4 * batch_size);
+        let thread = std::thread::spawn(move || {
+            loop {
+                let window = corpus.next_window();
+                let failed = window.is_err();
+                // A closed channel: training ended (or failed); stop reading.
+                if tx.send(window).is_err() || failed {
+                    break;
+                }
+            }
+            corpus
+        });
+        Feeder { windows: Some(rx), thread, waited: Duration::ZERO }
+    }
+
+    fn next(&mut self) -> Result<Encoded> {
+        let started = Instant::now();
+        let got = self.windows.as_ref().expect("open until finish").recv();
+        self.waited += started.elapsed();
+        got.map_err(|_| anyhow!("the corpus reader stopped"))?
+    }
+
+    /// Stops the reader; its counts.
+    fn finish(mut self) -> Result<Corpus> {
+        drop(self.windows.take());
+        self.thread.join().map_err(|_| anyhow!("the corpus reader panicked"))
     }
 }
 

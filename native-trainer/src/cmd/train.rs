@@ -217,14 +217,7 @@ pub fn run(args: Args) -> Result<()> {
     let train = read_labelled(&args.train, &args)?;
     let val = read_labelled(&args.val, &args)?;
     let (base_device, device_name) = device(&args.device)?;
-    let threads = match args.threads {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(n) => n,
-        None if device_name.starts_with("cpu") => {
-            std::thread::available_parallelism().map_or(1, |n| n.get()).min((args.batch_size / 4).max(1))
-        }
-        None => 1,
-    };
+    let threads = parts(args.threads, &device_name, args.batch_size)?;
     let train_device = base_device.clone().autodiff();
     let mut run = FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?;
     for note in &run.notes {
@@ -447,8 +440,20 @@ fn latest_checkpoint(dir: &Path) -> Result<Option<(PathBuf, savant_core::train::
     Ok(Some((path, checkpoint)))
 }
 
+/// `--threads`: given, or one per core on the CPU (at most one per 4 rows), one on a GPU.
+pub fn parts(threads: Option<usize>, device_name: &str, batch_size: usize) -> Result<usize> {
+    Ok(match threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None if device_name.starts_with("cpu") => {
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min((batch_size / 4).max(1))
+        }
+        None => 1,
+    })
+}
+
 /// Runs the parts of each step on up to `.0` threads, results in part order.
-struct Threads(usize);
+pub struct Threads(pub usize);
 
 impl Runner for Threads {
     fn run<'a>(&self, jobs: Vec<Job<'a>>) -> Vec<PartResult> {
