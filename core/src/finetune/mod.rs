@@ -7,6 +7,7 @@ pub mod lora;
 pub mod peft;
 
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
 pub use adapter::Adapter;
@@ -215,10 +216,7 @@ pub fn new_classifier(
     let h = config.hidden_size;
     let std = config.initializer_range;
     let mut rng = SplitMix64::new(seed ^ 0x4ead_c1a5);
-    let mut fresh = |d_in: usize, d_out: usize| {
-        let w: Vec<f32> = (0..d_in * d_out).map(|_| (normal(&mut rng) * std) as f32).collect();
-        adapter::linear(&w, &vec![0.0; d_out], d_in, d_out, device)
-    };
+    let mut fresh = |d_in: usize, d_out: usize| fresh_linear(d_in, d_out, std, &mut rng, device);
     let mut bert = bert;
     let pooler = bert.pooler.take().unwrap_or_else(|| crate::model::bert::Pooler { dense: fresh(h, h) });
     let classifier = fresh(h, labels);
@@ -230,8 +228,14 @@ pub fn new_classifier(
     }
 }
 
+/// A linear layer as HF initialises a new one: weights N(0, `std`) drawn from `rng`, zero bias.
+pub(crate) fn fresh_linear(d_in: usize, d_out: usize, std: f64, rng: &mut SplitMix64, device: &Device) -> Linear {
+    let w: Vec<f32> = (0..d_in * d_out).map(|_| (normal(rng) * std) as f32).collect();
+    adapter::linear(&w, &vec![0.0; d_out], d_in, d_out, device)
+}
+
 /// A standard normal draw (Box–Muller).
-pub(crate) fn normal(rng: &mut SplitMix64) -> f64 {
+fn normal(rng: &mut SplitMix64) -> f64 {
     let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()

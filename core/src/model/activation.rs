@@ -14,8 +14,21 @@
 
 use burn::tensor::{activation, Tensor};
 
+use super::Activation;
+
 /// Beyond this |x|, tanh(x) rounds to ±1 in f32 (and its gradient to 0).
 const TANH_SATURATES: f64 = 15.0;
+
+impl Activation {
+    /// The configured `hidden_act` of `x` (the feed-forward blocks and the MLM head).
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Activation::Gelu => gelu(x),
+            Activation::GeluTanh => gelu_tanh(x),
+            Activation::Relu => activation::relu(x),
+        }
+    }
+}
 
 /// `tanh(x)`, finite for any finite `x` on every backend.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {

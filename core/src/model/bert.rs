@@ -174,11 +174,7 @@ pub struct FeedForward {
 impl FeedForward {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.intermediate.forward(x.clone());
-        let h = match self.activation {
-            Activation::Gelu => super::activation::gelu(h),
-            Activation::GeluTanh => super::activation::gelu_tanh(h),
-            Activation::Relu => activation::relu(h),
-        };
+        let h = self.activation.apply(h);
         let out = self.dropout.forward(self.output.forward(h));
         let out = match &self.adapter {
             Some(adapter) => adapter.forward(out),

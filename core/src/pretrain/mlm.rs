@@ -12,7 +12,7 @@ use crate::data::rng::SplitMix64;
 use crate::model::hf::{encoder_names, encoder_prefix, finish, load_encoder_parts, push_linear, push_norm, serialize};
 use crate::model::hf::{Loader, Named};
 use crate::model::{Activation, BertConfig, BertModel, Checkpoint, EncoderInput, LoadNotes};
-use crate::train::{cross_entropy, Objective};
+use crate::train::{cross_entropy, read_scalar, Objective};
 use crate::Result;
 
 /// `cls.predictions`: the prediction head over the vocabulary.
@@ -47,12 +47,7 @@ impl BertForMaskedLm {
         let rows: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [positions.len()]), &device);
         let picked = hidden.reshape([batch * seq, size]).select(0, rows);
-        let h = self.head.dense.forward(picked);
-        let h = match self.head.activation {
-            Activation::Gelu => crate::model::activation::gelu(h),
-            Activation::GeluTanh => crate::model::activation::gelu_tanh(h),
-            Activation::Relu => burn::tensor::activation::relu(h),
-        };
+        let h = self.head.activation.apply(self.head.dense.forward(picked));
         let h = self.head.layer_norm.forward(h);
         let vocab = self.head.bias.dims()[0];
         // Tied decoder: logits = h · Eᵀ + b, E the word embeddings.
@@ -75,6 +70,19 @@ impl Objective for BertForMaskedLm {
         let logits = self.forward_at(&input, &batch.positions);
         cross_entropy(logits, &batch.targets, None, device)
     }
+}
+
+/// exp(mean cross-entropy over every predicted token of `batches`), dropout off: the held-out
+/// perplexity. NaN when no batch predicts anything.
+pub async fn perplexity(model: &BertForMaskedLm, batches: &[MaskedBatch], device: &Device) -> Result<f64> {
+    let model = model.valid();
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for batch in batches.iter().filter(|b| !b.targets.is_empty()) {
+        let loss = model.loss(batch, &(), device);
+        total += read_scalar(loss).await? * batch.targets.len() as f64;
+        count += batch.targets.len();
+    }
+    Ok(if count == 0 { f64::NAN } else { (total / count as f64).exp() })
 }
 
 /// Loads a masked-LM checkpoint: any BERT encoder (`BertModel`, or the `bert.` part of a task
@@ -120,10 +128,8 @@ pub fn load_masked_lm<R: Read + Seek>(
 fn fresh_head(config: &BertConfig, seed: u64, device: &Device) -> MlmHead {
     let h = config.hidden_size;
     let mut rng = SplitMix64::new(seed ^ 0x0b1f_ed11);
-    let w: Vec<f32> =
-        (0..h * h).map(|_| (crate::finetune::normal(&mut rng) * config.initializer_range) as f32).collect();
     MlmHead {
-        dense: crate::finetune::adapter::linear(&w, &vec![0.0; h], h, h, device),
+        dense: crate::finetune::fresh_linear(h, h, config.initializer_range, &mut rng, device),
         layer_norm: LayerNormConfig::new(h).with_epsilon(config.layer_norm_eps).init(device),
         bias: Param::from_tensor(Tensor::zeros([config.vocab_size], device)),
         activation: config.hidden_act,

@@ -10,4 +10,4 @@ pub mod masking;
 pub mod mlm;
 
 pub use masking::{MaskedBatch, Masking};
-pub use mlm::{load_masked_lm, masked_lm_to_safetensors, BertForMaskedLm, MlmHead};
+pub use mlm::{load_masked_lm, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MlmHead};

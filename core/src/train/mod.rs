@@ -14,7 +14,8 @@ pub use batches::{epoch_batches, LabelSet};
 pub use limits::{fit_to_limits, BufferLimits, Fit};
 pub use schedule::LinearSchedule;
 pub use session::{
-    higher_is_better, metric_value, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint, TrainEvent,
+    higher_is_better, metric_value, read_scalar, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint,
+    TrainEvent,
 };
 pub use setup::{ClassWeights, FineTune, LabelledRows, Mode, TrainOptions};
 pub use step::{cross_entropy, Job, LabelledBatch, Objective, OptimConfig, PartResult, Runner, Sequential, Trainer};

@@ -355,7 +355,8 @@ pub fn metric_value(report: &EvalReport, metric: &str) -> Result<Option<f64>> {
     }
 }
 
-async fn read_scalar(t: Tensor<1>) -> Result<f64> {
+/// A one-element tensor (a loss) read back, asynchronously so that the browser can too.
+pub async fn read_scalar(t: Tensor<1>) -> Result<f64> {
     let data =
         t.into_data_async().await.map_err(|e| Error::invalid("device", None, format!("reading the loss: {e:?}")))?;
     let data = data.convert::<f32>();

@@ -13,16 +13,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::rng::SplitMix64;
 use savant_core::data::TableReader;
 use savant_core::model::{BertConfig, ModelFiles, ModelFolder};
 use savant_core::pretrain::corpus::{windows, ShuffleBuffer};
-use savant_core::pretrain::{load_masked_lm, masked_lm_to_safetensors, BertForMaskedLm, MaskedBatch, Masking};
+use savant_core::pretrain::{
+    load_masked_lm, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MaskedBatch, Masking,
+};
 use savant_core::tokenize::{Encoded, TextTokenizer};
-use savant_core::train::{LinearSchedule, Objective, OptimConfig, Trainer};
+use savant_core::train::{read_scalar, LinearSchedule, OptimConfig, Trainer};
 use serde_json::json;
 
 use crate::io::{open, write_atomic, write_json};
@@ -128,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("the corpus has no usable document to hold out (--eval-docs {})", args.eval_docs);
     }
     let eval_batches = mask_in_batches(&masking, &held_out, args.batch_size, args.seed ^ 0xe7a1);
-    let perplexity_before = perplexity(&model, &eval_batches, &device)?;
+    let perplexity_before = pollster::block_on(perplexity(&model, &eval_batches, &device))?;
     eprintln!(
         "pretrain on {device_name} ({threads} thread{}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
         if threads == 1 { "" } else { "s" },
@@ -185,7 +186,7 @@ pub fn run(args: Args) -> Result<()> {
     let waited = feeder.waited.as_secs_f64();
     let corpus = feeder.finish()?;
     let model = trainer.eval_model();
-    let perplexity_after = perplexity(&model, &eval_batches, &device)?;
+    let perplexity_after = pollster::block_on(perplexity(&model, &eval_batches, &device))?;
 
     save(&model, &config, &files, &out_model)?;
     write_atomic(&args.output.join("pretrain_log.jsonl"), |w| {
@@ -490,31 +491,15 @@ fn mask_in_batches(masking: &Masking, windows: &[Encoded], batch_size: usize, se
     windows.chunks(batch_size).map(|chunk| masking.mask(&chunk.iter().collect::<Vec<_>>(), &mut rng)).collect()
 }
 
-/// exp(mean cross-entropy over every predicted held-out token), dropout off.
-fn perplexity(model: &BertForMaskedLm, batches: &[MaskedBatch], device: &Device) -> Result<f64> {
-    let model = model.valid();
-    let (mut total, mut count) = (0.0f64, 0usize);
-    for batch in batches {
-        let n = BertForMaskedLm::items(batch);
-        if n == 0 {
-            continue;
-        }
-        let loss = model.loss(batch, &(), device);
-        total += read_scalar(loss)? * n as f64;
-        count += n;
-    }
-    Ok(if count == 0 { f64::NAN } else { (total / count as f64).exp() })
-}
-
-fn read_scalar(t: Tensor<1>) -> Result<f64> {
-    let data = pollster::block_on(t.into_data_async()).map_err(|e| anyhow!("reading the loss back: {e:?}"))?;
-    Ok(data.convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow!("reading the loss back: {e:?}"))?[0] as f64)
+/// Reads a loss back from the device.
+fn read(t: Tensor<1>) -> Result<f64> {
+    Ok(pollster::block_on(read_scalar(t))?)
 }
 
 fn mean_loss(losses: Vec<Tensor<1>>) -> Result<f64> {
     let n = losses.len();
     let sum = losses.into_iter().reduce(|a, b| a + b).ok_or_else(|| anyhow!("no step to log"))?;
-    Ok(read_scalar(sum)? / n as f64)
+    Ok(read(sum)? / n as f64)
 }
 
 fn step_bar(total: u64) -> ProgressBar {
