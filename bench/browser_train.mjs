@@ -4,7 +4,7 @@
 // natively with `savant train` (2 threads and 1 thread). Real CFPB complaints, all truncated to
 // 64 tokens, so every batch is 8 × 64.
 //
-//   www/build.sh && node bench/browser_train.mjs [--steps-webgpu 3] [--steps-cpu 6] [--rows 400]
+//   www/build.sh && node bench/browser_train.mjs [--steps-webgpu 3] [--steps-cpu 6] [--rows 400] [--no-webgpu]
 //
 // Writes bench/results/browser_train.json. On a machine without a GPU, Chromium's WebGPU is
 // SwiftShader (a CPU emulation): its figure says nothing about real GPUs — re-run on one.
@@ -63,10 +63,17 @@ try {
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Ready"), null, { timeout: 60_000 });
   const train = readFileSync(join(WORK, "train.csv"));
   const val = readFileSync(join(WORK, "val.csv"));
-  // The CPU first: WebGPU work left running on a software adapter would slow it.
-  for (const backend of ["cpu", "webgpu"]) {
+  // The CPU first: WebGPU work left running on a software adapter would slow it. On the CPU the
+  // page trains with a helper worker per further core (`workers` unset: the page's default), and
+  // once in one worker for comparison.
+  const runs = [
+    { name: "cpu", backend: "cpu" },
+    { name: "cpu_1_worker", backend: "cpu", workers: 1 },
+    { name: "webgpu", backend: "webgpu" },
+  ].filter((r) => !(r.backend === "webgpu" && process.argv.includes("--no-webgpu")));
+  for (const { name, backend, workers } of runs) {
     const out = await page.evaluate(
-      async ({ backend, train, val, steps, batch, maxLen }) => {
+      async ({ backend, workers, train, val, steps, batch, maxLen }) => {
         const files = {};
         for (const f of ["config.json", "model.safetensors", "tokenizer.json"]) {
           files[f] = await (await fetch(`models/all-MiniLM-L6-v2/${f}`)).arrayBuffer();
@@ -80,31 +87,34 @@ try {
         };
         const enc = (a) => new Uint8Array(a).buffer;
         try {
-          return await window.savantPage.call("benchSteps", { files, train: enc(train), val: enc(val), request, steps: steps + 1 });
+          return await window.savantPage.call("benchSteps", {
+            files, train: enc(train), val: enc(val), request, steps: steps + 1, workers,
+          });
         } catch (e) {
           return { error: e.message };
         }
       },
-      { backend, train: [...train], val: [...val], steps: STEPS[backend], batch: BATCH, maxLen: MAX_LEN },
+      { backend, workers, train: [...train], val: [...val], steps: STEPS[backend], batch: BATCH, maxLen: MAX_LEN },
     );
     if (out.error) {
       // Reported, not hidden: e.g. a loss that became NaN on a software WebGPU adapter.
-      results.runs[`browser_${backend}`] = { error: out.error };
-      console.log(`browser ${backend}: FAILED: ${out.error}`);
+      results.runs[`browser_${name}`] = { error: out.error };
+      console.log(`browser ${name}: FAILED: ${out.error}`);
       continue;
     }
     const timed = out.times.slice(1);
     const seconds = median(timed) / 1000;
-    results.runs[`browser_${backend}`] = {
+    results.runs[`browser_${name}`] = {
       backend: out.info.backend,
       adapter: out.info.adapter,
+      workers: out.info.workers,
       losses: out.losses,
       first_step_s: out.times[0] / 1000,
       step_s: timed.map((t) => t / 1000),
       median_step_s: seconds,
       samples_per_s: BATCH / seconds,
     };
-    console.log(`browser ${backend}: ${(BATCH / seconds).toFixed(2)} samples/s (median step ${seconds.toFixed(2)} s, first ${(out.times[0] / 1000).toFixed(1)} s)`);
+    console.log(`browser ${name} (${out.info.workers} worker(s)): ${(BATCH / seconds).toFixed(2)} samples/s (median step ${seconds.toFixed(2)} s, first ${(out.times[0] / 1000).toFixed(1)} s)`);
   }
 } finally {
   await browser.close();
@@ -132,6 +142,11 @@ for (const threads of [2, 1]) {
 const r = results.runs;
 results.wasm_cpu_vs_native = r.browser_cpu.samples_per_s / r.native_cpu_2_threads.samples_per_s;
 results.wasm_cpu_vs_native_1_thread = r.browser_cpu.samples_per_s / r.native_cpu_1_threads.samples_per_s;
+// One worker against one thread: the per-core speed of wasm.
+results.wasm_1_worker_vs_native_1_thread = r.browser_cpu_1_worker.samples_per_s / r.native_cpu_1_threads.samples_per_s;
 results.wasm_bytes = statSync(join(DIST, "savant-web_bg.wasm")).size;
-console.log(`wasm CPU / native CPU: ${results.wasm_cpu_vs_native.toFixed(2)}× (vs one native thread: ${results.wasm_cpu_vs_native_1_thread.toFixed(2)}×)`);
+console.log(
+  `wasm CPU / native CPU: ${results.wasm_cpu_vs_native.toFixed(2)}× ` +
+    `(one worker vs one native thread: ${results.wasm_1_worker_vs_native_1_thread.toFixed(2)}×)`,
+);
 writeFileSync(join(REPO, "bench/results/browser_train.json"), JSON.stringify(results, null, 2) + "\n");

@@ -25,8 +25,11 @@ const pending = new Map();
 const progressHandlers = new Map();
 
 function startWorker() {
-  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  const started = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  let answered = false;
+  worker = started;
   worker.onmessage = (event) => {
+    answered = true;
     const msg = event.data;
     if (msg.type === "progress") {
       progressHandlers.get(msg.id)?.(msg);
@@ -47,7 +50,9 @@ function startWorker() {
   worker.onerror = (event) => {
     event.preventDefault();
     failAll(new Error(`the worker stopped: ${event.message || "unknown error"}`));
-    restartWorker();
+    // A worker that failed before it ever answered would fail again: no restart loop.
+    if (answered) restartWorker();
+    else started.terminate();
   };
 }
 
@@ -406,8 +411,11 @@ $("train-btn").addEventListener("click", () =>
               const fitted = i.fitted ? ` — ${i.fitted}` : "";
               $("train-info").textContent =
                 `${i.mode} on ${i.backend}${i.adapter ? ` (${i.adapter})` : ""}${why}${fitted}. ${i.params}. ` +
-                `${i.train_rows} train / ${i.val_rows} val rows, ${i.labels.length} labels, ${i.total_steps} steps of ${i.batch_size} × ≤${i.max_len} tokens.`;
+                `${i.train_rows} train / ${i.val_rows} val rows, ${i.labels.length} labels, ${i.total_steps} steps of ${i.batch_size} × ≤${i.max_len} tokens.` +
+                (i.workers > 1 ? ` ${i.workers} workers share each step.` : "") +
+                (i.workers_note ? ` (${i.workers_note})` : "");
               $("train-info").dataset.backend = i.backend;
+              $("train-info").dataset.workers = i.workers;
               $("train-progress").max = i.total_steps;
               return;
             }

@@ -3,10 +3,99 @@
 // {id, ok: false, error, fatal}, and posts {type: "progress", ...} while training. A Rust panic
 // (a lost GPU device, an allocation the tab cannot make) is fatal: the page then replaces this
 // worker, keeping its data.
+//
+// Training on the CPU uses every core: this worker keeps helper workers (this same file, named
+// "savant-helper", answering the `helper*` commands), each building its own copy of a run, and
+// each step's batch is cut into one part per worker. Helpers get the trainable values with their
+// part and answer its gradients; the run is the one a single worker would train with the same
+// parts (savant-web's `Trainer.run(onProgress, helpers)`), so they change only its speed. They
+// start with this worker, so their scripts load while the page is online, and they reuse this
+// worker's compiled wasm module instead of fetching it.
 import init, * as savant from "./savant-web.js";
 
-const ready = init({ module_or_path: new URL("./savant-web_bg.wasm", import.meta.url) });
+const WASM = new URL("./savant-web_bg.wasm", import.meta.url);
+const isHelper = self.name === "savant-helper";
+let resolveModule;
+const compiled = isHelper ? new Promise((resolve) => (resolveModule = resolve)) : compile(WASM);
+const ready = compiled.then((module) => init({ module_or_path: module }));
 let trainer = null;
+let partHelper = null; // a helper's copy of the run
+
+async function compile(url) {
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    // A host that does not serve .wasm as application/wasm.
+    return WebAssembly.compile(await (await fetch(url)).arrayBuffer());
+  }
+}
+
+// A helper worker, called as the page calls this one.
+class Helper {
+  constructor() {
+    this.worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "savant-helper" });
+    this.pending = new Map();
+    this.next = 0;
+    this.worker.onmessage = ({ data }) => {
+      const waiting = this.pending.get(data.id);
+      if (!waiting) return;
+      this.pending.delete(data.id);
+      if (data.ok) return waiting.resolve(data.result);
+      if (data.fatal) this.retire();
+      waiting.reject(new Error(data.error));
+    };
+    this.worker.onerror = (e) => {
+      this.retire();
+      for (const waiting of this.pending.values()) waiting.reject(new Error(`a helper worker failed: ${e.message}`));
+      this.pending.clear();
+    };
+  }
+
+  call(cmd, args) {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, cmd, ...args });
+    });
+  }
+
+  // A helper that trapped is not trusted again.
+  retire() {
+    const i = pool.indexOf(this);
+    if (i >= 0) pool.splice(i, 1);
+    this.worker.terminate();
+  }
+}
+
+function startPool(n) {
+  const helpers = Array.from({ length: Math.max(n, 0) }, () => new Helper());
+  compiled.then((module) => helpers.forEach((h) => h.worker.postMessage({ cmd: "module", module })));
+  return helpers;
+}
+
+const pool = isHelper ? [] : startPool(Math.min(self.navigator.hardwareConcurrency || 1, 4) - 1);
+
+// Helpers for a run on the CPU (none on WebGPU: one device), `workers` in all with this one
+// (default: every helper). Each builds its copy of the run; `t` cuts batches into one part each.
+async function helpersFor(t, workers, { files, train, val, request }) {
+  if (t.info().backend !== "cpu") return null;
+  const chosen = pool.slice(0, Math.max((workers ?? pool.length + 1) - 1, 0));
+  if (chosen.length === 0) return null;
+  try {
+    await Promise.all(chosen.map((h) => h.call("helperInit", { files, train, val, request })));
+  } catch (e) {
+    // Not fatal: the run trains in this worker alone, and says so.
+    return { count: 0, note: `helper workers not used: ${e.message}` };
+  }
+  t.setParts(chosen.length + 1);
+  return { count: chosen.length, send: (index, part) => chosen[index].call("helperPart", part) };
+}
+
+// The helpers' copies of a finished run are dropped (their memory back to the tab).
+function releaseHelpers(shared) {
+  if (shared) for (const h of pool) h.call("helperFree", {}).catch(() => {});
+}
 
 const handlers = {
   async preview({ bytes, format, source }) {
@@ -27,20 +116,44 @@ const handlers = {
 
   // Builds the trainer and runs it to the end (or to Stop), posting progress; resolves with the
   // run's info and the evaluation of its best weights.
-  async train({ files, train, val, request }, id) {
+  // `workers`: how many workers train on the CPU (default: one per core, at most 4).
+  async train({ files, train, val, request, workers }, id) {
     trainer?.free();
     trainer = null;
     trainer = await savant.createTrainer(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);
-    const info = trainer.info();
+    const shared = await helpersFor(trainer, workers, { files, train, val, request });
+    const info = { ...trainer.info(), workers: (shared?.count ?? 0) + 1, workers_note: shared?.note ?? null };
     postMessage({ type: "progress", id, info });
     let last = performance.now();
-    const result = await trainer.run((step) => {
-      const now = performance.now();
-      postMessage({ type: "progress", id, step, ms: now - last });
-      last = now;
-    });
-    const evaluation = await trainer.evaluate();
-    return { info, evaluation, stopped: result.stopped };
+    try {
+      const result = await trainer.run((step) => {
+        const now = performance.now();
+        postMessage({ type: "progress", id, step, ms: now - last });
+        last = now;
+      }, shared);
+      const evaluation = await trainer.evaluate();
+      return { info, evaluation, stopped: result.stopped };
+    } finally {
+      releaseHelpers(shared);
+    }
+  },
+
+  // Helper side: this worker's copy of the run, and one part of a step.
+  async helperInit({ files, train, val, request }) {
+    partHelper?.free();
+    partHelper = await savant.createPartHelper(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);
+    return true;
+  },
+
+  async helperPart({ params, request }) {
+    if (!partHelper) throw new Error("helperInit first");
+    return partHelper.gradients(params, request);
+  },
+
+  async helperFree() {
+    partHelper?.free();
+    partHelper = null;
+    return true;
   },
 
   async predict({ texts }) {
@@ -55,20 +168,22 @@ const handlers = {
   },
 
   // Benchmark hook: `steps` optimiser steps of a fresh run, timed here (bench/browser_train.mjs).
-  async benchSteps({ files, train, val, request, steps }) {
+  async benchSteps({ files, train, val, request, steps, workers }) {
     const t = await savant.createTrainer(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);
-    const info = t.info();
+    const shared = await helpersFor(t, workers, { files, train, val, request });
+    const info = { ...t.info(), workers: (shared?.count ?? 0) + 1, workers_note: shared?.note ?? null };
     const times = [];
     const losses = [];
     try {
       for (let i = 0; i < steps; i++) {
         const started = performance.now();
-        const out = await t.step();
+        const out = await t.step(shared);
         times.push(performance.now() - started);
         for (const e of out.events) if (e.event === "step") losses.push(e.loss);
       }
     } finally {
       t.free();
+      releaseHelpers(shared);
     }
     return { info, times, losses };
   },
@@ -76,6 +191,10 @@ const handlers = {
 
 onmessage = async (event) => {
   const { id, cmd, ...args } = event.data;
+  if (cmd === "module") {
+    resolveModule(args.module); // a helper's first message: its parent's compiled wasm
+    return;
+  }
   if (cmd === "stop") {
     trainer?.stop(); // takes effect between two steps of trainer.run()
     return;

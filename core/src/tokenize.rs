@@ -23,7 +23,7 @@ pub struct TextTokenizer {
 }
 
 /// One batch of token ids, padded to its longest text, row-major `[batch, seq_len]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TokenBatch {
     pub batch_size: usize,
     pub seq_len: usize,

@@ -485,3 +485,84 @@ fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
     let tol = if on_cpu() { 1e-6 } else { 1e-4 };
     assert!(max_diff(&probs, &reread) <= tol, "run {probs:?} vs its adapter read back {reread:?}");
 }
+
+/// Helpers as the page's workers are: each its own run built from the same files and options,
+/// getting every request as JSON.
+struct InProcessHelpers(Vec<std::rc::Rc<std::cell::RefCell<savant_core::train::FineTune>>>, std::cell::Cell<usize>);
+
+impl savant_core::train::PartHelpers<LabelledBatch> for InProcessHelpers {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn send(
+        &self,
+        index: usize,
+        params: &[f32],
+        request: &savant_core::train::PartRequest<'_, LabelledBatch>,
+    ) -> savant_core::train::PartFuture {
+        self.1.set(self.1.get() + 1);
+        let helper = self.0[index].clone();
+        let json = serde_json::to_string(request).unwrap();
+        let params = params.to_vec();
+        // One request at a time per helper, as a worker's message queue runs them.
+        #[allow(clippy::await_holding_refcell_ref)]
+        Box::pin(async move {
+            let request: savant_core::train::OwnedPartRequest<LabelledBatch> = serde_json::from_str(&json).unwrap();
+            let mut run = helper.borrow_mut();
+            run.session.trainer.part_reply(&params, &request.as_request()).await
+        })
+    }
+}
+
+// The page's helper workers: a run whose steps send parts to helpers holding their own copies of
+// the model takes the same steps, bit for bit, as a run computing every part itself; a helper
+// whose model differs is refused by name.
+#[test]
+fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
+    use savant_core::train::{FineTune, Mode, TrainOptions};
+    let files = FixtureFiles(fixture("tiny-cls"));
+    let device = device().autodiff();
+    for mode in [Mode::Lora, Mode::Partial] {
+        let options = TrainOptions {
+            mode,
+            epochs: 1,
+            batch_size: 6,
+            parts: 3,
+            lr: Some(1e-2),
+            max_len: Some(16),
+            ..Default::default()
+        };
+        let make = |options: &TrainOptions| {
+            FineTune::new(&files, options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device).expect("a run")
+        };
+        let mut alone = make(&options);
+        let mut helped = make(&options);
+        let helper = || std::rc::Rc::new(std::cell::RefCell::new(make(&options)));
+        let helpers = InProcessHelpers(vec![helper(), helper()], Default::default());
+        let mut steps = 0;
+        while !alone.session.finished() {
+            let a = pollster::block_on(alone.session.advance()).expect("a step");
+            let b = pollster::block_on(helped.session.advance_helped(&helpers)).expect("a helped step");
+            assert_eq!(a, b, "{mode:?}: step {steps}'s events");
+            steps += 1;
+        }
+        assert!(helped.session.finished());
+        assert_eq!(helpers.1.get(), 2 * alone.session.total_steps(), "{mode:?}: two parts of three went out each step");
+        let (a, b) = (snapshot(alone.session.trainer.model()), snapshot(helped.session.trainer.model()));
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (name, values) in &a {
+            assert!(values == &b[name], "{mode:?}: {name} differs after {steps} steps");
+        }
+        let before = snapshot(make(&options).session.trainer.model());
+        assert!(a.iter().any(|(name, v)| v != &before[name]), "{mode:?}: training changed nothing");
+    }
+
+    // A helper built with another LoRA rank cannot take this trainer's values.
+    let options = TrainOptions { mode: Mode::Lora, epochs: 1, batch_size: 6, parts: 2, max_len: Some(16), ..Default::default() };
+    let mut run = FineTune::new(&files, options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();
+    let other = TrainOptions { lora_r: 4, ..options };
+    let odd = FineTune::new(&files, other, rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();
+    let helpers = InProcessHelpers(vec![std::rc::Rc::new(std::cell::RefCell::new(odd))], Default::default());
+    let err = pollster::block_on(run.session.advance_helped(&helpers)).unwrap_err().to_string();
+    assert!(err.contains("helper 1") && err.contains("the helper's model differs"), "{err}");
+}

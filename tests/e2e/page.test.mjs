@@ -209,6 +209,8 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
   for (const backend of ["webgpu", "cpu"]) {
     await train(page, logs, { backend });
     assert.equal(await page.locator("#train-info").getAttribute("data-backend"), backend);
+    // The CPU run shares its steps with a helper worker per further core (2 cores here).
+    assert.equal(await page.locator("#train-info").getAttribute("data-workers"), backend === "cpu" ? "2" : "1");
     const losses = await page.evaluate(() => window.savantPage.state.losses);
     const { first, last } = lossFell(losses);
     assert.ok(losses.length >= 10 && last < first, `${backend}: loss did not fall: ${JSON.stringify(losses)}`);
@@ -238,6 +240,37 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
     assert.ok(seen.has(f), `the request log misses ${f} (so it would miss others too): ${[...seen]}`);
   }
   writeFileSync(join(OUT, "requests.json"), JSON.stringify(requests, null, 1));
+  await context.close();
+});
+
+// Training on the CPU uses a helper worker per further core: each step's parts go to the workers
+// and come back as gradients. The run must be the one a single worker trains with the same parts:
+// the same losses, to the last bit.
+test("helper workers take the very steps one worker takes", async () => {
+  const { context, page, logs } = await openPage();
+  const tiny = Object.fromEntries(TINY_FILES.map((f) => [f, [...readFileSync(join(TINY, f))]]));
+  const words = [["billing charge fee", "billing"], ["fraud stolen card", "fraud"], ["other question", "misc"]];
+  const csv = "text,label\n" + Array.from({ length: 48 }, (_, i) => `${words[i % 3][0]} ${["the", "a", "my", "this", "our"][i % 5]},${words[i % 3][1]}`).join("\n") + "\n";
+  const out = await page.evaluate(
+    async ({ tiny, csv }) => {
+      const files = () => Object.fromEntries(Object.entries(tiny).map(([k, v]) => [k, new Uint8Array(v).buffer]));
+      const table = () => new TextEncoder().encode(csv).buffer;
+      const options = { mode: "lora", batch_size: 8, max_len: 16, epochs: 1, log_every: 1, parts: 2, lr: 0.01 };
+      const request = { model_name: "tiny", format: "csv", backend: "cpu", options };
+      const run = (workers) =>
+        window.savantPage.call("benchSteps", { files: files(), train: table(), val: table(), request, steps: 5, workers });
+      return { cores: navigator.hardwareConcurrency, one: await run(1), two: await run(2) };
+    },
+    { tiny, csv },
+  );
+  assert.ok(out.cores >= 2, `this test needs 2 cores; Chromium reports ${out.cores}`);
+  assert.equal(out.one.info.workers, 1);
+  assert.equal(out.two.info.workers, 2, `two workers: ${JSON.stringify(out.two.info)}`);
+  assert.equal(out.two.info.parts, 2);
+  assert.equal(out.one.losses.length, 5);
+  assert.ok(out.one.losses.every(Number.isFinite), JSON.stringify(out.one.losses));
+  assert.deepEqual(out.two.losses, out.one.losses, "the helped run took other steps");
+  await noError(page, logs);
   await context.close();
 });
 

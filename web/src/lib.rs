@@ -11,10 +11,14 @@
 //! });
 //! ```
 
+// A trainer's (and a part helper's) call holds its state across awaits on purpose: a call that
+// overlaps it gets a "busy" error (try_borrow) instead of interleaving with it.
+#![allow(clippy::await_holding_refcell_ref)]
+
 mod device;
 mod trainer;
 
-pub use trainer::{create_trainer, Trainer};
+pub use trainer::{create_part_helper, create_trainer, PartHelper, Trainer};
 
 use std::cell::RefCell;
 

@@ -10,7 +10,10 @@ use std::rc::Rc;
 
 use savant_core::data::{Format, TableReader};
 use savant_core::model::{ModelFiles, ModelFolder};
-use savant_core::train::{fit_to_limits, FineTune, LabelledRows, TrainEvent, TrainOptions};
+use savant_core::train::{
+    fit_to_limits, FineTune, LabelledBatch, LabelledRows, OwnedPartRequest, PartFuture, PartHelpers, PartReply,
+    PartRequest, TrainEvent, TrainOptions,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
@@ -110,6 +113,8 @@ struct Info {
     truncated: usize,
     max_len: usize,
     batch_size: usize,
+    /// Parts per batch (one per worker when helpers share the steps).
+    parts: usize,
     steps_per_epoch: usize,
     total_steps: usize,
     notes: Vec<String>,
@@ -151,11 +156,23 @@ pub async fn create_trainer(
     val: Vec<u8>,
     request: JsValue,
 ) -> Result<Trainer, JsValue> {
+    let (run, files, info) = build_run(files, train, val, request, None).await?;
+    Ok(Trainer { state: Rc::new(RefCell::new(State { run, files, info })), stop: Rc::new(Cell::new(false)) })
+}
+
+/// The run `createTrainer` builds; `backend` overrides the request's.
+async fn build_run(
+    files: js_sys::Object,
+    train: Vec<u8>,
+    val: Vec<u8>,
+    request: JsValue,
+    backend: Option<&str>,
+) -> Result<(FineTune, MemFiles, Info), JsValue> {
     crate::install_panic_hook();
     let req: CreateRequest =
         serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("trainer options: {e}")))?;
     let files = MemFiles::from_js(&req.model_name, &files).map_err(js_error)?;
-    let chosen = device::choose(&req.backend).await.map_err(js_error)?;
+    let chosen = device::choose(backend.unwrap_or(&req.backend)).await.map_err(js_error)?;
     let mut options = req.options;
     let mut fitted = None;
     if let Some(limits) = chosen.limits {
@@ -190,11 +207,113 @@ pub async fn create_trainer(
         truncated: run.truncated,
         max_len: run.max_len,
         batch_size: run.options.batch_size,
+        parts: run.options.parts,
         steps_per_epoch: run.session.steps_per_epoch(),
         total_steps: run.session.total_steps(),
         notes: run.notes.clone(),
     };
-    Ok(Trainer { state: Rc::new(RefCell::new(State { run, files, info })), stop: Rc::new(Cell::new(false)) })
+    Ok((run, files, info))
+}
+
+/// Helper workers as JavaScript gives them: `{ count, send(index, { params: Float32Array,
+/// request: string }) → Promise<{ gradients: Float32Array, present: Uint8Array, loss }> }`, where
+/// `send` posts to helper `index`, whose `PartHelper.gradients` answers.
+struct JsHelpers {
+    count: usize,
+    send: js_sys::Function,
+}
+
+impl JsHelpers {
+    /// `undefined` / `null`: none.
+    fn from_js(value: &JsValue) -> Result<Option<JsHelpers>, JsValue> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        let count = js_sys::Reflect::get(value, &"count".into())?
+            .as_f64()
+            .ok_or_else(|| js_error("helpers.count must be a number"))? as usize;
+        let send = js_sys::Reflect::get(value, &"send".into())?;
+        if !send.is_function() {
+            return Err(js_error("helpers.send must be a function"));
+        }
+        Ok(Some(JsHelpers { count, send: send.into() }))
+    }
+}
+
+impl PartHelpers<LabelledBatch> for JsHelpers {
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    fn send(&self, index: usize, params: &[f32], request: &PartRequest<'_, LabelledBatch>) -> PartFuture {
+        // JSON keeps the 64-bit dropout seed exact (a JS number would not).
+        let message = (|| -> Result<js_sys::Promise, JsValue> {
+            let json = serde_json::to_string(request).map_err(js_error)?;
+            let message = js_sys::Object::new();
+            js_sys::Reflect::set(&message, &"params".into(), &js_sys::Float32Array::from(params))?;
+            js_sys::Reflect::set(&message, &"request".into(), &json.into())?;
+            let promise = self.send.call2(&JsValue::NULL, &(index as u32).into(), &message)?;
+            Ok(promise.into())
+        })();
+        Box::pin(async move {
+            let from_js = |e: JsValue| savant_core::Error::invalid("worker", None, js_message(&e));
+            let reply = wasm_bindgen_futures::JsFuture::from(message.map_err(from_js)?).await.map_err(from_js)?;
+            let field = |name: &str| js_sys::Reflect::get(&reply, &name.into()).map_err(from_js);
+            let gradients = js_sys::Float32Array::from(field("gradients")?).to_vec();
+            let present = js_sys::Uint8Array::from(field("present")?).to_vec().into_iter().map(|b| b != 0).collect();
+            let loss = field("loss")?.as_f64().unwrap_or(f64::NAN) as f32;
+            Ok(PartReply { gradients, present, loss })
+        })
+    }
+}
+
+/// A thrown JS value as text (an `Error`'s message).
+fn js_message(e: &JsValue) -> String {
+    js_sys::Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// A helper worker's copy of a run: built from the same files, tables and request as the
+/// trainer's (always on the CPU), it computes the parts of steps the trainer sends it.
+#[wasm_bindgen]
+pub struct PartHelper {
+    run: Rc<RefCell<FineTune>>,
+}
+
+/// Builds a helper for the trainer `createTrainer(files, train, val, request)` made.
+#[wasm_bindgen(js_name = createPartHelper)]
+pub async fn create_part_helper(
+    files: js_sys::Object,
+    train: Vec<u8>,
+    val: Vec<u8>,
+    request: JsValue,
+) -> Result<PartHelper, JsValue> {
+    let (run, _, _) = build_run(files, train, val, request, Some("cpu")).await?;
+    Ok(PartHelper { run: Rc::new(RefCell::new(run)) })
+}
+
+#[wasm_bindgen]
+impl PartHelper {
+    /// The gradients of one part: `params` and `request` as the trainer's `send` gave them.
+    /// Resolves to `{ gradients: Float32Array, present: Uint8Array, loss }`.
+    pub fn gradients(&self, params: Vec<f32>, request: String) -> js_sys::Promise {
+        let run = self.run.clone();
+        future_to_promise(async move {
+            let request: OwnedPartRequest<LabelledBatch> =
+                serde_json::from_str(&request).map_err(|e| js_error(format!("part request: {e}")))?;
+            let mut run = run.try_borrow_mut().map_err(|_| busy())?;
+            let reply = run.session.trainer.part_reply(&params, &request.as_request()).await.map_err(js_error)?;
+            let out = js_sys::Object::new();
+            js_sys::Reflect::set(&out, &"gradients".into(), &js_sys::Float32Array::from(reply.gradients.as_slice()))?;
+            let present: Vec<u8> = reply.present.iter().map(|&p| p as u8).collect();
+            js_sys::Reflect::set(&out, &"present".into(), &js_sys::Uint8Array::from(present.as_slice()))?;
+            js_sys::Reflect::set(&out, &"loss".into(), &(reply.loss as f64).into())?;
+            Ok(out.into())
+        })
+    }
 }
 
 fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
@@ -211,9 +330,13 @@ fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
 }
 
 /// One `Session::advance`, as the JSON `step()` resolves to.
-async fn advance(s: &mut State) -> Result<JsValue, JsValue> {
+async fn advance(s: &mut State, helpers: Option<&JsHelpers>) -> Result<JsValue, JsValue> {
     let metric = s.run.options.metric.clone();
-    let events = s.run.session.advance().await.map_err(js_error)?;
+    let events = match helpers {
+        Some(h) => s.run.session.advance_helped(h).await,
+        None => s.run.session.advance().await,
+    }
+    .map_err(js_error)?;
     let session = &s.run.session;
     let out = json!({
         "events": events.iter().map(|e| event_json(e, &metric)).collect::<Vec<_>>(),
@@ -244,12 +367,14 @@ impl Trainer {
 
     /// Trains to the end, or until `stop()`: calls `on_progress` with each step's result (see
     /// `step()`) and lets the event loop run between steps, so a Stop button works mid-epoch.
-    /// Resolves to `{ finished, stopped, step, total_steps }`.
-    pub fn run(&self, on_progress: js_sys::Function) -> js_sys::Promise {
+    /// `helpers` (optional): workers that compute parts of each step, `{ count, send }` (see
+    /// `setParts` and `createPartHelper`). Resolves to `{ finished, stopped, step, total_steps }`.
+    pub fn run(&self, on_progress: js_sys::Function, helpers: JsValue) -> js_sys::Promise {
         let state = self.state.clone();
         let stop = self.stop.clone();
         stop.set(false);
         future_to_promise(async move {
+            let helpers = JsHelpers::from_js(&helpers)?;
             loop {
                 yield_to_event_loop().await?;
                 let out = {
@@ -262,7 +387,7 @@ impl Trainer {
                         });
                         return to_js(&out).map_err(Into::into);
                     }
-                    advance(&mut s).await?
+                    advance(&mut s, helpers.as_ref()).await?
                 };
                 on_progress.call1(&JsValue::NULL, &out)?;
             }
@@ -278,12 +403,28 @@ impl Trainer {
     /// `{ events: [...], step, total_steps, epoch, finished }`; `events` holds the logging points
     /// (`{event: "step", loss, lr, tokens, ...}`) and epoch summaries (`{event: "epoch",
     /// val_metric, improved, ...}`) — the lines `savant train` writes to train_log.jsonl.
-    pub fn step(&self) -> js_sys::Promise {
+    pub fn step(&self, helpers: JsValue) -> js_sys::Promise {
         let state = self.state.clone();
         future_to_promise(async move {
+            let helpers = JsHelpers::from_js(&helpers)?;
             let mut s = state.try_borrow_mut().map_err(|_| busy())?;
-            advance(&mut s).await
+            advance(&mut s, helpers.as_ref()).await
         })
+    }
+
+    /// Cuts each batch into `parts` (before the first step): with `n` helpers, `n + 1` parts
+    /// give every worker one. The run then equals `savant train --parts` with the same number.
+    #[wasm_bindgen(js_name = setParts)]
+    pub fn set_parts(&self, parts: usize) -> Result<(), JsValue> {
+        let mut s = self.state.try_borrow_mut().map_err(|_| busy())?;
+        if s.run.session.trainer.step > 0 {
+            return Err(js_error("parts can only be set before the first step"));
+        }
+        let parts = parts.max(1);
+        s.run.session.config.parts = parts;
+        s.run.options.parts = parts;
+        s.info.parts = parts;
+        Ok(())
     }
 
     /// The best epoch's weights on the validation split: `{ report, html, metrics }`: savant

@@ -141,7 +141,7 @@ impl Masking {
         }
         rng.shuffle(&mut words);
         // Python's round() rounds halves to even.
-        let wanted = ((ids.len() as f64 * self.mlm_prob).round_ties_even() as usize).max(1).min(MAX_PREDICTIONS);
+        let wanted = ((ids.len() as f64 * self.mlm_prob).round_ties_even() as usize).clamp(1, MAX_PREDICTIONS);
         let mut picked = Vec::new();
         for word in words {
             if picked.len() >= wanted {

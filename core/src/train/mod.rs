@@ -3,6 +3,7 @@
 pub mod augment;
 pub mod batches;
 pub mod checkpoint;
+pub mod helpers;
 pub mod limits;
 pub mod schedule;
 pub mod session;
@@ -11,6 +12,7 @@ pub mod step;
 
 pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};
+pub use helpers::{OwnedPartRequest, PartFuture, PartHelpers, PartReply, PartRequest};
 pub use limits::{fit_to_limits, BufferLimits, Fit};
 pub use schedule::LinearSchedule;
 pub use session::{

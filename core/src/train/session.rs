@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::augment::Augment;
 use super::batches::epoch_batches;
+use super::helpers::PartHelpers;
 use super::step::{LabelledBatch, Runner, Sequential, Trainer};
 use crate::data::rng::SplitMix64;
 use crate::infer::{classify, softmax_rows};
@@ -87,6 +88,12 @@ pub struct RunConfig {
     pub parts: usize,
     /// Noise on the training texts (off by default).
     pub augment: Augment,
+}
+
+/// Who computes the parts of a step.
+enum PartsBy<'a> {
+    Runner(&'a dyn Runner),
+    Helpers(&'a dyn PartHelpers<LabelledBatch>),
 }
 
 /// Whether a larger value of `metric` is better.
@@ -204,6 +211,16 @@ impl Session {
 
     /// [`Session::advance`] with the parts of each step run by `runner`.
     pub async fn advance_with(&mut self, runner: &dyn Runner) -> Result<Vec<TrainEvent>> {
+        self.advance_by(PartsBy::Runner(runner)).await
+    }
+
+    /// [`Session::advance`] with some parts of each step sent to `helpers`
+    /// ([`Trainer::step_helped`]): the same run as [`Session::advance`].
+    pub async fn advance_helped(&mut self, helpers: &dyn PartHelpers<LabelledBatch>) -> Result<Vec<TrainEvent>> {
+        self.advance_by(PartsBy::Helpers(helpers)).await
+    }
+
+    async fn advance_by(&mut self, parts_by: PartsBy<'_>) -> Result<Vec<TrainEvent>> {
         let mut events = Vec::new();
         if self.finished() {
             return Ok(events);
@@ -234,7 +251,10 @@ impl Session {
         // at any step draw what the uninterrupted run drew.
         self.device.seed(self.config.seed.wrapping_mul(1_000_003).wrapping_add(self.trainer.step as u64));
         let lr = self.trainer.schedule.lr(self.trainer.step);
-        let loss = self.trainer.step_with(&micro, runner);
+        let loss = match parts_by {
+            PartsBy::Runner(runner) => self.trainer.step_with(&micro, runner),
+            PartsBy::Helpers(helpers) => self.trainer.step_helped(&micro, helpers).await?,
+        };
         self.loss_sum = Some(match self.loss_sum.take() {
             Some(s) => s + loss,
             None => loss,

@@ -9,9 +9,11 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
+use super::helpers::{set_trainable_values, trainable_values, PartFuture, PartHelpers, PartReply, PartRequest};
 use super::schedule::LinearSchedule;
 use crate::model::{BertClassifier, EncoderInput};
 use crate::tokenize::TokenBatch;
+use crate::{Error, Result};
 
 /// Optimiser settings, HF `TrainingArguments` defaults where it has one.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +36,7 @@ impl Default for OptimConfig {
 }
 
 /// A labelled micro-batch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LabelledBatch {
     pub tokens: TokenBatch,
     /// Class index of each row.
@@ -173,22 +175,96 @@ impl<M: Objective> Trainer<M> {
     /// threads). The result does not depend on the runner: each part has its own dropout stream
     /// and the gradients are summed in part order.
     pub fn step_with(&mut self, parts: &[M::Batch], runner: &dyn Runner) -> Tensor<1> {
-        let items: usize = parts.iter().map(M::items).sum();
+        let plan = self.plan(parts);
         let model = self.model();
         let options = &self.loss_options;
         let device = &self.device;
-        let base_seed = self.dropout_seed;
-        let step = self.step as u64;
         let jobs: Vec<Job<'_>> = parts
             .iter()
-            .enumerate()
-            .map(|(i, batch)| {
-                let share = M::items(batch) as f64 / items.max(1) as f64;
-                let seed = base_seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64 + 1) << 48);
+            .zip(&plan)
+            .map(|(batch, &(share, seed))| {
                 Box::new(move || part_gradients(model, batch, share, options, seed, device)) as Job<'_>
             })
             .collect();
         let results = runner.run(jobs);
+        self.finish(results)
+    }
+
+    /// [`Trainer::step`] with some parts computed by `helpers`, each holding its own copy of the
+    /// model: part `i` goes to helper `i mod (n+1) − 1` for `n` helpers, and stays here when that
+    /// is −1. The helpers get the trainable parameters' current values with each part; the step
+    /// is the one [`Trainer::step`] takes with the same parts, bit for bit.
+    pub async fn step_helped(&mut self, parts: &[M::Batch], helpers: &dyn PartHelpers<M::Batch>) -> Result<Tensor<1>> {
+        let count = helpers.count();
+        if count == 0 || parts.len() < 2 {
+            return Ok(self.step(parts));
+        }
+        let plan = self.plan(parts);
+        let params = trainable_values(self.model()).await?;
+        let helper_of = |i: usize| (i % (count + 1)).checked_sub(1);
+        // Every request is on its way before this worker starts on its own parts.
+        let pending: Vec<Option<PartFuture>> = parts
+            .iter()
+            .zip(&plan)
+            .enumerate()
+            .map(|(i, (batch, &(share, seed)))| {
+                helper_of(i).map(|h| helpers.send(h, &params, &PartRequest { batch, share, seed }))
+            })
+            .collect();
+        let mut results = Vec::with_capacity(parts.len());
+        let mut local: Vec<Option<PartResult>> = parts
+            .iter()
+            .zip(&plan)
+            .zip(&pending)
+            .map(|((batch, &(share, seed)), sent)| {
+                sent.is_none()
+                    .then(|| part_gradients(self.model(), batch, share, &self.loss_options, seed, &self.device))
+            })
+            .collect();
+        for (i, sent) in pending.into_iter().enumerate() {
+            results.push(match sent {
+                Some(reply) => {
+                    let reply = reply.await.map_err(|e| {
+                        Error::invalid(&format!("helper {}", helper_of(i).unwrap_or(0) + 1), None, e.to_string())
+                    })?;
+                    reply.into_part(self.model(), &self.device)?
+                }
+                None => local[i].take().expect("computed above"),
+            });
+        }
+        Ok(self.finish(results))
+    }
+
+    /// A helper's side of [`Trainer::step_helped`]: this trainer's copy of the model takes the
+    /// sent trainable values, then computes the part's gradients and loss.
+    pub async fn part_reply(&mut self, params: &[f32], request: &PartRequest<'_, M::Batch>) -> Result<PartReply> {
+        self.model = Some(set_trainable_values(self.model(), params)?);
+        let (grads, loss) = part_gradients(
+            self.model(),
+            request.batch,
+            request.share,
+            &self.loss_options,
+            request.seed,
+            &self.device,
+        );
+        PartReply::new(self.model(), &grads, loss).await
+    }
+
+    /// Each part's share of the step's items and its dropout seed.
+    fn plan(&self, parts: &[M::Batch]) -> Vec<(f64, u64)> {
+        let items: usize = parts.iter().map(M::items).sum();
+        let step = self.step as u64;
+        (0..parts.len())
+            .map(|i| {
+                let share = M::items(&parts[i]) as f64 / items.max(1) as f64;
+                let seed = self.dropout_seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64 + 1) << 48);
+                (share, seed)
+            })
+            .collect()
+    }
+
+    /// Sums the parts' gradients and losses in part order, clips, and takes the AdamW step.
+    fn finish(&mut self, results: Vec<PartResult>) -> Tensor<1> {
         let mut accumulator = GradientsAccumulator::<M>::new();
         let mut total: Option<Tensor<1>> = None;
         for (grads, loss) in results {
