@@ -702,6 +702,18 @@ fn train_full_writes_a_model_folder_that_predict_loads() {
     let config: Value = serde_json::from_slice(&std::fs::read(saved.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["id2label"]["0"], "billing");
     assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+    // Throughput in model FLOPs, and MFU against the CPU's estimated peak.
+    let metrics = read_report(&dir.path().join("runs/full/metrics.json"));
+    let rate = metrics["train_model_tflops_per_second"].as_f64().unwrap();
+    assert!(rate > 0.0, "{metrics}");
+    if let Some(mfu) = metrics["train_mfu"].as_f64() {
+        let peak = metrics["peak"]["tflops"].as_f64().unwrap();
+        assert!((mfu - rate / peak).abs() <= 1e-9 && mfu < 1.0, "{metrics}");
+        assert!(metrics["peak"]["source"].as_str().unwrap().contains("f32 FLOPs/cycle"), "{metrics}");
+    }
+    let log = std::fs::read_to_string(dir.path().join("runs/full/train_log.jsonl")).unwrap();
+    let step: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert!(step["model_tflops_per_second"].as_f64().unwrap() > 0.0 && step["samples"].as_u64().unwrap() > 0, "{step}");
     let o = savant(
         &["predict", "--model", "runs/full/model", "val.csv", "--text", "text", "-o", "p.csv", "--device", "cpu"],
         dir.path(),
@@ -967,6 +979,113 @@ fn pretrain_lowers_held_out_perplexity_and_writes_a_masked_lm_folder_that_embed_
         std::fs::read(dir.join("dapt/model/model.safetensors")).unwrap(),
         std::fs::read(dir.join("dapt2/model/model.safetensors")).unwrap()
     );
+}
+
+// A run stopped after a checkpoint and resumed ends with the weights, log and counts of the
+// run that never stopped: the stream continues at the same window, the masking and dropout
+// draws where they were. The stop is a run whose later checkpoints and results are removed, the
+// state a SIGKILL after step 6's checkpoint leaves. The log reports throughput and MFU.
+#[test]
+fn pretrain_resumes_from_a_checkpoint_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    pretrain_corpus(dir);
+    let model = copy_model("tiny-base", dir);
+    let model = model.to_str().unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "pretrain",
+            "--model",
+            model,
+            "--corpus",
+            "shard-*.jsonl.gz",
+            "shard-*.csv",
+            "--steps",
+            "10",
+            "--batch-size",
+            "4",
+            "--max-len",
+            "16",
+            "--lr",
+            "3e-3",
+            "--eval-docs",
+            "4",
+            "--log-every",
+            "4",
+            "--shuffle-buffer",
+            "8",
+            "--checkpoint-every",
+            "3",
+            "--peak-tflops",
+            "0.5",
+            "-o",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        let o = savant(&args, dir);
+        assert_no_panic(&o, out);
+        o
+    };
+    let o = run("whole", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Checkpoints at steps 3, 6 and 9; the newest two kept.
+    let kept: Vec<String> = std::fs::read_dir(dir.join("whole/checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        {
+            let mut k = kept.clone();
+            k.sort();
+            k
+        },
+        ["step-00000006", "step-00000009"],
+        "{kept:?}"
+    );
+    let log = std::fs::read_to_string(dir.join("whole/pretrain_log.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    let (tflops, mfu) = (last["model_tflops_per_second"].as_f64().unwrap(), last["mfu"].as_f64().unwrap());
+    assert!(tflops > 0.0 && (mfu - tflops / 0.5).abs() < 1e-9 * mfu.max(1.0), "{last}");
+    assert!(last["samples_per_second"].as_f64().unwrap() > 0.0);
+
+    // "Killed" after step 6's checkpoint.
+    let o = run("stopped", &[]);
+    assert!(o.status.success());
+    let stopped = dir.join("stopped");
+    std::fs::remove_dir_all(stopped.join("checkpoints/step-00000009")).unwrap();
+    for f in ["model", "metrics.json", "pretrain_log.jsonl"] {
+        let p = stopped.join(f);
+        if p.is_dir() {
+            std::fs::remove_dir_all(p).unwrap()
+        } else {
+            std::fs::remove_file(p).unwrap()
+        }
+    }
+    // Not resumed by accident, and not resumed with other settings.
+    let o = run("stopped", &[]);
+    assert!(!o.status.success() && stderr(&o).contains("--resume continues it"), "{}", stderr(&o));
+    let o = run("stopped", &["--resume", "--seed", "7"]);
+    assert!(!o.status.success() && stderr(&o).contains("seed: checkpoint 42 vs now 7"), "{}", stderr(&o));
+    let o = run("stopped", &["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resuming from") && stderr(&o).contains("at step 6 (window 24"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.join("whole/model/model.safetensors")).unwrap(),
+        std::fs::read(stopped.join("model/model.safetensors")).unwrap(),
+        "the resumed run ends with other weights"
+    );
+    let losses = |out: &str| -> Vec<f64> {
+        std::fs::read_to_string(dir.join(out).join("pretrain_log.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(losses("whole"), losses("stopped"));
+    let (a, b) = (read_report(&dir.join("whole/metrics.json")), read_report(&stopped.join("metrics.json")));
+    for key in ["perplexity_before", "perplexity_after", "tokens", "predicted_tokens"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
 }
 
 #[test]

@@ -558,7 +558,8 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
     }
 
     // A helper built with another LoRA rank cannot take this trainer's values.
-    let options = TrainOptions { mode: Mode::Lora, epochs: 1, batch_size: 6, parts: 2, max_len: Some(16), ..Default::default() };
+    let options =
+        TrainOptions { mode: Mode::Lora, epochs: 1, batch_size: 6, parts: 2, max_len: Some(16), ..Default::default() };
     let mut run = FineTune::new(&files, options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();
     let other = TrainOptions { lora_r: 4, ..options };
     let odd = FineTune::new(&files, other, rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();

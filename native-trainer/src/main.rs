@@ -4,6 +4,7 @@ mod cmd;
 mod fetch;
 mod io;
 mod model_dir;
+mod peak;
 mod prefetch;
 mod progress;
 mod workers;

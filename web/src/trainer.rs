@@ -318,9 +318,9 @@ impl PartHelper {
 
 fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
     match e {
-        TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens } => json!({
+        TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens, samples, flops } => json!({
             "event": "step", "epoch": epoch + 1, "step": step, "total_steps": total_steps,
-            "loss": loss, "lr": lr, "tokens": tokens,
+            "loss": loss, "lr": lr, "tokens": tokens, "samples": samples, "model_flops": flops,
         }),
         TrainEvent::Epoch { epoch, step, train_loss, val_metric, improved } => json!({
             "event": "epoch", "epoch": epoch + 1, "step": step, "train_loss": train_loss,

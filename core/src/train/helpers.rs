@@ -81,10 +81,24 @@ fn trainable<M: Module>(model: &M) -> Vec<(ParamId, Shape, Tensor<1>)> {
 }
 
 async fn read_f32(t: Tensor<1>, what: &str) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| Error::invalid("device", None, format!("reading {what}: {e:?}")))?;
+    let data =
+        t.into_data_async().await.map_err(|e| Error::invalid("device", None, format!("reading {what}: {e:?}")))?;
     data.convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| Error::invalid("device", None, format!("reading {what}: {e:?}")))
+}
+
+/// Whether every float parameter of `model` trains.
+pub fn all_trainable<M: Module>(model: &M) -> bool {
+    struct All(bool);
+    impl ModuleVisitor for All {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0 &= param.val().is_require_grad();
+        }
+    }
+    let mut all = All(true);
+    model.visit(&mut all);
+    all.0
 }
 
 /// The trainable parameters' values, flat in visiting order.
@@ -104,7 +118,10 @@ pub fn set_trainable_values<M: Module>(model: &M, values: &[f32]) -> Result<M> {
         return Err(Error::invalid(
             "trainable parameters",
             None,
-            format!("got {} values, this model has {expected}: the helper's model differs from the trainer's", values.len()),
+            format!(
+                "got {} values, this model has {expected}: the helper's model differs from the trainer's",
+                values.len()
+            ),
         ));
     }
     struct Set<'a> {

@@ -3,6 +3,7 @@
 pub mod augment;
 pub mod batches;
 pub mod checkpoint;
+pub mod flops;
 pub mod helpers;
 pub mod limits;
 pub mod schedule;
@@ -12,6 +13,7 @@ pub mod step;
 
 pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};
+pub use flops::{batch_training_flops, Throughput};
 pub use helpers::{OwnedPartRequest, PartFuture, PartHelpers, PartReply, PartRequest};
 pub use limits::{fit_to_limits, BufferLimits, Fit};
 pub use schedule::LinearSchedule;

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::augment::Augment;
 use super::batches::epoch_batches;
+use super::flops::batch_training_flops;
 use super::helpers::PartHelpers;
 use super::step::{LabelledBatch, Runner, Sequential, Trainer};
 use crate::data::rng::SplitMix64;
@@ -104,8 +105,18 @@ pub fn higher_is_better(metric: &str) -> bool {
 /// What the run tells its renderer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainEvent {
-    /// A logging point: the mean loss of the steps since the last one.
-    Step { epoch: usize, step: usize, total_steps: usize, loss: f64, lr: f64, tokens: usize },
+    /// A logging point: the mean loss of the steps since the last one, and the tokens, rows and
+    /// model FLOPs ([`super::flops`]) those steps trained on.
+    Step {
+        epoch: usize,
+        step: usize,
+        total_steps: usize,
+        loss: f64,
+        lr: f64,
+        tokens: usize,
+        samples: usize,
+        flops: f64,
+    },
     /// Validation after an epoch.
     Epoch { epoch: usize, step: usize, train_loss: f64, val_metric: Option<f64>, improved: bool },
 }
@@ -141,6 +152,10 @@ pub struct Session {
     loss_steps: usize,
     epoch_loss: Vec<f64>,
     tokens_since_log: usize,
+    samples_since_log: usize,
+    flops_since_log: f64,
+    /// Every parameter trains (full fine-tuning): the backward pass computes weight gradients too.
+    full: bool,
 }
 
 impl Session {
@@ -162,6 +177,7 @@ impl Session {
         }
         let lengths: Vec<usize> = train.encoded.iter().map(|e| e.ids.len()).collect();
         let batches = epoch_batches(&lengths, config.batch_size, config.seed, 0);
+        let full = super::helpers::all_trainable(trainer.model());
         let mut trainer = trainer;
         trainer.set_dropout_seed(config.seed);
         Ok(Session {
@@ -187,6 +203,9 @@ impl Session {
             loss_steps: 0,
             epoch_loss: Vec::new(),
             tokens_since_log: 0,
+            samples_since_log: 0,
+            flops_since_log: 0.0,
+            full,
         })
     }
 
@@ -246,7 +265,11 @@ impl Session {
                 })
             })
             .collect();
-        self.tokens_since_log += micro.iter().map(|b| b.tokens.lengths.iter().sum::<usize>()).sum::<usize>();
+        for b in &micro {
+            self.tokens_since_log += b.tokens.lengths.iter().sum::<usize>();
+            self.samples_since_log += b.labels.len();
+            self.flops_since_log += batch_training_flops(&self.model_config, &b.tokens.lengths, 0, self.full);
+        }
         // Dropout draws from the backend's generator: seeding it per step makes a run resumed
         // at any step draw what the uninterrupted run drew.
         self.device.seed(self.config.seed.wrapping_mul(1_000_003).wrapping_add(self.trainer.step as u64));
@@ -283,6 +306,8 @@ impl Session {
                 loss: mean,
                 lr,
                 tokens: std::mem::take(&mut self.tokens_since_log),
+                samples: std::mem::take(&mut self.samples_since_log),
+                flops: std::mem::take(&mut self.flops_since_log),
             });
             self.loss_steps = 0;
         }

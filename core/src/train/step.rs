@@ -239,14 +239,8 @@ impl<M: Objective> Trainer<M> {
     /// sent trainable values, then computes the part's gradients and loss.
     pub async fn part_reply(&mut self, params: &[f32], request: &PartRequest<'_, M::Batch>) -> Result<PartReply> {
         self.model = Some(set_trainable_values(self.model(), params)?);
-        let (grads, loss) = part_gradients(
-            self.model(),
-            request.batch,
-            request.share,
-            &self.loss_options,
-            request.seed,
-            &self.device,
-        );
+        let (grads, loss) =
+            part_gradients(self.model(), request.batch, request.share, &self.loss_options, request.seed, &self.device);
         PartReply::new(self.model(), &grads, loss).await
     }
 

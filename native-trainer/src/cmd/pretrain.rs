@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::rng::SplitMix64;
 use savant_core::data::TableReader;
@@ -23,11 +23,13 @@ use savant_core::pretrain::{
     load_masked_lm, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MaskedBatch, Masking,
 };
 use savant_core::tokenize::{Encoded, TextTokenizer};
-use savant_core::train::{read_scalar, LinearSchedule, OptimConfig, Trainer};
+use savant_core::train::checkpoint::{params_from_safetensors, params_to_safetensors};
+use savant_core::train::{batch_training_flops, read_scalar, LinearSchedule, OptimConfig, Throughput, Trainer};
 use serde_json::json;
 
 use crate::io::{open, write_atomic, write_json};
 use crate::model_dir::{device, DirFiles};
+use crate::peak::Peak;
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -86,12 +88,82 @@ pub struct Args {
     /// at most one per 4 windows); the same seed and number give the same weights.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The device's peak TFLOP/s for the MFU figure (default: an NVIDIA GPU's data-sheet f32
+    /// peak, or the CPU's estimated from its clock and FMA width).
+    #[arg(long)]
+    pub peak_tflops: Option<f64>,
+    /// Write a checkpoint (weights, optimiser, stream position) every this many steps to
+    /// OUT/checkpoints/step-N/ (the newest two are kept); a run stopped by a bad shard writes one too.
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Continue the run in --output from its newest checkpoint: same corpus and settings, and it
+    /// goes on at the very window where it stopped (the stream up to there is read again).
+    #[arg(long)]
+    pub resume: bool,
     /// Output folder.
     #[arg(short, long)]
     pub output: PathBuf,
     /// Replace an existing output folder's results.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+/// What a checkpoint holds besides the weights and the optimiser.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    /// What must not change between the run and its resumption.
+    identity: serde_json::Value,
+    step: usize,
+    /// Windows of the stream the steps so far trained on.
+    windows: u64,
+    /// The masking generator.
+    rng: u64,
+    /// Losses of the steps since the last log line.
+    pending_losses: Vec<f32>,
+    tokens: u64,
+    predicted: u64,
+    flops: f64,
+    seconds: f64,
+    data_wait_seconds: f64,
+    perplexity_before: f64,
+    log: Vec<serde_json::Value>,
+}
+
+/// Every setting that shapes the updates, and the corpus by name.
+fn identity(args: &Args, shards: &[PathBuf], threads: usize) -> serde_json::Value {
+    json!({
+        "model": args.model.display().to_string(),
+        "corpus": shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "text": args.text, "format": args.format, "steps": args.steps, "batch_size": args.batch_size,
+        "max_len": args.max_len, "lr": args.lr, "warmup": args.warmup, "weight_decay": args.weight_decay,
+        "mlm_prob": args.mlm_prob, "whole_word": args.whole_word, "shuffle_buffer": args.shuffle_buffer,
+        "eval_docs": args.eval_docs, "seed": args.seed, "threads": threads,
+    })
+}
+
+/// A checkpoint read back: its folder, state, weights and optimiser bytes.
+type Found = (PathBuf, Saved, Vec<u8>, Vec<u8>);
+
+/// The newest checkpoint under `dir`.
+fn latest(dir: &Path) -> Result<Option<Found>> {
+    let Some((_, path)) = super::train::checkpoint_dirs(dir)?.pop() else { return Ok(None) };
+    let read = |f: &str| std::fs::read(path.join(f)).with_context(|| format!("reading {}", path.join(f).display()));
+    let saved: Saved = serde_json::from_slice(&read("state.json")?)
+        .with_context(|| format!("{}: unreadable state", path.join("state.json").display()))?;
+    Ok(Some((path.clone(), saved, read("model.safetensors")?, read("optimizer.bpk")?)))
+}
+
+/// Writes `dir/step-N/` for `trainer` and `saved`.
+fn write_checkpoint(dir: &Path, trainer: &Trainer<BertForMaskedLm>, saved: &Saved) -> Result<()> {
+    let model = pollster::block_on(params_to_safetensors(trainer.model()))?;
+    let optimizer =
+        trainer.optimizer().into_bytes().map_err(|e| anyhow!("saving the optimiser state: {e:?}"))?.to_vec();
+    let state = serde_json::to_vec_pretty(saved)?;
+    super::train::write_checkpoint_files(
+        dir,
+        saved.step,
+        &[("model.safetensors", &model), ("optimizer.bpk", &optimizer), ("state.json", &state)],
+    )
 }
 
 /// Why documents were not used, with counts (every document is used or counted).
@@ -119,9 +191,26 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("note: {name} is not part of a masked LM; left aside");
     }
     let out_model = args.output.join("model");
-    if out_model.join("model.safetensors").exists() && !args.overwrite {
-        bail!("{} already has a model; pass --overwrite to replace it", out_model.display());
-    }
+    let checkpoints = args.output.join("checkpoints");
+    let resumed = if args.resume {
+        let found = latest(&checkpoints)?;
+        Some(found.ok_or_else(|| anyhow!("--resume: {} holds no checkpoint", checkpoints.display()))?)
+    } else {
+        if out_model.join("model.safetensors").exists() && !args.overwrite {
+            bail!("{} already has a model; pass --overwrite to replace it", out_model.display());
+        }
+        if checkpoints.exists() {
+            if !args.overwrite {
+                bail!(
+                    "{} holds checkpoints of an earlier run: --resume continues it, --overwrite starts again",
+                    checkpoints.display()
+                );
+            }
+            std::fs::remove_dir_all(&checkpoints).with_context(|| format!("removing {}", checkpoints.display()))?;
+        }
+        None
+    };
+    let identity = identity(&args, &shards, threads);
 
     let mut corpus = Corpus::new(&args, shards.clone(), tokenizer.clone());
     let held_out = corpus.take_held_out(args.eval_docs)?;
@@ -129,7 +218,10 @@ pub fn run(args: Args) -> Result<()> {
         bail!("the corpus has no usable document to hold out (--eval-docs {})", args.eval_docs);
     }
     let eval_batches = mask_in_batches(&masking, &held_out, args.batch_size, args.seed ^ 0xe7a1);
-    let perplexity_before = pollster::block_on(perplexity(&model, &eval_batches, &device))?;
+    let perplexity_before = match &resumed {
+        Some((_, saved, _, _)) => saved.perplexity_before,
+        None => pollster::block_on(perplexity(&model, &eval_batches, &device))?,
+    };
     eprintln!(
         "pretrain on {device_name} ({threads} thread{}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
         if threads == 1 { "" } else { "s" },
@@ -146,21 +238,76 @@ pub fn run(args: Args) -> Result<()> {
     let mut rng = SplitMix64::new(args.seed ^ 0x3a5c);
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let mut log = Vec::new();
+    let (mut tokens, mut predicted, mut flops, mut window_loss) = (0u64, 0u64, 0f64, Vec::new());
+    let (mut consumed, mut prior_seconds, mut prior_wait) = (0u64, 0f64, 0f64);
+    if let Some((path, saved, weights, optimizer)) = resumed {
+        let source = path.display().to_string();
+        if saved.identity != identity {
+            bail!("{source}: the checkpoint belongs to another run: {}", differences(&saved.identity, &identity));
+        }
+        let model = params_from_safetensors(trainer.model().clone(), &weights, &source)?;
+        trainer.set_model(model);
+        let optim = trainer.optimizer().clone();
+        *trainer.optimizer_mut() = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer))
+            .map_err(|e| anyhow!("{source}: unreadable optimiser state: {e:?}"))?;
+        trainer.step = saved.step;
+        rng = SplitMix64::new(saved.rng);
+        window_loss =
+            saved.pending_losses.iter().map(|&l| Tensor::from_data(TensorData::new(vec![l], [1]), &ad)).collect();
+        (tokens, predicted, flops, log) = (saved.tokens, saved.predicted, saved.flops, saved.log);
+        (consumed, prior_seconds, prior_wait) = (saved.windows, saved.seconds, saved.data_wait_seconds);
+        eprintln!("resuming from {source} at step {} (window {consumed} of the stream)", saved.step);
+    }
+    let first_step = trainer.step + 1;
     let bar = step_bar(args.steps as u64);
-    let mut feeder = Feeder::spawn(corpus, args.batch_size);
+    bar.set_position(trainer.step as u64);
+    let peak = crate::peak::peak(&device_name, "f32", threads, args.peak_tflops);
+    if let Some(p) = &peak {
+        eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
+    }
+    let mut feeder = Feeder::spawn(corpus, args.batch_size, consumed);
     let start = Instant::now();
-    let (mut tokens, mut predicted, mut window_loss) = (0u64, 0u64, Vec::new());
-    for step in 1..=args.steps {
+    let seconds_now = |start: &Instant| prior_seconds + start.elapsed().as_secs_f64();
+    for step in first_step..=args.steps {
         let mut texts = Vec::with_capacity(args.batch_size);
         while texts.len() < args.batch_size {
-            texts.push(feeder.next()?);
+            match feeder.next() {
+                Ok(window) => texts.push(window),
+                Err(e) if args.checkpoint_every.is_some() && step > first_step => {
+                    // The steps so far are good: keep them for --resume once the shard is fixed.
+                    let saved = Saved {
+                        identity: identity.clone(),
+                        step: step - 1,
+                        windows: consumed,
+                        rng: rng.state(),
+                        pending_losses: read_all(&window_loss)?,
+                        tokens,
+                        predicted,
+                        flops,
+                        seconds: seconds_now(&start),
+                        data_wait_seconds: prior_wait + feeder.waited.as_secs_f64(),
+                        perplexity_before,
+                        log: log.clone(),
+                    };
+                    write_checkpoint(&checkpoints, &trainer, &saved)?;
+                    bail!(
+                        "{e:#}\n(a checkpoint of step {} is in {}: fix the input and --resume)",
+                        step - 1,
+                        checkpoints.display()
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
+        consumed += texts.len() as u64;
         let refs: Vec<&Encoded> = texts.iter().collect();
         let parts: Vec<MaskedBatch> =
             refs.chunks(args.batch_size.div_ceil(threads)).map(|part| masking.mask(part, &mut rng)).collect();
         for part in &parts {
             tokens += part.tokens.lengths.iter().sum::<usize>() as u64;
             predicted += part.targets.len() as u64;
+            flops += batch_training_flops(&config, &part.tokens.lengths, part.targets.len(), true);
         }
         let lr = trainer.schedule.lr(trainer.step);
         let loss = trainer.step_with(&parts, &runner);
@@ -170,20 +317,47 @@ pub fn run(args: Args) -> Result<()> {
             if !mean.is_finite() {
                 bail!("the loss became {mean} at step {step} (learning rate {lr:.3e}); lower --lr");
             }
-            let seconds = start.elapsed().as_secs_f64();
+            let seconds = seconds_now(&start);
+            let rate = Throughput::new(
+                tokens,
+                (step * args.batch_size) as u64,
+                flops,
+                seconds,
+                peak.as_ref().map(Peak::flops),
+            );
             let line = json!({
                 "step": step, "loss": mean, "lr": lr, "tokens": tokens, "predicted_tokens": predicted,
-                "tokens_per_second": tokens as f64 / seconds, "samples_per_second": (step * args.batch_size) as f64 / seconds,
-                "seconds": seconds, "data_wait_seconds": feeder.waited.as_secs_f64(),
+                "tokens_per_second": rate.tokens_per_second, "samples_per_second": rate.samples_per_second,
+                "model_tflops_per_second": rate.model_tflops_per_second, "mfu": rate.mfu,
+                "seconds": seconds, "data_wait_seconds": prior_wait + feeder.waited.as_secs_f64(),
             });
-            bar.set_message(format!("loss {mean:.4} · {:.0} tokens/s", tokens as f64 / seconds));
+            bar.set_message(format!("loss {mean:.4} · {}", rate_text(&rate)));
             log.push(line);
         }
         bar.inc(1);
+        if args.checkpoint_every.is_some_and(|n| step % n == 0) && step < args.steps {
+            let saved = Saved {
+                identity: identity.clone(),
+                step,
+                windows: consumed,
+                rng: rng.state(),
+                pending_losses: read_all(&window_loss)?,
+                tokens,
+                predicted,
+                flops,
+                seconds: seconds_now(&start),
+                data_wait_seconds: prior_wait + feeder.waited.as_secs_f64(),
+                perplexity_before,
+                log: log.clone(),
+            };
+            write_checkpoint(&checkpoints, &trainer, &saved)?;
+        }
     }
     bar.finish_and_clear();
-    let seconds = start.elapsed().as_secs_f64();
-    let waited = feeder.waited.as_secs_f64();
+    let seconds = seconds_now(&start);
+    let rate =
+        Throughput::new(tokens, (args.steps * args.batch_size) as u64, flops, seconds, peak.as_ref().map(Peak::flops));
+    let waited = prior_wait + feeder.waited.as_secs_f64();
     let corpus = feeder.finish()?;
     let model = trainer.eval_model();
     let perplexity_after = pollster::block_on(perplexity(&model, &eval_batches, &device))?;
@@ -207,7 +381,11 @@ pub fn run(args: Args) -> Result<()> {
         "whole_word": args.whole_word,
         "tokens": tokens,
         "predicted_tokens": predicted,
-        "tokens_per_second": tokens as f64 / seconds,
+        "tokens_per_second": rate.tokens_per_second,
+        "samples_per_second": rate.samples_per_second,
+        "model_tflops_per_second": rate.model_tflops_per_second,
+        "mfu": rate.mfu,
+        "peak": peak,
         "seconds": seconds,
         "data_wait_seconds": waited,
         "device": device_name,
@@ -220,18 +398,45 @@ pub fn run(args: Args) -> Result<()> {
     });
     write_json(&args.output.join("metrics.json"), &metrics)?;
     eprintln!(
-        "{}: {} steps, {} tokens in {:.0} s ({:.0} tokens/s; {:.1} s of it waiting for data); held-out perplexity {:.3} → {:.3}",
+        "{}: {} steps, {} tokens in {:.0} s ({}; {:.1} s of it waiting for data); held-out perplexity {:.3} → {:.3}",
         args.output.display(),
         args.steps,
         tokens,
         seconds,
-        tokens as f64 / seconds,
+        rate_text(&rate),
         waited,
         perplexity_before,
         perplexity_after
     );
     println!("{}", out_model.display());
     Ok(())
+}
+
+/// "1234 tokens/s · 0.012 TFLOP/s · MFU 7.5%".
+pub fn rate_text(rate: &Throughput) -> String {
+    let mut text = format!("{:.0} tokens/s · {:.3} TFLOP/s", rate.tokens_per_second, rate.model_tflops_per_second);
+    if let Some(mfu) = rate.mfu {
+        text += &format!(" · MFU {:.1}%", mfu * 100.0);
+    }
+    text
+}
+
+/// The pending losses' values.
+fn read_all(losses: &[Tensor<1>]) -> Result<Vec<f32>> {
+    losses.iter().map(|l| Ok(pollster::block_on(read_scalar(l.clone()))? as f32)).collect()
+}
+
+/// "key: checkpoint A vs now B" for every key that differs.
+fn differences(saved: &serde_json::Value, now: &serde_json::Value) -> String {
+    now.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| saved.get(k.as_str()) != Some(v))
+        .map(|(k, v)| {
+            format!("{k}: checkpoint {} vs now {v}", saved.get(k.as_str()).unwrap_or(&serde_json::Value::Null))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn check(args: &Args) -> Result<()> {
@@ -241,8 +446,14 @@ fn check(args: &Args) -> Result<()> {
     if args.max_len < 3 {
         bail!("--max-len {} leaves no room for a token between [CLS] and [SEP]", args.max_len);
     }
-    if !(args.lr >= 0.0) || !(args.warmup >= 0.0) {
+    if args.lr.is_nan() || args.lr < 0.0 || args.warmup.is_nan() || args.warmup < 0.0 {
         bail!("--lr and --warmup must be 0 or more");
+    }
+    if args.peak_tflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
+        bail!("--peak-tflops must be more than 0");
+    }
+    if args.checkpoint_every == Some(0) {
+        bail!("--checkpoint-every must be at least 1");
     }
     Ok(())
 }
@@ -440,10 +651,16 @@ struct Feeder {
 }
 
 impl Feeder {
-    /// Keeps up to a few batches of windows ready.
-    fn spawn(mut corpus: Corpus, batch_size: usize) -> Feeder {
+    /// Keeps up to a few batches of windows ready, after the first `skip` (a resumed run's).
+    fn spawn(mut corpus: Corpus, batch_size: usize, skip: u64) -> Feeder {
         let (tx, rx) = sync_channel(4 * batch_size);
         let thread = std::thread::spawn(move || {
+            for _ in 0..skip {
+                if let Err(e) = corpus.next_window() {
+                    let _ = tx.send(Err(e));
+                    return corpus;
+                }
+            }
             loop {
                 let window = corpus.next_window();
                 let failed = window.is_err();

@@ -14,13 +14,14 @@ use savant_core::finetune::Strategy;
 use savant_core::model::BertClassifier;
 use savant_core::train::{
     ClassWeights as CoreClassWeights, FineTune, Job, LabelledRows, Mode as CoreMode, PartResult, Runner, Session,
-    TrainEvent, TrainOptions,
+    Throughput, TrainEvent, TrainOptions,
 };
 use serde_json::json;
 use std::sync::Mutex;
 
 use crate::io::{open, write_atomic, write_json};
 use crate::model_dir::{device, DirFiles};
+use crate::peak::Peak;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
 pub enum Mode {
@@ -129,6 +130,10 @@ pub struct Args {
     /// at most one per 4 rows). A resumed run must use the same number.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The device's peak TFLOP/s for the MFU figure (default: an NVIDIA GPU's data-sheet f32
+    /// peak, or the CPU's estimated from its clock and FMA width).
+    #[arg(long)]
+    pub peak_tflops: Option<f64>,
     /// Also checkpoint every this many optimiser steps (one is always written after each epoch).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
@@ -229,6 +234,11 @@ pub fn run(args: Args) -> Result<()> {
         if threads == 1 { "" } else { "s" },
         run.params.summary()
     );
+    if args.peak_tflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
+        bail!("--peak-tflops must be more than 0");
+    }
+    let peak = crate::peak::peak(&device_name, "f32", threads, args.peak_tflops);
+    let mut flops = 0.0;
     let session = &mut run.session;
 
     let checkpoints = args.output.join("checkpoints");
@@ -278,14 +288,22 @@ pub fn run(args: Args) -> Result<()> {
         }
         for event in events {
             let line = match &event {
-                TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens: n } => {
+                TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens: n, samples, flops: flops_since } => {
                     tokens += n;
+                    flops += flops_since;
                     let secs = step_seconds - seconds_at_log;
                     seconds_at_log = step_seconds;
-                    let tps = *n as f64 / secs.max(1e-9);
-                    bar.set_message(format!("epoch {} loss {loss:.4} lr {lr:.2e} {tps:.0} tokens/s", epoch + 1));
+                    let rate =
+                        Throughput::new(*n as u64, *samples as u64, *flops_since, secs, peak.as_ref().map(Peak::flops));
+                    bar.set_message(format!(
+                        "epoch {} loss {loss:.4} lr {lr:.2e} {}",
+                        epoch + 1,
+                        super::pretrain::rate_text(&rate)
+                    ));
                     json!({"event": "step", "epoch": epoch + 1, "step": step, "total_steps": total_steps,
-                           "loss": loss, "lr": lr, "tokens": n, "tokens_per_second": tps,
+                           "loss": loss, "lr": lr, "tokens": n, "samples": samples,
+                           "tokens_per_second": rate.tokens_per_second, "samples_per_second": rate.samples_per_second,
+                           "model_tflops_per_second": rate.model_tflops_per_second, "mfu": rate.mfu,
                            "seconds": train_started.elapsed().as_secs_f64()})
                 }
                 TrainEvent::Epoch { epoch, step, train_loss, val_metric, improved } => {
@@ -321,6 +339,9 @@ pub fn run(args: Args) -> Result<()> {
     obj.insert("train_step_seconds".into(), json!(step_seconds));
     obj.insert("train_tokens".into(), json!(tokens));
     obj.insert("train_tokens_per_second".into(), json!(tokens as f64 / step_seconds.max(1e-9)));
+    obj.insert("train_model_tflops_per_second".into(), json!(flops / step_seconds.max(1e-9) / 1e12));
+    obj.insert("train_mfu".into(), json!(peak.as_ref().map(|p| flops / step_seconds.max(1e-9) / p.flops())));
+    obj.insert("peak".into(), json!(peak));
     obj.insert("peak_rss_mib".into(), json!(super::text_input::peak_rss_mib()));
     write_json(&args.output.join("metrics.json"), &metrics)?;
 
@@ -379,24 +400,31 @@ pub fn save_model_folder(
 /// Checkpoints kept in `OUT/checkpoints` (the newest ones).
 const KEEP_CHECKPOINTS: usize = 2;
 
-/// Writes `checkpoints/step-N/` whole or not at all (a temporary folder renamed into place), then
-/// drops all but the newest [`KEEP_CHECKPOINTS`].
+/// Writes `checkpoints/step-N/` of a fine-tuning run.
 fn write_checkpoint(session: &mut Session, dir: &Path) -> Result<()> {
     let c = pollster::block_on(session.checkpoint())?;
+    let mut files: Vec<(&str, &[u8])> = vec![("model.safetensors", &c.model)];
+    if let Some(best) = &c.best_model {
+        files.push(("best.safetensors", best));
+    }
+    files.push(("optimizer.bpk", &c.optimizer));
+    files.push(("state.json", c.state_json.as_bytes()));
+    write_checkpoint_files(dir, session.trainer.step, &files)
+}
+
+/// Writes `dir/step-N/` whole or not at all (a temporary folder renamed into place), then drops
+/// all but the newest [`KEEP_CHECKPOINTS`].
+pub fn write_checkpoint_files(dir: &Path, step: usize, files: &[(&str, &[u8])]) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let step = session.trainer.step;
     let final_dir = dir.join(format!("step-{step:08}"));
     let tmp = dir.join(format!(".tmp-step-{step:08}"));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(&tmp)?;
-    write_atomic(&tmp.join("model.safetensors"), |w| Ok(w.write_all(&c.model)?))?;
-    if let Some(best) = &c.best_model {
-        write_atomic(&tmp.join("best.safetensors"), |w| Ok(w.write_all(best)?))?;
+    for (name, bytes) in files {
+        write_atomic(&tmp.join(name), |w| Ok(w.write_all(bytes)?))?;
     }
-    write_atomic(&tmp.join("optimizer.bpk"), |w| Ok(w.write_all(&c.optimizer)?))?;
-    write_atomic(&tmp.join("state.json"), |w| Ok(w.write_all(c.state_json.as_bytes())?))?;
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir)?;
     }
@@ -410,7 +438,7 @@ fn write_checkpoint(session: &mut Session, dir: &Path) -> Result<()> {
 }
 
 /// `step-N` folders, oldest first.
-fn checkpoint_dirs(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+pub fn checkpoint_dirs(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = Vec::new();
     if !dir.is_dir() {
         return Ok(out);
