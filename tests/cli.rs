@@ -1108,6 +1108,13 @@ fn pretrain_bad_inputs_are_clear_errors() {
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--text", "body"], "body"),
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--mlm-prob", "0"], "--mlm-prob"),
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--eval-docs", "1000"], "no document left to train on"),
+        (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--devices", "cpu,cpu"], "cpu is listed twice"),
+        (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--devices", "cpu"], "--devices wants two devices or more"),
+        (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--devices", "cpu,gpu7"], "--device gpu7: expected auto"),
+        (
+            vec!["--corpus", "shard-2.csv", "--max-len", "16", "--devices", "cpu,cpu", "--device", "cpu"],
+            "cannot be used with",
+        ),
     ] {
         let mut args = base.to_vec();
         args.extend(extra.iter().copied());

@@ -520,6 +520,12 @@ impl savant_core::train::PartHelpers<LabelledBatch> for InProcessHelpers {
 #[test]
 fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
     use savant_core::train::{FineTune, Mode, TrainOptions};
+    if !on_cpu() {
+        // Helpers serve the CPU backend (the page's wasm), where each part's dropout masks come
+        // from its own seed; GPU backends draw dropout from the device's generator, whose order
+        // differs between separate runs, so there the runs are not bit-identical.
+        return;
+    }
     let files = FixtureFiles(fixture("tiny-cls"));
     let device = device().autodiff();
     for mode in [Mode::Lora, Mode::Partial] {
@@ -566,4 +572,60 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
     let helpers = InProcessHelpers(vec![std::rc::Rc::new(std::cell::RefCell::new(odd))], Default::default());
     let err = pollster::block_on(run.session.advance_helped(&helpers)).unwrap_err().to_string();
     assert!(err.contains("helper 1") && err.contains("the helper's model differs"), "{err}");
+}
+
+// Data parallel on one machine: the batch's halves on two devices (each a copy of the model, the
+// gradients summed by burn's multi-device reduction) take the step one device takes with the
+// whole batch, within float tolerance; and exactly the step one device takes with the same two
+// halves when both "devices" are the same one.
+#[test]
+fn two_devices_with_half_a_batch_each_take_the_one_device_step() {
+    use savant_core::train::Sequential;
+    let t = tiny();
+    let (first, second) = (device().autodiff(), common::second_device().autodiff());
+    if std::env::var("SAVANT_TEST_DEVICE").as_deref() == Ok("wgpu") {
+        assert_ne!(first, second, "two wgpu devices");
+    }
+    let batch = task(&t);
+    let half = |rows: std::ops::Range<usize>| {
+        let texts: Vec<String> = (rows.start..rows.end)
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    ["billing charge fee", "fraud stolen card", "other question"][i % 3],
+                    ["the", "a", "my", "this"][i % 4]
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        LabelledBatch { tokens: t.tokenizer.encode_batch(&refs).unwrap(), labels: batch.labels[rows].to_vec() }
+    };
+    let halves = [half(0..6), half(6..12)];
+    for strategy in [Strategy::Full, lora()] {
+        let trainer = || {
+            let model = without_dropout(prepare(load(&t, &first), &strategy, 1, &first).unwrap());
+            // Adam turns any gradient far above epsilon into a step of ±lr, float noise included:
+            // a larger epsilon keeps rounding noise in near-zero gradients from being magnified.
+            let config = OptimConfig { lr: 1e-2, weight_decay: 0.01, epsilon: 1e-3, ..OptimConfig::default() };
+            Trainer::new(model, config, LinearSchedule::new(1e-2, 0.0, 100), None, &first)
+        };
+        let (mut whole, mut split, mut parallel) = (trainer(), trainer(), trainer());
+        let devices = [first.clone(), second.clone()];
+        for _ in 0..3 {
+            whole.step(std::slice::from_ref(&batch));
+            split.step(&halves);
+            parallel.step_on_devices(&halves, &devices, &Sequential);
+        }
+        let (w, s, p) = (snapshot(whole.model()), snapshot(split.model()), snapshot(parallel.model()));
+        let mut worst = 0f32;
+        for (name, values) in &w {
+            worst = worst.max(max_diff(values, &p[name]));
+        }
+        assert!(worst < 1e-5, "{strategy:?}: two devices vs one whole batch differ by {worst}");
+        let before = snapshot(trainer().model());
+        assert!(w.iter().any(|(name, v)| max_diff(v, &before[name]) > 1e-3), "{strategy:?}: nothing trained");
+        if first == second {
+            assert!(s == p, "{strategy:?}: the same device twice must give the one-device step exactly");
+        }
+    }
 }

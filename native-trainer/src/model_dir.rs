@@ -1,7 +1,7 @@
 //! A model folder on disk, and the device to run it on.
 
 use anyhow::{anyhow, bail, Result};
-use burn::tensor::Device;
+use burn::tensor::{Device, DeviceKind};
 use savant_core::finetune::new_classifier;
 use savant_core::finetune::peft::{read_adapter, read_adapter_config};
 use savant_core::model::{load_encoder, BertClassifier, BertConfig, Checkpoint, ModelFiles, ModelFolder};
@@ -104,11 +104,25 @@ pub fn device(name: &str) -> Result<(Device, String)> {
             #[allow(unreachable_code)]
             Err(unavailable("cpu", "cpu"))
         }
-        "wgpu" => {
+        other if other == "wgpu" || other.starts_with("wgpu:") => {
+            // wgpu (the best adapter), wgpu:cpu (a CPU adapter such as lavapipe), wgpu:N (the
+            // Nth discrete GPU), wgpu:integrated:N.
+            let kind = match other.strip_prefix("wgpu:") {
+                None => DeviceKind::DefaultDevice,
+                Some("cpu") => DeviceKind::Cpu,
+                Some(rest) => match rest.strip_prefix("integrated:").unwrap_or(rest).parse::<usize>() {
+                    Ok(i) if rest.starts_with("integrated:") => DeviceKind::IntegratedGpu(i),
+                    Ok(i) => DeviceKind::DiscreteGpu(i),
+                    Err(_) => bail!("--device {other}: expected wgpu, wgpu:cpu, wgpu:N or wgpu:integrated:N"),
+                },
+            };
             #[cfg(feature = "wgpu")]
-            return Ok((Device::wgpu(Default::default()), "wgpu".into()));
+            return Ok((Device::wgpu(kind), other.to_string()));
             #[allow(unreachable_code)]
-            Err(unavailable("wgpu", "wgpu"))
+            {
+                let _ = kind;
+                Err(unavailable(other, "wgpu"))
+            }
         }
         other if other == "cuda" || other.starts_with("cuda:") => {
             let index: usize = match other.strip_prefix("cuda:") {
@@ -123,8 +137,42 @@ pub fn device(name: &str) -> Result<(Device, String)> {
                 Err(unavailable(other, "cuda"))
             }
         }
-        other => bail!("--device {other}: expected auto, cpu, wgpu, cuda or cuda:N"),
+        other => bail!("--device {other}: expected auto, cpu, wgpu, wgpu:cpu, wgpu:N, cuda or cuda:N"),
     }
+}
+
+/// `--devices a,b,...`: several devices of one backend for data-parallel training, each started
+/// (a tensor made and read back) so that a missing one is named here, not in a panic mid-run.
+pub fn devices(list: &str) -> Result<Vec<(Device, String)>> {
+    let mut out: Vec<(Device, String)> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let (device, label) = device(name).map_err(|e| anyhow!("--devices: {e}"))?;
+        if out.iter().any(|(d, _)| *d == device) {
+            bail!("--devices: {name} is listed twice (or names the same device as another entry)");
+        }
+        if let Some((_, first)) = out.first() {
+            let backend = |n: &str| n.split([':', ' ']).next().unwrap_or("").to_string();
+            if backend(first) != backend(&label) {
+                bail!("--devices: {first} and {label} are different backends; list devices of one backend");
+            }
+        }
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            burn::tensor::Tensor::<1>::zeros([1], &device).into_data()
+        }));
+        if let Err(panic) = started {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            bail!("--devices: {name} did not start ({why}); check that it exists (nvidia-smi, vulkaninfo)");
+        }
+        out.push((device, label));
+    }
+    if out.len() < 2 {
+        bail!("--devices wants two devices or more, comma-separated (e.g. cuda:0,cuda:1); for one, use --device");
+    }
+    Ok(out)
 }
 
 /// The base model (`base`, `base_config`) with the adapter folder `dir` (from `savant train

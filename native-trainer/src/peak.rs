@@ -50,6 +50,19 @@ pub fn peak(device_name: &str, precision: &str, threads: usize, given_tflops: Op
     None
 }
 
+/// [`peak`] of every device in a comma-separated list (`--devices`): their sum, when each is known.
+pub fn peak_of_all(device_names: &str, precision: &str, threads: usize, given_tflops: Option<f64>) -> Option<Peak> {
+    if given_tflops.is_some() || !device_names.contains(',') {
+        return peak(device_names, precision, threads, given_tflops);
+    }
+    let peaks: Option<Vec<Peak>> = device_names.split(',').map(|name| peak(name, precision, 1, None)).collect();
+    let peaks = peaks?;
+    Some(Peak {
+        tflops: peaks.iter().map(|p| p.tflops).sum(),
+        source: peaks.iter().map(|p| p.source.as_str()).collect::<Vec<_>>().join(" + "),
+    })
+}
+
 fn nvidia_name(index: &str) -> Option<String> {
     let out =
         Command::new("nvidia-smi").args(["--query-gpu=name", "--format=csv,noheader", "-i", index]).output().ok()?;

@@ -95,6 +95,7 @@ pub struct RunConfig {
 enum PartsBy<'a> {
     Runner(&'a dyn Runner),
     Helpers(&'a dyn PartHelpers<LabelledBatch>),
+    Devices(&'a [Device], &'a dyn Runner),
 }
 
 /// Whether a larger value of `metric` is better.
@@ -239,6 +240,13 @@ impl Session {
         self.advance_by(PartsBy::Helpers(helpers)).await
     }
 
+    /// [`Session::advance`] with the parts of each step spread over `devices`
+    /// ([`Trainer::step_on_devices`]), run by `runner` (a thread each); validation stays on the
+    /// session's device.
+    pub async fn advance_on_devices(&mut self, devices: &[Device], runner: &dyn Runner) -> Result<Vec<TrainEvent>> {
+        self.advance_by(PartsBy::Devices(devices, runner)).await
+    }
+
     async fn advance_by(&mut self, parts_by: PartsBy<'_>) -> Result<Vec<TrainEvent>> {
         let mut events = Vec::new();
         if self.finished() {
@@ -277,6 +285,7 @@ impl Session {
         let loss = match parts_by {
             PartsBy::Runner(runner) => self.trainer.step_with(&micro, runner),
             PartsBy::Helpers(helpers) => self.trainer.step_helped(&micro, helpers).await?,
+            PartsBy::Devices(devices, runner) => self.trainer.step_on_devices(&micro, devices, runner),
         };
         self.loss_sum = Some(match self.loss_sum.take() {
             Some(s) => s + loss,

@@ -6,7 +6,7 @@
 
 use burn::module::ParamGroup;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
 use super::helpers::{set_trainable_values, trainable_values, PartFuture, PartHelpers, PartReply, PartRequest};
@@ -257,6 +257,48 @@ impl<M: Objective> Trainer<M> {
             .collect()
     }
 
+    /// [`Trainer::step_with`] with the parts spread over `devices` (autodiff devices; data
+    /// parallel on one machine): part `i` runs on a copy of the model on `devices[i mod n]`, the
+    /// copies forked from the trainer's weights at the start of the step. burn's multi-device
+    /// reduction (`MultiGradientsParams`, as burn-train's multi-device strategy uses it) sums each
+    /// parameter's gradients from every device; the sum is clipped and the one AdamW step is
+    /// taken on the trainer's device. Equals [`Trainer::step_with`] with the same parts on one
+    /// device, within float tolerance (exactly, on identical devices, for two parts).
+    pub fn step_on_devices(&mut self, parts: &[M::Batch], devices: &[Device], runner: &dyn Runner) -> Tensor<1> {
+        if devices.len() < 2 {
+            return self.step_with(parts, runner);
+        }
+        let plan = self.plan(parts);
+        let replicas: Vec<M> = devices
+            .iter()
+            .map(|d| if *d == self.device { self.model().clone() } else { self.model().clone().fork(d) })
+            .collect();
+        let options = &self.loss_options;
+        let n = devices.len();
+        let jobs: Vec<Job<'_>> = parts
+            .iter()
+            .zip(&plan)
+            .enumerate()
+            .map(|(i, (batch, &(share, seed)))| {
+                let (replica, device) = (&replicas[i % n], &devices[i % n]);
+                Box::new(move || part_gradients(replica, batch, share, options, seed, device)) as Job<'_>
+            })
+            .collect();
+        let results = runner.run(jobs);
+        let mut multi = MultiGradientsParams::default();
+        let mut total: Option<Tensor<1>> = None;
+        for (i, (grads, loss)) in results.into_iter().enumerate() {
+            multi.grads.push((grads, devices[i % n].clone().inner()));
+            let loss = loss.to_device(&self.device);
+            total = Some(match total {
+                Some(t) => t + loss,
+                None => loss,
+            });
+        }
+        let grads = reduce_onto(self.model(), multi, &self.device.clone().inner());
+        self.apply(grads, total.expect("at least one part"))
+    }
+
     /// Sums the parts' gradients and losses in part order, clips, and takes the AdamW step.
     fn finish(&mut self, results: Vec<PartResult>) -> Tensor<1> {
         let mut accumulator = GradientsAccumulator::<M>::new();
@@ -268,7 +310,11 @@ impl<M: Objective> Trainer<M> {
                 None => loss,
             });
         }
-        let mut grads = accumulator.grads();
+        self.apply(accumulator.grads(), total.expect("at least one part"))
+    }
+
+    /// Clips the step's summed gradients and takes the AdamW step; returns `loss`.
+    fn apply(&mut self, mut grads: GradientsParams, loss: Tensor<1>) -> Tensor<1> {
         if let Some(max_norm) = self.config.max_grad_norm {
             clip_global_norm(self.model(), &mut grads, max_norm);
         }
@@ -276,7 +322,7 @@ impl<M: Objective> Trainer<M> {
         let model = self.model.take().expect("the model is back after every step");
         self.model = Some(self.optim.step(lr, model, grads));
         self.step += 1;
-        total.expect("at least one part")
+        loss
     }
 
     /// Seeds the dropout streams of the CPU backend (each step and part derives its own).
@@ -329,6 +375,25 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize], weights: Option<&[f32]
             (nll * w).sum() / total as f64
         }
     }
+}
+
+/// Every parameter's gradients from every device of `multi`, summed by burn, on `device`.
+fn reduce_onto<M: Module>(model: &M, mut multi: MultiGradientsParams, device: &Device) -> GradientsParams {
+    struct Reduce<'a> {
+        multi: &'a mut MultiGradientsParams,
+        out: GradientsParams,
+        device: &'a Device,
+    }
+    impl ModuleVisitor for Reduce<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some((sum, _)) = self.multi.remove::<D>(param.id) {
+                self.out.register::<D>(param.id, sum.to_device(self.device));
+            }
+        }
+    }
+    let mut reduce = Reduce { multi: &mut multi, out: GradientsParams::new(), device };
+    model.visit(&mut reduce);
+    reduce.out
 }
 
 /// AdamW with weight decay on matrices and none on vectors (biases, LayerNorm γ/β): HF's

@@ -81,9 +81,13 @@ pub struct Args {
     /// Log a line to pretrain_log.jsonl every this many steps.
     #[arg(long, default_value_t = 50)]
     pub log_every: usize,
-    /// auto, cpu, wgpu, cuda or cuda:N.
+    /// auto, cpu, wgpu, wgpu:cpu, wgpu:N, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Data parallel over several devices of one backend, comma-separated (cuda:0,cuda:1), as in
+    /// `savant train --devices`.
+    #[arg(long, conflicts_with = "device")]
+    pub devices: Option<String>,
     /// CPU: each batch is cut into this many parts trained in parallel (default: one per core,
     /// at most one per 4 windows); the same seed and number give the same weights.
     #[arg(long)]
@@ -181,8 +185,22 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--max-len {} is more than the model's {} positions", args.max_len, config.max_position_embeddings);
     }
     let masking = Masking::new(&tokenizer, args.mlm_prob, args.whole_word)?;
-    let (device, device_name) = device(&args.device)?;
-    let threads = super::train::parts(args.threads, &device_name, args.batch_size)?;
+    let (device, device_name, parallel) = match &args.devices {
+        Some(list) => {
+            let all = crate::model_dir::devices(list)?;
+            let name = all.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(",");
+            let parallel: Vec<burn::tensor::Device> = all.iter().map(|(d, _)| d.clone().autodiff()).collect();
+            (all[0].0.clone(), name, parallel)
+        }
+        None => {
+            let (d, n) = device(&args.device)?;
+            (d, n, Vec::new())
+        }
+    };
+    let threads = match (&args.threads, parallel.len()) {
+        (None, n) if n > 1 => n,
+        _ => super::train::parts(args.threads, &device_name, args.batch_size)?,
+    };
     let runner = super::train::Threads(threads);
     let ad = device.clone().autodiff();
     let mut checkpoint = ModelFolder::checkpoint(&files)?;
@@ -262,7 +280,7 @@ pub fn run(args: Args) -> Result<()> {
     let first_step = trainer.step + 1;
     let bar = step_bar(args.steps as u64);
     bar.set_position(trainer.step as u64);
-    let peak = crate::peak::peak(&device_name, "f32", threads, args.peak_tflops);
+    let peak = crate::peak::peak_of_all(&device_name, "f32", threads, args.peak_tflops);
     if let Some(p) = &peak {
         eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
     }
@@ -310,7 +328,11 @@ pub fn run(args: Args) -> Result<()> {
             flops += batch_training_flops(&config, &part.tokens.lengths, part.targets.len(), true);
         }
         let lr = trainer.schedule.lr(trainer.step);
-        let loss = trainer.step_with(&parts, &runner);
+        let loss = if parallel.len() > 1 {
+            trainer.step_on_devices(&parts, &parallel, &runner)
+        } else {
+            trainer.step_with(&parts, &runner)
+        };
         window_loss.push(loss);
         if step % args.log_every == 0 || step == args.steps {
             let mean = mean_loss(std::mem::take(&mut window_loss))?;

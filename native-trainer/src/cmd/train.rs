@@ -123,9 +123,14 @@ pub struct Args {
     /// Read the loss back and log every this many steps.
     #[arg(long, default_value_t = 10)]
     pub log_every: usize,
-    /// auto, cpu, wgpu, cuda or cuda:N.
+    /// auto, cpu, wgpu, wgpu:cpu, wgpu:N, cuda or cuda:N.
     #[arg(long, visible_alias = "backend", default_value = "auto")]
     pub device: String,
+    /// Data parallel over several devices of one backend, comma-separated (cuda:0,cuda:1): each
+    /// step's batch is cut into a part per device (or --threads parts), each device computes its
+    /// parts' gradients on its own copy of the model, burn sums them, one AdamW step follows.
+    #[arg(long, conflicts_with = "device")]
+    pub devices: Option<String>,
     /// CPU: each batch is cut into this many parts trained in parallel (default: one per core,
     /// at most one per 4 rows). A resumed run must use the same number.
     #[arg(long)]
@@ -221,8 +226,23 @@ pub fn run(args: Args) -> Result<()> {
     let files = DirFiles::new(&args.model)?;
     let train = read_labelled(&args.train, &args)?;
     let val = read_labelled(&args.val, &args)?;
-    let (base_device, device_name) = device(&args.device)?;
-    let threads = parts(args.threads, &device_name, args.batch_size)?;
+    let (base_device, device_name, parallel) = match &args.devices {
+        Some(list) => {
+            let all = crate::model_dir::devices(list)?;
+            let names: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
+            let name = names.join(",");
+            let parallel: Vec<burn::tensor::Device> = all.iter().map(|(d, _)| d.clone().autodiff()).collect();
+            (all[0].0.clone(), name, parallel)
+        }
+        None => {
+            let (d, n) = device(&args.device)?;
+            (d, n, Vec::new())
+        }
+    };
+    let threads = match (&args.threads, parallel.len()) {
+        (None, n) if n > 1 => n,
+        _ => parts(args.threads, &device_name, args.batch_size)?,
+    };
     let train_device = base_device.clone().autodiff();
     let mut run = FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?;
     for note in &run.notes {
@@ -237,7 +257,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.peak_tflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
         bail!("--peak-tflops must be more than 0");
     }
-    let peak = crate::peak::peak(&device_name, "f32", threads, args.peak_tflops);
+    let peak = crate::peak::peak_of_all(&device_name, "f32", threads, args.peak_tflops);
     let mut flops = 0.0;
     let session = &mut run.session;
 
@@ -276,7 +296,11 @@ pub fn run(args: Args) -> Result<()> {
     let mut seconds_at_log = 0.0;
     while !session.finished() {
         let call = Instant::now();
-        let events = pollster::block_on(session.advance_with(&runner))?;
+        let events = if parallel.len() > 1 {
+            pollster::block_on(session.advance_on_devices(&parallel, &runner))?
+        } else {
+            pollster::block_on(session.advance_with(&runner))?
+        };
         let epoch_ended = events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. }));
         if !epoch_ended {
             step_seconds += call.elapsed().as_secs_f64();
