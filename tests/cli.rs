@@ -971,6 +971,22 @@ fn pretrain_lowers_held_out_perplexity_and_writes_a_masked_lm_folder_that_embed_
     write(dir, "texts.csv", "text\nthe bank charged a fee\n");
     let o = savant(&["embed", "--model", "dapt/model", "texts.csv", "-o", "emb.jsonl"], dir);
     assert!(o.status.success(), "{}", stderr(&o));
+    // --scan: one pass through the same pipeline, no model: the same documents as the run's
+    // first pass, every token counted, and the reading speed.
+    let mut scan = args.to_vec();
+    *scan.last_mut().unwrap() = "scan";
+    scan.push("--scan");
+    let o = savant(&scan, dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = read_report(&dir.join("scan/scan.json"));
+    assert_eq!(report["documents"], metrics["documents"], "{report}");
+    assert_eq!(report["skipped"], metrics["skipped"], "{report}");
+    assert_eq!(report["split_into_windows"], metrics["split_into_windows"], "{report}");
+    assert!(
+        report["windows"].as_u64().unwrap() > 53 && report["tokens_per_second"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(!dir.join("scan/model").exists(), "a scan trains nothing");
     // Same seed, same weights.
     let mut again = args.to_vec();
     *again.last_mut().unwrap() = "dapt2";

@@ -104,6 +104,11 @@ pub struct Args {
     /// goes on at the very window where it stopped (the stream up to there is read again).
     #[arg(long)]
     pub resume: bool,
+    /// Read the corpus once through the whole input pipeline (shards, gzip, tokeniser, windows,
+    /// shuffle buffer, masking) without a model, and write its counts, tokens/s and peak memory
+    /// to OUT/scan.json: how much data there is, and whether reading can keep up with training.
+    #[arg(long, conflicts_with_all = ["resume", "devices"])]
+    pub scan: bool,
     /// Output folder.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -201,6 +206,9 @@ pub fn run(args: Args) -> Result<()> {
         (None, n) if n > 1 => n,
         _ => super::train::parts(args.threads, &device_name, args.batch_size)?,
     };
+    if args.scan {
+        return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone()), &masking);
+    }
     let runner = super::train::Threads(threads);
     let ad = device.clone().autodiff();
     let mut checkpoint = ModelFolder::checkpoint(&files)?;
@@ -431,6 +439,70 @@ pub fn run(args: Args) -> Result<()> {
         perplexity_after
     );
     println!("{}", out_model.display());
+    Ok(())
+}
+
+/// `--scan`: one pass of the corpus through the input pipeline, no model.
+fn scan(args: &Args, mut corpus: Corpus, masking: &Masking) -> Result<()> {
+    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let held_out = corpus.take_held_out(args.eval_docs)?.len();
+    let bar = ProgressBar::new_spinner()
+        .with_style(ProgressStyle::with_template("{prefix} {spinner} {msg} ({elapsed})").expect("valid template"));
+    bar.set_prefix("scan");
+    let start = Instant::now();
+    let mut rng = SplitMix64::new(args.seed ^ 0x3a5c);
+    let (mut windows, mut tokens, mut predicted) = (0u64, 0u64, 0u64);
+    let mut batch: Vec<Encoded> = Vec::with_capacity(args.batch_size);
+    let mut mask = |batch: &mut Vec<Encoded>, predicted: &mut u64| {
+        if !batch.is_empty() {
+            let refs: Vec<&Encoded> = batch.iter().collect();
+            *predicted += masking.mask(&refs, &mut rng).targets.len() as u64;
+            batch.clear();
+        }
+    };
+    loop {
+        let window = corpus.next_window()?;
+        if corpus.passes > 1 {
+            break; // the window begins a second pass
+        }
+        windows += 1;
+        tokens += window.ids.len() as u64;
+        batch.push(window);
+        if batch.len() == args.batch_size {
+            mask(&mut batch, &mut predicted);
+        }
+        if windows % 10_000 == 0 {
+            let s = start.elapsed().as_secs_f64();
+            bar.set_message(format!("{windows} windows, {tokens} tokens, {:.0} tokens/s", tokens as f64 / s));
+        }
+    }
+    mask(&mut batch, &mut predicted);
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let report = json!({
+        "documents": corpus.documents,
+        "windows": windows,
+        "held_out_windows": held_out,
+        "split_into_windows": corpus.split_documents,
+        "skipped": corpus.skipped,
+        "tokens": tokens,
+        "predicted_tokens": predicted,
+        "seconds": seconds,
+        "tokens_per_second": tokens as f64 / seconds.max(1e-9),
+        "windows_per_second": windows as f64 / seconds.max(1e-9),
+        "max_len": args.max_len,
+        "shuffle_buffer": args.shuffle_buffer,
+        "peak_rss_mib": super::text_input::peak_rss_mib(),
+    });
+    write_json(&args.output.join("scan.json"), &report)?;
+    eprintln!(
+        "{}: {} documents → {windows} windows ({} split), {tokens} tokens in {seconds:.1} s ({:.0} tokens/s); peak memory {} MiB",
+        args.output.display(),
+        corpus.documents,
+        corpus.split_documents,
+        tokens as f64 / seconds.max(1e-9),
+        super::text_input::peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}"))
+    );
     Ok(())
 }
 
