@@ -33,7 +33,7 @@ print(f"{sys.argv[2]}: {i} documents, {size / 1e9:.2f} GB")
 PY
     echo "$gb" > "$work/.gb"
 fi
-rss() { /usr/bin/time -f '%M' -o "$work/rss.txt" "$@"; echo $(( $(cat "$work/rss.txt") / 1024 )); }
+rss() { /usr/bin/time -f "%M" -o "$work/rss.txt" "$@" > /dev/null; echo $(( $(cat "$work/rss.txt") / 1024 )); }
 scan_rss=$(rss "$SAVANT" pretrain --model "$MODEL" --corpus "$work/corpus.jsonl" --max-len 128 --scan -o "$work/scan" --overwrite)
 train_rss=$(rss "$SAVANT" pretrain --model "$MODEL" --corpus "$work/corpus.jsonl" --max-len 128 --steps "$steps" \
     --batch-size 16 --eval-docs 50 --log-every 5 --device cpu -o "$work/train" --overwrite)
@@ -46,7 +46,7 @@ out = {
     "corpus_bytes": size,
     "scan": {k: scan[k] for k in ("documents", "windows", "split_into_windows", "tokens", "seconds", "tokens_per_second")}
     | {"peak_rss_mib": scan_rss, "mb_per_second": size / 1e6 / scan["seconds"]},
-    "train": {k: train[k] for k in ("steps", "batch_size", "tokens", "seconds", "tokens_per_second", "data_wait_seconds")}
+    "train": {k: train[k] for k in ("steps", "batch_size", "tokens", "seconds", "tokens_per_second", "data_wait_seconds", "mfu")}
     | {"peak_rss_mib": train_rss},
 }
 out["reader_headroom"] = scan["tokens_per_second"] / train["tokens_per_second"]

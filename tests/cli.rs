@@ -1115,6 +1115,8 @@ fn pretrain_bad_inputs_are_clear_errors() {
     let mut corrupt = std::fs::read(dir.join("shard-1.jsonl.gz")).unwrap();
     corrupt.truncate(corrupt.len() / 2);
     std::fs::write(dir.join("cut.jsonl.gz"), corrupt).unwrap();
+    // Words outside the vocabulary: every token [UNK], nothing to predict.
+    std::fs::write(dir.join("unknown.csv"), "text\nzzqx qqzv\nvvqz zzxq\nxqzz\n").unwrap();
     let base = ["pretrain", "--model", model, "--steps", "2", "--batch-size", "4", "-o", "out"];
     for (extra, want) in [
         (vec!["--corpus", "nothing-*.jsonl"], "matches no file"),
@@ -1124,6 +1126,11 @@ fn pretrain_bad_inputs_are_clear_errors() {
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--text", "body"], "body"),
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--mlm-prob", "0"], "--mlm-prob"),
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--eval-docs", "1000"], "no document left to train on"),
+        (vec!["--corpus", "unknown.csv", "--max-len", "16", "--eval-docs", "2"], "have no token to predict"),
+        (
+            vec!["--corpus", "unknown.csv", "--max-len", "16", "--eval-docs", "0"],
+            "no window of the corpus has a token to predict",
+        ),
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--devices", "cpu,cpu"], "cpu is listed twice"),
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--devices", "cpu"], "--devices wants two devices or more"),
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--devices", "cpu,gpu7"], "--device gpu7: expected auto"),

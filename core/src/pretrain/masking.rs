@@ -81,6 +81,12 @@ impl Masking {
         self.special.get(id as usize).copied().unwrap_or(false) || id == self.pad_id
     }
 
+    /// Whether `ids` has a token this masking may choose (one that is not special: a window of
+    /// only [CLS], [SEP] and [UNK] has nothing to predict).
+    pub fn maskable(&self, ids: &[u32]) -> bool {
+        ids.iter().any(|&id| !self.is_special(id))
+    }
+
     /// Pads `texts` into one batch and masks it. At least one token of the batch is chosen (HF
     /// would return a NaN loss for a batch with none), unless no text has a non-special token.
     pub fn mask(&self, texts: &[&Encoded], rng: &mut SplitMix64) -> MaskedBatch {

@@ -207,7 +207,7 @@ pub fn run(args: Args) -> Result<()> {
         _ => super::train::parts(args.threads, &device_name, args.batch_size)?,
     };
     if args.scan {
-        return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone()), &masking);
+        return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
     }
     let runner = super::train::Threads(threads);
     let ad = device.clone().autodiff();
@@ -238,9 +238,15 @@ pub fn run(args: Args) -> Result<()> {
     };
     let identity = identity(&args, &shards, threads);
 
-    let mut corpus = Corpus::new(&args, shards.clone(), tokenizer.clone());
+    let mut corpus = Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone());
     let held_out = corpus.take_held_out(args.eval_docs)?;
     if held_out.is_empty() && args.eval_docs > 0 {
+        if corpus.skipped.contains_key("windows_without_a_token_to_predict") {
+            bail!(
+                "the held-out documents (--eval-docs {}) have no token to predict: every token is special or [UNK]; does the tokenizer's vocabulary fit the text?",
+                args.eval_docs
+            );
+        }
         bail!("the corpus has no usable document to hold out (--eval-docs {})", args.eval_docs);
     }
     let eval_batches = mask_in_batches(&masking, &held_out, args.batch_size, args.seed ^ 0xe7a1);
@@ -586,6 +592,10 @@ struct Corpus {
     held_out: usize,
     skip: usize,
     trained_this_pass: u64,
+    /// Windows that reached the shuffle buffer this pass.
+    windows_this_pass: u64,
+    /// Windows without a token to predict (only special tokens or [UNK]) are left out, counted.
+    masking: Masking,
     pub passes: usize,
     /// First pass: documents trained on, windows they gave, documents longer than a window.
     pub documents: u64,
@@ -598,8 +608,10 @@ struct Corpus {
 const CHUNK: usize = 256;
 
 impl Corpus {
-    fn new(args: &Args, shards: Vec<PathBuf>, tokenizer: TextTokenizer) -> Corpus {
+    fn new(args: &Args, shards: Vec<PathBuf>, tokenizer: TextTokenizer, masking: Masking) -> Corpus {
         Corpus {
+            masking,
+            windows_this_pass: 0,
             shards,
             text: args.text.clone(),
             format: args.format.clone(),
@@ -689,6 +701,7 @@ impl Corpus {
         let rest = docs.split_off(n.min(docs.len()));
         self.held_out = docs.len();
         let held = self.tokenise(&docs)?;
+        let held = self.maskable_only(held);
         self.split_documents = 0;
         self.feed(rest)?;
         Ok(held)
@@ -702,7 +715,9 @@ impl Corpus {
         if self.passes == 1 {
             self.documents += texts.len() as u64;
         }
-        for window in self.tokenise(&texts)? {
+        let windows = self.tokenise(&texts)?;
+        for window in self.maskable_only(windows) {
+            self.windows_this_pass += 1;
             if self.passes == 1 {
                 self.windows += 1;
             }
@@ -711,6 +726,16 @@ impl Corpus {
             }
         }
         Ok(())
+    }
+
+    /// `windows` without those that have no token to predict, which are counted (first pass).
+    fn maskable_only(&mut self, windows: Vec<Encoded>) -> Vec<Encoded> {
+        let before = windows.len();
+        let kept: Vec<Encoded> = windows.into_iter().filter(|w| self.masking.maskable(&w.ids)).collect();
+        if self.passes == 1 && kept.len() < before {
+            *self.skipped.entry("windows_without_a_token_to_predict").or_insert(0) += (before - kept.len()) as u64;
+        }
+        kept
     }
 
     /// The next training window, in shuffle order.
@@ -727,6 +752,13 @@ impl Corpus {
                 if self.trained_this_pass == 0 {
                     bail!("the corpus has no document left to train on ({} held out by --eval-docs)", self.held_out);
                 }
+                if self.windows_this_pass == 0 {
+                    bail!(
+                        "no window of the corpus has a token to predict: every token is special or [UNK] ({} windows); does the tokenizer's vocabulary fit the text?",
+                        self.skipped.get("windows_without_a_token_to_predict").copied().unwrap_or(0)
+                    );
+                }
+                self.windows_this_pass = 0;
                 self.passes += 1;
                 self.next_shard = 0;
                 self.skip = self.held_out;
