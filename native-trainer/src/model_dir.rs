@@ -141,6 +141,45 @@ pub fn device(name: &str) -> Result<(Device, String)> {
     }
 }
 
+/// Where a training run computes (`savant train`, `savant pretrain`).
+pub struct Placement {
+    /// The device the model lives on (the first of `--devices`).
+    pub device: Device,
+    /// For reports: "cpu (flex)", "cuda:0,cuda:1", ...
+    pub name: String,
+    /// `--devices` as autodiff devices (empty for one device).
+    pub parallel: Vec<Device>,
+    /// Parts per batch: `--threads`, else one per device of `--devices`, else one per core on the
+    /// CPU (at most one per 4 rows) and one on a GPU.
+    pub threads: usize,
+}
+
+/// `--device`, or `--devices` when given, with `--threads`.
+pub fn placement(
+    device_arg: &str,
+    devices_arg: Option<&str>,
+    threads: Option<usize>,
+    batch_size: usize,
+) -> Result<Placement> {
+    let (device, name, parallel) = match devices_arg {
+        Some(list) => {
+            let all = devices(list)?;
+            let name = all.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(",");
+            let parallel = all.iter().map(|(d, _)| d.clone().autodiff()).collect();
+            (all[0].0.clone(), name, parallel)
+        }
+        None => {
+            let (d, n) = device(device_arg)?;
+            (d, n, Vec::new())
+        }
+    };
+    let threads = match (threads, parallel.len()) {
+        (None, n) if n > 1 => n,
+        _ => crate::cmd::train::parts(threads, &name, batch_size)?,
+    };
+    Ok(Placement { device, name, parallel, threads })
+}
+
 /// `--devices a,b,...`: several devices of one backend for data-parallel training, each started
 /// (a tensor made and read back) so that a missing one is named here, not in a panic mid-run.
 pub fn devices(list: &str) -> Result<Vec<(Device, String)>> {

@@ -28,7 +28,7 @@ use savant_core::train::{batch_training_flops, read_scalar, LinearSchedule, Opti
 use serde_json::json;
 
 use crate::io::{open, write_atomic, write_json};
-use crate::model_dir::{device, DirFiles};
+use crate::model_dir::DirFiles;
 use crate::peak::Peak;
 
 #[derive(clap::Args, Clone)]
@@ -190,22 +190,8 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--max-len {} is more than the model's {} positions", args.max_len, config.max_position_embeddings);
     }
     let masking = Masking::new(&tokenizer, args.mlm_prob, args.whole_word)?;
-    let (device, device_name, parallel) = match &args.devices {
-        Some(list) => {
-            let all = crate::model_dir::devices(list)?;
-            let name = all.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(",");
-            let parallel: Vec<burn::tensor::Device> = all.iter().map(|(d, _)| d.clone().autodiff()).collect();
-            (all[0].0.clone(), name, parallel)
-        }
-        None => {
-            let (d, n) = device(&args.device)?;
-            (d, n, Vec::new())
-        }
-    };
-    let threads = match (&args.threads, parallel.len()) {
-        (None, n) if n > 1 => n,
-        _ => super::train::parts(args.threads, &device_name, args.batch_size)?,
-    };
+    let crate::model_dir::Placement { device, name: device_name, parallel, threads } =
+        crate::model_dir::placement(&args.device, args.devices.as_deref(), args.threads, args.batch_size)?;
     if args.scan {
         return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
     }
@@ -301,6 +287,30 @@ pub fn run(args: Args) -> Result<()> {
     let mut feeder = Feeder::spawn(corpus, args.batch_size, consumed);
     let start = Instant::now();
     let seconds_now = |start: &Instant| prior_seconds + start.elapsed().as_secs_f64();
+    // The run as it stands after `$step`, to OUT/checkpoints (periodically, and before stopping
+    // on bad input).
+    macro_rules! checkpoint_at {
+        ($step:expr) => {
+            write_checkpoint(
+                &checkpoints,
+                &trainer,
+                &Saved {
+                    identity: identity.clone(),
+                    step: $step,
+                    windows: consumed,
+                    rng: rng.state(),
+                    pending_losses: read_all(&window_loss)?,
+                    tokens,
+                    predicted,
+                    flops,
+                    seconds: seconds_now(&start),
+                    data_wait_seconds: prior_wait + feeder.waited.as_secs_f64(),
+                    perplexity_before,
+                    log: log.clone(),
+                },
+            )?
+        };
+    }
     for step in first_step..=args.steps {
         let mut texts = Vec::with_capacity(args.batch_size);
         while texts.len() < args.batch_size {
@@ -308,21 +318,7 @@ pub fn run(args: Args) -> Result<()> {
                 Ok(window) => texts.push(window),
                 Err(e) if args.checkpoint_every.is_some() && step > first_step => {
                     // The steps so far are good: keep them for --resume once the shard is fixed.
-                    let saved = Saved {
-                        identity: identity.clone(),
-                        step: step - 1,
-                        windows: consumed,
-                        rng: rng.state(),
-                        pending_losses: read_all(&window_loss)?,
-                        tokens,
-                        predicted,
-                        flops,
-                        seconds: seconds_now(&start),
-                        data_wait_seconds: prior_wait + feeder.waited.as_secs_f64(),
-                        perplexity_before,
-                        log: log.clone(),
-                    };
-                    write_checkpoint(&checkpoints, &trainer, &saved)?;
+                    checkpoint_at!(step - 1);
                     bail!(
                         "{e:#}\n(a checkpoint of step {} is in {}: fix the input and --resume)",
                         step - 1,
@@ -372,21 +368,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         bar.inc(1);
         if args.checkpoint_every.is_some_and(|n| step % n == 0) && step < args.steps {
-            let saved = Saved {
-                identity: identity.clone(),
-                step,
-                windows: consumed,
-                rng: rng.state(),
-                pending_losses: read_all(&window_loss)?,
-                tokens,
-                predicted,
-                flops,
-                seconds: seconds_now(&start),
-                data_wait_seconds: prior_wait + feeder.waited.as_secs_f64(),
-                perplexity_before,
-                log: log.clone(),
-            };
-            write_checkpoint(&checkpoints, &trainer, &saved)?;
+            checkpoint_at!(step);
         }
     }
     bar.finish_and_clear();

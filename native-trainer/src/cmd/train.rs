@@ -20,7 +20,7 @@ use serde_json::json;
 use std::sync::Mutex;
 
 use crate::io::{open, write_atomic, write_json};
-use crate::model_dir::{device, DirFiles};
+use crate::model_dir::DirFiles;
 use crate::peak::Peak;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -226,23 +226,8 @@ pub fn run(args: Args) -> Result<()> {
     let files = DirFiles::new(&args.model)?;
     let train = read_labelled(&args.train, &args)?;
     let val = read_labelled(&args.val, &args)?;
-    let (base_device, device_name, parallel) = match &args.devices {
-        Some(list) => {
-            let all = crate::model_dir::devices(list)?;
-            let names: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
-            let name = names.join(",");
-            let parallel: Vec<burn::tensor::Device> = all.iter().map(|(d, _)| d.clone().autodiff()).collect();
-            (all[0].0.clone(), name, parallel)
-        }
-        None => {
-            let (d, n) = device(&args.device)?;
-            (d, n, Vec::new())
-        }
-    };
-    let threads = match (&args.threads, parallel.len()) {
-        (None, n) if n > 1 => n,
-        _ => parts(args.threads, &device_name, args.batch_size)?,
-    };
+    let crate::model_dir::Placement { device: base_device, name: device_name, parallel, threads } =
+        crate::model_dir::placement(&args.device, args.devices.as_deref(), args.threads, args.batch_size)?;
     let train_device = base_device.clone().autodiff();
     let mut run = FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?;
     for note in &run.notes {
