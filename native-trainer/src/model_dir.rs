@@ -141,6 +141,40 @@ pub fn device(name: &str) -> Result<(Device, String)> {
     }
 }
 
+/// Where `savant train` and `savant pretrain` compute: their shared flags.
+#[derive(clap::Args, Clone)]
+pub struct PlacementArgs {
+    /// auto, cpu, wgpu, wgpu:cpu, wgpu:N, cuda or cuda:N.
+    #[arg(long, visible_alias = "backend", default_value = "auto")]
+    pub device: String,
+    /// Data parallel over several devices of one backend, comma-separated (cuda:0,cuda:1): each
+    /// step's batch is cut into a part per device (or --threads parts), each device computes its
+    /// parts' gradients on its own copy of the model, burn sums them, one AdamW step follows.
+    #[arg(long, conflicts_with = "device")]
+    pub devices: Option<String>,
+    /// Each batch is cut into this many parts trained in parallel (default: one per device of
+    /// --devices; on the CPU one per core, at most one per 4 rows). The same seed and number give
+    /// the same weights; a resumed run must use the same number.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// The device's peak TFLOP/s for the MFU figure (default: an NVIDIA GPU's data-sheet f32
+    /// peak, or the CPU's estimated from its clock and FMA width).
+    #[arg(long)]
+    pub peak_tflops: Option<f64>,
+}
+
+impl PlacementArgs {
+    /// The devices, parts per batch and peak for a run of `batch_size` rows a step.
+    pub fn place(&self, batch_size: usize) -> Result<Placement> {
+        if self.peak_tflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
+            bail!("--peak-tflops must be more than 0");
+        }
+        let mut placed = placement(&self.device, self.devices.as_deref(), self.threads, batch_size)?;
+        placed.peak = crate::peak::peak_of_all(&placed.name, "f32", placed.threads, self.peak_tflops);
+        Ok(placed)
+    }
+}
+
 /// Where a training run computes (`savant train`, `savant pretrain`).
 pub struct Placement {
     /// The device the model lives on (the first of `--devices`).
@@ -152,6 +186,8 @@ pub struct Placement {
     /// Parts per batch: `--threads`, else one per device of `--devices`, else one per core on the
     /// CPU (at most one per 4 rows) and one on a GPU.
     pub threads: usize,
+    /// The peak rate MFU is measured against.
+    pub peak: Option<crate::peak::Peak>,
 }
 
 /// `--device`, or `--devices` when given, with `--threads`.
@@ -177,7 +213,7 @@ pub fn placement(
         (None, n) if n > 1 => n,
         _ => crate::cmd::train::parts(threads, &name, batch_size)?,
     };
-    Ok(Placement { device, name, parallel, threads })
+    Ok(Placement { device, name, parallel, threads, peak: None })
 }
 
 /// `--devices a,b,...`: several devices of one backend for data-parallel training, each started

@@ -81,21 +81,8 @@ pub struct Args {
     /// Log a line to pretrain_log.jsonl every this many steps.
     #[arg(long, default_value_t = 50)]
     pub log_every: usize,
-    /// auto, cpu, wgpu, wgpu:cpu, wgpu:N, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Data parallel over several devices of one backend, comma-separated (cuda:0,cuda:1), as in
-    /// `savant train --devices`.
-    #[arg(long, conflicts_with = "device")]
-    pub devices: Option<String>,
-    /// CPU: each batch is cut into this many parts trained in parallel (default: one per core,
-    /// at most one per 4 windows); the same seed and number give the same weights.
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// The device's peak TFLOP/s for the MFU figure (default: an NVIDIA GPU's data-sheet f32
-    /// peak, or the CPU's estimated from its clock and FMA width).
-    #[arg(long)]
-    pub peak_tflops: Option<f64>,
+    #[command(flatten)]
+    pub place: crate::model_dir::PlacementArgs,
     /// Write a checkpoint (weights, optimiser, stream position) every this many steps to
     /// OUT/checkpoints/step-N/ (the newest two are kept); a run stopped by a bad shard writes one too.
     #[arg(long)]
@@ -107,7 +94,7 @@ pub struct Args {
     /// Read the corpus once through the whole input pipeline (shards, gzip, tokeniser, windows,
     /// shuffle buffer, masking) without a model, and write its counts, tokens/s and peak memory
     /// to OUT/scan.json: how much data there is, and whether reading can keep up with training.
-    #[arg(long, conflicts_with_all = ["resume", "devices"])]
+    #[arg(long, conflicts_with = "resume")]
     pub scan: bool,
     /// Output folder.
     #[arg(short, long)]
@@ -190,8 +177,8 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--max-len {} is more than the model's {} positions", args.max_len, config.max_position_embeddings);
     }
     let masking = Masking::new(&tokenizer, args.mlm_prob, args.whole_word)?;
-    let crate::model_dir::Placement { device, name: device_name, parallel, threads } =
-        crate::model_dir::placement(&args.device, args.devices.as_deref(), args.threads, args.batch_size)?;
+    let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak } =
+        args.place.place(args.batch_size)?;
     if args.scan {
         return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
     }
@@ -280,7 +267,6 @@ pub fn run(args: Args) -> Result<()> {
     let first_step = trainer.step + 1;
     let bar = step_bar(args.steps as u64);
     bar.set_position(trainer.step as u64);
-    let peak = crate::peak::peak_of_all(&device_name, "f32", threads, args.peak_tflops);
     if let Some(p) = &peak {
         eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
     }
@@ -530,9 +516,6 @@ fn check(args: &Args) -> Result<()> {
     }
     if args.lr.is_nan() || args.lr < 0.0 || args.warmup.is_nan() || args.warmup < 0.0 {
         bail!("--lr and --warmup must be 0 or more");
-    }
-    if args.peak_tflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
-        bail!("--peak-tflops must be more than 0");
     }
     if args.checkpoint_every == Some(0) {
         bail!("--checkpoint-every must be at least 1");

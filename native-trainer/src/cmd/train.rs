@@ -123,22 +123,8 @@ pub struct Args {
     /// Read the loss back and log every this many steps.
     #[arg(long, default_value_t = 10)]
     pub log_every: usize,
-    /// auto, cpu, wgpu, wgpu:cpu, wgpu:N, cuda or cuda:N.
-    #[arg(long, visible_alias = "backend", default_value = "auto")]
-    pub device: String,
-    /// Data parallel over several devices of one backend, comma-separated (cuda:0,cuda:1): each
-    /// step's batch is cut into a part per device (or --threads parts), each device computes its
-    /// parts' gradients on its own copy of the model, burn sums them, one AdamW step follows.
-    #[arg(long, conflicts_with = "device")]
-    pub devices: Option<String>,
-    /// CPU: each batch is cut into this many parts trained in parallel (default: one per core,
-    /// at most one per 4 rows). A resumed run must use the same number.
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// The device's peak TFLOP/s for the MFU figure (default: an NVIDIA GPU's data-sheet f32
-    /// peak, or the CPU's estimated from its clock and FMA width).
-    #[arg(long)]
-    pub peak_tflops: Option<f64>,
+    #[command(flatten)]
+    pub place: crate::model_dir::PlacementArgs,
     /// Also checkpoint every this many optimiser steps (one is always written after each epoch).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
@@ -226,8 +212,8 @@ pub fn run(args: Args) -> Result<()> {
     let files = DirFiles::new(&args.model)?;
     let train = read_labelled(&args.train, &args)?;
     let val = read_labelled(&args.val, &args)?;
-    let crate::model_dir::Placement { device: base_device, name: device_name, parallel, threads } =
-        crate::model_dir::placement(&args.device, args.devices.as_deref(), args.threads, args.batch_size)?;
+    let crate::model_dir::Placement { device: base_device, name: device_name, parallel, threads, peak } =
+        args.place.place(args.batch_size)?;
     let train_device = base_device.clone().autodiff();
     let mut run = FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?;
     for note in &run.notes {
@@ -239,10 +225,6 @@ pub fn run(args: Args) -> Result<()> {
         if threads == 1 { "" } else { "s" },
         run.params.summary()
     );
-    if args.peak_tflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
-        bail!("--peak-tflops must be more than 0");
-    }
-    let peak = crate::peak::peak_of_all(&device_name, "f32", threads, args.peak_tflops);
     let mut flops = 0.0;
     let session = &mut run.session;
 
