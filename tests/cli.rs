@@ -721,6 +721,60 @@ fn train_full_writes_a_model_folder_that_predict_loads() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+// Mixed precision from the command line: bf16 and f16 matmuls train (the run says so) and the
+// saved weights are f32, as in the f32 run.
+#[test]
+fn train_in_bf16_and_f16_writes_f32_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    let model = model_fixture("tiny-base");
+    for precision in ["bf16", "f16"] {
+        let out = format!("runs/{precision}");
+        let o = savant(
+            &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--val", "val.csv"]
+                .into_iter()
+                .chain(["--mode", "full", "--epochs", "1", "--lr", "1e-3", "--batch-size", "8", "--device", "cpu"])
+                .chain(["--max-len", "16", "--precision", precision, "-o", &out])
+                .collect::<Vec<_>>(),
+            dir.path(),
+        );
+        assert!(o.status.success(), "{precision}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("{precision} matmuls")), "{}", stderr(&o));
+        let weights = std::fs::read(dir.path().join(&out).join("model/model.safetensors")).unwrap();
+        let header_len = u64::from_le_bytes(weights[..8].try_into().unwrap()) as usize;
+        let header: Value = serde_json::from_slice(&weights[8..8 + header_len]).unwrap();
+        let dtypes: std::collections::BTreeSet<&str> = header
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "__metadata__")
+            .map(|(_, v)| v["dtype"].as_str().unwrap())
+            .collect();
+        assert_eq!(dtypes.into_iter().collect::<Vec<_>>(), ["F32"], "{precision}");
+    }
+    let o = savant(
+        &[
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--train",
+            "train.csv",
+            "--val",
+            "val.csv",
+            "--precision",
+            "f8",
+            "-o",
+            "x",
+        ],
+        dir.path(),
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("unknown precision 'f8': expected f32, bf16 or f16"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn train_bad_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -967,6 +1021,13 @@ fn pretrain_lowers_held_out_perplexity_and_writes_a_masked_lm_folder_that_embed_
         assert!(dir.join("dapt/model").join(f).exists(), "{f}");
     }
     no_temp_files(&dir.join("dapt/model"));
+    assert_eq!(metrics["windows_trained"], 40 * 8);
+    // Gradient accumulation: each step trains on batch-size × grad-accum windows.
+    let accum = ["--steps", "3", "--batch-size", "4", "--grad-accum", "2", "--max-len", "16", "--eval-docs", "4"];
+    let o = savant(&[&args[..6], &accum[..], &["-o", "accum"]].concat(), dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let accumulated = read_report(&dir.join("accum/metrics.json"));
+    assert_eq!((accumulated["grad_accum"].as_u64(), accumulated["windows_trained"].as_u64()), (Some(2), Some(24)));
     // The result is an encoder the other commands load.
     write(dir, "texts.csv", "text\nthe bank charged a fee\n");
     let o = savant(&["embed", "--model", "dapt/model", "texts.csv", "-o", "emb.jsonl"], dir);
@@ -1146,4 +1207,13 @@ fn pretrain_bad_inputs_are_clear_errors() {
         assert!(!o.status.success(), "{extra:?} succeeded");
         assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
     }
+    // A batch far over this machine's memory is refused before anything is allocated, naming
+    // the device and the batch size that fits.
+    let huge = ["pretrain", "--model", model, "--corpus", "shard-2.csv", "--max-len", "16", "--steps", "2"];
+    let o = savant(&[&huge[..], &["--batch-size", "100000000", "-o", "out"]].concat(), dir);
+    assert_no_panic(&o, "huge batch");
+    let err = stderr(&o);
+    assert!(!o.status.success(), "a huge batch succeeded");
+    assert!(err.contains("cpu (flex): batch size 100000000 × 16 tokens needs an estimated"), "{err}");
+    assert!(err.contains("lower --batch-size to ") && err.contains("--grad-accum"), "{err}");
 }

@@ -629,3 +629,91 @@ fn two_devices_with_half_a_batch_each_take_the_one_device_step() {
         }
     }
 }
+
+/// Every float parameter's dtype.
+fn dtypes(model: &BertClassifier) -> Vec<burn::tensor::DType> {
+    struct Types(Vec<burn::tensor::DType>);
+    impl ModuleVisitor for Types {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().dtype());
+        }
+    }
+    let mut types = Types(Vec::new());
+    model.visit(&mut types);
+    types.0
+}
+
+// Mixed precision (torch.autocast's split): with bf16 or f16 matmuls the losses follow the f32
+// run within half-precision rounding (and differ from it: the matmuls did round), the weights
+// and their updates stay f32. An f16 step whose scaled gradients overflow is skipped, the
+// weights untouched, and the scale halved (GradScaler).
+#[test]
+fn bf16_and_f16_matmuls_train_like_f32_and_keep_f32_weights() {
+    use savant_core::model::Precision;
+    let t = tiny();
+    let ad = device().autodiff();
+    let batch = task(&t);
+    for strategy in [Strategy::Full, lora()] {
+        let trainer = |precision: Precision| {
+            let model = without_dropout(prepare(load(&t, &ad), &strategy, 1, &ad).unwrap());
+            let config = OptimConfig { lr: 2e-3, ..OptimConfig::default() };
+            let mut trainer = Trainer::new(model, config, LinearSchedule::new(2e-3, 0.0, 100), None, &ad);
+            trainer.set_precision(precision);
+            trainer
+        };
+        let losses = |precision: Precision| {
+            let mut trainer = trainer(precision);
+            let losses: Vec<f64> = (0..6)
+                .map(|_| {
+                    let loss = trainer.step(std::slice::from_ref(&batch));
+                    loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0] as f64
+                })
+                .collect();
+            (losses, trainer)
+        };
+        let (reference, _) = losses(Precision::F32);
+        assert!(reference[5] < reference[0] - 0.05, "{strategy:?}: f32 did not train: {reference:?}");
+        for precision in [Precision::Bf16, Precision::F16] {
+            if !precision.supported_on(&ad) {
+                eprintln!("{precision} is not supported on {ad:?}: skipped");
+                continue;
+            }
+            let (mixed, trainer) = losses(precision);
+            assert_ne!(mixed[0], reference[0], "{strategy:?} {precision}: the matmuls did not round");
+            for (step, (m, r)) in mixed.iter().zip(&reference).enumerate() {
+                assert!((m - r).abs() < 0.02 * r, "{strategy:?} {precision} step {step}: loss {m} vs f32 {r}");
+            }
+            assert!(dtypes(trainer.model()).iter().all(|d| *d == burn::tensor::DType::F32), "{precision}: weights");
+            if precision == Precision::F16 {
+                assert_eq!(trainer.loss_scale().map(|s| s.skipped), Some(0), "no overflow at the default scale");
+            }
+        }
+        if !Precision::F16.supported_on(&ad) {
+            continue;
+        }
+        let mut overflowing = trainer(Precision::F16);
+        overflowing.loss_scale_mut().unwrap().scale = 1e38;
+        let before = snapshot(overflowing.model());
+        overflowing.step(std::slice::from_ref(&batch));
+        assert!(snapshot(overflowing.model()) == before, "{strategy:?}: an overflowing f16 step must be skipped");
+        let scale = overflowing.loss_scale().unwrap();
+        assert_eq!((scale.scale, scale.skipped), (5e37, 1), "{strategy:?}: the scale halves");
+        overflowing.loss_scale_mut().unwrap().scale = 1024.0;
+        overflowing.step(std::slice::from_ref(&batch));
+        assert!(snapshot(overflowing.model()) != before, "{strategy:?}: a finite f16 step is taken");
+    }
+}
+
+// GradScaler's schedule: halve on an overflow, double after `growth_interval` finite steps.
+#[test]
+fn the_loss_scale_halves_on_overflow_and_doubles_after_its_interval() {
+    let mut scale = savant_core::train::LossScale { growth_interval: 3, ..Default::default() };
+    assert_eq!(scale.scale, 65536.0);
+    assert!(scale.update(true) && scale.update(true));
+    assert!(!scale.update(false));
+    assert_eq!((scale.scale, scale.good_steps, scale.skipped), (32768.0, 0, 1));
+    for _ in 0..3 {
+        assert!(scale.update(true));
+    }
+    assert_eq!((scale.scale, scale.good_steps), (65536.0, 0));
+}

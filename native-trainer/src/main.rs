@@ -3,6 +3,7 @@
 mod cmd;
 mod fetch;
 mod io;
+mod memory;
 mod model_dir;
 mod peak;
 mod prefetch;

@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail, Result};
 use burn::tensor::{Device, DeviceKind};
 use savant_core::finetune::new_classifier;
 use savant_core::finetune::peft::{read_adapter, read_adapter_config};
-use savant_core::model::{load_encoder, BertClassifier, BertConfig, Checkpoint, ModelFiles, ModelFolder};
+use savant_core::model::{load_encoder, BertClassifier, BertConfig, Checkpoint, ModelFiles, ModelFolder, Precision};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -161,6 +161,15 @@ pub struct PlacementArgs {
     /// peak, or the CPU's estimated from its clock and FMA width).
     #[arg(long)]
     pub peak_tflops: Option<f64>,
+    /// Mixed precision: f32, bf16 or f16. The matmuls compute in that dtype, everything else
+    /// and the weights and optimiser in f32 (torch.autocast's split); f16 scales the loss
+    /// dynamically as PyTorch's GradScaler does. On the CPU bf16/f16 are slower than f32.
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
+}
+
+fn parse_precision(name: &str) -> std::result::Result<Precision, String> {
+    Precision::parse(name).ok_or_else(|| format!("unknown precision '{name}': expected f32, bf16 or f16"))
 }
 
 impl PlacementArgs {
@@ -170,7 +179,16 @@ impl PlacementArgs {
             bail!("--peak-tflops must be more than 0");
         }
         let mut placed = placement(&self.device, self.devices.as_deref(), self.threads, batch_size)?;
-        placed.peak = crate::peak::peak_of_all(&placed.name, "f32", placed.threads, self.peak_tflops);
+        placed.peak = crate::peak::peak_of_all(&placed.name, self.precision.name(), placed.threads, self.peak_tflops);
+        placed.precision = self.precision;
+        if !self.precision.supported_on(&placed.device) {
+            bail!(
+                "--precision {}: {} does not compute in {} (WGSL has no bf16, and f16 needs the adapter's shader-f16): use f32, or a device that does",
+                self.precision,
+                placed.name,
+                self.precision
+            );
+        }
         Ok(placed)
     }
 }
@@ -188,6 +206,8 @@ pub struct Placement {
     pub threads: usize,
     /// The peak rate MFU is measured against.
     pub peak: Option<crate::peak::Peak>,
+    /// The matmuls' dtype (`--precision`).
+    pub precision: Precision,
 }
 
 /// `--device`, or `--devices` when given, with `--threads`.
@@ -213,7 +233,7 @@ pub fn placement(
         (None, n) if n > 1 => n,
         _ => crate::cmd::train::parts(threads, &name, batch_size)?,
     };
-    Ok(Placement { device, name, parallel, threads, peak: None })
+    Ok(Placement { device, name, parallel, threads, peak: None, precision: Precision::F32 })
 }
 
 /// `--devices a,b,...`: several devices of one backend for data-parallel training, each started

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::rng::SplitMix64;
 use crate::model::cpu_fast::Dropout;
+use crate::model::precision;
 
 /// The low-rank update of one linear layer. `a` is `[in, r]` and `b` `[r, out]` (burn's
 /// `[in, out]` orientation; PEFT stores the transposes as `lora_A.weight` / `lora_B.weight`).
@@ -62,7 +63,8 @@ impl Lora {
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let x = self.dropout.forward(x);
-        x.matmul(self.a.val().unsqueeze()).matmul(self.b.val().unsqueeze()) * self.scaling
+        let down = precision::matmul(x, self.a.val().unsqueeze());
+        precision::matmul(down, self.b.val().unsqueeze()) * self.scaling
     }
 }
 

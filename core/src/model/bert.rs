@@ -11,6 +11,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{activation, Bool, Device, Int, Tensor, TensorData};
 
 use super::config::{Activation, BertConfig, Pooling};
+use super::precision;
 use crate::finetune::{Adapter, Lora};
 use crate::tokenize::TokenBatch;
 
@@ -93,9 +94,10 @@ impl SelfAttention {
 
         let context = if queries.device().is_autodiff() && self.probs_dropout.prob > 0.0 {
             // Training: attention dropout needs the probabilities, so spell the attention out.
-            let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()) + mask.bias.clone();
+            let scores =
+                precision::matmul(q, k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()) + mask.bias.clone();
             let probs = self.probs_dropout.forward(activation::softmax(scores, 3));
-            probs.matmul(v)
+            precision::matmul(probs, v)
         } else {
             // Inference: the backend's fused attention (fewer passes over the scores).
             let padding = mask.padding.clone().expand([batch, self.heads, rows, seq]);
@@ -126,8 +128,8 @@ impl Dense {
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match &self.lora {
-            Some(lora) => self.linear.forward(x.clone()) + lora.forward(x),
-            None => self.linear.forward(x),
+            Some(lora) => precision::linear(&self.linear, x.clone()) + lora.forward(x),
+            None => precision::linear(&self.linear, x),
         }
     }
 

@@ -6,8 +6,10 @@ pub mod config;
 pub mod cpu_fast;
 pub mod folder;
 pub mod hf;
+pub mod precision;
 
 pub use bert::{l2_normalize, pool, BertClassifier, BertModel, EncoderInput};
 pub use config::{Activation, BertConfig, Pooling};
 pub use folder::{ModelFiles, ModelFolder};
 pub use hf::{classifier_to_safetensors, encoder_to_safetensors, load_classifier, load_encoder, Checkpoint, LoadNotes};
+pub use precision::Precision;

@@ -11,6 +11,7 @@ use super::masking::MaskedBatch;
 use crate::data::rng::SplitMix64;
 use crate::model::hf::{encoder_names, encoder_prefix, finish, load_encoder_parts, push_linear, push_norm, serialize};
 use crate::model::hf::{Loader, Named};
+use crate::model::precision;
 use crate::model::{Activation, BertConfig, BertModel, Checkpoint, EncoderInput, LoadNotes};
 use crate::train::{cross_entropy, read_scalar, Objective};
 use crate::Result;
@@ -47,12 +48,12 @@ impl BertForMaskedLm {
         let rows: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [positions.len()]), &device);
         let picked = hidden.reshape([batch * seq, size]).select(0, rows);
-        let h = self.head.activation.apply(self.head.dense.forward(picked));
+        let h = self.head.activation.apply(precision::linear(&self.head.dense, picked));
         let h = self.head.layer_norm.forward(h);
         let vocab = self.head.bias.dims()[0];
         // Tied decoder: logits = h · Eᵀ + b, E the word embeddings.
         let embeddings = self.bert.embeddings.word.weight.val();
-        h.matmul(embeddings.transpose()) + self.head.bias.val().reshape([1, vocab])
+        precision::matmul(h, embeddings.transpose()) + self.head.bias.val().reshape([1, vocab])
     }
 }
 

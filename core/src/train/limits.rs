@@ -77,6 +77,79 @@ pub fn fit_to_limits(config: &BertConfig, batch_size: usize, max_len: usize, lim
     Ok(Fit { batch_size: batch, max_len: len, largest_buffer: largest_buffer(config, batch, len), note })
 }
 
+/// What a training step holds in memory, estimated (f32 throughout): the weights, the trained
+/// parameters' gradients and AdamW's two moments, and what the backward pass keeps per layer for
+/// `rows` texts of `seq` tokens (the inputs of every matmul, the attention scores and
+/// probabilities, GELU's input and output, LayerNorm's, dropout's masks:
+/// about `12·hidden + 2·intermediate + 3·heads·seq` values per token), plus `predicted`
+/// vocabulary-sized logit rows (the MLM head's, and their gradient).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepMemory {
+    pub params: u64,
+    pub trained: u64,
+    pub rows: usize,
+    pub seq: usize,
+    pub predicted: usize,
+}
+
+impl StepMemory {
+    pub fn bytes(&self, config: &BertConfig) -> u64 {
+        let (h, i, heads) =
+            (config.hidden_size as u64, config.intermediate_size as u64, config.num_attention_heads as u64);
+        let per_token = 12 * h + 2 * i + 3 * heads * self.seq as u64;
+        let activations = self.rows as u64 * self.seq as u64 * config.num_hidden_layers as u64 * per_token;
+        let logits = 2 * self.predicted as u64 * config.vocab_size as u64;
+        4 * (self.params + 3 * self.trained + activations + logits)
+    }
+
+    /// An error naming `device` and the batch size to lower to (and, for a run that accumulates
+    /// gradients, `accum` of them now, the `--grad-accum` that keeps the effective batch) when
+    /// the estimate is over `available` bytes.
+    pub fn check(&self, config: &BertConfig, device: &str, available: u64, accum: Option<usize>) -> Result<()> {
+        let needed = self.bytes(config);
+        if needed <= available {
+            return Ok(());
+        }
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        let mut fits = *self;
+        while fits.rows > 1 && fits.bytes(config) > available {
+            fits.rows /= 2;
+            fits.predicted /= 2;
+        }
+        let advice = if fits.bytes(config) <= available && fits.rows < self.rows {
+            format!(
+                "lower --batch-size to {}{} or --max-len",
+                fits.rows,
+                keep_effective_batch(accum, self.rows, fits.rows)
+            )
+        } else {
+            "even one text does not fit: lower --max-len, train fewer parameters (--mode lora), or use a device with more memory".to_string()
+        };
+        Err(Error::invalid(
+            device,
+            None,
+            format!(
+            "batch size {} × {} tokens needs an estimated {:.1} GiB (weights, gradients, AdamW state and the activations kept for the backward pass) and {:.1} GiB is available: {advice}",
+            self.rows,
+            self.seq,
+            gib(needed),
+            gib(available)
+        ),
+        ))
+    }
+}
+
+/// " (with --grad-accum N to keep the effective batch)" for a run going from `rows` to `fewer`
+/// rows a micro-batch, if it accumulates gradients.
+pub fn keep_effective_batch(accum: Option<usize>, rows: usize, fewer: usize) -> String {
+    match accum {
+        Some(accum) => {
+            format!(" (with --grad-accum {} to keep the effective batch)", accum * rows.div_ceil(fewer.max(1)))
+        }
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +181,21 @@ mod tests {
         assert_eq!((fit.batch_size, fit.max_len), (1, 1152));
         let tiny = BufferLimits { max_buffer_size: 16 << 20, max_storage_buffer_binding_size: 16 << 20 };
         assert!(fit_to_limits(&c, 8, 64, tiny).unwrap_err().to_string().contains("use the CPU backend"));
+    }
+
+    #[test]
+    fn a_step_over_the_memory_names_the_device_and_the_batch_to_lower_to() {
+        let c = minilm();
+        let params = 22_700_000;
+        let step = StepMemory { params, trained: params, rows: 32, seq: 128, predicted: 0 };
+        // Per token and layer: 12·384 + 2·1536 + 3·12·128 = 12,288 values.
+        let activations = 32 * 128 * 6 * 12_288u64;
+        assert_eq!(step.bytes(&c), 4 * (4 * params + activations));
+        assert!(step.check(&c, "cuda:0", 8 << 30, Some(1)).is_ok());
+        let err = step.check(&c, "cuda:0", 1 << 30, Some(2)).unwrap_err().to_string();
+        assert!(err.starts_with("cuda:0: batch size 32 × 128 tokens needs an estimated 1.5 GiB"), "{err}");
+        assert!(err.contains("lower --batch-size to 16 (with --grad-accum 4"), "{err}");
+        let err = step.check(&c, "cpu", 100 << 20, None).unwrap_err().to_string();
+        assert!(err.contains("even one text does not fit"), "{err}");
     }
 }

@@ -15,11 +15,13 @@ pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};
 pub use flops::{batch_training_flops, Throughput};
 pub use helpers::{OwnedPartRequest, PartFuture, PartHelpers, PartReply, PartRequest};
-pub use limits::{fit_to_limits, BufferLimits, Fit};
+pub use limits::{fit_to_limits, BufferLimits, Fit, StepMemory};
 pub use schedule::LinearSchedule;
 pub use session::{
     higher_is_better, metric_value, read_scalar, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint,
     TrainEvent,
 };
 pub use setup::{ClassWeights, FineTune, LabelledRows, Mode, TrainOptions};
-pub use step::{cross_entropy, Job, LabelledBatch, Objective, OptimConfig, PartResult, Runner, Sequential, Trainer};
+pub use step::{
+    cross_entropy, Job, LabelledBatch, LossScale, Objective, OptimConfig, PartResult, Runner, Sequential, Trainer,
+};

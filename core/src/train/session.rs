@@ -215,6 +215,11 @@ impl Session {
         self.epoch_batches.len().div_ceil(self.config.grad_accum.max(1))
     }
 
+    /// Tokens in the longest training text (the widest a padded batch gets).
+    pub fn longest_train_text(&self) -> usize {
+        self.train.encoded.iter().map(|e| e.ids.len()).max().unwrap_or(0)
+    }
+
     pub fn total_steps(&self) -> usize {
         self.steps_per_epoch() * self.config.epochs
     }

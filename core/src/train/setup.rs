@@ -273,6 +273,18 @@ pub struct FineTune {
 }
 
 impl FineTune {
+    /// What one optimiser step of this run holds in memory (estimated): a micro-batch of
+    /// `batch_size` rows (at most the training rows) as wide as the longest training text.
+    pub fn step_memory(&self) -> super::StepMemory {
+        super::StepMemory {
+            params: self.params.total as u64,
+            trained: self.params.trainable as u64,
+            rows: self.session.config.batch_size.min(self.train_rows),
+            seq: self.session.longest_train_text(),
+            predicted: 0,
+        }
+    }
+
     /// Builds the run: tokenises both splits, loads the model (its own head when it already
     /// classifies these labels, else a fresh one), applies the strategy on `device` (an
     /// autodiff device) and sets up the optimiser and schedule.

@@ -11,6 +11,7 @@ use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
 use super::helpers::{set_trainable_values, trainable_values, PartFuture, PartHelpers, PartReply, PartRequest};
 use super::schedule::LinearSchedule;
+use crate::model::precision::{with_precision, Precision};
 use crate::model::{BertClassifier, EncoderInput};
 use crate::tokenize::TokenBatch;
 use crate::{Error, Result};
@@ -82,7 +83,48 @@ pub struct Trainer<M: Objective = BertClassifier> {
     config: OptimConfig,
     loss_options: M::LossOptions,
     dropout_seed: u64,
+    precision: Precision,
+    /// f16 only: the dynamic loss scale (PyTorch's `GradScaler`).
+    loss_scale: Option<LossScale>,
     device: Device,
+}
+
+/// Dynamic loss scaling as PyTorch's `GradScaler` does it (its defaults): the loss is multiplied
+/// by `scale` before the backward pass and the gradients divided by it after; a step whose
+/// gradients are not finite is skipped and the scale halved; after `growth_interval` finite
+/// steps in a row the scale doubles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossScale {
+    pub scale: f64,
+    pub growth_interval: usize,
+    /// Finite steps since the scale last changed.
+    pub good_steps: usize,
+    /// Steps skipped for non-finite gradients, in total.
+    pub skipped: usize,
+}
+
+impl Default for LossScale {
+    fn default() -> Self {
+        LossScale { scale: 65536.0, growth_interval: 2000, good_steps: 0, skipped: 0 }
+    }
+}
+
+impl LossScale {
+    /// Records a step's outcome; returns whether its update is taken.
+    pub fn update(&mut self, finite: bool) -> bool {
+        if !finite {
+            self.scale /= 2.0;
+            self.good_steps = 0;
+            self.skipped += 1;
+            return false;
+        }
+        self.good_steps += 1;
+        if self.good_steps == self.growth_interval {
+            self.scale *= 2.0;
+            self.good_steps = 0;
+        }
+        true
+    }
 }
 
 /// The gradients and (weighted) loss of one part of a step.
@@ -106,22 +148,35 @@ impl Runner for Sequential {
     }
 }
 
-/// Forward and backward of one part: `share` × its mean loss, and the gradients of that.
+/// How a part computes: its matmuls' precision, and the factor its loss is multiplied by before
+/// the backward pass (f16 loss scaling; 1 otherwise).
+#[derive(Debug, Clone, Copy)]
+struct Compute {
+    precision: Precision,
+    loss_scale: f64,
+}
+
+/// Forward and backward of one part: `share` × its mean loss, and the gradients of that (times
+/// the loss scale).
 fn part_gradients<M: Objective>(
     model: &M,
     batch: &M::Batch,
     share: f64,
     options: &M::LossOptions,
     dropout_seed: u64,
+    compute: Compute,
     device: &Device,
 ) -> PartResult {
     // Parts that share leaf tensors share one autodiff graph, and burn runs one backward of a
     // graph at a time: each part gets its own leaves (same values, same parameter ids).
     let model = own_leaves(model);
     crate::model::cpu_fast::with_dropout_seed(dropout_seed, || {
-        let loss = model.loss(batch, options, device) * share;
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        (grads, loss.detach())
+        with_precision(compute.precision, || {
+            let loss = model.loss(batch, options, device) * share;
+            let backward = if compute.loss_scale == 1.0 { loss.clone() } else { loss.clone() * compute.loss_scale };
+            let grads = GradientsParams::from_grads(backward.backward(), &model);
+            (grads, loss.detach())
+        })
     })
 }
 
@@ -160,8 +215,35 @@ impl<M: Objective> Trainer<M> {
             config,
             loss_options,
             dropout_seed: 0,
+            precision: Precision::F32,
+            loss_scale: None,
             device: device.clone(),
         }
+    }
+
+    /// Trains with the matmuls in `precision` ([`crate::model::precision`]); the weights and
+    /// the optimiser stay f32. f16 scales the loss dynamically ([`LossScale`]), which reads one
+    /// value back from the device per step: native only (the page trains in f32).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+        self.loss_scale = (precision == Precision::F16).then(LossScale::default);
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The f16 loss scale and the steps it skipped (`None` unless training in f16).
+    pub fn loss_scale(&self) -> Option<&LossScale> {
+        self.loss_scale.as_ref()
+    }
+
+    pub fn loss_scale_mut(&mut self) -> Option<&mut LossScale> {
+        self.loss_scale.as_mut()
+    }
+
+    fn compute(&self) -> Compute {
+        Compute { precision: self.precision, loss_scale: self.loss_scale.as_ref().map_or(1.0, |s| s.scale) }
     }
 
     /// One optimiser step over `parts` (gradient accumulation: their mean loss, each weighted by
@@ -179,11 +261,12 @@ impl<M: Objective> Trainer<M> {
         let model = self.model();
         let options = &self.loss_options;
         let device = &self.device;
+        let compute = self.compute();
         let jobs: Vec<Job<'_>> = parts
             .iter()
             .zip(&plan)
             .map(|(batch, &(share, seed))| {
-                Box::new(move || part_gradients(model, batch, share, options, seed, device)) as Job<'_>
+                Box::new(move || part_gradients(model, batch, share, options, seed, compute, device)) as Job<'_>
             })
             .collect();
         let results = runner.run(jobs);
@@ -217,8 +300,9 @@ impl<M: Objective> Trainer<M> {
             .zip(&plan)
             .zip(&pending)
             .map(|((batch, &(share, seed)), sent)| {
-                sent.is_none()
-                    .then(|| part_gradients(self.model(), batch, share, &self.loss_options, seed, &self.device))
+                sent.is_none().then(|| {
+                    part_gradients(self.model(), batch, share, &self.loss_options, seed, self.compute(), &self.device)
+                })
             })
             .collect();
         for (i, sent) in pending.into_iter().enumerate() {
@@ -239,8 +323,15 @@ impl<M: Objective> Trainer<M> {
     /// sent trainable values, then computes the part's gradients and loss.
     pub async fn part_reply(&mut self, params: &[f32], request: &PartRequest<'_, M::Batch>) -> Result<PartReply> {
         self.model = Some(set_trainable_values(self.model(), params)?);
-        let (grads, loss) =
-            part_gradients(self.model(), request.batch, request.share, &self.loss_options, request.seed, &self.device);
+        let (grads, loss) = part_gradients(
+            self.model(),
+            request.batch,
+            request.share,
+            &self.loss_options,
+            request.seed,
+            self.compute(),
+            &self.device,
+        );
         PartReply::new(self.model(), &grads, loss).await
     }
 
@@ -274,6 +365,7 @@ impl<M: Objective> Trainer<M> {
             .map(|d| if *d == self.device { self.model().clone() } else { self.model().clone().fork(d) })
             .collect();
         let options = &self.loss_options;
+        let compute = self.compute();
         let n = devices.len();
         let jobs: Vec<Job<'_>> = parts
             .iter()
@@ -281,7 +373,7 @@ impl<M: Objective> Trainer<M> {
             .enumerate()
             .map(|(i, (batch, &(share, seed)))| {
                 let (replica, device) = (&replicas[i % n], &devices[i % n]);
-                Box::new(move || part_gradients(replica, batch, share, options, seed, device)) as Job<'_>
+                Box::new(move || part_gradients(replica, batch, share, options, seed, compute, device)) as Job<'_>
             })
             .collect();
         let results = runner.run(jobs);
@@ -315,6 +407,16 @@ impl<M: Objective> Trainer<M> {
 
     /// Clips the step's summed gradients and takes the AdamW step; returns `loss`.
     fn apply(&mut self, mut grads: GradientsParams, loss: Tensor<1>) -> Tensor<1> {
+        if let Some(mut scaler) = self.loss_scale.take() {
+            scale_grads(self.model(), &mut grads, 1.0 / scaler.scale);
+            let finite = grads_finite(self.model(), &grads);
+            let taken = scaler.update(finite);
+            self.loss_scale = Some(scaler);
+            if !taken {
+                self.step += 1;
+                return loss;
+            }
+        }
         if let Some(max_norm) = self.config.max_grad_norm {
             clip_global_norm(self.model(), &mut grads, max_norm);
         }
@@ -417,6 +519,48 @@ fn optimizer<M: Module>(model: &M, config: &OptimConfig) -> ModuleOptimizer {
             .with_weight_decay(decay as f32)
     };
     adamw(config.weight_decay).init().with_group(ParamGroup::from_ids(vectors.0), adamw(0.0).build(), None)
+}
+
+/// Multiplies every gradient by `factor`.
+fn scale_grads<M: Module>(model: &M, grads: &mut GradientsParams, factor: f64) {
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f64,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads.register::<D>(param.id, g.mul_scalar(self.factor));
+            }
+        }
+    }
+    model.visit(&mut Scale { grads, factor });
+}
+
+/// Whether every gradient value is finite: one value read back from the device (a blocking
+/// read, so never on WebGPU).
+fn grads_finite<M: Module>(model: &M, grads: &GradientsParams) -> bool {
+    struct Sum<'a> {
+        grads: &'a GradientsParams,
+        sum: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                // Any NaN or ±Inf makes the sum of |g| non-finite.
+                let s = g.abs().sum();
+                self.sum = Some(match self.sum.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut sum = Sum { grads, sum: None };
+    model.visit(&mut sum);
+    sum.sum.is_none_or(|s| {
+        s.into_data().convert::<f32>().try_into_vec::<f32>().is_ok_and(|v| v.first().is_some_and(|x| x.is_finite()))
+    })
 }
 
 /// Scales all gradients by `min(1, max_norm / (‖g‖ + 1e-6))`, ‖g‖ the L2 norm over every

@@ -17,7 +17,7 @@ use burn::tensor::{Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::rng::SplitMix64;
 use savant_core::data::TableReader;
-use savant_core::model::{BertConfig, ModelFiles, ModelFolder};
+use savant_core::model::{BertConfig, ModelFiles, ModelFolder, Precision};
 use savant_core::pretrain::corpus::{windows, ShuffleBuffer};
 use savant_core::pretrain::{
     load_masked_lm, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MaskedBatch, Masking,
@@ -50,9 +50,13 @@ pub struct Args {
     /// Optimiser steps.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
-    /// Windows per step.
+    /// Windows per micro-batch (per step without --grad-accum).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Micro-batches per optimiser step (gradient accumulation): a step trains on
+    /// batch-size × grad-accum windows while memory holds one micro-batch's activations.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
     /// Tokens per window, [CLS] and [SEP] included; longer documents become several windows.
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
@@ -130,7 +134,7 @@ fn identity(args: &Args, shards: &[PathBuf], threads: usize) -> serde_json::Valu
     json!({
         "model": args.model.display().to_string(),
         "corpus": shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "text": args.text, "format": args.format, "steps": args.steps, "batch_size": args.batch_size,
+        "text": args.text, "format": args.format, "steps": args.steps, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
         "max_len": args.max_len, "lr": args.lr, "warmup": args.warmup, "weight_decay": args.weight_decay,
         "mlm_prob": args.mlm_prob, "whole_word": args.whole_word, "shuffle_buffer": args.shuffle_buffer,
         "eval_docs": args.eval_docs, "seed": args.seed, "threads": threads,
@@ -177,7 +181,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--max-len {} is more than the model's {} positions", args.max_len, config.max_position_embeddings);
     }
     let masking = Masking::new(&tokenizer, args.mlm_prob, args.whole_word)?;
-    let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak } =
+    let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.batch_size)?;
     if args.scan {
         return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
@@ -228,8 +232,9 @@ pub fn run(args: Args) -> Result<()> {
         None => pollster::block_on(perplexity(&model, &eval_batches, &device))?,
     };
     eprintln!(
-        "pretrain on {device_name} ({threads} thread{}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
+        "pretrain on {device_name} ({threads} thread{}{}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
         if threads == 1 { "" } else { "s" },
+        if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
         shards.len(),
         held_out.len(),
         perplexity_before,
@@ -240,6 +245,16 @@ pub fn run(args: Args) -> Result<()> {
     let optim = OptimConfig { lr: args.lr, weight_decay: args.weight_decay, ..OptimConfig::default() };
     let mut trainer = Trainer::new(model, optim, LinearSchedule::new(args.lr, warmup, args.steps), (), &ad);
     trainer.set_dropout_seed(args.seed);
+    trainer.set_precision(precision);
+    let params = savant_core::finetune::ParamCount::of(trainer.model());
+    let step_memory = savant_core::train::StepMemory {
+        params: params.total as u64,
+        trained: params.trainable as u64,
+        rows: args.batch_size,
+        seq: args.max_len,
+        predicted: (args.batch_size as f64 * args.max_len as f64 * args.mlm_prob).ceil() as usize,
+    };
+    super::train::check_memory(&step_memory, &config, &device_name, parallel.len(), Some(args.grad_accum))?;
     let mut rng = SplitMix64::new(args.seed ^ 0x3a5c);
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let mut log = Vec::new();
@@ -270,7 +285,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(p) = &peak {
         eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
     }
-    let mut feeder = Feeder::spawn(corpus, args.batch_size, consumed);
+    let mut feeder = Feeder::spawn(corpus, args.batch_size * args.grad_accum, consumed);
     let start = Instant::now();
     let seconds_now = |start: &Instant| prior_seconds + start.elapsed().as_secs_f64();
     // The run as it stands after `$step`, to OUT/checkpoints (periodically, and before stopping
@@ -298,8 +313,8 @@ pub fn run(args: Args) -> Result<()> {
         };
     }
     for step in first_step..=args.steps {
-        let mut texts = Vec::with_capacity(args.batch_size);
-        while texts.len() < args.batch_size {
+        let mut texts = Vec::with_capacity(args.batch_size * args.grad_accum);
+        while texts.len() < args.batch_size * args.grad_accum {
             match feeder.next() {
                 Ok(window) => texts.push(window),
                 Err(e) if args.checkpoint_every.is_some() && step > first_step => {
@@ -324,10 +339,25 @@ pub fn run(args: Args) -> Result<()> {
             flops += batch_training_flops(&config, &part.tokens.lengths, part.targets.len(), true);
         }
         let lr = trainer.schedule.lr(trainer.step);
-        let loss = if parallel.len() > 1 {
-            trainer.step_on_devices(&parts, &parallel, &runner)
-        } else {
-            trainer.step_with(&parts, &runner)
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if parallel.len() > 1 {
+                trainer.step_on_devices(&parts, &parallel, &runner)
+            } else {
+                trainer.step_with(&parts, &runner)
+            }
+        }));
+        let loss = match stepped {
+            Ok(loss) => loss,
+            Err(panic) => {
+                let last = super::train::checkpoint_dirs(&checkpoints).ok().and_then(|mut d| d.pop()).map(|(_, p)| p);
+                return Err(crate::memory::step_failure(
+                    panic.as_ref(),
+                    &device_name,
+                    args.batch_size,
+                    Some(args.grad_accum),
+                    last.as_deref(),
+                ));
+            }
         };
         window_loss.push(loss);
         if step % args.log_every == 0 || step == args.steps {
@@ -338,7 +368,7 @@ pub fn run(args: Args) -> Result<()> {
             let seconds = seconds_now(&start);
             let rate = Throughput::new(
                 tokens,
-                (step * args.batch_size) as u64,
+                (step * args.batch_size * args.grad_accum) as u64,
                 flops,
                 seconds,
                 peak.as_ref().map(Peak::flops),
@@ -359,8 +389,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     bar.finish_and_clear();
     let seconds = seconds_now(&start);
-    let rate =
-        Throughput::new(tokens, (args.steps * args.batch_size) as u64, flops, seconds, peak.as_ref().map(Peak::flops));
+    let rate = Throughput::new(
+        tokens,
+        (args.steps * args.batch_size * args.grad_accum) as u64,
+        flops,
+        seconds,
+        peak.as_ref().map(Peak::flops),
+    );
     let waited = prior_wait + feeder.waited.as_secs_f64();
     let corpus = feeder.finish()?;
     let model = trainer.eval_model();
@@ -380,6 +415,8 @@ pub fn run(args: Args) -> Result<()> {
         "held_out_windows": held_out.len(),
         "steps": args.steps,
         "batch_size": args.batch_size,
+        "grad_accum": args.grad_accum,
+        "windows_trained": consumed,
         "max_len": args.max_len,
         "mlm_prob": args.mlm_prob,
         "whole_word": args.whole_word,
@@ -508,8 +545,8 @@ fn differences(saved: &serde_json::Value, now: &serde_json::Value) -> String {
 }
 
 fn check(args: &Args) -> Result<()> {
-    if args.steps == 0 || args.batch_size == 0 || args.log_every == 0 {
-        bail!("--steps, --batch-size and --log-every must be at least 1");
+    if args.steps == 0 || args.batch_size == 0 || args.grad_accum == 0 || args.log_every == 0 {
+        bail!("--steps, --batch-size, --grad-accum and --log-every must be at least 1");
     }
     if args.max_len < 3 {
         bail!("--max-len {} leaves no room for a token between [CLS] and [SEP]", args.max_len);

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::TableReader;
 use savant_core::finetune::Strategy;
-use savant_core::model::BertClassifier;
+use savant_core::model::{BertClassifier, Precision};
 use savant_core::train::{
     ClassWeights as CoreClassWeights, FineTune, Job, LabelledRows, Mode as CoreMode, PartResult, Runner, Session,
     Throughput, TrainEvent, TrainOptions,
@@ -212,7 +212,7 @@ pub fn run(args: Args) -> Result<()> {
     let files = DirFiles::new(&args.model)?;
     let train = read_labelled(&args.train, &args)?;
     let val = read_labelled(&args.val, &args)?;
-    let crate::model_dir::Placement { device: base_device, name: device_name, parallel, threads, peak } =
+    let crate::model_dir::Placement { device: base_device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.batch_size)?;
     let train_device = base_device.clone().autodiff();
     let mut run = FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?;
@@ -220,13 +220,16 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("{note}");
     }
     eprintln!(
-        "{} on {device_name} ({threads} thread{}): {}",
+        "{} on {device_name} ({threads} thread{}{}): {}",
         run.strategy.name(),
         if threads == 1 { "" } else { "s" },
+        if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
         run.params.summary()
     );
+    check_memory(&run.step_memory(), &run.config, &device_name, parallel.len(), Some(args.grad_accum))?;
     let mut flops = 0.0;
     let session = &mut run.session;
+    session.trainer.set_precision(precision);
 
     let checkpoints = args.output.join("checkpoints");
     if args.resume {
@@ -263,10 +266,25 @@ pub fn run(args: Args) -> Result<()> {
     let mut seconds_at_log = 0.0;
     while !session.finished() {
         let call = Instant::now();
-        let events = if parallel.len() > 1 {
-            pollster::block_on(session.advance_on_devices(&parallel, &runner))?
-        } else {
-            pollster::block_on(session.advance_with(&runner))?
+        let advanced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if parallel.len() > 1 {
+                pollster::block_on(session.advance_on_devices(&parallel, &runner))
+            } else {
+                pollster::block_on(session.advance_with(&runner))
+            }
+        }));
+        let events = match advanced {
+            Ok(events) => events?,
+            Err(panic) => {
+                let last = checkpoint_dirs(&checkpoints).ok().and_then(|mut dirs| dirs.pop()).map(|(_, path)| path);
+                return Err(crate::memory::step_failure(
+                    panic.as_ref(),
+                    &device_name,
+                    args.batch_size,
+                    Some(args.grad_accum),
+                    last.as_deref(),
+                ));
+            }
         };
         let epoch_ended = events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. }));
         if !epoch_ended {
@@ -482,4 +500,23 @@ impl Runner for Threads {
             job()
         })
     }
+}
+
+/// Refuses a run whose step would not fit the device's memory (estimated; see
+/// [`savant_core::train::StepMemory`]), naming the device and the batch size to lower to. With
+/// `--devices`, each device holds a copy of the model and its share of the rows.
+pub fn check_memory(
+    step: &savant_core::train::StepMemory,
+    config: &savant_core::model::BertConfig,
+    device_name: &str,
+    devices: usize,
+    grad_accum: Option<usize>,
+) -> Result<()> {
+    let per_device = savant_core::train::StepMemory { rows: step.rows.div_ceil(devices.max(1)), ..*step };
+    for name in device_name.split(',') {
+        if let Some(available) = crate::memory::available(name) {
+            per_device.check(config, name, available, grad_accum).map_err(|e| anyhow!("{e}"))?;
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,62 @@
+//! How much memory a device has for a training run: the CPU's `MemAvailable` (/proc/meminfo)
+//! or an NVIDIA GPU's total memory (nvidia-smi). Unknown for other GPUs: a run there finds out,
+//! and an out-of-memory failure mid-run is reported by [`step_failure`].
+
+use std::process::Command;
+
+/// Bytes available to a run on the device `name` (as [`crate::model_dir::Placement`] names it).
+pub fn available(name: &str) -> Option<u64> {
+    if let Some(index) = name.strip_prefix("cuda") {
+        let index = index.trim_start_matches(':');
+        let index = if index.is_empty() { "0" } else { index };
+        let out = Command::new("nvidia-smi")
+            .args(["--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", index])
+            .output()
+            .ok()?;
+        let mib: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+        return Some(mib << 20);
+    }
+    if name.starts_with("cpu") {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        return Some(kib << 10);
+    }
+    None
+}
+
+/// The message for a training step that panicked (burn reports a device's errors, out of
+/// memory among them, by panicking): the device, the batch, what to lower when it was memory,
+/// and the checkpoint `--resume` would continue from.
+pub fn step_failure(
+    panic: &(dyn std::any::Any + Send),
+    device: &str,
+    batch_size: usize,
+    accum: Option<usize>,
+    checkpoint: Option<&std::path::Path>,
+) -> anyhow::Error {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    let first_line = text.lines().next().unwrap_or(text);
+    let lower = text.to_ascii_lowercase();
+    let memory = ["out of memory", "outofmemory", "out of device memory", "buffertoobig", "memory allocation"]
+        .iter()
+        .any(|m| lower.contains(m));
+    let advice = if memory {
+        format!(
+            "{device} ran out of memory at batch size {batch_size}: lower --batch-size to {}{} or --max-len",
+            (batch_size / 2).max(1),
+            savant_core::train::limits::keep_effective_batch(accum, batch_size, (batch_size / 2).max(1))
+        )
+    } else {
+        format!("the training step failed on {device} at batch size {batch_size}")
+    };
+    let resume = match checkpoint {
+        Some(path) => format!("; --resume continues from {}", path.display()),
+        None => String::new(),
+    };
+    anyhow::anyhow!("{advice}: {first_line}{resume}")
+}
