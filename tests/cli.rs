@@ -1048,9 +1048,10 @@ fn pretrain_lowers_held_out_perplexity_and_writes_a_masked_lm_folder_that_embed_
         "{report}"
     );
     assert!(!dir.join("scan/model").exists(), "a scan trains nothing");
-    // Same seed, same weights.
+    // Same seed, same weights, with the corpus tokenised on three threads.
     let mut again = args.to_vec();
     *again.last_mut().unwrap() = "dapt2";
+    again.extend(["--reader-threads", "3"]);
     assert!(savant(&again, dir).status.success());
     assert_eq!(
         std::fs::read(dir.join("dapt/model/model.safetensors")).unwrap(),

@@ -1,6 +1,6 @@
 //! How much memory a device has for a training run: the CPU's `MemAvailable` (/proc/meminfo)
 //! or an NVIDIA GPU's total memory (nvidia-smi). Unknown for other GPUs: a run there finds out,
-//! and an out-of-memory failure mid-run is reported by [`step_failure`].
+//! and an out-of-memory failure mid-run is reported by [`guard_step`].
 
 use std::process::Command;
 
@@ -25,10 +25,25 @@ pub fn available(name: &str) -> Option<u64> {
     None
 }
 
+/// Runs one training step; a panic inside it (burn's way of reporting a device's errors) ends
+/// the run with [`step_failure`]'s message, pointing at the newest checkpoint in `checkpoints`.
+pub fn guard_step<T>(
+    device: &str,
+    batch_size: usize,
+    accum: Option<usize>,
+    checkpoints: &std::path::Path,
+    step: impl FnOnce() -> T,
+) -> anyhow::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|panic| {
+        let last = crate::cmd::train::checkpoint_dirs(checkpoints).ok().and_then(|mut d| d.pop()).map(|(_, p)| p);
+        step_failure(panic.as_ref(), device, batch_size, accum, last.as_deref())
+    })
+}
+
 /// The message for a training step that panicked (burn reports a device's errors, out of
 /// memory among them, by panicking): the device, the batch, what to lower when it was memory,
 /// and the checkpoint `--resume` would continue from.
-pub fn step_failure(
+fn step_failure(
     panic: &(dyn std::any::Any + Send),
     device: &str,
     batch_size: usize,

@@ -266,26 +266,14 @@ pub fn run(args: Args) -> Result<()> {
     let mut seconds_at_log = 0.0;
     while !session.finished() {
         let call = Instant::now();
-        let advanced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if parallel.len() > 1 {
-                pollster::block_on(session.advance_on_devices(&parallel, &runner))
-            } else {
-                pollster::block_on(session.advance_with(&runner))
-            }
-        }));
-        let events = match advanced {
-            Ok(events) => events?,
-            Err(panic) => {
-                let last = checkpoint_dirs(&checkpoints).ok().and_then(|mut dirs| dirs.pop()).map(|(_, path)| path);
-                return Err(crate::memory::step_failure(
-                    panic.as_ref(),
-                    &device_name,
-                    args.batch_size,
-                    Some(args.grad_accum),
-                    last.as_deref(),
-                ));
-            }
-        };
+        let events =
+            crate::memory::guard_step(&device_name, args.batch_size, Some(args.grad_accum), &checkpoints, || {
+                if parallel.len() > 1 {
+                    pollster::block_on(session.advance_on_devices(&parallel, &runner))
+                } else {
+                    pollster::block_on(session.advance_with(&runner))
+                }
+            })??;
         let epoch_ended = events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. }));
         if !epoch_ended {
             step_seconds += call.elapsed().as_secs_f64();
