@@ -775,6 +775,89 @@ fn train_in_bf16_and_f16_writes_f32_weights() {
     );
 }
 
+// `savant train --stream`: the training split read from a gzip CSV shard and a JSONL shard
+// through the shuffle buffer for --steps steps (a second pass when they run out), validated
+// every --eval-every, the labels read in a first pass; rows without text or label are counted.
+// A run stopped after a checkpoint resumes at the same row and ends with the weights of the run
+// that never stopped (the stop: the later checkpoint and the results removed, as a SIGKILL
+// after step 8's checkpoint leaves it).
+#[test]
+fn train_streams_sharded_input_and_resumes_at_the_same_row() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_task(d);
+    let words = [("billing charge fee", "billing"), ("fraud stolen card", "fraud"), ("other question", "other")];
+    let row = |i: usize| (format!("{} {}", words[i % 3].0, ["the", "a", "my", "this"][i % 4]), words[i % 3].1);
+    let mut csv = String::from("text,label\n");
+    for i in 0..20 {
+        let (t, l) = row(i);
+        csv.push_str(&format!("{t},{l}\n"));
+    }
+    let mut gz =
+        flate2::write::GzEncoder::new(std::fs::File::create(d.join("tr-1.csv.gz")).unwrap(), Default::default());
+    gz.write_all(csv.as_bytes()).unwrap();
+    gz.finish().unwrap();
+    let mut jsonl = String::new();
+    for i in 20..32 {
+        let (t, l) = row(i);
+        jsonl.push_str(&format!("{}\n", serde_json::json!({"text": t, "label": l})));
+    }
+    jsonl.push_str("{\"text\": \"\", \"label\": \"fraud\"}\n{\"text\": \"no label here\", \"label\": \"\"}\n");
+    std::fs::write(d.join("tr-2.jsonl"), jsonl).unwrap();
+    let model = model_fixture("tiny-base");
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec!["train", "--model", model.to_str().unwrap(), "--train", "tr-*", "--val", "val.csv"];
+        args.extend(["--stream", "--steps", "12", "--eval-every", "6", "--batch-size", "4", "--shuffle-buffer", "8"]);
+        args.extend(["--mode", "full", "--lr", "1e-3", "--max-len", "16", "--device", "cpu", "--log-every", "3"]);
+        args.extend(["--checkpoint-every", "4", "--reader-threads", "2", "-o", out]);
+        args.extend_from_slice(extra);
+        let o = savant(&args, d);
+        assert_no_panic(&o, out);
+        o
+    };
+    let o = run("whole", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = read_report(&d.join("whole/metrics.json"));
+    assert_eq!(metrics["rows_trained"], 48, "{metrics}");
+    assert_eq!(metrics["stream"]["rows_first_pass"], 32, "{metrics}");
+    assert_eq!(metrics["stream"]["passes_trained"], 1.5, "{metrics}");
+    assert_eq!(metrics["stream"]["skipped_first_pass"], serde_json::json!({"empty_text": 1, "missing_label": 1}));
+    let config = read_report(&d.join("whole/model/config.json"));
+    assert_eq!(config["id2label"], serde_json::json!({"0": "billing", "1": "fraud", "2": "other"}));
+    let log = std::fs::read_to_string(d.join("whole/train_log.jsonl")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.contains("\"event\":\"epoch\"")).count(), 2, "{log}");
+
+    let o = run("stopped", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stopped = d.join("stopped");
+    std::fs::remove_dir_all(stopped.join("checkpoints/step-00000012")).unwrap();
+    std::fs::remove_dir_all(stopped.join("model")).unwrap();
+    std::fs::remove_file(stopped.join("metrics.json")).unwrap();
+    let o = run("stopped", &["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(step 8)"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(d.join("whole/model/model.safetensors")).unwrap(),
+        std::fs::read(stopped.join("model/model.safetensors")).unwrap(),
+        "the resumed stream ends with other weights"
+    );
+    let o = run("other", &["--labels", "billing,fraud"]);
+    assert!(!o.status.success() && stderr(&o).contains("'other'"), "val has 'other': {}", stderr(&o));
+    let m = model.to_str().unwrap();
+    let base = ["train", "--model", m, "--train", "tr-*", "--val", "val.csv", "--device", "cpu", "-o", "bad"];
+    let o = savant(&[&base[..], &["--stream", "--steps", "12", "--eval-every", "5"]].concat(), d);
+    assert!(!o.status.success(), "12 steps, validation every 5");
+    assert!(stderr(&o).contains("--steps (12) must be a multiple of --eval-every (5)"), "{}", stderr(&o));
+    let o = savant(&[&base[..], &["--stream"]].concat(), d);
+    assert!(!o.status.success() && stderr(&o).contains("--steps"), "{}", stderr(&o));
+    let o = savant(
+        &["train", "--model", m, "--train", "none-*", "--val", "val.csv", "--stream", "--steps", "4", "-o", "bad"],
+        d,
+    );
+    assert!(stderr(&o).contains("--train 'none-*' matches no file"), "{}", stderr(&o));
+}
+
 #[test]
 fn train_bad_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

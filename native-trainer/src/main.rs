@@ -8,6 +8,7 @@ mod model_dir;
 mod peak;
 mod prefetch;
 mod progress;
+mod stream;
 mod workers;
 
 use clap::{Parser, Subcommand};
@@ -54,7 +55,7 @@ enum Command {
     /// Sentence embeddings of a text column, as .jsonl or .npy.
     Embed(cmd::embed::Args),
     /// Fine-tune (full, partial, Houlsby adapter or LoRA) on a labelled split, validating each epoch.
-    Train(cmd::train::Args),
+    Train(Box<cmd::train::Args>),
     /// Continue pretraining an encoder on unlabelled in-domain text (masked language modelling).
     Pretrain(cmd::pretrain::Args),
     /// Fold a LoRA adapter into its base model: a plain Hugging Face model folder.
@@ -73,7 +74,7 @@ fn main() {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a).map(|_| ()),
         Command::Embed(a) => cmd::embed::run(a).map(|_| ()),
-        Command::Train(a) => cmd::train::run(a),
+        Command::Train(a) => cmd::train::run(*a),
         Command::Pretrain(a) => cmd::pretrain::run(a),
         Command::Merge(a) => cmd::merge::run(a),
         Command::Demo(a) => cmd::demo::run(a),

@@ -157,6 +157,9 @@ pub struct Session {
     flops_since_log: f64,
     /// Every parameter trains (full fine-tuning): the backward pass computes weight gradients too.
     full: bool,
+    /// A streamed run: micro-batches per epoch (an evaluation round), and what identifies the
+    /// stream. The caller reads the rows and hands each step's to [`Session::advance_streamed`].
+    stream: Option<(usize, serde_json::Value)>,
 }
 
 impl Session {
@@ -173,6 +176,38 @@ impl Session {
         if train.is_empty() {
             return Err(Error::invalid("train", None, "the training split has no rows"));
         }
+        Session::build(trainer, config, train, val, model_config, pad_id, device, None)
+    }
+
+    /// A run whose training rows are streamed in by the caller, `steps_per_epoch` optimiser steps
+    /// between validations; `identity` (the shards and how they are read) must match on resume.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_streamed(
+        trainer: Trainer,
+        config: RunConfig,
+        steps_per_epoch: usize,
+        identity: serde_json::Value,
+        val: LabelledTexts,
+        model_config: BertConfig,
+        pad_id: u32,
+        device: &Device,
+    ) -> Result<Session> {
+        let batches = steps_per_epoch.max(1) * config.grad_accum.max(1);
+        let train = LabelledTexts { encoded: Vec::new(), labels: Vec::new() };
+        Session::build(trainer, config, train, val, model_config, pad_id, device, Some((batches, identity)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        trainer: Trainer,
+        config: RunConfig,
+        train: LabelledTexts,
+        val: LabelledTexts,
+        model_config: BertConfig,
+        pad_id: u32,
+        device: &Device,
+        stream: Option<(usize, serde_json::Value)>,
+    ) -> Result<Session> {
         if val.is_empty() {
             return Err(Error::invalid("val", None, "the validation split has no rows"));
         }
@@ -207,12 +242,27 @@ impl Session {
             samples_since_log: 0,
             flops_since_log: 0.0,
             full,
+            stream,
         })
+    }
+
+    /// Micro-batches per epoch.
+    fn batches_per_epoch(&self) -> usize {
+        match &self.stream {
+            Some((batches, _)) => *batches,
+            None => self.epoch_batches.len(),
+        }
+    }
+
+    /// Whether the next call trains a step (a streamed run then needs that step's rows) rather
+    /// than validating at the end of an epoch, or nothing (finished).
+    pub fn needs_rows(&self) -> bool {
+        !self.finished() && self.progress.batch < self.batches_per_epoch()
     }
 
     /// Optimiser steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
-        self.epoch_batches.len().div_ceil(self.config.grad_accum.max(1))
+        self.batches_per_epoch().div_ceil(self.config.grad_accum.max(1))
     }
 
     /// Tokens in the longest training text (the widest a padded batch gets).
@@ -252,32 +302,67 @@ impl Session {
         self.advance_by(PartsBy::Devices(devices, runner)).await
     }
 
+    /// [`Session::advance`] for a streamed run ([`Session::new_streamed`]): `rows` are this
+    /// step's (up to `batch_size × grad_accum`; ignored when [`Session::needs_rows`] is false),
+    /// cut into micro-batches of similar length, each into parts run by `runner`, over
+    /// `devices` when there are several.
+    pub async fn advance_streamed(
+        &mut self,
+        rows: LabelledTexts,
+        runner: &dyn Runner,
+        devices: &[Device],
+    ) -> Result<Vec<TrainEvent>> {
+        if self.stream.is_none() {
+            return Err(Error::invalid("training", None, "advance_streamed needs a streamed session"));
+        }
+        let parts_by = if devices.len() > 1 { PartsBy::Devices(devices, runner) } else { PartsBy::Runner(runner) };
+        self.advance_on(parts_by, Some(rows)).await
+    }
+
     async fn advance_by(&mut self, parts_by: PartsBy<'_>) -> Result<Vec<TrainEvent>> {
+        if self.stream.is_some() {
+            return Err(Error::invalid("training", None, "a streamed session advances with advance_streamed"));
+        }
+        self.advance_on(parts_by, None).await
+    }
+
+    async fn advance_on(&mut self, parts_by: PartsBy<'_>, streamed: Option<LabelledTexts>) -> Result<Vec<TrainEvent>> {
         let mut events = Vec::new();
         if self.finished() {
             return Ok(events);
         }
-        if self.progress.batch >= self.epoch_batches.len() {
+        if self.progress.batch >= self.batches_per_epoch() {
             events.push(self.end_epoch().await?);
             return Ok(events);
         }
         let accum = self.config.grad_accum.max(1);
-        let end = (self.progress.batch + accum).min(self.epoch_batches.len());
+        let end = (self.progress.batch + accum).min(self.batches_per_epoch());
         let parts = self.config.parts.max(1);
-        let micro: Vec<LabelledBatch> = self.epoch_batches[self.progress.batch..end]
-            .iter()
-            .flat_map(|rows| {
-                rows.chunks(rows.len().div_ceil(parts)).map(|part| {
-                    self.train.augmented_batch(
-                        part,
-                        self.pad_id,
-                        &self.config.augment,
-                        self.config.seed,
-                        self.progress.epoch,
-                    )
-                })
-            })
-            .collect();
+        let (augment, seed, pad_id) = (&self.config.augment, self.config.seed, self.pad_id);
+        let cut = |texts: &LabelledTexts, rows: &[usize], round: usize| -> Vec<LabelledBatch> {
+            rows.chunks(rows.len().div_ceil(parts).max(1))
+                .map(|part| texts.augmented_batch(part, pad_id, augment, seed, round))
+                .collect()
+        };
+        let micro: Vec<LabelledBatch> = match &streamed {
+            None => self.epoch_batches[self.progress.batch..end]
+                .iter()
+                .flat_map(|rows| cut(&self.train, rows, self.progress.epoch))
+                .collect(),
+            Some(texts) => {
+                if texts.is_empty() {
+                    return Err(Error::invalid("training", None, "a streamed step got no rows"));
+                }
+                // Longest first, so each micro-batch pads little; the step number varies the
+                // augmentation from step to step.
+                let mut order: Vec<usize> = (0..texts.len()).collect();
+                order.sort_by_key(|&i| std::cmp::Reverse(texts.encoded[i].ids.len()));
+                order
+                    .chunks(self.config.batch_size.max(1))
+                    .flat_map(|rows| cut(texts, rows, self.trainer.step))
+                    .collect()
+            }
+        };
         for b in &micro {
             self.tokens_since_log += b.tokens.lengths.iter().sum::<usize>();
             self.samples_since_log += b.labels.len();
@@ -298,7 +383,7 @@ impl Session {
         });
         self.loss_steps += 1;
         self.progress.batch = end;
-        let epoch_done = self.progress.batch >= self.epoch_batches.len();
+        let epoch_done = self.progress.batch >= self.batches_per_epoch();
         if self.loss_steps >= self.config.log_every.max(1) || epoch_done {
             let sum = self.loss_sum.take().expect("a loss was added");
             let mean = read_scalar(sum).await? / self.loss_steps as f64;
@@ -355,8 +440,10 @@ impl Session {
         self.epoch_loss.clear();
         self.progress.epoch += 1;
         self.progress.batch = 0;
-        let lengths: Vec<usize> = self.train.encoded.iter().map(|e| e.ids.len()).collect();
-        self.epoch_batches = epoch_batches(&lengths, self.config.batch_size, self.config.seed, self.progress.epoch);
+        if self.stream.is_none() {
+            let lengths: Vec<usize> = self.train.encoded.iter().map(|e| e.ids.len()).collect();
+            self.epoch_batches = epoch_batches(&lengths, self.config.batch_size, self.config.seed, self.progress.epoch);
+        }
         Ok(TrainEvent::Epoch { epoch, step: self.trainer.step, train_loss, val_metric: value, improved })
     }
 
@@ -462,7 +549,7 @@ impl Session {
             }
             h
         };
-        serde_json::json!({
+        let mut identity = serde_json::json!({
             "train_rows": self.train.len(),
             "train_checksum": checksum(&self.train).to_string(),
             "val_rows": self.val.len(),
@@ -475,7 +562,11 @@ impl Session {
             "seed": self.config.seed,
             "metric": self.config.metric,
             "schedule": [self.trainer.schedule.peak, self.trainer.schedule.warmup as f64, self.trainer.schedule.total as f64],
-        })
+        });
+        if let Some((_, stream)) = &self.stream {
+            identity["stream"] = stream.clone();
+        }
+        identity
     }
 
     /// Everything needed to continue this run. Reads go through `into_data_async`.

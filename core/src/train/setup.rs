@@ -270,19 +270,66 @@ pub struct FineTune {
     pub skipped: Vec<String>,
     /// Things worth telling the user (checkpoint tensors left aside for a fresh head).
     pub notes: Vec<String>,
+    /// Set for a run whose training rows are streamed in.
+    pub streamed: Option<StreamPlan>,
+}
+
+/// A streamed run's length: `steps` optimiser steps, validated every `eval_every` of them (the
+/// run's epochs; `steps` a multiple of it), and what identifies the stream for resuming.
+#[derive(Debug, Clone)]
+pub struct StreamPlan {
+    pub steps: usize,
+    pub eval_every: usize,
+    pub identity: serde_json::Value,
 }
 
 impl FineTune {
     /// What one optimiser step of this run holds in memory (estimated): a micro-batch of
     /// `batch_size` rows (at most the training rows) as wide as the longest training text.
     pub fn step_memory(&self) -> super::StepMemory {
+        let streamed = self.streamed.is_some();
         super::StepMemory {
             params: self.params.total as u64,
             trained: self.params.trainable as u64,
-            rows: self.session.config.batch_size.min(self.train_rows),
-            seq: self.session.longest_train_text(),
+            rows: if streamed {
+                self.session.config.batch_size
+            } else {
+                self.session.config.batch_size.min(self.train_rows)
+            },
+            seq: if streamed { self.max_len } else { self.session.longest_train_text() },
             predicted: 0,
         }
+    }
+
+    /// A run whose training rows the caller streams in ([`Session::advance_streamed`]): `labels`
+    /// is the class set (in this order), `stream` how many steps and how often to validate.
+    pub fn new_streamed<F: ModelFiles>(
+        files: &F,
+        options: TrainOptions,
+        labels: Vec<String>,
+        stream: StreamPlan,
+        val: LabelledRows,
+        device: &Device,
+    ) -> Result<FineTune> {
+        let mut names = labels.clone();
+        names.sort();
+        names.dedup();
+        if names.len() != labels.len() || labels.len() < 2 {
+            return Err(Error::Option(format!("the label set must name two classes or more, each once: {labels:?}")));
+        }
+        if matches!(options.class_weights, ClassWeights::Balanced) {
+            return Err(Error::Option(
+                "class_weights balanced needs every training label counted before training: not with a streamed split"
+                    .into(),
+            ));
+        }
+        if stream.steps == 0 || stream.eval_every == 0 || !stream.steps.is_multiple_of(stream.eval_every) {
+            return Err(Error::Option(format!(
+                "a streamed run validates every eval_every steps: steps ({}) must be a multiple of eval_every ({}), both at least 1",
+                stream.steps, stream.eval_every
+            )));
+        }
+        FineTune::build(files, options, LabelSet::from_names(labels), None, Some(stream), val, device)
     }
 
     /// Builds the run: tokenises both splits, loads the model (its own head when it already
@@ -292,6 +339,19 @@ impl FineTune {
         files: &F,
         options: TrainOptions,
         train: LabelledRows,
+        val: LabelledRows,
+        device: &Device,
+    ) -> Result<FineTune> {
+        let labels = LabelSet::from_labels(train.labels.iter().map(String::as_str), &train.source)?;
+        FineTune::build(files, options, labels, Some(train), None, val, device)
+    }
+
+    fn build<F: ModelFiles>(
+        files: &F,
+        options: TrainOptions,
+        labels: LabelSet,
+        train: Option<LabelledRows>,
+        stream: Option<StreamPlan>,
         val: LabelledRows,
         device: &Device,
     ) -> Result<FineTune> {
@@ -320,19 +380,23 @@ impl FineTune {
         let augment =
             Augment { delete: options.augment_delete, swap: options.augment_swap, mask: options.augment_mask, mask_id };
 
-        let labels = LabelSet::from_labels(train.labels.iter().map(String::as_str), &train.source)?;
         // A metric that is not a key of the report fails now, not after the first epoch.
         super::metric_value(&every_key_report(&labels.names), &options.metric)?;
         if val.texts.is_empty() {
             return Err(Error::invalid(&val.source, None, "the validation split has no usable rows"));
         }
-        let train_ids = labels.ids(train.labels.iter().map(String::as_str), &train.source)?;
         let val_ids = labels.ids(val.labels.iter().map(String::as_str), &val.source)?;
         let encode = |texts: &[String]| {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             folder.tokenizer.encode_each(&refs)
         };
-        let train_texts = LabelledTexts { encoded: encode(&train.texts)?, labels: train_ids };
+        let train_texts = match &train {
+            Some(train) => LabelledTexts {
+                encoded: encode(&train.texts)?,
+                labels: labels.ids(train.labels.iter().map(String::as_str), &train.source)?,
+            },
+            None => LabelledTexts { encoded: Vec::new(), labels: Vec::new() },
+        };
         let val_texts = LabelledTexts { encoded: encode(&val.texts)?, labels: val_ids };
         let truncated = train_texts.encoded.iter().chain(&val_texts.encoded).filter(|e| e.truncated).count();
 
@@ -360,8 +424,13 @@ impl FineTune {
             max_grad_norm: (options.max_grad_norm > 0.0).then_some(options.max_grad_norm),
             ..OptimConfig::default()
         };
+        // A streamed run's epochs are its validation rounds.
+        let (steps_per_epoch, epochs) = match &stream {
+            Some(plan) => (plan.eval_every, plan.steps / plan.eval_every),
+            None => (train_texts.len().div_ceil(options.batch_size).div_ceil(options.grad_accum), options.epochs),
+        };
         let run_config = RunConfig {
-            epochs: options.epochs,
+            epochs,
             batch_size: options.batch_size,
             grad_accum: options.grad_accum,
             seed: options.seed,
@@ -371,14 +440,24 @@ impl FineTune {
             parts: options.parts,
             augment,
         };
-        // The schedule needs the step count, which follows from the rows and the batch size.
-        let steps_per_epoch = train_texts.len().div_ceil(options.batch_size).div_ceil(options.grad_accum);
-        let schedule = LinearSchedule::new(lr, options.warmup, steps_per_epoch * options.epochs);
+        let schedule = LinearSchedule::new(lr, options.warmup, steps_per_epoch * epochs);
         let trainer = Trainer::new(model, optim, schedule, class_weights, device);
         let pad_id = folder.tokenizer.pad_id();
         let (train_rows, val_rows) = (train_texts.len(), val_texts.len());
-        let session = Session::new(trainer, run_config, train_texts, val_texts, config.clone(), pad_id, device)?;
-        let mut skipped = train.skipped;
+        let session = match &stream {
+            Some(plan) => Session::new_streamed(
+                trainer,
+                run_config,
+                steps_per_epoch,
+                plan.identity.clone(),
+                val_texts,
+                config.clone(),
+                pad_id,
+                device,
+            )?,
+            None => Session::new(trainer, run_config, train_texts, val_texts, config.clone(), pad_id, device)?,
+        };
+        let mut skipped = train.map(|t| t.skipped).unwrap_or_default();
         skipped.extend(val.skipped);
         Ok(FineTune {
             session,
@@ -393,6 +472,7 @@ impl FineTune {
             truncated,
             skipped,
             notes,
+            streamed: stream,
         })
     }
 

@@ -4,19 +4,14 @@
 //! (an HF `BertForMaskedLM` folder that transformers and `savant train` load), `OUT/metrics.json`
 //! (held-out perplexity before and after, counts) and `OUT/pretrain_log.jsonl`.
 
-use std::collections::BTreeMap;
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::tensor::{Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::rng::SplitMix64;
-use savant_core::data::TableReader;
 use savant_core::model::{BertConfig, ModelFiles, ModelFolder, Precision};
 use savant_core::pretrain::corpus::{windows, ShuffleBuffer};
 use savant_core::pretrain::{
@@ -27,9 +22,10 @@ use savant_core::train::checkpoint::{params_from_safetensors, params_to_safetens
 use savant_core::train::{batch_training_flops, read_scalar, LinearSchedule, OptimConfig, Throughput, Trainer};
 use serde_json::json;
 
-use crate::io::{open, write_atomic, write_json};
+use crate::io::{write_atomic, write_json};
 use crate::model_dir::DirFiles;
 use crate::peak::Peak;
+use crate::stream::{Feeder, Skipped};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -171,12 +167,9 @@ fn write_checkpoint(dir: &Path, trainer: &Trainer<BertForMaskedLm>, saved: &Save
     )
 }
 
-/// Why documents were not used, with counts (every document is used or counted).
-type Skipped = BTreeMap<&'static str, u64>;
-
 pub fn run(args: Args) -> Result<()> {
     check(&args)?;
-    let shards = expand(&args.corpus)?;
+    let shards = crate::stream::expand(&args.corpus, "--corpus")?;
     let files = DirFiles::new(&args.model)?;
     let folder = ModelFolder::open(&files)?;
     let mut tokenizer = folder.tokenizer.clone();
@@ -300,7 +293,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(p) = &peak {
         eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
     }
-    let mut feeder = Feeder::spawn(corpus, args.batch_size * args.grad_accum, consumed);
+    let mut feeder = Feeder::spawn(corpus, 4 * args.batch_size * args.grad_accum, consumed);
     let start = Instant::now();
     let seconds_now = |start: &Instant| prior_seconds + start.elapsed().as_secs_f64();
     // The run as it stands after `$step`, to OUT/checkpoints (periodically, and before stopping
@@ -573,23 +566,6 @@ fn check(args: &Args) -> Result<()> {
 }
 
 /// The shards the patterns name, in name order; a pattern matching nothing is an error.
-fn expand(patterns: &[String]) -> Result<Vec<PathBuf>> {
-    let mut shards = Vec::new();
-    for pattern in patterns {
-        let mut matched: Vec<PathBuf> = glob::glob(pattern)
-            .map_err(|e| anyhow!("--corpus '{pattern}': not a valid pattern: {e}"))?
-            .collect::<std::result::Result<_, _>>()
-            .with_context(|| format!("--corpus '{pattern}'"))?;
-        matched.retain(|p| p.is_file());
-        if matched.is_empty() {
-            bail!("--corpus '{pattern}' matches no file");
-        }
-        matched.sort();
-        shards.extend(matched);
-    }
-    Ok(shards)
-}
-
 /// The corpus as an endless stream of windows: shards in order, documents tokenised in chunks,
 /// windows through the shuffle buffer; at the end of the last shard, another pass.
 struct Corpus {
@@ -602,7 +578,7 @@ struct Corpus {
     max_len: usize,
     buffer: ShuffleBuffer<Encoded>,
     ready: VecDeque<Encoded>,
-    reader: Option<(TableReader<Box<dyn Read + Send>>, usize)>,
+    reader: Option<(crate::stream::Shard, usize)>,
     next_shard: usize,
     /// Documents held out at the start of the corpus, skipped in every pass.
     held_out: usize,
@@ -655,25 +631,6 @@ impl Corpus {
         }
     }
 
-    fn open_shard(&self, path: &Path) -> Result<(TableReader<Box<dyn Read + Send>>, usize)> {
-        let name = path.to_string_lossy();
-        let inner = PathBuf::from(name.strip_suffix(".gz").unwrap_or(&name));
-        let format = super::format_for(&inner, self.format.as_deref())?;
-        let mut file = BufReader::with_capacity(1 << 20, open(path)?);
-        let input: Box<dyn Read + Send> = if name.ends_with(".gz") {
-            let magic = file.fill_buf().with_context(|| format!("reading {}", path.display()))?;
-            if !magic.starts_with(&[0x1f, 0x8b]) {
-                bail!("{}: not a gzip file (it does not start with gzip's magic bytes 1f 8b)", path.display());
-            }
-            Box::new(GzipErrors { inner: flate2::bufread::MultiGzDecoder::new(file), path: path.display().to_string() })
-        } else {
-            Box::new(file)
-        };
-        let reader = TableReader::new(input, format, &path.display().to_string())?;
-        let column = reader.column(&self.text)?;
-        Ok((reader, column))
-    }
-
     /// Up to [`CHUNK`] texts per reader thread from the current pass, `None` at the end of its last shard.
     fn next_texts(&mut self) -> Result<Option<Vec<String>>> {
         let chunk = CHUNK * self.reader_threads;
@@ -682,7 +639,8 @@ impl Corpus {
             if self.reader.is_none() {
                 let Some(path) = self.shards.get(self.next_shard).cloned() else { break };
                 self.next_shard += 1;
-                self.reader = Some(self.open_shard(&path)?);
+                let (reader, columns) = crate::stream::open_shard(&path, self.format.as_deref(), &[&self.text])?;
+                self.reader = Some((reader, columns[0]));
             }
             let (reader, column) = self.reader.as_mut().expect("opened above");
             let first_pass = self.passes == 1;
@@ -704,13 +662,8 @@ impl Corpus {
     /// Each document's windows.
     fn tokenise(&mut self, texts: &[String]) -> Result<Vec<Encoded>> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        // Each thread a contiguous share, joined in order: the same windows for any count.
-        let shares: Vec<&[&str]> = refs.chunks(refs.len().div_ceil(self.reader_threads).max(1)).collect();
-        let tokenizer = &self.tokenizer;
-        let encoded =
-            crate::workers::parallel_map(shares.len(), self.reader_threads, |i| tokenizer.encode_each(shares[i]));
         let mut out = Vec::new();
-        for doc in encoded.into_iter().collect::<savant_core::Result<Vec<_>>>()?.into_iter().flatten() {
+        for doc in crate::stream::tokenise(&self.tokenizer, &refs, self.reader_threads)? {
             let pieces = windows(&doc, self.max_len);
             if pieces.len() > 1 && self.passes == 1 {
                 self.split_documents += 1;
@@ -797,63 +750,11 @@ impl Corpus {
     }
 }
 
-/// Windows made on a second thread, ahead of the model: reading, decompressing and tokenising
-/// overlap with training steps. `waited` is the time training spent waiting for them.
-struct Feeder {
-    windows: Option<Receiver<Result<Encoded>>>,
-    thread: JoinHandle<Corpus>,
-    waited: Duration,
-}
+impl crate::stream::Source for Corpus {
+    type Item = Encoded;
 
-impl Feeder {
-    /// Keeps up to a few batches of windows ready, after the first `skip` (a resumed run's).
-    fn spawn(mut corpus: Corpus, batch_size: usize, skip: u64) -> Feeder {
-        let (tx, rx) = sync_channel(4 * batch_size);
-        let thread = std::thread::spawn(move || {
-            for _ in 0..skip {
-                if let Err(e) = corpus.next_window() {
-                    let _ = tx.send(Err(e));
-                    return corpus;
-                }
-            }
-            loop {
-                let window = corpus.next_window();
-                let failed = window.is_err();
-                // A closed channel: training ended (or failed); stop reading.
-                if tx.send(window).is_err() || failed {
-                    break;
-                }
-            }
-            corpus
-        });
-        Feeder { windows: Some(rx), thread, waited: Duration::ZERO }
-    }
-
-    fn next(&mut self) -> Result<Encoded> {
-        let started = Instant::now();
-        let got = self.windows.as_ref().expect("open until finish").recv();
-        self.waited += started.elapsed();
-        got.map_err(|_| anyhow!("the corpus reader stopped"))?
-    }
-
-    /// Stops the reader; its counts.
-    fn finish(mut self) -> Result<Corpus> {
-        drop(self.windows.take());
-        self.thread.join().map_err(|_| anyhow!("the corpus reader panicked"))
-    }
-}
-
-/// A gzip stream's errors (a corrupt or truncated shard) with the shard's name.
-struct GzipErrors<R> {
-    inner: R,
-    path: String,
-}
-
-impl<R: Read> Read for GzipErrors<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner
-            .read(buf)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: corrupt gzip data: {e}", self.path)))
+    fn next_item(&mut self) -> Result<Encoded> {
+        self.next_window()
     }
 }
 

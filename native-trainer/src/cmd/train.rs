@@ -13,8 +13,8 @@ use savant_core::data::TableReader;
 use savant_core::finetune::Strategy;
 use savant_core::model::{BertClassifier, Precision};
 use savant_core::train::{
-    ClassWeights as CoreClassWeights, FineTune, Job, LabelledRows, Mode as CoreMode, PartResult, Runner, Session,
-    Throughput, TrainEvent, TrainOptions,
+    ClassWeights as CoreClassWeights, FineTune, Job, LabelledRows, LabelledTexts, Mode as CoreMode, PartResult, Runner,
+    Session, StreamPlan, Throughput, TrainEvent, TrainOptions,
 };
 use serde_json::json;
 use std::sync::Mutex;
@@ -44,9 +44,32 @@ pub struct Args {
     /// Hugging Face model folder to start from (an encoder such as MiniLM, or a classifier).
     #[arg(long)]
     pub model: PathBuf,
-    /// Training split (.csv, .tsv or .jsonl).
+    /// Training split (.csv, .tsv or .jsonl); with --stream, a glob of shards (gzip or not).
     #[arg(long)]
     pub train: PathBuf,
+    /// Stream --train instead of loading it: the shards its glob matches (CSV/TSV/JSONL, each
+    /// optionally .gz) are read lazily, tokenised on reader threads and shuffled through a
+    /// seeded buffer, for --steps steps (another pass when they run out); memory does not grow
+    /// with the data.
+    #[arg(long, requires = "steps")]
+    pub stream: bool,
+    /// --stream: optimiser steps (in place of --epochs).
+    #[arg(long, requires = "stream")]
+    pub steps: Option<usize>,
+    /// --stream: validate and checkpoint every this many steps (default: once, at the end).
+    #[arg(long, requires = "stream")]
+    pub eval_every: Option<usize>,
+    /// --stream: the classes, comma-separated (default: every label in the shards, from a first
+    /// pass that reads only the text and label columns).
+    #[arg(long, requires = "stream")]
+    pub labels: Option<String>,
+    /// --stream: rows held in the shuffle buffer.
+    #[arg(long, default_value_t = 10_000, requires = "stream")]
+    pub shuffle_buffer: usize,
+    /// --stream: threads tokenising ahead of training (default: 1 when the CPU trains, else the
+    /// cores less one, at most 8).
+    #[arg(long, requires = "stream")]
+    pub reader_threads: Option<usize>,
     /// Validation split, evaluated after every epoch.
     #[arg(long)]
     pub val: PathBuf,
@@ -210,12 +233,17 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--batch-size, --grad-accum and --epochs must be at least 1");
     }
     let files = DirFiles::new(&args.model)?;
-    let train = read_labelled(&args.train, &args)?;
     let val = read_labelled(&args.val, &args)?;
     let crate::model_dir::Placement { device: base_device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.batch_size)?;
     let train_device = base_device.clone().autodiff();
-    let mut run = FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?;
+    let (mut run, stream) = if args.stream {
+        let (run, stream) = streamed_run(&args, &files, val, threads, &device_name, &train_device)?;
+        (run, Some(stream))
+    } else {
+        let train = read_labelled(&args.train, &args)?;
+        (FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?, None)
+    };
     for note in &run.notes {
         eprintln!("{note}");
     }
@@ -232,12 +260,24 @@ pub fn run(args: Args) -> Result<()> {
     session.trainer.set_precision(precision);
 
     let checkpoints = args.output.join("checkpoints");
+    // Training rows read from the stream so far (a resumed run skips those).
+    let mut consumed = 0u64;
     if args.resume {
         let (path, checkpoint) = latest_checkpoint(&checkpoints)?
             .ok_or_else(|| anyhow!("--resume: {} holds no checkpoint", checkpoints.display()))?;
         session.restore(checkpoint, &path.display().to_string())?;
+        if stream.is_some() {
+            let position = path.join("stream.json");
+            let saved: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(&position).with_context(|| format!("reading {}", position.display()))?,
+            )
+            .with_context(|| format!("{}: unreadable", position.display()))?;
+            consumed = saved["rows"].as_u64().ok_or_else(|| anyhow!("{}: no 'rows'", position.display()))?;
+        }
         eprintln!("resumed from {} (step {})", path.display(), session.trainer.step);
     }
+    let rows_per_step = args.batch_size * args.grad_accum;
+    let mut feeder = stream.map(|s| crate::stream::Feeder::spawn(s, 4 * rows_per_step, consumed));
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let log_path = args.output.join("train_log.jsonl");
     let mut log = std::io::BufWriter::new(
@@ -266,9 +306,20 @@ pub fn run(args: Args) -> Result<()> {
     let mut seconds_at_log = 0.0;
     while !session.finished() {
         let call = Instant::now();
+        let mut rows = LabelledTexts { encoded: Vec::new(), labels: Vec::new() };
+        if let Some(feeder) = feeder.as_mut().filter(|_| session.needs_rows()) {
+            for _ in 0..rows_per_step {
+                let (encoded, label) = feeder.next()?;
+                rows.encoded.push(encoded);
+                rows.labels.push(label);
+            }
+            consumed += rows_per_step as u64;
+        }
         let events =
             crate::memory::guard_step(&device_name, args.batch_size, Some(args.grad_accum), &checkpoints, || {
-                if parallel.len() > 1 {
+                if feeder.is_some() {
+                    pollster::block_on(session.advance_streamed(rows, &runner, &parallel))
+                } else if parallel.len() > 1 {
                     pollster::block_on(session.advance_on_devices(&parallel, &runner))
                 } else {
                     pollster::block_on(session.advance_with(&runner))
@@ -281,7 +332,8 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_position(session.trainer.step as u64);
         let every = args.checkpoint_every.is_some_and(|n| n > 0 && session.trainer.step % n == 0);
         if epoch_ended || every {
-            write_checkpoint(session, &checkpoints)?;
+            let position = json!({"rows": consumed}).to_string();
+            write_checkpoint(session, &checkpoints, feeder.as_ref().map(|_| position.as_bytes()))?;
         }
         for event in events {
             let line = match &event {
@@ -322,6 +374,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
+    if feeder.is_some() {
+        run.train_rows = consumed as usize;
+    }
 
     for (name, bytes) in pollster::block_on(run.result_files(&files))? {
         let path = args.output.join(&name);
@@ -340,6 +395,18 @@ pub fn run(args: Args) -> Result<()> {
     obj.insert("train_mfu".into(), json!(peak.as_ref().map(|p| flops / step_seconds.max(1e-9) / p.flops())));
     obj.insert("peak".into(), json!(peak));
     obj.insert("peak_rss_mib".into(), json!(super::text_input::peak_rss_mib()));
+    if let Some(feeder) = feeder {
+        obj.insert("data_wait_seconds".into(), json!(feeder.waited.as_secs_f64()));
+        let stream = feeder.finish()?;
+        obj.insert("rows_trained".into(), json!(consumed));
+        obj.insert(
+            "stream".into(),
+            // The reader runs ahead of training: it may have started a pass that trained no row.
+            json!({"rows_first_pass": stream.rows, "truncated_first_pass": stream.truncated,
+                   "passes_trained": consumed as f64 / stream.rows.max(1) as f64,
+                   "passes_started": stream.passes, "skipped_first_pass": stream.skipped}),
+        );
+    }
     write_json(&args.output.join("metrics.json"), &metrics)?;
 
     let best_metric = run.session.progress.best_metric;
@@ -397,10 +464,13 @@ pub fn save_model_folder(
 /// Checkpoints kept in `OUT/checkpoints` (the newest ones).
 const KEEP_CHECKPOINTS: usize = 2;
 
-/// Writes `checkpoints/step-N/` of a fine-tuning run.
-fn write_checkpoint(session: &mut Session, dir: &Path) -> Result<()> {
+/// Writes `checkpoints/step-N/` of a fine-tuning run (with a streamed run's position).
+fn write_checkpoint(session: &mut Session, dir: &Path, stream_position: Option<&[u8]>) -> Result<()> {
     let c = pollster::block_on(session.checkpoint())?;
     let mut files: Vec<(&str, &[u8])> = vec![("model.safetensors", &c.model)];
+    if let Some(position) = stream_position {
+        files.push(("stream.json", position));
+    }
     if let Some(best) = &c.best_model {
         files.push(("best.safetensors", best));
     }
@@ -507,4 +577,59 @@ pub fn check_memory(
         }
     }
     Ok(())
+}
+
+/// A `--stream` run: the label set (given, or read from the shards), the fine-tune set up for
+/// `--steps` steps validated every `--eval-every`, and the stream of training rows.
+fn streamed_run(
+    args: &Args,
+    files: &DirFiles,
+    val: LabelledRows,
+    threads: usize,
+    device_name: &str,
+    device: &burn::tensor::Device,
+) -> Result<(FineTune, crate::stream::LabelledStream)> {
+    let shards = crate::stream::expand(&[args.train.to_string_lossy().into_owned()], "--train")?;
+    let labels: Vec<String> = match &args.labels {
+        Some(list) => list.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
+        None => {
+            eprintln!("reading the labels of {} shard(s) (--labels skips this pass)", shards.len());
+            crate::stream::LabelledStream::scan_labels(&shards, args.format.as_deref(), &args.text, &args.label)?
+        }
+    };
+    let steps = args.steps.expect("clap requires --steps with --stream");
+    let eval_every = args.eval_every.unwrap_or(steps);
+    if steps == 0 || eval_every == 0 || !steps.is_multiple_of(eval_every) {
+        bail!("--steps ({steps}) must be a multiple of --eval-every ({eval_every}), both at least 1");
+    }
+    if args.shuffle_buffer == 0 || args.reader_threads == Some(0) {
+        bail!("--shuffle-buffer and --reader-threads must be at least 1");
+    }
+    let identity = json!({
+        "shards": shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "text": args.text, "label": args.label, "shuffle_buffer": args.shuffle_buffer, "steps": steps,
+    });
+    let plan = StreamPlan { steps, eval_every, identity };
+    let run = FineTune::new_streamed(files, args.options(threads)?, labels, plan, val, device).map_err(as_flags)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The CPU's cores train; a GPU leaves them to the readers.
+    let readers = args.reader_threads.unwrap_or_else(|| {
+        if device_name.starts_with("cpu") {
+            1
+        } else {
+            cores.saturating_sub(1).clamp(1, 8)
+        }
+    });
+    let stream = crate::stream::LabelledStream::new(
+        shards,
+        args.format.clone(),
+        &args.text,
+        &args.label,
+        run.tokenizer.clone(),
+        &run.config.labels,
+        args.shuffle_buffer,
+        args.seed,
+        readers,
+    );
+    Ok((run, stream))
 }
