@@ -19,7 +19,7 @@ pub use limits::{fit_to_limits, BufferLimits, Fit, StepMemory};
 pub use schedule::LinearSchedule;
 pub use session::{
     higher_is_better, metric_value, read_scalar, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint,
-    TrainEvent,
+    TrainData, TrainEvent,
 };
 pub use setup::{ClassWeights, FineTune, LabelledRows, Mode, StreamPlan, TrainOptions};
 pub use step::{

@@ -162,52 +162,36 @@ pub struct Session {
     stream: Option<(usize, serde_json::Value)>,
 }
 
+/// Where a run's training rows come from.
+pub enum TrainData {
+    /// Held in memory: batched by length, reshuffled each epoch.
+    Rows(LabelledTexts),
+    /// Streamed in by the caller, a step's rows at a time ([`Session::advance_streamed`]):
+    /// `steps_per_epoch` optimiser steps between validations; `identity` (the shards and how
+    /// they are read) must match on resume.
+    Stream { steps_per_epoch: usize, identity: serde_json::Value },
+}
+
 impl Session {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         trainer: Trainer,
         config: RunConfig,
-        train: LabelledTexts,
+        data: TrainData,
         val: LabelledTexts,
         model_config: BertConfig,
         pad_id: u32,
         device: &Device,
     ) -> Result<Session> {
-        if train.is_empty() {
-            return Err(Error::invalid("train", None, "the training split has no rows"));
-        }
-        Session::build(trainer, config, train, val, model_config, pad_id, device, None)
-    }
-
-    /// A run whose training rows are streamed in by the caller, `steps_per_epoch` optimiser steps
-    /// between validations; `identity` (the shards and how they are read) must match on resume.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new_streamed(
-        trainer: Trainer,
-        config: RunConfig,
-        steps_per_epoch: usize,
-        identity: serde_json::Value,
-        val: LabelledTexts,
-        model_config: BertConfig,
-        pad_id: u32,
-        device: &Device,
-    ) -> Result<Session> {
-        let batches = steps_per_epoch.max(1) * config.grad_accum.max(1);
-        let train = LabelledTexts { encoded: Vec::new(), labels: Vec::new() };
-        Session::build(trainer, config, train, val, model_config, pad_id, device, Some((batches, identity)))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        trainer: Trainer,
-        config: RunConfig,
-        train: LabelledTexts,
-        val: LabelledTexts,
-        model_config: BertConfig,
-        pad_id: u32,
-        device: &Device,
-        stream: Option<(usize, serde_json::Value)>,
-    ) -> Result<Session> {
+        let (train, stream) = match data {
+            TrainData::Rows(train) if train.is_empty() => {
+                return Err(Error::invalid("train", None, "the training split has no rows"));
+            }
+            TrainData::Rows(train) => (train, None),
+            TrainData::Stream { steps_per_epoch, identity } => {
+                let batches = steps_per_epoch.max(1) * config.grad_accum.max(1);
+                (LabelledTexts { encoded: Vec::new(), labels: Vec::new() }, Some((batches, identity)))
+            }
+        };
         if val.is_empty() {
             return Err(Error::invalid("val", None, "the validation split has no rows"));
         }
@@ -302,7 +286,7 @@ impl Session {
         self.advance_by(PartsBy::Devices(devices, runner)).await
     }
 
-    /// [`Session::advance`] for a streamed run ([`Session::new_streamed`]): `rows` are this
+    /// [`Session::advance`] for a streamed run ([`TrainData::Stream`]): `rows` are this
     /// step's (up to `batch_size × grad_accum`; ignored when [`Session::needs_rows`] is false),
     /// cut into micro-batches of similar length, each into parts run by `runner`, over
     /// `devices` when there are several.

@@ -7,7 +7,7 @@ use std::io::Read;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{Augment, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, RunConfig, Session, Trainer};
+use super::{Augment, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, RunConfig, Session, TrainData, Trainer};
 use crate::data::TableReader;
 use crate::finetune::peft::write_adapter;
 use crate::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
@@ -444,19 +444,11 @@ impl FineTune {
         let trainer = Trainer::new(model, optim, schedule, class_weights, device);
         let pad_id = folder.tokenizer.pad_id();
         let (train_rows, val_rows) = (train_texts.len(), val_texts.len());
-        let session = match &stream {
-            Some(plan) => Session::new_streamed(
-                trainer,
-                run_config,
-                steps_per_epoch,
-                plan.identity.clone(),
-                val_texts,
-                config.clone(),
-                pad_id,
-                device,
-            )?,
-            None => Session::new(trainer, run_config, train_texts, val_texts, config.clone(), pad_id, device)?,
+        let data = match &stream {
+            Some(plan) => TrainData::Stream { steps_per_epoch, identity: plan.identity.clone() },
+            None => TrainData::Rows(train_texts),
         };
+        let session = Session::new(trainer, run_config, data, val_texts, config.clone(), pad_id, device)?;
         let mut skipped = train.map(|t| t.skipped).unwrap_or_default();
         skipped.extend(val.skipped);
         Ok(FineTune {
