@@ -138,6 +138,13 @@ impl TextTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// Byte ranges in `text` of its tokens, special tokens left out (nothing truncated when the
+    /// max length is off).
+    pub fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+        let enc = self.inner.encode(text, false).map_err(|e| Error::invalid("tokenizer", None, e.to_string()))?;
+        Ok(enc.get_offsets().to_vec())
+    }
+
     /// Encodes each text on its own (truncated to the max length); [`TokenBatch::from_encoded`]
     /// then pads any grouping of them, e.g. texts of similar length together.
     pub fn encode_each(&self, texts: &[&str]) -> Result<Vec<Encoded>> {

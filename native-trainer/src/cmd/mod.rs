@@ -5,6 +5,7 @@ pub mod demo;
 pub mod embed;
 pub mod eval;
 pub mod fetch;
+pub mod ingest;
 pub mod merge;
 pub mod predict;
 pub mod pretrain;
