@@ -1421,3 +1421,57 @@ fn ingest_turns_a_folder_of_documents_into_rows_that_clean_reads() {
         assert!(!d.join("x.jsonl").exists(), "{args:?} wrote output");
     }
 }
+
+// `savant probe`: two candidates that differ only in their vocabularies; the one whose vocabulary
+// holds the domain's words ranks first on tokenizer fit, with the reason; a folder that is not a
+// model, and a single candidate, are clear errors.
+#[test]
+fn probe_ranks_the_model_whose_vocabulary_covers_the_domain_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    copy_tree(&model_fixture("tiny-base"), &d.join("general"));
+    copy_tree(&model_fixture("tiny-base"), &d.join("cardio"));
+    // The cardiology candidate: six finance words of the vocabulary become cardiology words.
+    let path = d.join("cardio/tokenizer.json");
+    let mut tokenizer: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let vocab = tokenizer["model"]["vocab"].as_object_mut().unwrap();
+    for (old, new) in [
+        ("bank", "cardiomyopathy"),
+        ("loan", "tachycardia"),
+        ("card", "arrhythmia"),
+        ("credit", "angina"),
+        ("debit", "stent"),
+        ("charge", "echocardiogram"),
+    ] {
+        let id = vocab.remove(old).unwrap();
+        vocab.insert(new.to_string(), id);
+    }
+    std::fs::write(&path, serde_json::to_vec(&tokenizer).unwrap()).unwrap();
+    let mut notes = String::from("text\n");
+    for i in 0..30 {
+        let words = ["cardiomyopathy", "tachycardia", "arrhythmia", "angina", "stent", "echocardiogram"];
+        notes.push_str(&format!("the patient had {} and {} after the dose\n", words[i % 6], words[(i + 2) % 6]));
+    }
+    write(d, "notes.csv", &notes);
+    let o = savant(&["probe", "--models", "general", "cardio", "--data", "notes.csv", "-o", "probe.json"], d);
+    assert_no_panic(&o, "probe");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = read_report(&d.join("probe.json"));
+    assert_eq!(report["recommendation"], "cardio", "{report}");
+    let fit = |i: usize| &report["ranking"][i]["tokenizer_fit"];
+    // 9 words a note, 2 of them cardiology words: [UNK] to the general vocabulary.
+    assert_eq!(fit(0)["unk_share"], 0.0);
+    assert!((fit(1)["unk_share"].as_f64().unwrap() - 2.0 / 9.0).abs() < 1e-12, "{report}");
+    assert_eq!((fit(0)["texts"].as_u64(), fit(0)["words"].as_u64()), (Some(30), Some(270)));
+    assert!(report["reason"].as_str().unwrap().starts_with("cardio fits best on 30 texts"), "{report}");
+
+    for (args, want) in [
+        (vec!["probe", "--models", "general", "--data", "notes.csv"], "two candidate model folders or more"),
+        (vec!["probe", "--models", "general", "notes.csv", "--data", "notes.csv"], "notes.csv"),
+        (vec!["probe", "--models", "general", "cardio", "--data", "notes.csv", "--text", "body"], "body"),
+    ] {
+        let o = savant(&args, d);
+        assert_no_panic(&o, &format!("{args:?}"));
+        assert!(!o.status.success() && stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}

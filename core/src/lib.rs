@@ -10,6 +10,7 @@ pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod pretrain;
+pub mod probe;
 pub mod tokenize;
 pub mod train;
 

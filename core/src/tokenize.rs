@@ -138,6 +138,25 @@ impl TextTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The words of `text` as this tokenizer's pre-tokenizer splits them, each with its pieces'
+    /// ids (special tokens left out, nothing truncated when the max length is off).
+    pub fn word_pieces<'t>(&self, text: &'t str) -> Result<Vec<(&'t str, Vec<u32>)>> {
+        let enc = self.inner.encode(text, false).map_err(|e| Error::invalid("tokenizer", None, e.to_string()))?;
+        let mut words: Vec<(usize, usize, Vec<u32>)> = Vec::new();
+        let mut last: Option<u32> = None;
+        for ((&id, word), &(start, end)) in enc.get_ids().iter().zip(enc.get_word_ids()).zip(enc.get_offsets()) {
+            match (word, words.last_mut()) {
+                (Some(w), Some(current)) if last == Some(*w) => {
+                    current.1 = current.1.max(end);
+                    current.2.push(id);
+                }
+                _ => words.push((start, end, vec![id])),
+            }
+            last = *word;
+        }
+        Ok(words.into_iter().map(|(start, end, ids)| (&text[start..end], ids)).collect())
+    }
+
     /// Byte ranges in `text` of its tokens, special tokens left out (nothing truncated when the
     /// max length is off).
     pub fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {

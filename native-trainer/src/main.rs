@@ -60,6 +60,8 @@ enum Command {
     Train(Box<cmd::train::Args>),
     /// Continue pretraining an encoder on unlabelled in-domain text (masked language modelling).
     Pretrain(cmd::pretrain::Args),
+    /// Which candidate encoder fits your texts: how each one's tokenizer cuts them, ranked.
+    Probe(cmd::probe::Args),
     /// Fold a LoRA adapter into its base model: a plain Hugging Face model folder.
     Merge(cmd::merge::Args),
     /// Fetch real datasets, clean and split them, and print what happened.
@@ -79,6 +81,7 @@ fn main() {
         Command::Embed(a) => cmd::embed::run(a).map(|_| ()),
         Command::Train(a) => cmd::train::run(*a),
         Command::Pretrain(a) => cmd::pretrain::run(a),
+        Command::Probe(a) => cmd::probe::run(a),
         Command::Merge(a) => cmd::merge::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod merge;
 pub mod predict;
 pub mod pretrain;
+pub mod probe;
 pub mod split;
 pub mod text_input;
 pub mod train;
