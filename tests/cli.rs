@@ -1465,6 +1465,35 @@ fn probe_ranks_the_model_whose_vocabulary_covers_the_domain_first() {
     assert_eq!((fit(0)["texts"].as_u64(), fit(0)["words"].as_u64()), (Some(30), Some(270)));
     assert!(report["reason"].as_str().unwrap().starts_with("cardio fits best on 30 texts"), "{report}");
 
+    // The linear probe: one cardiology word a note decides its label. To the general vocabulary
+    // every note reads the same ([UNK] in place of the word), so its probe cannot tell them apart.
+    let mut labelled = String::from("text,label\n");
+    for i in 0..60 {
+        let (word, label) = [
+            ("tachycardia", "rhythm"),
+            ("arrhythmia", "rhythm"),
+            ("angina", "rhythm"),
+            ("cardiomyopathy", "structure"),
+            ("stent", "structure"),
+            ("echocardiogram", "structure"),
+        ][i % 6];
+        labelled.push_str(&format!("the patient had {word} after the dose,{label}\n"));
+    }
+    write(d, "labelled.csv", &labelled);
+    let args = ["probe", "--models", "general", "cardio", "--data", "labelled.csv", "--label", "label"];
+    let o = savant(&[&args[..], &["--device", "cpu", "-o", "probed.json"]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = read_report(&d.join("probed.json"));
+    assert_eq!(report["recommendation"], "cardio", "{report}");
+    let f1 = |i: usize| report["ranking"][i]["linear_probe"]["macro_f1"].as_f64().unwrap();
+    assert_eq!(report["ranking"][0]["linear_probe"]["test_rows"], 12, "{report}");
+    assert!(f1(0) >= 0.9 && f1(1) <= 0.7, "probe macro-F1 cardio {} vs general {}: {report}", f1(0), f1(1));
+    assert!(report["reason"].as_str().unwrap().contains("linear probe reaches macro-F1"), "{report}");
+    let one_class = "text,label\na b,x\nc d,x\n";
+    write(d, "one.csv", one_class);
+    let o = savant(&["probe", "--models", "general", "cardio", "--data", "one.csv", "--label", "label"], d);
+    assert!(!o.status.success() && stderr(&o).contains("the sample has 1 class(es)"), "{}", stderr(&o));
+
     for (args, want) in [
         (vec!["probe", "--models", "general", "--data", "notes.csv"], "two candidate model folders or more"),
         (vec!["probe", "--models", "general", "notes.csv", "--data", "notes.csv"], "notes.csv"),
