@@ -1489,6 +1489,11 @@ fn probe_ranks_the_model_whose_vocabulary_covers_the_domain_first() {
     assert_eq!(report["ranking"][0]["linear_probe"]["test_rows"], 12, "{report}");
     assert!(f1(0) >= 0.9 && f1(1) <= 0.7, "probe macro-F1 cardio {} vs general {}: {report}", f1(0), f1(1));
     assert!(report["reason"].as_str().unwrap().contains("linear probe reaches macro-F1"), "{report}");
+    let o = savant(&[&args[..], &["--device", "cpu", "-o", "probe.html"]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = std::fs::read_to_string(d.join("probe.html")).unwrap();
+    assert!(page.contains("<td>cardio</td>") && page.contains("linear probe reaches macro-F1"), "{page}");
+    assert!(!page.contains("<script"), "a self-contained page without scripts");
     let one_class = "text,label\na b,x\nc d,x\n";
     write(d, "one.csv", one_class);
     let o = savant(&["probe", "--models", "general", "cardio", "--data", "one.csv", "--label", "label"], d);

@@ -172,6 +172,113 @@ pub fn macro_f1(y_true: &[usize], y_pred: &[usize], classes: usize) -> f64 {
     crate::metrics::classification::precision_recall_f1(&cm, 0.0).1.macro_f1
 }
 
+/// A candidate's linear probe.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProbeScore {
+    pub macro_f1: f64,
+    pub train_rows: usize,
+    pub test_rows: usize,
+    pub embed_seconds: f64,
+    pub fit_seconds: f64,
+}
+
+/// One candidate of a comparison.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Candidate {
+    pub model: String,
+    pub tokenizer_fit: TokenizerFit,
+    pub linear_probe: Option<ProbeScore>,
+}
+
+/// Candidates ranked, with the recommendation and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ranking {
+    pub ranking: Vec<Candidate>,
+    pub recommendation: String,
+    pub reason: String,
+}
+
+impl Ranking {
+    /// Best first: by the probe's macro-F1 when every candidate has one, else fewest words the
+    /// model cannot see whole (cut into 3+ pieces, or unknown). Needs two candidates or more.
+    pub fn new(mut candidates: Vec<Candidate>) -> Ranking {
+        let cost = |c: &Candidate| {
+            let f = &c.tokenizer_fit;
+            (
+                -c.linear_probe.as_ref().map_or(0.0, |p| p.macro_f1),
+                f.fragmented_share + f.unk_share,
+                f.mean_pieces_per_word,
+            )
+        };
+        candidates.sort_by(|a, b| cost(a).partial_cmp(&cost(b)).unwrap_or(std::cmp::Ordering::Equal));
+        let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+        let (best, next) = (&candidates[0], &candidates[1]);
+        let reason = match (&best.linear_probe, &next.linear_probe) {
+            (Some(b), Some(n)) => format!(
+                "{} fits best: its linear probe reaches macro-F1 {:.4} on {} held-out texts against {:.4} for {}",
+                best.model, b.macro_f1, b.test_rows, n.macro_f1, next.model
+            ),
+            _ => format!(
+                "{} fits best on {} texts ({} words): {} of its words are cut into 3+ pieces and {} of its tokens are [UNK], against {} and {} for {}",
+                best.model,
+                best.tokenizer_fit.texts,
+                best.tokenizer_fit.words,
+                pct(best.tokenizer_fit.fragmented_share),
+                pct(best.tokenizer_fit.unk_share),
+                pct(next.tokenizer_fit.fragmented_share),
+                pct(next.tokenizer_fit.unk_share),
+                next.model
+            ),
+        };
+        Ranking { recommendation: best.model.clone(), reason, ranking: candidates }
+    }
+
+    /// A self-contained HTML page: the table, the recommendation, the most fragmented words.
+    pub fn html(&self) -> String {
+        use crate::metrics::svg::escape;
+        let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+        let mut h = String::from(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>savant probe</title><style>\
+             body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
+             td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}\
+             </style></head><body><h1>Which encoder fits these texts</h1>",
+        );
+        h.push_str(&format!("<p><strong>{}</strong></p><table><tr><th>model</th><th>words in 3+ pieces</th><th>[UNK]</th><th>pieces/word</th><th>truncated</th><th>probe macro-F1</th><th>seconds</th></tr>", escape(&self.reason)));
+        for c in &self.ranking {
+            let f = &c.tokenizer_fit;
+            let (f1, secs) = c.linear_probe.as_ref().map_or(("—".to_string(), "—".to_string()), |p| {
+                (format!("{:.4}", p.macro_f1), format!("{:.1}", p.embed_seconds + p.fit_seconds))
+            });
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td>{f1}</td><td>{secs}</td></tr>",
+                escape(&c.model),
+                pct(f.fragmented_share),
+                pct(f.unk_share),
+                f.mean_pieces_per_word,
+                pct(f.truncated_share)
+            ));
+        }
+        h.push_str("</table>");
+        for c in &self.ranking {
+            if !c.tokenizer_fit.most_fragmented.is_empty() {
+                let words: Vec<String> = c
+                    .tokenizer_fit
+                    .most_fragmented
+                    .iter()
+                    .map(|(w, p, n)| format!("{} ({p}×{n})", escape(w)))
+                    .collect();
+                h.push_str(&format!(
+                    "<p>{}: most fragmented frequent words (pieces×occurrences): {}</p>",
+                    escape(&c.model),
+                    words.join(", ")
+                ));
+            }
+        }
+        h.push_str("</body></html>\n");
+        h
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

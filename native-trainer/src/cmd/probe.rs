@@ -12,8 +12,7 @@ use anyhow::{bail, Result};
 use savant_core::data::rng::SplitMix64;
 use savant_core::infer::TextModel;
 use savant_core::model::{load_encoder, ModelFolder, Pooling};
-use savant_core::probe::{macro_f1, LinearProbe, TokenizerFit};
-use serde_json::json;
+use savant_core::probe::{macro_f1, Candidate, LinearProbe, ProbeScore, Ranking, TokenizerFit};
 
 use crate::io::write_json;
 use crate::model_dir::DirFiles;
@@ -45,19 +44,9 @@ pub struct Args {
     /// Seeds the held-out split.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Write the measurements and the ranking as JSON here.
+    /// Write the measurements and the ranking here: JSON, or an HTML page (.html).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-}
-
-/// A candidate's linear probe.
-#[derive(serde::Serialize)]
-struct Probed {
-    macro_f1: f64,
-    train_rows: usize,
-    test_rows: usize,
-    embed_seconds: f64,
-    fit_seconds: f64,
 }
 
 /// The labelled sample, split: texts, class ids, class names, and which rows are held out.
@@ -113,14 +102,9 @@ pub fn run(args: Args) -> Result<()> {
             }
             None => None,
         };
-        fits.push((dir.display().to_string(), fit, probed));
+        fits.push(Candidate { model: dir.display().to_string(), tokenizer_fit: fit, linear_probe: probed });
     }
-    // By the probe's macro-F1 when there is one; else fewest words the model cannot see whole
-    // (cut in 3+ pieces, or unknown) first.
-    let cost = |f: &TokenizerFit, p: &Option<Probed>| {
-        (-p.as_ref().map_or(0.0, |p| p.macro_f1), f.fragmented_share + f.unk_share, f.mean_pieces_per_word)
-    };
-    fits.sort_by(|a, b| cost(&a.1, &a.2).partial_cmp(&cost(&b.1, &b.2)).expect("finite scores"));
+    let ranking = Ranking::new(fits);
     let pct = |x: f64| format!("{:.1}%", 100.0 * x);
     eprintln!(
         "{:<40} {:>10} {:>8} {:>12} {:>10} {:>9} {:>8}",
@@ -132,10 +116,11 @@ pub fn run(args: Args) -> Result<()> {
         "probe F1",
         "seconds"
     );
-    for (name, f, p) in &fits {
+    for c in &ranking.ranking {
+        let (f, p) = (&c.tokenizer_fit, &c.linear_probe);
         eprintln!(
             "{:<40} {:>10} {:>8} {:>12.3} {:>10} {:>9} {:>8}",
-            name,
+            c.model,
             pct(f.fragmented_share),
             pct(f.unk_share),
             f.mean_pieces_per_word,
@@ -144,34 +129,19 @@ pub fn run(args: Args) -> Result<()> {
             p.as_ref().map_or("-".into(), |p| format!("{:.1}", p.embed_seconds + p.fit_seconds))
         );
     }
-    let (best, best_fit, best_probe) = &fits[0];
-    let (next, next_fit, next_probe) = &fits[1];
-    let reason = match (best_probe, next_probe) {
-        (Some(b), Some(n)) => format!(
-            "{best} fits best: its linear probe reaches macro-F1 {:.4} on {} held-out texts against {:.4} for {next}",
-            b.macro_f1, b.test_rows, n.macro_f1
-        ),
-        _ => format!(
-        "{best} fits best on {} texts ({} words): {} of its words are cut into 3+ pieces and {} of its tokens are [UNK], against {} and {} for {next}",
-        best_fit.texts,
-        best_fit.words,
-        pct(best_fit.fragmented_share),
-        pct(best_fit.unk_share),
-        pct(next_fit.fragmented_share),
-        pct(next_fit.unk_share)
-    ),
-    };
-    eprintln!("{reason}");
-    if !best_fit.most_fragmented.is_empty() {
-        let words: Vec<String> = best_fit.most_fragmented.iter().map(|(w, p, n)| format!("{w} ({p}×{n})")).collect();
+    eprintln!("{}", ranking.reason);
+    let best = &ranking.ranking[0].tokenizer_fit;
+    if !best.most_fragmented.is_empty() {
+        let words: Vec<String> = best.most_fragmented.iter().map(|(w, p, n)| format!("{w} ({p}×{n})")).collect();
         eprintln!("its most fragmented frequent words (pieces×occurrences): {}", words.join(", "));
     }
     if let Some(path) = &args.output {
-        let candidates: Vec<_> = fits
-            .iter()
-            .map(|(name, fit, probe)| json!({"model": name, "tokenizer_fit": fit, "linear_probe": probe}))
-            .collect();
-        write_json(path, &json!({"ranking": candidates, "recommendation": best, "reason": reason}))?;
+        if path.extension().is_some_and(|e| e == "html") {
+            let page = ranking.html();
+            crate::io::write_atomic(path, |w| Ok(w.write_all(page.as_bytes())?))?;
+        } else {
+            write_json(path, &ranking)?;
+        }
     }
     Ok(())
 }
@@ -209,7 +179,7 @@ fn probe(
     device_name: &str,
     texts: &[&str],
     labelled: &Labelled,
-) -> Result<Probed> {
+) -> Result<ProbeScore> {
     let mut checkpoint = ModelFolder::checkpoint(files)?;
     let (model, _) = load_encoder(&folder.config, &mut checkpoint, device)?;
     let started = Instant::now();
@@ -231,7 +201,7 @@ fn probe(
     let started = Instant::now();
     let head = LinearProbe::fit(&train_x, dim, &train_y, labelled.classes.len(), 1.0, 300);
     let predicted = head.predict(&test_x);
-    Ok(Probed {
+    Ok(ProbeScore {
         macro_f1: macro_f1(&test_y, &predicted, labelled.classes.len()),
         train_rows: train_y.len(),
         test_rows: test_y.len(),
