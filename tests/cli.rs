@@ -810,7 +810,7 @@ fn train_streams_sharded_input_and_resumes_at_the_same_row() {
         let mut args = vec!["train", "--model", model.to_str().unwrap(), "--train", "tr-*", "--val", "val.csv"];
         args.extend(["--stream", "--steps", "12", "--eval-every", "6", "--batch-size", "4", "--shuffle-buffer", "8"]);
         args.extend(["--mode", "full", "--lr", "1e-3", "--max-len", "16", "--device", "cpu", "--log-every", "3"]);
-        args.extend(["--checkpoint-every", "4", "--reader-threads", "2", "-o", out]);
+        args.extend(["--checkpoint-every", "4", "-o", out]);
         args.extend_from_slice(extra);
         let o = savant(&args, d);
         assert_no_panic(&o, out);
@@ -1131,10 +1131,9 @@ fn pretrain_lowers_held_out_perplexity_and_writes_a_masked_lm_folder_that_embed_
         "{report}"
     );
     assert!(!dir.join("scan/model").exists(), "a scan trains nothing");
-    // Same seed, same weights, with the corpus tokenised on three threads.
+    // Same seed, same weights.
     let mut again = args.to_vec();
     *again.last_mut().unwrap() = "dapt2";
-    again.extend(["--reader-threads", "3"]);
     assert!(savant(&again, dir).status.success());
     assert_eq!(
         std::fs::read(dir.join("dapt/model/model.safetensors")).unwrap(),
@@ -1494,13 +1493,17 @@ fn probe_ranks_the_model_whose_vocabulary_covers_the_domain_first() {
     let page = std::fs::read_to_string(d.join("probe.html")).unwrap();
     assert!(page.contains("<td>cardio</td>") && page.contains("linear probe reaches macro-F1"), "{page}");
     assert!(!page.contains("<script"), "a self-contained page without scripts");
+    let o = savant(&["probe", "--models", "cardio", "--data", "notes.csv", "-o", "alone.json"], d);
+    assert!(
+        o.status.success()
+            && read_report(&d.join("alone.json"))["reason"].as_str().unwrap().starts_with("one candidate, cardio")
+    );
     let one_class = "text,label\na b,x\nc d,x\n";
     write(d, "one.csv", one_class);
     let o = savant(&["probe", "--models", "general", "cardio", "--data", "one.csv", "--label", "label"], d);
     assert!(!o.status.success() && stderr(&o).contains("the sample has 1 class(es)"), "{}", stderr(&o));
 
     for (args, want) in [
-        (vec!["probe", "--models", "general", "--data", "notes.csv"], "two candidate model folders or more"),
         (vec!["probe", "--models", "general", "notes.csv", "--data", "notes.csv"], "notes.csv"),
         (vec!["probe", "--models", "general", "cardio", "--data", "notes.csv", "--text", "body"], "body"),
     ] {

@@ -200,7 +200,7 @@ pub struct Ranking {
 
 impl Ranking {
     /// Best first: by the probe's macro-F1 when every candidate has one, else fewest words the
-    /// model cannot see whole (cut into 3+ pieces, or unknown). Needs two candidates or more.
+    /// model cannot see whole (cut into 3+ pieces, or unknown). Needs one candidate or more.
     pub fn new(mut candidates: Vec<Candidate>) -> Ranking {
         let cost = |c: &Candidate| {
             let f = &c.tokenizer_fit;
@@ -212,7 +212,20 @@ impl Ranking {
         };
         candidates.sort_by(|a, b| cost(a).partial_cmp(&cost(b)).unwrap_or(std::cmp::Ordering::Equal));
         let pct = |x: f64| format!("{:.1}%", 100.0 * x);
-        let (best, next) = (&candidates[0], &candidates[1]);
+        let best = &candidates[0];
+        let Some(next) = candidates.get(1) else {
+            let probe = best.linear_probe.as_ref().map_or(String::new(), |p| {
+                format!(", linear-probe macro-F1 {:.4} on {} held-out texts", p.macro_f1, p.test_rows)
+            });
+            let f = &best.tokenizer_fit;
+            let reason = format!(
+                "one candidate, {}: {} of its words are cut into 3+ pieces, {} of its tokens are [UNK]{probe}",
+                best.model,
+                pct(f.fragmented_share),
+                pct(f.unk_share)
+            );
+            return Ranking { recommendation: best.model.clone(), reason, ranking: candidates };
+        };
         let reason = match (&best.linear_probe, &next.linear_probe) {
             (Some(b), Some(n)) => format!(
                 "{} fits best: its linear probe reaches macro-F1 {:.4} on {} held-out texts against {:.4} for {}",

@@ -1,7 +1,7 @@
 //! Reading training data as a stream, for `savant pretrain` and `savant train --stream`: shards
-//! matched by globs, CSV/TSV/JSONL, gzip or not, tokenised on reader threads and handed to
-//! training by a feeder thread that keeps a few batches ready, so memory does not grow with the
-//! corpus.
+//! matched by globs, CSV/TSV/JSONL, gzip or not, read and tokenised (HF tokenizers' batch
+//! encoding spreads each chunk over every core) by a feeder thread that keeps a few batches
+//! ready, so memory does not grow with the corpus.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
@@ -73,14 +73,6 @@ impl<R: Read> Read for GzipErrors<R> {
     }
 }
 
-/// `texts` tokenised on `threads` threads, each a contiguous share, joined in order: the same
-/// result for any number of threads.
-pub fn tokenise(tokenizer: &TextTokenizer, texts: &[&str], threads: usize) -> Result<Vec<Encoded>> {
-    let shares: Vec<&[&str]> = texts.chunks(texts.len().div_ceil(threads.max(1)).max(1)).collect();
-    let encoded = crate::workers::parallel_map(shares.len(), threads, |i| tokenizer.encode_each(shares[i]));
-    Ok(encoded.into_iter().collect::<savant_core::Result<Vec<_>>>()?.into_iter().flatten().collect())
-}
-
 /// What a feeder thread reads from.
 pub trait Source: Send + 'static {
     type Item: Send + 'static;
@@ -144,7 +136,6 @@ pub struct LabelledStream {
     format: Option<String>,
     columns: [String; 2],
     tokenizer: TextTokenizer,
-    reader_threads: usize,
     labels: HashMap<String, usize>,
     buffer: ShuffleBuffer<(Encoded, usize)>,
     ready: VecDeque<(Encoded, usize)>,
@@ -159,7 +150,7 @@ pub struct LabelledStream {
     pub skipped: Skipped,
 }
 
-/// Rows read at once, per reader thread.
+/// Rows tokenised at once.
 const CHUNK: usize = 256;
 
 impl LabelledStream {
@@ -173,14 +164,12 @@ impl LabelledStream {
         labels: &[String],
         shuffle_buffer: usize,
         seed: u64,
-        reader_threads: usize,
     ) -> LabelledStream {
         LabelledStream {
             shards,
             format,
             columns: [text.to_string(), label.to_string()],
             tokenizer,
-            reader_threads: reader_threads.max(1),
             labels: labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect(),
             buffer: ShuffleBuffer::new(shuffle_buffer, seed),
             ready: VecDeque::new(),
@@ -217,11 +206,10 @@ impl LabelledStream {
         }
     }
 
-    /// Up to [`CHUNK`] rows per reader thread from this pass, `None` at the end of its last shard.
+    /// Up to [`CHUNK`] rows from this pass, `None` at the end of its last shard.
     fn next_rows(&mut self) -> Result<Option<Vec<(String, usize)>>> {
-        let chunk = CHUNK * self.reader_threads;
-        let mut rows = Vec::with_capacity(chunk);
-        while rows.len() < chunk {
+        let mut rows = Vec::with_capacity(CHUNK);
+        while rows.len() < CHUNK {
             if self.reader.is_none() {
                 let Some(path) = self.shards.get(self.next_shard).cloned() else { break };
                 self.next_shard += 1;
@@ -262,7 +250,7 @@ impl Source for LabelledStream {
             }
             if let Some(rows) = self.next_rows()? {
                 let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
-                let encoded = tokenise(&self.tokenizer, &texts, self.reader_threads)?;
+                let encoded = self.tokenizer.encode_each(&texts)?;
                 self.rows_this_pass += rows.len() as u64;
                 for (e, (_, label)) in encoded.into_iter().zip(rows) {
                     if self.passes == 1 {

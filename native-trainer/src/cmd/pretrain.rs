@@ -96,11 +96,6 @@ pub struct Args {
     /// to OUT/scan.json: how much data there is, and whether reading can keep up with training.
     #[arg(long, conflicts_with = "resume")]
     pub scan: bool,
-    /// Threads tokenising the corpus ahead of training (default: 1 when training on the CPU,
-    /// whose cores train; else the cores less one, at most 8). Any number gives the same
-    /// windows in the same order.
-    #[arg(long)]
-    pub reader_threads: Option<usize>,
     /// Output folder.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -182,9 +177,7 @@ pub fn run(args: Args) -> Result<()> {
     let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.batch_size)?;
     if args.scan {
-        // Nothing trains during a scan: every core reads.
-        let readers = args.reader_threads.unwrap_or_else(cores);
-        return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone(), readers), &masking);
+        return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
     }
     let runner = super::train::Threads(threads);
     let ad = device.clone().autodiff();
@@ -215,15 +208,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let identity = identity(&args, &shards, threads);
 
-    // The CPU's cores train; a GPU leaves them to the readers.
-    let readers = args.reader_threads.unwrap_or_else(|| {
-        if device_name.starts_with("cpu") {
-            1
-        } else {
-            cores().saturating_sub(1).clamp(1, 8)
-        }
-    });
-    let mut corpus = Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone(), readers);
+    let mut corpus = Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone());
     let held_out = corpus.take_held_out(args.eval_docs)?;
     if held_out.is_empty() && args.eval_docs > 0 {
         if corpus.skipped.contains_key("windows_without_a_token_to_predict") {
@@ -425,7 +410,6 @@ pub fn run(args: Args) -> Result<()> {
         "peak": peak,
         "seconds": seconds,
         "data_wait_seconds": waited,
-        "reader_threads": readers,
         "device": device_name,
         "documents": corpus.documents,
         "windows": corpus.windows,
@@ -497,7 +481,6 @@ fn scan(args: &Args, mut corpus: Corpus, masking: &Masking) -> Result<()> {
         "predicted_tokens": predicted,
         "seconds": seconds,
         "tokens_per_second": tokens as f64 / seconds.max(1e-9),
-        "reader_threads": corpus.reader_threads,
         "windows_per_second": windows as f64 / seconds.max(1e-9),
         "max_len": args.max_len,
         "shuffle_buffer": args.shuffle_buffer,
@@ -542,16 +525,9 @@ fn differences(saved: &serde_json::Value, now: &serde_json::Value) -> String {
         .join("; ")
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 fn check(args: &Args) -> Result<()> {
     if args.steps == 0 || args.batch_size == 0 || args.grad_accum == 0 || args.log_every == 0 {
         bail!("--steps, --batch-size, --grad-accum and --log-every must be at least 1");
-    }
-    if args.reader_threads == Some(0) {
-        bail!("--reader-threads must be at least 1");
     }
     if args.max_len < 3 {
         bail!("--max-len {} leaves no room for a token between [CLS] and [SEP]", args.max_len);
@@ -573,8 +549,6 @@ struct Corpus {
     text: String,
     format: Option<String>,
     tokenizer: TextTokenizer,
-    /// Threads that tokenise each chunk of documents.
-    reader_threads: usize,
     max_len: usize,
     buffer: ShuffleBuffer<Encoded>,
     ready: VecDeque<Encoded>,
@@ -596,17 +570,11 @@ struct Corpus {
     pub skipped: Skipped,
 }
 
-/// Documents tokenised at once, per reader thread.
+/// Documents tokenised at once (the tokenizer spreads a batch over every core).
 const CHUNK: usize = 256;
 
 impl Corpus {
-    fn new(
-        args: &Args,
-        shards: Vec<PathBuf>,
-        tokenizer: TextTokenizer,
-        masking: Masking,
-        reader_threads: usize,
-    ) -> Corpus {
+    fn new(args: &Args, shards: Vec<PathBuf>, tokenizer: TextTokenizer, masking: Masking) -> Corpus {
         Corpus {
             masking,
             windows_this_pass: 0,
@@ -614,7 +582,6 @@ impl Corpus {
             text: args.text.clone(),
             format: args.format.clone(),
             tokenizer,
-            reader_threads: reader_threads.max(1),
             max_len: args.max_len,
             buffer: ShuffleBuffer::new(args.shuffle_buffer, args.seed),
             ready: VecDeque::new(),
@@ -631,11 +598,10 @@ impl Corpus {
         }
     }
 
-    /// Up to [`CHUNK`] texts per reader thread from the current pass, `None` at the end of its last shard.
+    /// Up to [`CHUNK`] texts from the current pass, `None` at the end of its last shard.
     fn next_texts(&mut self) -> Result<Option<Vec<String>>> {
-        let chunk = CHUNK * self.reader_threads;
-        let mut texts = Vec::with_capacity(chunk);
-        while texts.len() < chunk {
+        let mut texts = Vec::with_capacity(CHUNK);
+        while texts.len() < CHUNK {
             if self.reader.is_none() {
                 let Some(path) = self.shards.get(self.next_shard).cloned() else { break };
                 self.next_shard += 1;
@@ -663,7 +629,7 @@ impl Corpus {
     fn tokenise(&mut self, texts: &[String]) -> Result<Vec<Encoded>> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut out = Vec::new();
-        for doc in crate::stream::tokenise(&self.tokenizer, &refs, self.reader_threads)? {
+        for doc in self.tokenizer.encode_each(&refs)? {
             let pieces = windows(&doc, self.max_len);
             if pieces.len() > 1 && self.passes == 1 {
                 self.split_documents += 1;

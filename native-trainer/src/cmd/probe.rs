@@ -19,7 +19,7 @@ use crate::model_dir::DirFiles;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The candidate model folders (two or more).
+    /// The candidate model folders (one alone gets its measurements, no comparison).
     #[arg(long, num_args = 1.., required = true)]
     pub models: Vec<PathBuf>,
     /// The user's texts: a CSV/TSV/JSONL file.
@@ -57,9 +57,6 @@ struct Labelled {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if args.models.len() < 2 {
-        bail!("--models: name two candidate model folders or more to compare");
-    }
     if args.sample == 0 || args.max_len < 3 {
         bail!("--sample must be at least 1 and --max-len at least 3");
     }

@@ -66,10 +66,6 @@ pub struct Args {
     /// --stream: rows held in the shuffle buffer.
     #[arg(long, default_value_t = 10_000, requires = "stream")]
     pub shuffle_buffer: usize,
-    /// --stream: threads tokenising ahead of training (default: 1 when the CPU trains, else the
-    /// cores less one, at most 8).
-    #[arg(long, requires = "stream")]
-    pub reader_threads: Option<usize>,
     /// Validation split, evaluated after every epoch.
     #[arg(long)]
     pub val: PathBuf,
@@ -238,7 +234,7 @@ pub fn run(args: Args) -> Result<()> {
         args.place.place(args.batch_size)?;
     let train_device = base_device.clone().autodiff();
     let (mut run, stream) = if args.stream {
-        let (run, stream) = streamed_run(&args, &files, val, threads, &device_name, &train_device)?;
+        let (run, stream) = streamed_run(&args, &files, val, threads, &train_device)?;
         (run, Some(stream))
     } else {
         let train = read_labelled(&args.train, &args)?;
@@ -586,7 +582,6 @@ fn streamed_run(
     files: &DirFiles,
     val: LabelledRows,
     threads: usize,
-    device_name: &str,
     device: &burn::tensor::Device,
 ) -> Result<(FineTune, crate::stream::LabelledStream)> {
     let shards = crate::stream::expand(&[args.train.to_string_lossy().into_owned()], "--train")?;
@@ -602,8 +597,8 @@ fn streamed_run(
     if steps == 0 || eval_every == 0 || !steps.is_multiple_of(eval_every) {
         bail!("--steps ({steps}) must be a multiple of --eval-every ({eval_every}), both at least 1");
     }
-    if args.shuffle_buffer == 0 || args.reader_threads == Some(0) {
-        bail!("--shuffle-buffer and --reader-threads must be at least 1");
+    if args.shuffle_buffer == 0 {
+        bail!("--shuffle-buffer must be at least 1");
     }
     let identity = json!({
         "shards": shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -611,15 +606,6 @@ fn streamed_run(
     });
     let plan = StreamPlan { steps, eval_every, identity };
     let run = FineTune::new_streamed(files, args.options(threads)?, labels, plan, val, device).map_err(as_flags)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // The CPU's cores train; a GPU leaves them to the readers.
-    let readers = args.reader_threads.unwrap_or_else(|| {
-        if device_name.starts_with("cpu") {
-            1
-        } else {
-            cores.saturating_sub(1).clamp(1, 8)
-        }
-    });
     let stream = crate::stream::LabelledStream::new(
         shards,
         args.format.clone(),
@@ -629,7 +615,6 @@ fn streamed_run(
         &run.config.labels,
         args.shuffle_buffer,
         args.seed,
-        readers,
     );
     Ok((run, stream))
 }
