@@ -229,10 +229,6 @@ impl<M: Objective> Trainer<M> {
         self.loss_scale = (precision == Precision::F16).then(LossScale::default);
     }
 
-    pub fn precision(&self) -> Precision {
-        self.precision
-    }
-
     /// The f16 loss scale and the steps it skipped (`None` unless training in f16).
     pub fn loss_scale(&self) -> Option<&LossScale> {
         self.loss_scale.as_ref()
