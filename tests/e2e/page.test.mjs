@@ -75,8 +75,17 @@ async function download(page, locator, to) {
   return readFileSync(to);
 }
 
+// Screenshots are kept for people to look at, not checked. Taking one waits on Chromium's
+// compositor, which shares the GPU process with software WebGPU: right after a GPU device is
+// destroyed under load it can stay busy past the timeout (seen once in CI). The test's checks
+// do not depend on the picture, so a late one is logged, not failed.
 async function shot(page, name) {
-  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+  try {
+    await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true, timeout: 60_000 });
+  } catch (e) {
+    if (e.name !== "TimeoutError") throw e;
+    console.log(`screenshot ${name} not taken: ${e.message.split("\n")[0]}`);
+  }
 }
 
 // The page's clean + split steps on `file`; returns the page's clean report.
