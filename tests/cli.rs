@@ -1398,6 +1398,21 @@ fn ingest_turns_a_folder_of_documents_into_rows_that_clean_reads() {
     );
     assert!(fee[0][0].starts_with("I was charged") && fee.last().unwrap()[0].ends_with("refund it."), "{fee:?}");
 
+    // A file of 1 GiB (sparse: nothing on disk) is counted, not read; the rest is kept.
+    std::fs::create_dir(docs.join("big")).unwrap();
+    std::fs::File::create(docs.join("big/huge.txt")).unwrap().set_len(1 << 30).unwrap();
+    let o = savant(&["ingest", "docs", "-o", "big.jsonl", "--report", "big.json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = read_report(&d.join("big.json"));
+    assert_eq!((report["rows_in"].as_u64(), report["rows_out"].as_u64()), (Some(14), Some(7)));
+    assert_eq!(report["dropped"]["too_large"], 1, "{report}");
+    assert!(
+        report["warnings"].to_string().contains("big/huge.txt: 1073741824 bytes, over the limit of 64 MiB"),
+        "{report}"
+    );
+    assert_eq!(std::fs::read(d.join("big.jsonl")).unwrap(), std::fs::read(d.join("docs.jsonl")).unwrap());
+    std::fs::remove_dir_all(docs.join("big")).unwrap();
+
     // Bad input.
     std::fs::create_dir(d.join("empty")).unwrap();
     for (args, want) in [

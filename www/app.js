@@ -1,5 +1,7 @@
 // The page: holds the user's data (so a failed worker never loses it), renders what the worker
-// computes, and offers the results as downloads. All computation happens in worker.js.
+// computes, and offers the results as downloads. All computation happens in worker.js; the
+// annotator is annotate.js.
+import { initAnnotator } from "./annotate.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -115,6 +117,9 @@ function refreshButtons() {
   $("split-btn").disabled = !state.cleaned;
   $("train-btn").disabled = !(state.splits && state.model) || training;
   $("predict-btn").disabled = !state.trained || training;
+  $("probe-add-loaded-btn").disabled = !state.model;
+  $("probe-btn").disabled = !(state.file && probeCandidates.length);
+  annotator?.refresh();
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -204,23 +209,48 @@ function loadDataFile(f) {
   });
 }
 
-function renderCleanReport(r) {
+// A folder of documents becomes the data table (`savant ingest`'s rows, made in the worker).
+$("doc-folder").addEventListener("change", () =>
+  guarded(null, "Reading the folder", async () => {
+    const files = [...$("doc-folder").files];
+    if (!files.length) throw new Error("the folder holds no file");
+    const folder = files[0].webkitRelativePath.split("/")[0] || "folder";
+    status(`Reading ${files.length} files of ${folder}…`);
+    const out = await call("ingest", {
+      files,
+      request: { label_from: $("doc-label-from").value, max_file_mib: Number($("doc-max-mib").value), format: "jsonl", source: folder },
+    });
+    const r = out.report;
+    state.ingest = out.report;
+    renderReport($("ingest-report"), `Folder ${folder}: ${r.rows_out} of ${r.rows_in} files read, ${out.rows} rows`, r, "files");
+    if (out.rows === 0) throw new Error(`${folder}: no document gave any text (see the report above)`);
+    await loadDataFile(new File([out.output], `${folder}.jsonl`, { type: "application/jsonl" }));
+    $("text-col").value = "text";
+    if ([...$("label-col").options].some((o) => o.value === "label")) $("label-col").value = "label";
+  }),
+);
+
+// A report of savant-core's shape (clean's, ingest's): counts, then the first warnings.
+function renderReport(box, title, r, unit) {
   const rows = [
-    ["rows in", r.rows_in],
-    ["rows out", r.rows_out],
+    [`${unit} in`, r.rows_in],
+    [`${unit} out`, r.rows_out],
     ...Object.entries(r.dropped).map(([k, v]) => [`dropped: ${k}`, v]),
     ...Object.entries(r.modified).map(([k, v]) => [`modified: ${k}`, v]),
     ...Object.entries(r.redactions).map(([k, v]) => [`redacted: ${k}`, v]),
     ...Object.entries(r.label_counts).map(([k, v]) => [`label: ${k}`, v]),
   ];
-  const box = $("clean-report");
-  box.replaceChildren(el("h3", { text: "Cleaning report" }), table(["", "rows"], rows));
+  box.replaceChildren(el("h3", { text: title }), table(["", unit], rows));
   if (r.warnings_total > 0) {
     box.append(el("p", { text: `${r.warnings_total} warnings; the first ${r.warnings.length}:` }));
     const ul = el("ul");
     for (const w of r.warnings) ul.append(el("li", { text: JSON.stringify(w) }));
     box.append(ul);
   }
+}
+
+function renderCleanReport(r) {
+  renderReport($("clean-report"), "Cleaning report", r, "rows");
 }
 
 $("clean-btn").addEventListener("click", () =>
@@ -276,7 +306,8 @@ $("split-btn").addEventListener("click", () =>
 const DEFAULT_MODEL = "models/all-MiniLM-L6-v2/";
 const DEFAULT_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 
-async function setModel(name, files) {
+// A model folder needs its config, weights and a tokenizer: say which are missing.
+function checkModelFiles(name, files) {
   const names = Object.keys(files);
   const missing = [];
   if (!names.includes("config.json")) missing.push("config.json");
@@ -287,6 +318,11 @@ async function setModel(name, files) {
       `${name} is not a complete Hugging Face model folder: missing ${missing.join(", ")} (found: ${names.join(", ") || "nothing"})`,
     );
   }
+}
+
+async function setModel(name, files) {
+  checkModelFiles(name, files);
+  const names = Object.keys(files);
   state.model = { name, files };
   const mb = Object.values(files).reduce((s, b) => s + b.byteLength, 0) / 1e6;
   $("model-status").textContent = `Model: ${name} (${names.length} files, ${mb.toFixed(1)} MB), held in this tab.`;
@@ -311,9 +347,10 @@ $("default-model-btn").addEventListener("click", () =>
   }),
 );
 
-async function pickModel(input, relative) {
+// The files of a folder (or file) picker: { folder, files: { relativePath: ArrayBuffer } }.
+async function readPicked(input, relative) {
   const list = [...input.files];
-  if (!list.length) return;
+  if (!list.length) throw new Error("nothing was picked");
   const files = {};
   let folder = "picked files";
   for (const f of list) {
@@ -326,11 +363,85 @@ async function pickModel(input, relative) {
     }
     files[name] = await f.arrayBuffer();
   }
+  return { folder, files };
+}
+
+async function pickModel(input, relative) {
+  if (!input.files.length) return;
+  const { folder, files } = await readPicked(input, relative);
   await setModel(folder, files);
 }
 
 $("model-folder").addEventListener("change", () => guarded(null, "Loading the model folder", () => pickModel($("model-folder"), true)));
 $("model-files").addEventListener("change", () => guarded(null, "Loading the model files", () => pickModel($("model-files"), false)));
+
+// ---- choosing an encoder ----------------------------------------------------------------------
+
+// Candidate models: { name, files } (the loaded one, or folders picked here).
+const probeCandidates = [];
+
+function renderCandidates() {
+  $("probe-candidates").textContent = probeCandidates.length
+    ? `Candidates: ${probeCandidates.map((c) => c.name).join(", ")}`
+    : "No candidates yet.";
+  refreshButtons();
+}
+
+function addCandidate(name, files) {
+  checkModelFiles(name, files);
+  if (probeCandidates.some((c) => c.name === name)) throw new Error(`${name} is already a candidate`);
+  probeCandidates.push({ name, files });
+  renderCandidates();
+}
+
+$("probe-add-loaded-btn").addEventListener("click", () =>
+  guarded($("probe-add-loaded-btn"), "Adding the candidate", async () => addCandidate(state.model.name, state.model.files)),
+);
+$("probe-folder").addEventListener("change", () =>
+  guarded(null, "Adding the candidate folder", async () => {
+    const { folder, files } = await readPicked($("probe-folder"), true);
+    addCandidate(folder, files);
+  }),
+);
+$("probe-clear-btn").addEventListener("click", () => {
+  probeCandidates.length = 0;
+  $("probe-result").replaceChildren();
+  $("probe-download").hidden = true;
+  renderCandidates();
+});
+
+$("probe-btn").addEventListener("click", () =>
+  guarded($("probe-btn"), "Comparing the encoders", async () => {
+    const data = state.cleaned ? { bytes: state.cleaned.bytes, format: state.file.format } : state.file;
+    const linear = $("probe-linear").checked;
+    const labelColumn = $("label-col").value;
+    if (linear && (!labelColumn || labelColumn === $("text-col").value)) {
+      throw new Error("the linear probe needs a label column: choose one in section 1, or untick the linear probe");
+    }
+    const ranked = await call(
+      "probe",
+      {
+        candidates: probeCandidates.map((c) => ({ name: c.name, files: Object.fromEntries(Object.entries(c.files).map(([k, v]) => [k, v.slice(0)])) })),
+        bytes: data.bytes.slice(0),
+        format: data.format,
+        textColumn: $("text-col").value,
+        labelColumn: linear ? labelColumn : null,
+        sample: Number($("probe-sample").value),
+        maxLen: Number($("probe-max-len").value),
+        seed: 42,
+      },
+      { onProgress: (msg) => status(msg.note) },
+    );
+    const box = $("probe-result");
+    box.replaceChildren(el("p", { id: "probe-recommendation", text: `Recommended: ${ranked.ranking.recommendation}. ${ranked.ranking.reason}` }));
+    const body = el("div", { class: "report" });
+    insertMarkup(body, ranked.html.replace(/^[^]*<body[^>]*>/i, "").replace(/<\/body>[^]*$/i, ""));
+    box.append(body);
+    state.probe = ranked.ranking;
+    downloadLink($("probe-download"), "probe.html", ranked.html, "text/html");
+    status(`Compared ${probeCandidates.length} encoder(s): ${ranked.ranking.recommendation} fits best.`);
+  }),
+);
 
 // ---- 3. training -----------------------------------------------------------------------------
 
@@ -503,10 +614,11 @@ $("predict-btn").addEventListener("click", () =>
 // ---- start -----------------------------------------------------------------------------------
 
 startWorker();
+const annotator = initAnnotator({ $, call, el, table, guarded, status, showError, downloadLink, loadDataFile, state, REDACT_ALL });
 call("chart", { title: "", xLabel: "", yLabel: "", series: [] })
   .then(() => status("Ready. Load a table to begin."))
   .catch((err) => showError("Starting the worker", err));
 refreshButtons();
 
 // For tests and the benchmark: the page's state and its worker calls.
-window.savantPage = { state, call };
+window.savantPage = { state, call, annotator };

@@ -110,6 +110,72 @@ const handlers = {
     return savant.split(new Uint8Array(bytes), { format, source, options });
   },
 
+  // ---- the annotator, the folder picker and the encoder comparison ----
+
+  async annotateLoad({ bytes, request }) {
+    return savant.annotateLoad(new Uint8Array(bytes), request);
+  },
+
+  async annotateExport({ table, marks, request }) {
+    return savant.annotateExport(table, marks, request);
+  },
+
+  async labelSet({ names }) {
+    return savant.labelSet(names);
+  },
+
+  async uncertainFirst({ embeddings, dim, labelled, classes, unlabelled }) {
+    return savant.uncertainFirst(embeddings, dim, labelled, classes, Uint32Array.from(unlabelled));
+  },
+
+  async ingest({ files, request }) {
+    return savant.ingestFiles(files, request);
+  },
+
+  // Sentence vectors of `texts` under the model in `files` (kept loaded for the next call).
+  async embed({ files, modelName, texts }) {
+    const encoder = await encoderFor(modelName, files);
+    const values = await encoder.embed(texts);
+    return { values, dim: encoder.info().hidden };
+  },
+
+  // `savant probe` over the page's table: the first `sample` texts (with a label, when
+  // `labelColumn`), each candidate's tokenizer fit and, with labels, its linear probe; ranked.
+  async probe({ candidates, bytes, format, textColumn, labelColumn, sample, maxLen, seed }, id) {
+    const { texts, labels } = savant.probeSample(new Uint8Array(bytes), {
+      format,
+      source: "the data",
+      text_column: textColumn,
+      label_column: labelColumn,
+      sample,
+    });
+    const ranked = [];
+    for (const c of candidates) {
+      postMessage({ type: "progress", id, note: `Measuring ${c.name} on ${texts.length} texts…` });
+      let encoder;
+      try {
+        encoder = await savant.createEncoder(asBytes(c.files), { model_name: c.name, max_len: maxLen, backend: "auto" });
+      } catch (e) {
+        throw new Error(`${c.name}: not a model folder: ${e.message}`);
+      }
+      try {
+        const fit = encoder.tokenizerFit(texts, maxLen);
+        let probe = null;
+        if (labelColumn) {
+          const started = performance.now();
+          const values = await encoder.embed(texts);
+          const embedded = performance.now();
+          probe = savant.probeScore(values, encoder.info().hidden, labels, seed, (embedded - started) / 1000);
+          probe.fit_seconds = (performance.now() - embedded) / 1000;
+        }
+        ranked.push({ model: c.name, tokenizer_fit: fit, linear_probe: probe });
+      } finally {
+        encoder.free();
+      }
+    }
+    return savant.probeRanking(ranked);
+  },
+
   async chart({ title, xLabel, yLabel, series }) {
     return savant.lineChart(title, xLabel, yLabel, series);
   },
@@ -210,6 +276,17 @@ onmessage = async (event) => {
     postMessage({ id, ok: false, error: message, fatal: trapped });
   }
 };
+
+// The annotator's encoder, loaded once per model.
+let encoder = null; // { name, encoder }
+async function encoderFor(name, files) {
+  if (encoder?.name !== name) {
+    encoder?.encoder.free();
+    encoder = null;
+    encoder = { name, encoder: await savant.createEncoder(asBytes(files), { model_name: name, backend: "auto" }) };
+  }
+  return encoder.encoder;
+}
 
 // { name: ArrayBuffer } from the page → { name: Uint8Array } for createTrainer.
 function asBytes(files) {

@@ -3,6 +3,7 @@
 //! Nothing here touches the file system, the clock, threads or the network: functions take
 //! readers, bytes and options and return values, so the CLI and the browser share one code path.
 
+pub mod annotate;
 pub mod data;
 mod error;
 pub mod finetune;

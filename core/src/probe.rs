@@ -7,8 +7,55 @@ use std::collections::HashMap;
 use crate::tokenize::TextTokenizer;
 use crate::Result;
 
+/// The texts a probe measures: the first `n` rows with a non-empty text (and, with a label
+/// column, a non-empty label), in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub texts: Vec<String>,
+    /// One per text; empty strings without a label column.
+    pub labels: Vec<String>,
+    /// Rows passed over: malformed, or without text or label.
+    pub passed_over: usize,
+}
+
+impl Sample {
+    pub fn read<R: std::io::Read>(
+        mut reader: crate::data::TableReader<R>,
+        text_column: &str,
+        label_column: Option<&str>,
+        n: usize,
+    ) -> Result<Sample> {
+        let text_at = reader.column(text_column)?;
+        let label_at = label_column.map(|l| reader.column(l)).transpose()?;
+        let mut sample = Sample::default();
+        while sample.texts.len() < n {
+            let Some(row) = reader.next_row()? else { break };
+            let Ok(row) = row else {
+                sample.passed_over += 1;
+                continue;
+            };
+            let text = row.fields[text_at].trim();
+            let label = label_at.map_or("", |c| row.fields[c].trim());
+            if text.is_empty() || (label_at.is_some() && label.is_empty()) {
+                sample.passed_over += 1;
+                continue;
+            }
+            sample.texts.push(text.to_string());
+            sample.labels.push(label.to_string());
+        }
+        if sample.texts.is_empty() {
+            return Err(crate::Error::invalid(
+                reader.source_name(),
+                None,
+                format!("no non-empty text in column '{text_column}'"),
+            ));
+        }
+        Ok(sample)
+    }
+}
+
 /// How a tokenizer cuts a sample of texts.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TokenizerFit {
     pub texts: usize,
     pub words: usize,
@@ -152,17 +199,91 @@ impl LinearProbe {
         exp.iter().map(|e| e / sum).collect()
     }
 
+    fn row_probabilities(&self, row: &[f32]) -> Vec<f64> {
+        let z: Vec<f64> = row.iter().zip(&self.mean).zip(&self.scale).map(|((&v, m), s)| (v as f64 - m) * s).collect();
+        self.probabilities_standardised(&z)
+    }
+
     /// The most probable class of each row of `x`.
     pub fn predict(&self, x: &[f32]) -> Vec<usize> {
-        let dim = self.mean.len();
-        x.chunks_exact(dim)
+        x.chunks_exact(self.mean.len())
             .map(|row| {
-                let z: Vec<f64> =
-                    row.iter().zip(&self.mean).zip(&self.scale).map(|((&v, m), s)| (v as f64 - m) * s).collect();
-                let p = self.probabilities_standardised(&z);
+                let p = self.row_probabilities(row);
                 (0..self.classes).max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a))).unwrap_or(0)
             })
             .collect()
+    }
+
+    /// Class probabilities of each row of `x`, `[n, classes]` row-major.
+    pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
+        x.chunks_exact(self.mean.len())
+            .flat_map(|row| self.row_probabilities(row).into_iter().map(|p| p as f32))
+            .collect()
+    }
+}
+
+/// A labelled sample for the linear probe: class ids (of the sorted names) and a seeded
+/// held-out fifth, at least one row, never all.
+#[derive(Debug, Clone)]
+pub struct HeldOut {
+    pub y: Vec<usize>,
+    pub classes: Vec<String>,
+    pub test: Vec<bool>,
+}
+
+impl HeldOut {
+    pub fn new(labels: &[String], seed: u64) -> Result<HeldOut> {
+        let mut classes: Vec<String> = labels.to_vec();
+        classes.sort();
+        classes.dedup();
+        if classes.len() < 2 {
+            return Err(crate::Error::invalid(
+                "labels",
+                None,
+                format!("the sample has {} class(es); the linear probe needs two or more", classes.len()),
+            ));
+        }
+        let y: Vec<usize> = labels.iter().map(|l| classes.binary_search(l).expect("a class")).collect();
+        let mut order: Vec<usize> = (0..y.len()).collect();
+        let mut rng = crate::data::rng::SplitMix64::new(seed);
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let mut test = vec![false; y.len()];
+        for &i in &order[..y.len().div_ceil(5)] {
+            test[i] = true;
+        }
+        if test.iter().all(|&t| t) {
+            return Err(crate::Error::invalid(
+                "labels",
+                None,
+                format!("{} labelled text(s) is too few to hold some out", y.len()),
+            ));
+        }
+        Ok(HeldOut { y, classes, test })
+    }
+
+    /// Fits the head on the training rows of `embeddings` (`[n, dim]`, one per label) and scores
+    /// it on the held-out ones. The caller times the embedding and the fit (core has no clock).
+    pub fn score(&self, embeddings: &[f32], dim: usize, embed_seconds: f64) -> ProbeScore {
+        let pick = |held: bool| -> (Vec<f32>, Vec<usize>) {
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            for i in (0..self.y.len()).filter(|&i| self.test[i] == held) {
+                x.extend_from_slice(&embeddings[i * dim..(i + 1) * dim]);
+                y.push(self.y[i]);
+            }
+            (x, y)
+        };
+        let ((train_x, train_y), (test_x, test_y)) = (pick(false), pick(true));
+        let head = LinearProbe::fit(&train_x, dim, &train_y, self.classes.len(), 1.0, 300);
+        let predicted = head.predict(&test_x);
+        ProbeScore {
+            macro_f1: macro_f1(&test_y, &predicted, self.classes.len()),
+            train_rows: train_y.len(),
+            test_rows: test_y.len(),
+            embed_seconds,
+            fit_seconds: 0.0,
+        }
     }
 }
 
@@ -173,7 +294,7 @@ pub fn macro_f1(y_true: &[usize], y_pred: &[usize], classes: usize) -> f64 {
 }
 
 /// A candidate's linear probe.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeScore {
     pub macro_f1: f64,
     pub train_rows: usize,
@@ -183,7 +304,7 @@ pub struct ProbeScore {
 }
 
 /// One candidate of a comparison.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub model: String,
     pub tokenizer_fit: TokenizerFit,

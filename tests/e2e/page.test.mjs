@@ -10,83 +10,18 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { chromium } from "playwright-core";
-import { DIST, serve } from "./serve.mjs";
+import { DRUGS, REPO, SAVANT, TINY, TINY_FILES, download, noError, openPage, pageUrl, shot as shotAt, start, stop } from "./harness.mjs";
+import { DIST } from "./serve.mjs";
 
-const REPO = resolve(fileURLToPath(import.meta.url), "../../..");
-const TARGET = process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache/savant/target");
-const SAVANT = process.env.SAVANT_BIN ?? join(TARGET, "debug/savant");
-const HOME = process.env.SAVANT_HOME ?? join(homedir(), ".cache/savant");
-const DRUGS = join(HOME, "datasets/drugs/train.csv");
-const TINY = join(REPO, "tests/fixtures/model/tiny-cls");
-const OUT = join(REPO, "target/e2e");
-const TINY_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+const OUT = join(REPO, "target/e2e/page");
 
-let browser, server, base;
+before(() => start(OUT));
+after(stop);
 
-before(async () => {
-  assert.ok(existsSync(join(DIST, "index.html")), `${DIST} has no built page: run www/build.sh first`);
-  assert.ok(existsSync(SAVANT), `${SAVANT}: no savant binary (cargo build -p savant, or set SAVANT_BIN)`);
-  if (!existsSync(DRUGS)) execFileSync(SAVANT, ["fetch", "dataset", "drugs"], { stdio: "inherit" });
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  ({ server, url: base } = await serve());
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--enable-unsafe-webgpu", "--disable-quic"],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-// A fresh page with every request recorded, and console errors kept for failure messages.
-async function openPage() {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
-  const requests = [];
-  context.on("request", (r) => requests.push({ url: r.url(), method: r.method() }));
-  const page = await context.newPage();
-  const logs = [];
-  page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
-  page.on("worker", (w) => w.on("console", (m) => logs.push(`worker ${m.type()}: ${m.text()}`)));
-  await page.goto(base);
-  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Ready"), null, {
-    timeout: 60_000,
-  });
-  return { context, page, requests, logs };
-}
-
-async function noError(page, logs) {
-  const err = await page.locator("#error").textContent();
-  assert.equal(await page.locator("#error").isHidden(), true, `the page shows an error: ${err}\n${logs.join("\n")}`);
-}
-
-async function download(page, locator, to) {
-  const [d] = await Promise.all([page.waitForEvent("download"), locator.click()]);
-  mkdirSync(dirname(to), { recursive: true });
-  await d.saveAs(to);
-  return readFileSync(to);
-}
-
-// Screenshots are kept for people to look at, not checked. Taking one waits on Chromium's
-// compositor, which shares the GPU process with software WebGPU: right after a GPU device is
-// destroyed under load it can stay busy past the timeout (seen once in CI). The test's checks
-// do not depend on the picture, so a late one is logged, not failed.
-async function shot(page, name) {
-  try {
-    await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true, timeout: 60_000 });
-  } catch (e) {
-    if (e.name !== "TimeoutError") throw e;
-    console.log(`screenshot ${name} not taken: ${e.message.split("\n")[0]}`);
-  }
-}
+const shot = (page, name) => shotAt(page, join(OUT, `${name}.png`));
 
 // The page's clean + split steps on `file`; returns the page's clean report.
 async function loadAndClean(page, file, { testShare = "0" } = {}) {
@@ -241,7 +176,7 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
   const outside = requests.filter((r) => {
     if (r.url.startsWith("blob:") || r.url.startsWith("data:")) return false; // in-page downloads
     const u = new URL(r.url);
-    return r.method !== "GET" || u.origin !== new URL(base).origin || !own.has(u.pathname);
+    return r.method !== "GET" || u.origin !== new URL(pageUrl()).origin || !own.has(u.pathname);
   });
   assert.deepEqual(outside, [], "requests other than same-origin GETs of the page's files");
   const seen = new Set(requests.map((r) => new URL(r.url).pathname));
@@ -380,7 +315,7 @@ test("auto falls back to the CPU, and says why, where WebGPU does not start", as
     const page = await context.newPage();
     const logs = [];
     page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
-    await page.goto(base);
+    await page.goto(pageUrl());
     await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Ready"));
     await loadAndClean(page, DRUGS, { testShare: "0.6" });
     await pickTinyModel(page);

@@ -15,9 +15,13 @@
 // overlaps it gets a "busy" error (try_borrow) instead of interleaving with it.
 #![allow(clippy::await_holding_refcell_ref)]
 
+mod annotate;
 mod device;
+mod encoder;
 mod trainer;
 
+pub use annotate::{annotate_export, annotate_load, ingest_files, label_set, uncertain_first};
+pub use encoder::{create_encoder, probe_ranking, probe_sample, probe_score, Encoder};
 pub use trainer::{create_part_helper, create_trainer, PartHelper, Trainer};
 
 use std::cell::RefCell;
@@ -66,13 +70,13 @@ struct SplitResponse {
 }
 
 /// Byte buffers cross into JavaScript as `Uint8Array`, not as arrays of numbers.
-mod as_uint8array {
+pub(crate) mod as_uint8array {
     pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(bytes)
     }
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     // Maps as plain objects, so `report.dropped.duplicate_near` works in JavaScript.
     let ser = serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false);
     value.serialize(&ser).map_err(|e| JsError::new(&e.to_string()))
@@ -120,7 +124,7 @@ struct EvalRequest {
     curves: bool,
 }
 
-fn default_label() -> String {
+pub(crate) fn default_label() -> String {
     "label".into()
 }
 

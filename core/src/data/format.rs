@@ -41,7 +41,7 @@ impl Format {
         }
     }
 
-    fn delimiter(self) -> u8 {
+    pub(crate) fn delimiter(self) -> u8 {
         if self == Format::Tsv {
             b'\t'
         } else {

@@ -6,6 +6,8 @@
 //! page's folder picker); core sees each file's relative path and bytes. Every file is written or
 //! counted in the report under its reason.
 
+use std::io::Write;
+
 use regex::Regex;
 
 use super::report::Report;
@@ -93,6 +95,74 @@ impl IngestRow {
     }
 }
 
+/// Writes ingested rows as CSV (every field a string) or JSONL (`bytes` and `chunk` numbers):
+/// the CLI's output file and the page's table are the same bytes.
+pub struct RowWriter<W: Write> {
+    labelled: bool,
+    out: Sink<W>,
+}
+
+enum Sink<W: Write> {
+    Csv(Box<csv::Writer<W>>),
+    Jsonl(W),
+}
+
+impl<W: Write> RowWriter<W> {
+    /// `format`: CSV or JSONL (TSV is written as CSV's shape with tabs). `chunked`: rows carry
+    /// the `chunk` column.
+    pub fn new(out: W, format: super::Format, labelled: bool, chunked: bool) -> Result<RowWriter<W>> {
+        let out = match format {
+            super::Format::Jsonl => Sink::Jsonl(out),
+            _ => {
+                let mut w = csv::WriterBuilder::new().delimiter(format.delimiter()).from_writer(out);
+                let mut header = vec!["text"];
+                if labelled {
+                    header.push("label");
+                }
+                header.extend(["source", "bytes"]);
+                if chunked {
+                    header.push("chunk");
+                }
+                w.write_record(&header).map_err(csv_error)?;
+                Sink::Csv(Box::new(w))
+            }
+        };
+        Ok(RowWriter { labelled, out })
+    }
+
+    pub fn write(&mut self, row: &IngestRow) -> Result<()> {
+        let columns = row.columns(self.labelled);
+        match &mut self.out {
+            Sink::Csv(w) => {
+                let field = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                w.write_record(columns.iter().map(|(_, v)| field(v))).map_err(csv_error)
+            }
+            Sink::Jsonl(w) => {
+                let object: serde_json::Map<String, serde_json::Value> =
+                    columns.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                serde_json::to_writer(&mut *w, &object).map_err(|e| Error::Io(e.into()))?;
+                w.write_all(b"\n")?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes and hands back the underlying writer.
+    pub fn finish(self) -> Result<W> {
+        match self.out {
+            Sink::Csv(w) => w.into_inner().map_err(|e| Error::Io(e.into_error())),
+            Sink::Jsonl(mut w) => {
+                w.flush()?;
+                Ok(w)
+            }
+        }
+    }
+}
+
+fn csv_error(e: csv::Error) -> Error {
+    Error::Io(std::io::Error::other(e.to_string()))
+}
+
 /// The rows of a folder's files, one file at a time, and the report.
 pub struct Ingest {
     options: IngestOptions,
@@ -153,6 +223,16 @@ impl Ingest {
         self.report.rows_in += 1;
         self.report.drop_row(reason);
         self.report.warn(None, format!("{path}: {detail}"));
+    }
+
+    /// Whether a file of `size` bytes is read at all: one over `max_mib` MiB is counted as
+    /// too_large before its bytes are (a 1 GB file is never loaded to be refused).
+    pub fn admits(&mut self, path: &str, size: u64, max_mib: u64) -> bool {
+        if size <= max_mib << 20 {
+            return true;
+        }
+        self.skip(path, "too_large", &format!("{size} bytes, over the limit of {max_mib} MiB per file"));
+        false
     }
 
     /// The rows of the file at `path` (relative, `/`-separated) with contents `bytes`.

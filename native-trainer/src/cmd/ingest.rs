@@ -4,12 +4,11 @@
 //! (`core::data::ingest`). Files are visited in path order; links are followed only when they
 //! stay inside DIR; every file is written or counted in the report.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use savant_core::data::ingest::{Ingest, IngestOptions, LabelFrom};
-use savant_core::data::Report;
+use savant_core::data::ingest::{Ingest, IngestOptions, LabelFrom, RowWriter};
+use savant_core::data::{Format, Report};
 
 use crate::io::{write_atomic, write_json};
 
@@ -76,26 +75,13 @@ pub fn run(args: Args) -> Result<Report> {
     if files.is_empty() && ingest.report.rows_in == 0 {
         bail!("{}: the folder holds no file", args.dir.display());
     }
-    let max_bytes = args.max_file_mib << 20;
+    let format = if csv { Format::Csv } else { Format::Jsonl };
     let mut rows = 0u64;
     write_atomic(&args.output, |out| {
-        let mut sink = if csv { Sink::Csv(Box::new(csv::Writer::from_writer(out))) } else { Sink::Jsonl(out) };
-        let labelled = ingest.labelled();
-        if let Sink::Csv(w) = &mut sink {
-            let mut header = vec!["text"];
-            if labelled {
-                header.push("label");
-            }
-            header.extend(["source", "bytes"]);
-            if args.chunk_tokens.is_some() {
-                header.push("chunk");
-            }
-            w.write_record(&header)?;
-        }
+        let mut sink = RowWriter::new(out, format, ingest.labelled(), args.chunk_tokens.is_some())?;
         for (relative, path) in &files {
             let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            if size > max_bytes {
-                ingest.skip(relative, "too_large", &format!("{size} bytes, over --max-file-mib {}", args.max_file_mib));
+            if !ingest.admits(relative, size, args.max_file_mib) {
                 continue;
             }
             let bytes = match std::fs::read(path) {
@@ -107,24 +93,10 @@ pub fn run(args: Args) -> Result<Report> {
             };
             for row in ingest.file(relative, &bytes)? {
                 rows += 1;
-                let columns = row.columns(labelled);
-                match &mut sink {
-                    Sink::Csv(w) => {
-                        let field = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                        w.write_record(columns.iter().map(|(_, v)| field(v)))?;
-                    }
-                    Sink::Jsonl(w) => {
-                        let object: serde_json::Map<String, serde_json::Value> =
-                            columns.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-                        serde_json::to_writer(&mut **w, &object)?;
-                        w.write_all(b"\n")?;
-                    }
-                }
+                sink.write(&row)?;
             }
         }
-        if let Sink::Csv(w) = &mut sink {
-            w.flush()?;
-        }
+        sink.finish()?;
         Ok(())
     })?;
     let report = ingest.report;
@@ -145,12 +117,6 @@ pub fn run(args: Args) -> Result<Report> {
         )
     );
     Ok(report)
-}
-
-/// Where rows go.
-enum Sink<'a> {
-    Csv(Box<csv::Writer<&'a mut dyn Write>>),
-    Jsonl(&'a mut dyn Write),
 }
 
 /// Every file under `dir`, as (path relative to `root` with `/`, path), in path order. Links

@@ -8,11 +8,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
-use savant_core::data::rng::SplitMix64;
+use anyhow::{bail, Context, Result};
+use savant_core::data::TableReader;
 use savant_core::infer::TextModel;
 use savant_core::model::{load_encoder, ModelFolder, Pooling};
-use savant_core::probe::{macro_f1, Candidate, LinearProbe, ProbeScore, Ranking, TokenizerFit};
+use savant_core::probe::{Candidate, HeldOut, ProbeScore, Ranking, Sample, TokenizerFit};
 
 use crate::io::write_json;
 use crate::model_dir::DirFiles;
@@ -49,40 +49,17 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
-/// The labelled sample, split: texts, class ids, class names, and which rows are held out.
-struct Labelled {
-    y: Vec<usize>,
-    classes: Vec<String>,
-    test: Vec<bool>,
-}
-
 pub fn run(args: Args) -> Result<()> {
     if args.sample == 0 || args.max_len < 3 {
         bail!("--sample must be at least 1 and --max-len at least 3");
     }
-    let mut rows = super::text_input::TextRows::open(&args.data, args.format.as_deref(), &args.text)?;
-    let label_column = args.label.as_deref().map(|l| rows.reader.column(l)).transpose()?;
-    let (mut texts, mut labels) = (Vec::new(), Vec::new());
-    let mut report = super::text_input::RunReport::default();
-    while texts.len() < args.sample {
-        let Some(chunk) = rows.next_chunk(1024, &mut report)? else { break };
-        for row in chunk {
-            let text = row.fields[rows.text_column].trim();
-            let label = label_column.map(|c| row.fields[c].trim());
-            if !text.is_empty() && label != Some("") {
-                texts.push(text.to_string());
-                labels.push(label.unwrap_or_default().to_string());
-            }
-        }
-    }
-    texts.truncate(args.sample);
-    labels.truncate(args.sample);
-    if texts.is_empty() {
-        bail!("{}: no non-empty text in column '{}'", args.data.display(), args.text);
-    }
+    let format = super::format_for(&args.data, args.format.as_deref())?;
+    let file = std::fs::File::open(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
+    let reader = TableReader::new(std::io::BufReader::new(file), format, &args.data.display().to_string())?;
+    let Sample { texts, labels, .. } = Sample::read(reader, &args.text, args.label.as_deref(), args.sample)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let labelled = match args.label {
-        Some(_) => Some(split(&labels, args.seed)?),
+        Some(_) => Some(HeldOut::new(&labels, args.seed).map_err(|e| anyhow::anyhow!("--label: {e}"))?),
         None => None,
     };
     let (device, device_name) = crate::model_dir::device(&args.device)?;
@@ -143,30 +120,6 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Class ids of `labels` (sorted names) and a seeded held-out fifth (at least one row).
-fn split(labels: &[String], seed: u64) -> Result<Labelled> {
-    let mut classes: Vec<String> = labels.to_vec();
-    classes.sort();
-    classes.dedup();
-    if classes.len() < 2 {
-        bail!("--label: the sample has {} class(es); the linear probe needs two or more", classes.len());
-    }
-    let y: Vec<usize> = labels.iter().map(|l| classes.binary_search(l).expect("a class")).collect();
-    let mut order: Vec<usize> = (0..y.len()).collect();
-    let mut rng = SplitMix64::new(seed);
-    for i in (1..order.len()).rev() {
-        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
-    let mut test = vec![false; y.len()];
-    for &i in &order[..y.len().div_ceil(5)] {
-        test[i] = true;
-    }
-    if test.iter().all(|&t| t) {
-        bail!("--label: {} labelled text(s) is too few to hold some out", y.len());
-    }
-    Ok(Labelled { y, classes, test })
-}
-
 /// The linear probe of the model in `files`: mean-pooled embeddings of every text, a
 /// logistic-regression head on the training rows, macro-F1 on the held-out ones.
 fn probe(
@@ -175,7 +128,7 @@ fn probe(
     device: &burn::tensor::Device,
     device_name: &str,
     texts: &[&str],
-    labelled: &Labelled,
+    labelled: &HeldOut,
 ) -> Result<ProbeScore> {
     let mut checkpoint = ModelFolder::checkpoint(files)?;
     let (model, _) = load_encoder(&folder.config, &mut checkpoint, device)?;
@@ -184,25 +137,7 @@ fn probe(
     let workers = super::text_input::workers_for(device_name, None);
     let out = super::text_input::in_parallel(encoder, folder, device, texts, workers, 32)?;
     let embed_seconds = started.elapsed().as_secs_f64();
-    let dim = out.width;
-    let pick = |held: bool| -> (Vec<f32>, Vec<usize>) {
-        let rows = (0..labelled.y.len()).filter(|&i| labelled.test[i] == held);
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        for i in rows {
-            x.extend_from_slice(&out.values[i * dim..(i + 1) * dim]);
-            y.push(labelled.y[i]);
-        }
-        (x, y)
-    };
-    let ((train_x, train_y), (test_x, test_y)) = (pick(false), pick(true));
     let started = Instant::now();
-    let head = LinearProbe::fit(&train_x, dim, &train_y, labelled.classes.len(), 1.0, 300);
-    let predicted = head.predict(&test_x);
-    Ok(ProbeScore {
-        macro_f1: macro_f1(&test_y, &predicted, labelled.classes.len()),
-        train_rows: train_y.len(),
-        test_rows: test_y.len(),
-        embed_seconds,
-        fit_seconds: started.elapsed().as_secs_f64(),
-    })
+    let score = labelled.score(&out.values, out.width, embed_seconds);
+    Ok(ProbeScore { fit_seconds: started.elapsed().as_secs_f64(), ..score })
 }
