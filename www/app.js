@@ -433,7 +433,7 @@ $("probe-btn").addEventListener("click", () =>
       { onProgress: (msg) => status(msg.note) },
     );
     const box = $("probe-result");
-    box.replaceChildren(el("p", { id: "probe-recommendation", text: `Recommended: ${ranked.ranking.recommendation}. ${ranked.ranking.reason}` }));
+    box.replaceChildren(el("p", { id: "probe-recommendation", text: `Recommended: ${ranked.ranking.recommendation}.` }));
     const body = el("div", { class: "report" });
     insertMarkup(body, ranked.html.replace(/^[^]*<body[^>]*>/i, "").replace(/<\/body>[^]*$/i, ""));
     box.append(body);
