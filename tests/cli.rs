@@ -126,6 +126,91 @@ fn bad_input_corpus_gives_the_expected_outcome() {
     no_temp_files(dir.path());
 }
 
+/// `expected.txt` of a corpus folder: `case | text` lines (`#` comments), text = a part of the
+/// error the CLI must print, or `ok` for a case that must work.
+fn expectations(dir: &Path) -> Vec<(String, String)> {
+    let spec = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
+    let cases: Vec<(String, String)> = spec
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (case, want) = l.split_once('|').unwrap_or_else(|| panic!("{}: bad line {l}", dir.display()));
+            (case.trim().to_string(), want.trim().to_string())
+        })
+        .collect();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().unwrap().is_dir() {
+            assert!(cases.iter().any(|(c, _)| *c == name), "{}: case {name} has no expectation", dir.display());
+        }
+    }
+    cases
+}
+
+/// Runs one corpus case: no panic, no hang (`savant` kills a command after a minute), and
+/// either success (`ok`) or exit 1 with `want` in stderr and no output file.
+fn expect_outcome(o: &Output, case: &str, want: &str, out: &Path) {
+    assert_no_panic(o, case);
+    if want == "ok" {
+        assert!(o.status.success(), "{case}: expected success: {}", stderr(o));
+        return;
+    }
+    assert_eq!(o.status.code(), Some(1), "{case}: expected an error, got {:?}: {}", o.status, stderr(o));
+    assert!(stderr(o).contains(want), "{case}: stderr lacks '{want}':\n{}", stderr(o));
+    assert!(!out.exists(), "{case}: a failed run left {}", out.display());
+}
+
+// Broken model folders (tests/bad-input/models: each case's files laid over the tiny classifier,
+// made by make.py there) through `savant predict`: safetensors whose header lies about its length,
+// offsets, shapes or dtypes, NaN weights, configs with negative or absurd sizes, tokenizers
+// without their special tokens... each gives its error.
+#[test]
+fn bad_model_folders_give_the_expected_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "in.csv", "text\nthe card was charged twice\n");
+    let corpus = corpus().join("models");
+    let cases = expectations(&corpus);
+    assert!(cases.len() >= 40, "{} model cases", cases.len());
+    for (case, want) in cases {
+        let model = d.join(&case);
+        copy_tree(&model_fixture("tiny-cls"), &model);
+        for e in std::fs::read_dir(corpus.join(&case)).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            match name.strip_suffix(".absent") {
+                Some(gone) => std::fs::remove_file(model.join(gone)).unwrap(),
+                None => std::fs::copy(e.path(), model.join(&name)).map(|_| ()).unwrap(),
+            }
+        }
+        let out = d.join(format!("{case}.csv"));
+        let o = savant(&["predict", "--model", &case, "in.csv", "--text", "text", "-o", out.to_str().unwrap()], d);
+        expect_outcome(&o, &case, &want, &out);
+    }
+}
+
+// Broken PEFT adapter folders (tests/bad-input/adapters, made by make.py there) through
+// `savant predict --adapter`: an adapter of another base model, ranks and labels that disagree,
+// NaN weights, configs that are not LoRA or ask for an absurd rank; `valid` works.
+#[test]
+fn bad_adapter_folders_give_the_expected_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "in.csv", "text\nthe card was charged twice\n");
+    let corpus = corpus().join("adapters");
+    let model = model_fixture("tiny-cls");
+    let cases = expectations(&corpus);
+    assert!(cases.len() >= 20, "{} adapter cases", cases.len());
+    for (case, want) in cases {
+        let out = d.join(format!("{case}.csv"));
+        let adapter = corpus.join(&case);
+        let args = ["predict", "--model", model.to_str().unwrap(), "--adapter", adapter.to_str().unwrap()];
+        let o = savant(&[&args[..], &["in.csv", "--text", "text", "-o", out.to_str().unwrap()]].concat(), d);
+        expect_outcome(&o, &case, &want, &out);
+    }
+}
+
 #[test]
 fn a_50_mb_field_is_a_malformed_row_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();

@@ -285,7 +285,7 @@ export function initAnnotator(page) {
     const { output } = await call("annotateExport", {
       table: work.table,
       marks: work.marks,
-      request: { format, labelled_only: labelledOnly },
+      request: { format, labelled_only: labelledOnly, spreadsheet_safe: $("csv-safe").checked },
     });
     return output;
   }
@@ -326,6 +326,8 @@ export function initAnnotator(page) {
 
   (async () => {
     try {
+      // Opening creates the database: look first, so a visit that labels nothing stores nothing.
+      if (!(await indexedDB.databases()).some((d) => d.name === DB)) return;
       const [stored, p] = await Promise.all([dbGet("table"), dbGet("progress")]);
       if (!stored || !p) return;
       work = { table: stored, ...p, history: p.history ?? [] };

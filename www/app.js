@@ -268,7 +268,7 @@ $("clean-btn").addEventListener("click", () =>
     state.splits = null;
     renderCleanReport(report);
     const base = f.name.replace(/\.[^.]*$/, "");
-    downloadLink($("clean-download"), `${base}.clean.${f.format}`, output, "text/plain");
+    downloadLink($("clean-download"), `${base}.clean.${f.format}`, await forSpreadsheets(output, f.format), "text/plain");
     downloadLink($("report-download"), `${base}.report.json`, JSON.stringify(report, null, 2), "application/json");
     const p = await call("preview", { bytes: state.cleaned.bytes.slice(0), format: f.format, source: "cleaned" });
     $("preview").replaceChildren(
@@ -300,6 +300,14 @@ $("split-btn").addEventListener("click", () =>
     status("Split. Load a model next (or train, if one is loaded).");
   }),
 );
+
+// A CSV/TSV download with cells that a spreadsheet would run as formulas (=, +, -, @) written as
+// text, when "Spreadsheet-safe CSV downloads" is ticked; the page keeps the bytes it trains on.
+async function forSpreadsheets(bytes, format) {
+  if (!$("csv-safe").checked || format === "jsonl") return bytes;
+  const { output } = await call("spreadsheetSafe", { bytes: bytes.slice(0), format, source: "download" });
+  return output;
+}
 
 // ---- 2. model --------------------------------------------------------------------------------
 

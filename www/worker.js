@@ -120,6 +120,10 @@ const handlers = {
     return savant.annotateExport(table, marks, request);
   },
 
+  async spreadsheetSafe({ bytes, format, source }) {
+    return savant.spreadsheetSafe(new Uint8Array(bytes), format, source);
+  },
+
   async labelSet({ names }) {
     return savant.labelSet(names);
   },

@@ -120,8 +120,15 @@ impl AnnotationTable {
 
     /// The labelled rows (or every row, `labelled_only == false`, to continue elsewhere) in
     /// `format`: the table's columns with the label filled in, then `labelled_by` and
-    /// `labelled_at`. `marks` are the current labels, one per row.
-    pub fn export(&self, marks: &[Option<Mark>], format: Format, labelled_only: bool) -> Result<Vec<u8>> {
+    /// `labelled_at`. `marks` are the current labels, one per row. `spreadsheet_safe`: CSV cells
+    /// a spreadsheet would run as formulas are written as text.
+    pub fn export(
+        &self,
+        marks: &[Option<Mark>],
+        format: Format,
+        labelled_only: bool,
+        spreadsheet_safe: bool,
+    ) -> Result<Vec<u8>> {
         if marks.len() != self.rows.len() {
             return Err(Error::invalid(
                 "annotations",
@@ -135,7 +142,7 @@ impl AnnotationTable {
             })?;
         let mut header = self.columns.clone();
         header.extend([LABELLED_BY.to_string(), LABELLED_AT.to_string()]);
-        let mut out = TableWriter::new(Vec::new(), format, &header)?;
+        let mut out = TableWriter::new(Vec::new(), format, &header)?.spreadsheet_safe(spreadsheet_safe);
         for (fields, mark) in self.rows.iter().zip(marks) {
             if labelled_only && mark.is_none() {
                 continue;
@@ -258,19 +265,28 @@ mod tests {
         assert_eq!(t.malformed, [(5, "ragged".to_string())]);
         assert!(t.marks.iter().all(Option::is_none));
         let marks = vec![mark("pos"), None, mark("neg")];
-        let out = t.export(&marks, Format::Csv, true).unwrap();
+        let out = t.export(&marks, Format::Csv, true, false).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "id,note,label,labelled_by,labelled_at\n1,call me at [PHONE],pos,ann,2026-11-29T10:00:00Z\n3,\"bad, really\",neg,ann,2026-11-29T10:00:00Z\n"
         );
         // Every row, to continue later: read back with the same labels and metadata.
-        let all = t.export(&marks, Format::Jsonl, false).unwrap();
+        let all = t.export(&marks, Format::Jsonl, false, false).unwrap();
         let back = AnnotationTable::load(&all, Format::Jsonl, "all.jsonl", "note", "label", &[]).unwrap();
         assert_eq!(back.columns, t.columns);
         assert_eq!(back.rows, t.rows);
         assert_eq!(back.marks, marks);
         assert_eq!(back.labels_found, ["neg", "pos"]);
-        assert!(t.export(&marks[..2], Format::Csv, true).is_err());
+        assert!(t.export(&marks[..2], Format::Csv, true, false).is_err());
+        // A formula in a cell is written as text when asked.
+        let evil =
+            AnnotationTable::load(b"text\n=HYPERLINK(\"http://x\")\n", Format::Csv, "e.csv", "text", "label", &[])
+                .unwrap();
+        let out = evil.export(&[mark("pos")], Format::Csv, true, true).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "text,label,labelled_by,labelled_at\n\"'=HYPERLINK(\"\"http://x\"\")\",pos,ann,2026-11-29T10:00:00Z\n"
+        );
     }
 
     #[test]

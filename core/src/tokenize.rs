@@ -47,6 +47,24 @@ impl TextTokenizer {
         inner
             .with_truncation(None)
             .map_err(|e| Error::invalid(source, None, format!("cannot switch truncation off: {e}")))?;
+        // BERT reads [CLS] first and [SEP] last: the post-processor must add them, as tokens of
+        // the vocabulary (a file whose special tokens were dropped would add ids of nothing).
+        let framing =
+            inner.encode("", true).map_err(|e| Error::invalid(source, None, format!("cannot encode with it: {e}")))?;
+        if framing.get_ids().is_empty() {
+            return Err(Error::invalid(
+                source,
+                None,
+                "its post-processor adds no [CLS] / [SEP] tokens, which BERT needs",
+            ));
+        }
+        if let Some(id) = framing.get_ids().iter().find(|&&id| inner.id_to_token(id).is_none()) {
+            return Err(Error::invalid(
+                source,
+                None,
+                format!("its post-processor adds token id {id}, which its vocabulary does not have (a special token such as [CLS] or [SEP] is missing)"),
+            ));
+        }
         let pad_id = inner.token_to_id("[PAD]").unwrap_or(pad_id);
         Ok(TextTokenizer { inner, pad_id, max_len: None })
     }

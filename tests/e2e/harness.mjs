@@ -93,3 +93,14 @@ export async function shot(page, path) {
     console.log(`screenshot ${path} not taken: ${e.message.split("\n")[0]}`);
   }
 }
+
+// What the page left in the browser's storage.
+export async function storedByThePage(page, context) {
+  const inPage = await page.evaluate(async () => ({
+    local: localStorage.length,
+    session: sessionStorage.length,
+    caches: await caches.keys(),
+    databases: (await indexedDB.databases()).map((d) => d.name),
+  }));
+  return { cookies: (await context.cookies()).length, ...inPage };
+}

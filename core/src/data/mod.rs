@@ -12,5 +12,7 @@ pub mod text;
 
 pub use clean::{apply_fixups, clean_bytes, clean_stream, CleanOptions, Cleaner, ConflictPolicy, Fixups};
 pub use dedup::DedupMode;
-pub use format::{Format, Malformed, Row, RowResult, RowSource, TableReader, TableWriter};
+pub use format::{
+    spreadsheet_safe, spreadsheet_safe_cell, Format, Malformed, Row, RowResult, RowSource, TableReader, TableWriter,
+};
 pub use report::Report;

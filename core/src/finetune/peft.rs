@@ -180,7 +180,12 @@ pub fn read_adapter_config(json: &[u8], source: &str) -> Result<Strategy> {
         return Err(bad("per-layer rank_pattern / alpha_pattern are not supported".into()));
     }
     let r = v["r"].as_u64().filter(|&r| r > 0).ok_or_else(|| bad("r must be a positive integer".into()))? as usize;
-    let alpha = v["lora_alpha"].as_f64().ok_or_else(|| bad("lora_alpha is missing".into()))?;
+    let alpha = match v.get("lora_alpha") {
+        None | Some(Value::Null) => return Err(bad("lora_alpha is missing".into())),
+        Some(a) => {
+            a.as_f64().filter(|a| a.is_finite()).ok_or_else(|| bad(format!("lora_alpha must be a number, got {a}")))?
+        }
+    };
     let dropout = v.get("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0);
     let names: Vec<String> = match &v["target_modules"] {
         Value::String(s) => vec![s.clone()],
@@ -217,6 +222,11 @@ pub fn read_adapter<R: Read + Seek>(
             None,
             "the adapter has no classifier head (no 'classifier.weight' / 'base_model.model.classifier.weight'): it was saved without modules_to_save, so its fine-tuned head is lost",
         ));
+    }
+    if let Strategy::Lora(lora) = strategy {
+        // A and B of every adapted layer: r × (in + out) weights each (in, out ≥ hidden).
+        let per_layer = lora.targets.len() as u128 * lora.r as u128 * 2 * h as u128;
+        checkpoint.check_holds(per_layer * bert.layers.len() as u128, "adapter_config.json (its r)")?;
     }
     let mut loader = Loader::new(checkpoint, device);
     let classifier = match strategy {

@@ -162,6 +162,15 @@ impl BertConfig {
     }
 
     /// Attention head width.
+    /// A lower bound on the weights a checkpoint of this config holds: the word and position
+    /// embeddings and each layer's attention and feed-forward matrices (biases, norms and heads
+    /// left out), in u128 so absurd sizes cannot overflow.
+    pub fn min_weights(&self) -> u128 {
+        let (h, i) = (self.hidden_size as u128, self.intermediate_size as u128);
+        let embeddings = (self.vocab_size as u128 + self.max_position_embeddings as u128) * h;
+        embeddings + self.num_hidden_layers as u128 * (4 * h * h + 2 * h * i)
+    }
+
     pub fn head_size(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }

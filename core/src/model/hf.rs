@@ -55,8 +55,11 @@ impl<R: Read + Seek> Checkpoint<R> {
         }
         let mut header = vec![0u8; n as usize];
         reader.read_exact(&mut header).map_err(io)?;
-        let metadata: Metadata =
-            serde_json::from_slice(&header).map_err(|e| bad(format!("the safetensors header is invalid: {e}")))?;
+        let metadata: Metadata = serde_json::from_slice(&header).map_err(|e| {
+            // safetensors' own message names no tensor: find the one that is wrong.
+            let named = explain_header(&header, len - 8 - n).unwrap_or_else(|| e.to_string());
+            bad(format!("the safetensors header is invalid: {named}"))
+        })?;
         let data_start = 8 + n;
         let need = metadata.data_len() as u64;
         if data_start + need != len {
@@ -70,6 +73,24 @@ impl<R: Read + Seek> Checkpoint<R> {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Refuses to build a model of `elements` weights (a lower bound, from a config) that this
+    /// file could not hold at 2 bytes or more each: sizes in a config are checked against the
+    /// weights' real size before anything of that size is allocated, so an absurd config.json is
+    /// an error, not an out-of-memory.
+    pub(crate) fn check_holds(&self, elements: u128, what: &str) -> Result<()> {
+        let have = self.metadata.data_len() as u128;
+        if elements.saturating_mul(2) > have {
+            return Err(Error::invalid(
+                &self.source,
+                None,
+                format!(
+                    "{what} describes at least {elements} weights, more than the {have} bytes of this file can hold: they belong to different models"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Tensor names in file order.
@@ -122,6 +143,50 @@ impl<R: Read + Seek> Checkpoint<R> {
     }
 }
 
+/// The first tensor of a header that safetensors refuses, and why: offsets backwards or past the
+/// data, or a span that is not its shape times its dtype's size. `None` when none is found.
+fn explain_header(header: &[u8], data_len: u64) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(header).ok()?;
+    for (name, t) in value.as_object()?.iter().filter(|(k, _)| *k != "__metadata__") {
+        let numbers = |key: &str| -> std::result::Result<Vec<u64>, String> {
+            let raw = t.get(key).cloned().unwrap_or_default();
+            raw.as_array()
+                .and_then(|a| a.iter().map(|v| v.as_u64()).collect::<Option<Vec<u64>>>())
+                .ok_or(format!("tensor '{name}': {key} {raw} must be a list of non-negative whole numbers"))
+        };
+        let (offsets, shape) = match (numbers("data_offsets"), numbers("shape")) {
+            (Ok(o), Ok(s)) => (o, s),
+            (Err(e), _) | (_, Err(e)) => return Some(e),
+        };
+        let size = match t.get("dtype")?.as_str()? {
+            "F64" | "I64" | "U64" => 8,
+            "F32" | "I32" | "U32" => 4,
+            "F16" | "BF16" | "I16" | "U16" => 2,
+            "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" => 1,
+            "F4" | "F6_E2M3" | "F6_E3M2" => continue, // sub-byte: safetensors checks these
+            other => return Some(format!("tensor '{name}': dtype '{other}' is not a safetensors dtype")),
+        };
+        let [start, end] = offsets[..] else {
+            return Some(format!("tensor '{name}': data_offsets must be two numbers"));
+        };
+        if end < start || end > data_len {
+            return Some(format!(
+                "tensor '{name}': data_offsets [{start}, {end}] lie outside the {data_len} bytes of data"
+            ));
+        }
+        let need = shape.iter().try_fold(size, |acc: u64, &d| acc.checked_mul(d));
+        if need != Some(end - start) {
+            return Some(format!(
+                "tensor '{name}': shape {shape:?} of {} needs {} bytes, its data_offsets span {}",
+                t["dtype"].as_str().unwrap_or("?"),
+                need.map_or("more than 2^64".into(), |n| n.to_string()),
+                end - start
+            ));
+        }
+    }
+    None
+}
+
 /// What a load left aside, for the user (HF prints the same as warnings).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadNotes {
@@ -155,6 +220,12 @@ impl<'a, R: Read + Seek> Loader<'a, R> {
             return vec![0.0; numel];
         }
         match self.checkpoint.read_f32(name) {
+            // A NaN or infinite weight poisons every output it touches: refused, not run.
+            Ok(v) if v.iter().any(|x| !x.is_finite()) => {
+                let bad = v.iter().filter(|x| !x.is_finite()).count();
+                self.problems.push(format!("not finite: {name} holds {bad} NaN or infinite value(s)"));
+                vec![0.0; numel]
+            }
             Ok(v) => v,
             Err(e) => {
                 self.problems.push(e.to_string());
@@ -308,6 +379,7 @@ pub fn load_encoder<R: Read + Seek>(
     checkpoint: &mut Checkpoint<R>,
     device: &Device,
 ) -> Result<(BertModel, LoadNotes)> {
+    checkpoint.check_holds(config.min_weights(), "config.json")?;
     let prefix = encoder_prefix(checkpoint);
     let with_pooler = checkpoint.has(&format!("{prefix}pooler.dense.weight"));
     let mut loader = Loader::new(checkpoint, device);
@@ -330,6 +402,7 @@ pub fn load_classifier<R: Read + Seek>(
             "the checkpoint has no classification head (no 'classifier.weight'): it is an encoder such as BertModel; use `savant embed`, or fine-tune a head with `savant train`",
         ));
     }
+    checkpoint.check_holds(config.min_weights(), "config.json")?;
     let prefix = encoder_prefix(checkpoint);
     let h = config.hidden_size;
     let mut loader = Loader::new(checkpoint, device);

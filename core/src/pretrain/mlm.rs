@@ -96,6 +96,7 @@ pub fn load_masked_lm<R: Read + Seek>(
     seed: u64,
     device: &Device,
 ) -> Result<(BertForMaskedLm, LoadNotes, bool)> {
+    checkpoint.check_holds(config.min_weights(), "config.json")?;
     let prefix = encoder_prefix(checkpoint);
     let with_pooler = checkpoint.has(&format!("{prefix}pooler.dense.weight"));
     let has_head = checkpoint.has("cls.predictions.transform.dense.weight");

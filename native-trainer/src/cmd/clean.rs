@@ -33,6 +33,10 @@ pub struct Args {
     /// Write the JSON report here (it is always summarised on stderr).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// CSV/TSV output for spreadsheets: cells starting with = + - @ (which a spreadsheet would
+    /// run as formulas: CSV injection) are written as text, with a ' in front.
+    #[arg(long)]
+    pub spreadsheet_safe: bool,
     /// Redact PII/PHI with typed placeholders ([EMAIL], [PHONE], ...).
     #[arg(long)]
     pub redact: bool,
@@ -105,7 +109,11 @@ impl Args {
     }
 
     fn options(&self) -> Result<CleanOptions> {
-        let mut o = CleanOptions { text_column: self.text.clone(), ..Default::default() };
+        let mut o = CleanOptions {
+            text_column: self.text.clone(),
+            spreadsheet_safe: self.spreadsheet_safe,
+            ..Default::default()
+        };
         o.label_column = (!self.no_label).then(|| self.label.clone());
         o.dedup = DedupMode::parse(&self.dedup)
             .with_context(|| format!("--dedup must be exact, normalized, near or none, got '{}'", self.dedup))?;
@@ -205,7 +213,7 @@ pub fn run(args: Args) -> Result<Report> {
             cleaned.rewind()?;
             let second = AtomicFile::create(&args.output)?;
             let mut w = BufWriter::with_capacity(1 << 20, second.file());
-            apply_fixups(BufReader::new(cleaned), out_format, label, &mut w, &fixups)?;
+            apply_fixups(BufReader::new(cleaned), out_format, label, &mut w, &fixups, args.spreadsheet_safe)?;
             w.flush()?;
             drop(w);
             second.commit()?;
