@@ -296,8 +296,9 @@ test("a malicious CSV runs no script, reaches no server, and leaves no formula i
   const cleaned = join(dir, "cleaned.csv");
   await download(page, page.locator("#clean-download"), cleaned);
 
-  // Label every row and export: the texts are shown, never run.
+  // Label every row (into a new column) and export: the texts are shown, never run.
   await page.fill("#ann-labels", "billing, fraud, other");
+  await page.fill("#ann-label-col", "reviewed");
   await page.click("#ann-start-btn");
   await page.waitForSelector("#ann-box:not([hidden])");
   await page.locator("#ann-card").focus();
