@@ -37,12 +37,32 @@ pub struct TokenBatch {
     pub truncated: usize,
 }
 
+/// `Tokenizer::from_bytes`, with a panic inside the tokenizers library (its components `expect`
+/// well-formed parts) turned into an error where panics unwind (natively; wasm aborts).
+fn load_tokenizer(bytes: &[u8]) -> std::result::Result<Tokenizer, String> {
+    match std::panic::catch_unwind(|| Tokenizer::from_bytes(bytes)) {
+        Ok(loaded) => loaded.map_err(|e| e.to_string()),
+        Err(panic) => Err(format!(
+            "the tokenizers library failed on it ({})",
+            panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or(panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic")
+        )),
+    }
+}
+
 impl TextTokenizer {
     /// Loads a `tokenizer.json`; `source` names it in errors. `pad_id` is the model's
     /// `pad_token_id`, used when the file names no `[PAD]` token.
     pub fn from_tokenizer_json(bytes: &[u8], source: &str, pad_id: u32) -> Result<TextTokenizer> {
-        let mut inner = Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::invalid(source, None, format!("not a tokenizers file: {e}")))?;
+        // HF tokenizers panics (an `expect`) on some malformed JSON inside a component; JSON
+        // that parses never reaches it (found by fuzzing: fuzz/regressions/tokenizer/).
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|e| Error::invalid(source, None, format!("not a tokenizers file: not valid JSON: {e}")))?;
+        let mut inner =
+            load_tokenizer(bytes).map_err(|e| Error::invalid(source, None, format!("not a tokenizers file: {e}")))?;
         inner.with_padding(None);
         inner
             .with_truncation(None)
