@@ -48,7 +48,6 @@ for f in $(find $repo/tests/fixtures/ingest -type f | sort); do seed ingest "$(p
 for f in $repo/tests/bad-input/eval/*.csv; do seed eval_input 00 "$f"; done
 for f in $repo/tests/bad-input/eval/*.jsonl; do seed eval_input 01 "$f"; done
 
-results=()
 for t in "${targets[@]}"; do
     log="logs/$t.log"
     mkdir -p logs "artifacts/$t" "corpus/$t"
@@ -61,8 +60,10 @@ for t in "${targets[@]}"; do
     [ -z "$runs" ] && runs=$(grep -oE "^#[0-9]+" "$log" | tail -1 | tr -d '#' || echo 0)
     inputs=$(ls "corpus/$t" | wc -l)
     echo "$t: $status, ${runs:-0} executions in ${took} s, corpus $inputs inputs"
-    results+=("{\"target\": \"$t\", \"status\": \"$status\", \"executions\": ${runs:-0}, \"seconds\": $took, \"corpus\": $inputs}")
+    mkdir -p results
+    echo "{\"target\": \"$t\", \"status\": \"$status\", \"executions\": ${runs:-0}, \"seconds\": $took, \"corpus\": $inputs, \"date\": \"$(date -u +%F)\"}" > "results/$t.json"
 done
-{ echo "["; (IFS=,; echo "${results[*]}" | sed 's/},{/},\n{/g'); echo "]"; } > results.json
+# Every target's latest run, one file (runs of other targets, or in parallel, are kept).
+{ echo "["; ls results/*.json | xargs -n1 cat | paste -sd, | sed 's/},{/},\n{/g'; echo "]"; } > results.json
 echo "fuzz/results.json written"
 grep -q '"crash"' results.json && { echo "a target crashed: see fuzz/artifacts/ and fuzz/logs/"; exit 1; } || true
