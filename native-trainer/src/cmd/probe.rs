@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use savant_core::data::TableReader;
 use savant_core::infer::TextModel;
 use savant_core::model::{load_encoder, ModelFolder, Pooling};
@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--sample must be at least 1 and --max-len at least 3");
     }
     let format = super::format_for(&args.data, args.format.as_deref())?;
-    let file = std::fs::File::open(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
+    let file = crate::io::open(&args.data)?;
     let reader = TableReader::new(std::io::BufReader::new(file), format, &args.data.display().to_string())?;
     let Sample { texts, labels, .. } = Sample::read(reader, &args.text, args.label.as_deref(), args.sample)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
