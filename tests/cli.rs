@@ -2,7 +2,7 @@
 //! leakage checks and atomic output. (Compiled with the native-trainer package so that
 //! `CARGO_BIN_EXE_savant` is the freshly built binary.)
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -820,13 +820,87 @@ fn train_full_writes_a_model_folder_that_predict_loads() {
         assert!(metrics["peak"]["source"].as_str().unwrap().contains("f32 FLOPs/cycle"), "{metrics}");
     }
     let log = std::fs::read_to_string(dir.path().join("runs/full/train_log.jsonl")).unwrap();
-    let step: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let step = log.lines().find(|l| l.contains("\"event\":\"step\"")).expect("a step line");
+    let step: Value = serde_json::from_str(step).unwrap();
     assert!(step["model_tflops_per_second"].as_f64().unwrap() > 0.0 && step["samples"].as_u64().unwrap() > 0, "{step}");
     let o = savant(
         &["predict", "--model", "runs/full/model", "val.csv", "--text", "text", "-o", "p.csv", "--device", "cpu"],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+// Each head from the command line: train (probe-initialised, epoch 0 logged), predict and eval
+// agree on the val split; a pooled head's model folder is sentence-transformers' layout with its
+// pooling in config.json, and a LoRA adapter with a pooled head reads back and merges the same.
+#[test]
+fn train_predict_eval_with_each_head() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    let model = model_fixture("tiny-base");
+    let m = model.to_str().unwrap();
+    let f1_of = |preds: &str| -> f64 {
+        let o = savant(&["eval", preds, "--label", "label", "--json"], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["f1_macro"].as_f64().unwrap()
+    };
+    for (head, mode) in [("pooler", "full"), ("mean", "full"), ("cls", "full"), ("max", "full"), ("auto", "lora")] {
+        let out = format!("runs/{head}-{mode}");
+        let o = savant(
+            &["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--mode", mode, "--head", head]
+                .into_iter()
+                .chain(["--epochs", "2", "--lr", "1e-3", "--batch-size", "4", "--max-len", "16", "--device", "cpu"])
+                .chain(["-o", out.as_str()])
+                .collect::<Vec<_>>(),
+            dir.path(),
+        );
+        assert_no_panic(&o, "train");
+        assert!(o.status.success(), "{head}: {}", stderr(&o));
+        let err = stderr(&o);
+        let log = std::fs::read_to_string(dir.path().join(&out).join("train_log.jsonl")).unwrap();
+        let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+        assert_eq!((&first["event"], &first["epoch"], &first["probe"]), (&json!("epoch"), &json!(0), &json!(true)), "{head}: {log}");
+        let metrics = read_report(&dir.path().join(&out).join("metrics.json"));
+        let expected_head = if head == "auto" { "mean" } else { head };
+        assert_eq!((metrics["head"].as_str(), metrics["head_init"].as_str()), (Some(expected_head), Some("probe")), "{metrics}");
+        assert!(metrics["probe_val_f1_macro"].is_number() && metrics["baseline_val_f1_macro"].is_number(), "{metrics}");
+        assert!(err.contains("val macro-F1: the fine-tuned specialist") && err.contains("TF-IDF + logistic regression"), "{err}");
+        let preds = format!("{head}.csv");
+        let args: Vec<String> = if mode == "lora" {
+            ["predict", "--model", m, "--adapter"].iter().map(|s| s.to_string()).chain([format!("{out}/adapter")]).collect()
+        } else {
+            ["predict", "--model"].iter().map(|s| s.to_string()).chain([format!("{out}/model")]).collect()
+        };
+        let args: Vec<String> = args.into_iter().chain(["val.csv", "--text", "text", "--max-len", "16", "-o", preds.as_str(), "--device", "cpu"].map(String::from)).collect();
+        let o = savant(&args.iter().map(String::as_str).collect::<Vec<_>>(), dir.path());
+        assert!(o.status.success(), "{head}: {}", stderr(&o));
+        let best = metrics["f1_macro"].as_f64().unwrap();
+        assert!((f1_of(&preds) - best).abs() < 1e-9, "{head}: predict reproduces the best epoch's val F1 {best}");
+        if mode == "full" {
+            let saved = dir.path().join(&out).join("model");
+            let config: Value = serde_json::from_slice(&std::fs::read(saved.join("config.json")).unwrap()).unwrap();
+            let pooled = head != "pooler";
+            assert_eq!(config.get("classifier_pooling").and_then(Value::as_str), pooled.then_some(head), "{config}");
+            assert_eq!(saved.join("1_Pooling/config.json").is_file(), pooled, "{head}");
+            assert_eq!(saved.join("modules.json").is_file(), pooled, "{head}");
+        } else {
+            let o = savant(&["merge", "--model", m, "--adapter", &format!("{out}/adapter"), "-o", "merged"], dir.path());
+            assert!(o.status.success(), "{}", stderr(&o));
+            let o = savant(&["predict", "--model", "merged", "val.csv", "--text", "text", "--max-len", "16", "-o", "merged.csv", "--device", "cpu"], dir.path());
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert!((f1_of("merged.csv") - best).abs() < 1e-9, "merged pooled-head LoRA model");
+        }
+    }
+    // A head the folder does not declare is used as asked, and said (tiny-cls classifies these
+    // labels with its pooler: asked for another head, it gets a fresh one).
+    let o = savant(
+        &["train", "--model", model_fixture("tiny-cls").to_str().unwrap(), "--train", "train.csv", "--val", "val.csv"]
+            .into_iter()
+            .chain(["--head", "mean", "--epochs", "1", "--batch-size", "4", "--device", "cpu", "-o", "runs/undeclared"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(o.status.success() && stderr(&o).contains("declares no sentence pooling"), "{}", stderr(&o));
 }
 
 // Mixed precision from the command line: bf16 and f16 matmuls train (the run says so) and the

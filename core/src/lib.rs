@@ -4,6 +4,7 @@
 //! readers, bytes and options and return values, so the CLI and the browser share one code path.
 
 pub mod annotate;
+pub mod baseline;
 pub mod data;
 mod error;
 pub mod finetune;

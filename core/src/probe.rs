@@ -204,6 +204,37 @@ impl LinearProbe {
         self.probabilities_standardised(&z)
     }
 
+    /// The probe as one linear layer on the raw features (the standardisation folded in):
+    /// weights `[classes, dim]` row-major (PyTorch's layout) and biases, whose logits equal
+    /// [`LinearProbe::logits`].
+    pub fn folded(&self) -> (Vec<f32>, Vec<f32>) {
+        let dim = self.mean.len();
+        let mut weights = Vec::with_capacity(self.classes * dim);
+        let mut bias = Vec::with_capacity(self.classes);
+        for k in 0..self.classes {
+            let row = &self.weights[k * dim..(k + 1) * dim];
+            weights.extend(row.iter().zip(&self.scale).map(|(w, s)| (w * s) as f32));
+            let shift: f64 = row.iter().zip(&self.scale).zip(&self.mean).map(|((w, s), m)| w * s * m).sum();
+            bias.push((self.bias[k] - shift) as f32);
+        }
+        (weights, bias)
+    }
+
+    /// The logits of each row of `x`, `[n, classes]` row-major.
+    pub fn logits(&self, x: &[f32]) -> Vec<f32> {
+        let dim = self.mean.len();
+        x.chunks_exact(dim)
+            .flat_map(|row| {
+                let z: Vec<f64> =
+                    row.iter().zip(&self.mean).zip(&self.scale).map(|((&v, m), s)| (v as f64 - m) * s).collect();
+                (0..self.classes).map(move |k| {
+                    (self.bias[k] + self.weights[k * dim..(k + 1) * dim].iter().zip(&z).map(|(w, v)| w * v).sum::<f64>())
+                        as f32
+                })
+            })
+            .collect()
+    }
+
     /// The most probable class of each row of `x`.
     pub fn predict(&self, x: &[f32]) -> Vec<usize> {
         x.chunks_exact(self.mean.len())

@@ -563,9 +563,17 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
         assert!(a.iter().any(|(name, v)| v != &before[name]), "{mode:?}: training changed nothing");
     }
 
-    // A helper built with another LoRA rank cannot take this trainer's values.
-    let options =
-        TrainOptions { mode: Mode::Lora, epochs: 1, batch_size: 6, parts: 2, max_len: Some(16), ..Default::default() };
+    // A helper built with another LoRA rank cannot take this trainer's values (a random head: the
+    // first call is then a step, not the probe's embedding).
+    let options = TrainOptions {
+        mode: Mode::Lora,
+        epochs: 1,
+        batch_size: 6,
+        parts: 2,
+        max_len: Some(16),
+        head_init: savant_core::train::HeadInit::Random,
+        ..Default::default()
+    };
     let mut run = FineTune::new(&files, options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();
     let other = TrainOptions { lora_r: 4, ..options };
     let odd = FineTune::new(&files, other, rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();
@@ -716,4 +724,167 @@ fn the_loss_scale_halves_on_overflow_and_doubles_after_its_interval() {
         assert!(scale.update(true));
     }
     assert_eq!((scale.scale, scale.good_steps), (65536.0, 0));
+}
+
+/// The tiny model's encoder under a fresh head reading `pooling` (`None`: the pooler).
+fn with_fresh_head(t: &Tiny, pooling: Option<savant_core::model::Pooling>, device: &Device) -> BertClassifier {
+    let mut base =
+        Checkpoint::open(Cursor::new(std::fs::read(fixture("tiny-cls/model.safetensors")).unwrap()), "m").unwrap();
+    let (bert, _) = savant_core::model::load_encoder(&t.config, &mut base, device).unwrap();
+    let mut config = t.config.clone().with_labels(vec!["a".into(), "b".into(), "c".into()]);
+    config.classifier_pooling = pooling;
+    savant_core::finetune::new_classifier(bert, &config, 3, 5, device)
+}
+
+// Every head with every strategy: the loss falls, only the strategy's parameters change, and a
+// pooled head has no pooler at all (nothing of it is counted or saved).
+#[test]
+fn every_head_trains_with_every_strategy_and_only_its_parameters() {
+    use savant_core::model::{Head, Pooling};
+    let t = tiny();
+    let ad = device().autodiff();
+    let batch = task(&t);
+    for pooling in [None, Some(Pooling::Mean), Some(Pooling::Cls), Some(Pooling::Max)] {
+        for strategy in [Strategy::Full, Strategy::Partial { frozen_layers: None }, Strategy::Adapter { dim: 8 }, lora()] {
+            let name = format!("{pooling:?} × {}", strategy.name());
+            let model = prepare(with_fresh_head(&t, pooling, &ad), &strategy, 1, &ad).unwrap();
+            assert_eq!(model.head(), pooling.map_or(Head::Pooler, Head::Pooled), "{name}");
+            let before = snapshot(&model);
+            assert_eq!(before.keys().any(|k| k.starts_with("pooler.")), pooling.is_none(), "{name}: {:?}", before.keys());
+            let lr = if matches!(strategy, Strategy::Full) { 1e-3 } else { 1e-2 };
+            let config = OptimConfig { lr, ..OptimConfig::default() };
+            let mut trainer = Trainer::new(model, config, LinearSchedule::new(lr, 0.0, 1000), None, &ad);
+            let first = eval_loss(&trainer, &batch);
+            for _ in 0..20 {
+                trainer.step(std::slice::from_ref(&batch));
+            }
+            let last = eval_loss(&trainer, &batch);
+            assert!(last < first, "{name}: loss {first} -> {last}");
+            let after = snapshot(trainer.model());
+            let changed: Vec<String> =
+                after.iter().filter(|(k, v)| max_diff(&before[*k], v) > 0.0).map(|(k, _)| k.clone()).collect();
+            assert!(changed.iter().any(|p| p == "classifier.weight"), "{name}: {changed:?}");
+            let allowed = |p: &str| match &strategy {
+                Strategy::Full => true,
+                Strategy::Partial { .. } => p.starts_with("classifier."),
+                Strategy::Adapter { .. } => p.contains(".adapter.") || p.contains("layer_norm") || p.starts_with("classifier."),
+                Strategy::Lora(_) => p.contains(".lora.") || p.starts_with("classifier."),
+            };
+            let wrong = all_match(&changed, allowed);
+            assert!(wrong.is_empty(), "{name}: parameters outside the strategy changed: {wrong:?}");
+        }
+    }
+}
+
+// A separate head learning rate moves the head by its own rate: with the body's rate 0 only the
+// head changes, and with the head's rate 0 the head stays put while LoRA trains.
+#[test]
+fn the_head_learning_rate_applies_to_the_head_alone() {
+    let t = tiny();
+    let ad = device().autodiff();
+    let batch = task(&t);
+    for (lr, head_lr) in [(0.0, 1e-2), (1e-2, 0.0)] {
+        let model = prepare(with_fresh_head(&t, Some(savant_core::model::Pooling::Mean), &ad), &lora(), 1, &ad).unwrap();
+        let before = snapshot(&model);
+        let config = OptimConfig { lr, head_lr: Some(head_lr), weight_decay: 0.0, ..OptimConfig::default() };
+        let mut trainer = Trainer::new(model, config, LinearSchedule::new(lr, 0.0, 1000), None, &ad);
+        for _ in 0..3 {
+            trainer.step(std::slice::from_ref(&batch));
+        }
+        let after = snapshot(trainer.model());
+        let changed: Vec<&String> = after.iter().filter(|(k, v)| max_diff(&before[*k], v) > 0.0).map(|(k, _)| k).collect();
+        let head_moved = changed.iter().any(|p| p.starts_with("classifier."));
+        let body_moved = changed.iter().any(|p| p.contains(".lora."));
+        assert_eq!((head_moved, body_moved), (head_lr > 0.0, lr > 0.0), "lr {lr}, head_lr {head_lr}: {changed:?}");
+    }
+}
+
+// LP-FT: before any step, the probe-initialised head gives exactly the logits of core's logistic
+// regression fitted on the frozen model's pooled training features (what `savant probe` fits); its
+// validation is epoch 0 and the run keeps it while no epoch beats it. `head auto` picks the
+// folder's mean pooling when it has 1_Pooling/config.json and the pooler when it has none.
+#[test]
+fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
+    use savant_core::model::{Head, Pooling};
+    use savant_core::train::{FineTune, HeadInit, Mode, TrainEvent, TrainOptions};
+    let device = device();
+    let options = TrainOptions { mode: Mode::Lora, epochs: 1, batch_size: 4, lr: Some(0.0), max_len: Some(16), ..Default::default() };
+    let auto_cls = FineTune::new(&FixtureFiles(fixture("tiny-cls")), options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
+    assert_eq!(auto_cls.session.trainer.model().head(), Head::Pooler, "no 1_Pooling: the pooler");
+    let files = FixtureFiles(fixture("tiny-base"));
+    let mut run = FineTune::new(&files, options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
+    assert_eq!(run.session.trainer.model().head(), Head::Pooled(Pooling::Mean), "1_Pooling (mean): a mean-pooled head");
+    assert_eq!(run.head_init, "probe");
+    let mut events = Vec::new();
+    while !matches!(events.last(), Some(TrainEvent::Probe { fitted: true, .. })) {
+        events.extend(pollster::block_on(run.session.advance()).unwrap());
+    }
+    assert_eq!(run.session.trainer.step, 0, "no optimiser step before the head is fitted");
+    assert!(matches!(events[0], TrainEvent::Probe { embedded: 24, total: 24, fitted: false, .. }), "{events:?}");
+
+    // The same regression, fitted here on the encoder's own mean-pooled vectors.
+    let texts = rows("train", 24, 0);
+    let folder = savant_core::model::ModelFolder::open(&files).unwrap();
+    let mut tokenizer = folder.tokenizer;
+    tokenizer.set_max_len(Some(16)).unwrap();
+    let mut ckpt = savant_core::model::ModelFolder::checkpoint(&files).unwrap();
+    let (encoder, _) = savant_core::model::load_encoder(&folder.config, &mut ckpt, &device).unwrap();
+    let refs: Vec<&str> = texts.texts.iter().map(String::as_str).collect();
+    let batch = tokenizer.encode_batch(&refs).unwrap();
+    let x = pollster::block_on(savant_core::infer::embed(&encoder, &folder.config, &batch, Pooling::Mean, false, &device)).unwrap();
+    let y: Vec<usize> = texts.labels.iter().map(|l| run.config.labels.iter().position(|c| c == l).unwrap()).collect();
+    let probe = savant_core::probe::LinearProbe::fit(&x, folder.config.hidden_size, &y, 3, 1.0, 300);
+    let expected = probe.logits(&x);
+    let got = pollster::block_on(classify(&run.session.trainer.eval_model(), &run.config, &batch, &device)).unwrap();
+    let tol = if on_cpu() { 1e-4 } else { 1e-3 };
+    assert!(max_diff(&expected, &got) <= tol, "probe {expected:?} vs head {got:?}");
+
+    // lr 0: training cannot beat epoch 0, so the probe-initialised model is kept.
+    while !run.session.finished() {
+        pollster::block_on(run.session.advance()).unwrap();
+    }
+    let p = &run.session.progress;
+    assert!(p.probe_metric.is_some() && p.best_epoch.is_none(), "{p:?}");
+    let m = run.metrics_json().unwrap();
+    assert_eq!((m["best_epoch"].as_u64(), m["head"].as_str(), m["head_init"].as_str()), (Some(0), Some("mean"), Some("probe")), "{m}");
+    assert_eq!(m["probe_val_f1_macro"], m["f1_macro"], "{m}");
+
+    // A random head skips the probe; a model saved with a pooled head reads back to its logits.
+    let random = TrainOptions { head_init: HeadInit::Random, ..options };
+    let mut run = FineTune::new(&files, random, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
+    let first = pollster::block_on(run.session.advance()).unwrap();
+    assert!(!first.iter().any(|e| matches!(e, TrainEvent::Probe { .. })), "{first:?}");
+    assert_eq!((run.session.trainer.step, run.head_init), (1, "random"), "the first call is an optimiser step");
+}
+
+// A full fine-tune with a pooled head is saved as an HF folder whose config names the pooling
+// (`classifier_pooling`), with sentence-transformers' modules.json and 1_Pooling and no pooler
+// weights; loaded back it gives the run's own logits.
+#[test]
+fn a_pooled_head_model_folder_reads_back_to_the_same_logits() {
+    use savant_core::train::{FineTune, Mode, TrainOptions};
+    let files = FixtureFiles(fixture("tiny-base"));
+    let device = device();
+    let options = TrainOptions { mode: Mode::Full, epochs: 1, batch_size: 4, lr: Some(1e-3), max_len: Some(16), ..Default::default() };
+    let mut run = FineTune::new(&files, options, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
+    while !run.session.finished() {
+        pollster::block_on(run.session.advance()).unwrap();
+    }
+    let exported: BTreeMap<String, Vec<u8>> = pollster::block_on(run.result_files(&files)).unwrap().into_iter().collect();
+    assert!(exported.contains_key("model/modules.json") && exported.contains_key("model/1_Pooling/config.json"), "{:?}", exported.keys());
+    let config = BertConfig::from_json(&exported["model/config.json"], "config.json").unwrap();
+    assert_eq!(config.classifier_pooling, Some(savant_core::model::Pooling::Mean));
+    let pooling = savant_core::model::Pooling::from_json(&exported["model/1_Pooling/config.json"], "1_Pooling").unwrap();
+    assert_eq!(pooling, savant_core::model::Pooling::Mean);
+    let mut ckpt = Checkpoint::open(Cursor::new(exported["model/model.safetensors"].clone()), "model.safetensors").unwrap();
+    assert!(!ckpt.names().iter().any(|n| n.contains("pooler")), "{:?}", ckpt.names());
+    let loaded = load_classifier(&config, &mut ckpt, &device).unwrap().0;
+    let texts = ["billing fee the", "stolen card", "a question about nothing in particular"];
+    let probs = pollster::block_on(run.predict(&texts, 2)).unwrap();
+    let mut tokenizer = run.tokenizer.clone();
+    tokenizer.set_max_len(Some(16)).unwrap();
+    let logits = pollster::block_on(classify(&loaded, &config, &tokenizer.encode_batch(&texts).unwrap(), &device)).unwrap();
+    let reread = savant_core::infer::softmax_rows(&logits, 3);
+    let tol = if on_cpu() { 1e-6 } else { 1e-4 };
+    assert!(max_diff(&probs, &reread) <= tol, "run {probs:?} vs its folder read back {reread:?}");
 }

@@ -290,8 +290,10 @@ pub fn load_with_adapter(
     let labels_config = files
         .read("config.json")?
         .ok_or_else(|| anyhow!("{}: missing; it holds the fine-tuned labels (id2label)", name("config.json")))?;
-    let labels = BertConfig::from_json(&labels_config, &name("config.json"))?.labels;
-    let config = base_config.clone().with_labels(labels);
+    // The fine-tuned labels and what the head reads (`classifier_pooling`).
+    let fine_tuned = BertConfig::from_json(&labels_config, &name("config.json"))?;
+    let mut config = base_config.clone().with_labels(fine_tuned.labels);
+    config.classifier_pooling = fine_tuned.classifier_pooling;
     let mut checkpoint = ModelFolder::checkpoint(base)?;
     let (bert, _) = load_encoder(base_config, &mut checkpoint, device)?;
     let model = new_classifier(bert, &config, config.labels.len(), 0, device);

@@ -326,6 +326,12 @@ fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
             "event": "epoch", "epoch": epoch + 1, "step": step, "train_loss": train_loss,
             "val_metric": val_metric, "metric": metric, "improved": improved,
         }),
+        // The probe-initialised head: its validation before any step is epoch 0.
+        TrainEvent::Probe { fitted: true, val_metric, .. } => json!({
+            "event": "epoch", "epoch": 0, "step": 0, "val_metric": val_metric, "metric": metric,
+            "improved": true, "probe": true,
+        }),
+        TrainEvent::Probe { embedded, total, .. } => json!({ "event": "probe", "embedded": embedded, "total": total }),
     }
 }
 

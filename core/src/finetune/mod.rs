@@ -64,7 +64,7 @@ impl Strategy {
 /// Reshapes `model` for `strategy`: freezes what must not train and inserts fresh adapters or
 /// LoRA updates (drawn from `seed`) on `device`.
 pub fn prepare(model: BertClassifier, strategy: &Strategy, seed: u64, device: &Device) -> Result<BertClassifier> {
-    let BertClassifier { bert, pooler, dropout, classifier } = model;
+    let BertClassifier { bert, pooler, dropout, classifier, pooling } = model;
     let layers = bert.layers.len();
     let hidden = bert.embeddings.layer_norm.gamma.dims()[0];
     let mut rng = SplitMix64::new(seed ^ 0x5eed_f1e7);
@@ -85,7 +85,7 @@ pub fn prepare(model: BertClassifier, strategy: &Strategy, seed: u64, device: &D
             bert.layers =
                 bert.layers.into_iter().enumerate().map(|(i, l)| if i < k { l.no_grad() } else { l }).collect();
             if frozen_layers.is_none() {
-                pooler = pooler.no_grad();
+                pooler = pooler.map(|p| p.no_grad());
             }
         }
         Strategy::Adapter { dim } => {
@@ -118,7 +118,7 @@ pub fn prepare(model: BertClassifier, strategy: &Strategy, seed: u64, device: &D
                     layer
                 })
                 .collect();
-            pooler = pooler.no_grad();
+            pooler = pooler.map(|p| p.no_grad());
         }
         Strategy::Lora(config) => {
             if config.r == 0 || config.targets.is_empty() {
@@ -129,7 +129,7 @@ pub fn prepare(model: BertClassifier, strategy: &Strategy, seed: u64, device: &D
                 ));
             }
             bert = bert.no_grad();
-            pooler = pooler.no_grad();
+            pooler = pooler.map(|p| p.no_grad());
             for layer in &mut bert.layers {
                 for target in &config.targets {
                     let dense = lora_slot(layer, *target);
@@ -140,7 +140,7 @@ pub fn prepare(model: BertClassifier, strategy: &Strategy, seed: u64, device: &D
             }
         }
     }
-    Ok(BertClassifier { bert, pooler, dropout, classifier })
+    Ok(BertClassifier { bert, pooler, dropout, classifier, pooling })
 }
 
 /// The linear layer of `layer` that a LoRA target names.
@@ -205,7 +205,8 @@ fn thousands(n: usize) -> String {
 
 /// A sequence classifier over `bert` with a fresh head for `labels` classes, initialised as HF
 /// initialises `BertForSequenceClassification`'s (weights N(0, `initializer_range`), zero bias).
-/// The encoder's pooler is kept; a checkpoint without one gets a fresh one too.
+/// The head reads what `config.classifier_pooling` says: the pooled token vectors (the
+/// encoder's pooler is dropped), or the pooler (kept; a checkpoint without one gets a fresh one).
 pub fn new_classifier(
     bert: crate::model::BertModel,
     config: &crate::model::BertConfig,
@@ -218,14 +219,45 @@ pub fn new_classifier(
     let mut rng = SplitMix64::new(seed ^ 0x4ead_c1a5);
     let mut fresh = |d_in: usize, d_out: usize| fresh_linear(d_in, d_out, std, &mut rng, device);
     let mut bert = bert;
-    let pooler = bert.pooler.take().unwrap_or_else(|| crate::model::bert::Pooler { dense: fresh(h, h) });
+    let old = bert.pooler.take();
+    let pooler = match config.classifier_pooling {
+        Some(_) => None,
+        None => Some(old.unwrap_or_else(|| crate::model::bert::Pooler { dense: fresh(h, h) })),
+    };
     let classifier = fresh(h, labels);
     BertClassifier {
         bert,
         pooler,
         dropout: crate::model::cpu_fast::Dropout::new(config.classifier_dropout),
         classifier,
+        pooling: config.classifier_pooling.unwrap_or(crate::model::Pooling::Mean),
     }
+}
+
+/// `model` with its classifier set to `weights` (`[labels, hidden]`, PyTorch's layout) and
+/// `bias`: the same parameters (ids, trainability), new values — a probe-initialised head.
+pub fn with_head(model: BertClassifier, weights: &[f32], bias: &[f32]) -> BertClassifier {
+    let [hidden, labels] = model.classifier.weight.dims();
+    let weights = crate::model::hf::transpose(weights, labels, hidden);
+    let set = |old: Tensor<2>| {
+        let t = Tensor::from_data(burn::tensor::TensorData::new(weights.clone(), [hidden, labels]), &old.device());
+        if old.is_require_grad() {
+            t.require_grad()
+        } else {
+            t
+        }
+    };
+    let set_bias = |old: Tensor<1>| {
+        let t = Tensor::from_data(burn::tensor::TensorData::new(bias.to_vec(), [labels]), &old.device());
+        if old.is_require_grad() {
+            t.require_grad()
+        } else {
+            t
+        }
+    };
+    let BertClassifier { bert, pooler, dropout, classifier, pooling } = model;
+    let classifier = Linear { weight: classifier.weight.map(set), bias: classifier.bias.map(|b| b.map(set_bias)) };
+    BertClassifier { bert, pooler, dropout, classifier, pooling }
 }
 
 /// A linear layer as HF initialises a new one: weights N(0, `std`) drawn from `rng`, zero bias.
@@ -245,7 +277,7 @@ fn normal(rng: &mut SplitMix64) -> f64 {
 /// a `BertForSequenceClassification` (PEFT's `merge_and_unload`). Houlsby adapters are layers of
 /// their own and cannot be folded: an error says so.
 pub fn merge(model: BertClassifier) -> Result<BertClassifier> {
-    let BertClassifier { mut bert, pooler, dropout, classifier } = model;
+    let BertClassifier { mut bert, pooler, dropout, classifier, pooling } = model;
     if bert.layers.iter().any(|l| l.attention.adapter.is_some() || l.feed_forward.adapter.is_some()) {
         return Err(Error::invalid(
             "adapter",
@@ -274,5 +306,5 @@ pub fn merge(model: BertClassifier) -> Result<BertClassifier> {
             layer
         })
         .collect();
-    Ok(BertClassifier { bert, pooler, dropout, classifier })
+    Ok(BertClassifier { bert, pooler, dropout, classifier, pooling })
 }

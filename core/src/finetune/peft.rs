@@ -214,7 +214,7 @@ pub fn read_adapter<R: Read + Seek>(
 ) -> Result<BertClassifier> {
     let h = config.hidden_size;
     let labels = config.labels.len();
-    let BertClassifier { mut bert, pooler, dropout, classifier: _ } = model;
+    let BertClassifier { mut bert, pooler, dropout, classifier: _, pooling } = model;
     let has_head = checkpoint.has(&format!("{PEFT_PREFIX}classifier.weight")) || checkpoint.has("classifier.weight");
     if !has_head {
         return Err(Error::invalid(
@@ -273,5 +273,5 @@ pub fn read_adapter<R: Read + Seek>(
         }
     };
     finish(loader, &[])?;
-    Ok(BertClassifier { bert, pooler, dropout, classifier })
+    Ok(BertClassifier { bert, pooler, dropout, classifier, pooling })
 }

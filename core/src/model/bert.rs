@@ -255,22 +255,78 @@ impl BertModel {
         let [batch, _, hidden] = first.dims();
         first.reshape([batch, hidden])
     }
+
+    /// Sentence vectors, `[batch, hidden]`, as sentence-transformers' `Pooling` computes them
+    /// ([`pool`]); CLS pooling skips most of the last layer ([`BertModel::forward_first`]).
+    pub fn sentence(&self, input: &EncoderInput, pooling: Pooling) -> Tensor<2> {
+        match pooling {
+            Pooling::Cls => self.forward_first(input),
+            _ => pool(self.forward(input), input.attention_mask.clone(), pooling),
+        }
+    }
 }
 
-/// HF `BertForSequenceClassification`: pooled output → dropout → `classifier`.
+/// What a classification head reads: BERT's pooler, tanh(dense([CLS])) (HF's
+/// `BertForSequenceClassification`), or a sentence vector pooled over the tokens as
+/// sentence-transformers pools them — the vector a sentence encoder such as all-MiniLM-L6-v2 was
+/// trained to produce (its pooler never was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    Pooler,
+    Pooled(Pooling),
+}
+
+impl Head {
+    /// `pooler`, or the pooling's name (`mean`, `cls`, `max`, `mean_sqrt_len`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Head::Pooler => "pooler",
+            Head::Pooled(p) => p.name(),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Head> {
+        match name {
+            "pooler" => Some(Head::Pooler),
+            other => Pooling::parse(other).map(Head::Pooled),
+        }
+    }
+}
+
+/// A sequence classifier: head input → dropout → `classifier`. With [`Head::Pooler`] it is HF's
+/// `BertForSequenceClassification` (and `pooler` is set); with [`Head::Pooled`] the linear layer
+/// reads the pooled token vectors and there is no pooler.
 #[derive(Module, Debug)]
 pub struct BertClassifier {
     pub bert: BertModel,
-    pub pooler: Pooler,
+    pub pooler: Option<Pooler>,
     pub dropout: Dropout,
     pub classifier: Linear,
+    /// The pooling a pooled head reads (unused while `pooler` is set).
+    #[module(skip)]
+    pub pooling: Pooling,
 }
 
 impl BertClassifier {
+    /// What the head reads.
+    pub fn head(&self) -> Head {
+        match self.pooler {
+            Some(_) => Head::Pooler,
+            None => Head::Pooled(self.pooling),
+        }
+    }
+
+    /// The head's input, `[batch, hidden]`: the pooler's output or the pooled sentence vector.
+    pub fn features(&self, input: &EncoderInput) -> Tensor<2> {
+        match &self.pooler {
+            Some(pooler) => pooler.forward(self.bert.forward_first(input)),
+            None => self.bert.sentence(input, self.pooling),
+        }
+    }
+
     /// Logits, `[batch, labels]`.
     pub fn forward(&self, input: &EncoderInput) -> Tensor<2> {
-        let first = self.bert.forward_first(input);
-        self.classifier.forward(self.dropout.forward(self.pooler.forward(first)))
+        self.classifier.forward(self.dropout.forward(self.features(input)))
     }
 }
 

@@ -52,6 +52,9 @@ pub struct BertConfig {
     pub pad_token_id: u32,
     /// Class names in id order (`id2label`). HF's default when absent is `LABEL_0`, `LABEL_1`.
     pub labels: Vec<String>,
+    /// `classifier_pooling`, Savant's key (transformers keeps and ignores it): the sentence
+    /// pooling a pooled classification head reads; `None` (absent, or `"pooler"`): HF's pooler.
+    pub classifier_pooling: Option<Pooling>,
     /// The whole file as read, so that keys Savant does not use are written back unchanged.
     raw: Map<String, Value>,
 }
@@ -157,6 +160,13 @@ impl BertConfig {
                 .unwrap_or(0.02),
             pad_token_id,
             labels: read_labels(&raw, source)?,
+            classifier_pooling: match raw.get("classifier_pooling") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(p)) if p == "pooler" => None,
+                Some(v) => Some(v.as_str().and_then(Pooling::parse).ok_or_else(|| {
+                    bad(format!("classifier_pooling is {v}; expected \"pooler\", \"mean\", \"cls\", \"max\" or \"mean_sqrt_len\""))
+                })?),
+            },
             raw,
         })
     }
@@ -192,6 +202,10 @@ impl BertConfig {
             self.labels.iter().enumerate().map(|(i, l)| (l.clone(), Value::from(i))).collect();
         raw.insert("id2label".into(), Value::Object(id2label));
         raw.insert("label2id".into(), Value::Object(label2id));
+        match self.classifier_pooling {
+            Some(p) => raw.insert("classifier_pooling".into(), Value::String(p.name().into())),
+            None => raw.remove("classifier_pooling"),
+        };
         let mut out = serde_json::to_vec_pretty(&Value::Object(raw)).expect("a JSON map always serialises");
         out.push(b'\n');
         out
@@ -254,6 +268,27 @@ impl Pooling {
             [] => Err(Error::invalid(source, None, "no pooling mode is enabled; expected one of pooling_mode_mean_tokens, pooling_mode_cls_token, pooling_mode_max_tokens, pooling_mode_mean_sqrt_len_tokens")),
             _ => Err(Error::invalid(source, None, "more than one pooling mode is enabled; Savant supports exactly one")),
         }
+    }
+
+    /// A name of [`Pooling::name`].
+    pub fn parse(name: &str) -> Option<Pooling> {
+        [Pooling::Mean, Pooling::Cls, Pooling::Max, Pooling::MeanSqrtLen].into_iter().find(|p| p.name() == name)
+    }
+
+    /// sentence-transformers' `1_Pooling/config.json` for `dimension`-wide token vectors.
+    pub fn to_json(self, dimension: usize) -> Vec<u8> {
+        let on = |p: Pooling| self == p;
+        let value = serde_json::json!({
+            "word_embedding_dimension": dimension,
+            "pooling_mode_cls_token": on(Pooling::Cls),
+            "pooling_mode_mean_tokens": on(Pooling::Mean),
+            "pooling_mode_max_tokens": on(Pooling::Max),
+            "pooling_mode_mean_sqrt_len_tokens": on(Pooling::MeanSqrtLen),
+            "pooling_mode_weightedmean_tokens": false,
+            "pooling_mode_lasttoken": false,
+            "include_prompt": true,
+        });
+        serde_json::to_vec_pretty(&value).expect("JSON values serialise")
     }
 
     pub fn name(self) -> &'static str {

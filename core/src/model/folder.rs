@@ -28,6 +28,8 @@ pub struct ModelFolder {
     pub tokenizer: TextTokenizer,
     /// sentence-transformers' pooling, or mean pooling when the folder does not say.
     pub pooling: Pooling,
+    /// Whether the folder says how it pools (`1_Pooling/config.json`): a sentence encoder.
+    pub pooling_declared: bool,
     /// Whether sentence-transformers would L2-normalise (a `Normalize` module in modules.json).
     pub normalize: bool,
     /// sentence-transformers' `max_seq_length`, when given.
@@ -80,16 +82,16 @@ impl ModelFolder {
             None => Vec::new(),
         };
         let normalize = modules.iter().any(|t| t.ends_with(".Normalize"));
-        let pooling = match files.read("1_Pooling/config.json")? {
-            Some(b) => Pooling::from_json(&b, &path("1_Pooling/config.json"))?,
-            None => Pooling::Mean,
+        let (pooling, pooling_declared) = match files.read("1_Pooling/config.json")? {
+            Some(b) => (Pooling::from_json(&b, &path("1_Pooling/config.json"))?, true),
+            None => (Pooling::Mean, false),
         };
         let max_seq_length = files
             .read("sentence_bert_config.json")?
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .and_then(|v| v.get("max_seq_length").and_then(Value::as_u64))
             .map(|n| n as usize);
-        Ok(ModelFolder { config, tokenizer, pooling, normalize, max_seq_length })
+        Ok(ModelFolder { config, tokenizer, pooling, pooling_declared, normalize, max_seq_length })
     }
 
     /// The longest input the model takes: `max_position_embeddings`, or sentence-transformers'

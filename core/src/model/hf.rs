@@ -15,7 +15,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
 use super::bert::{BertClassifier, BertModel, Dense, Embeddings, FeedForward, Layer, Pooler, SelfAttention};
-use super::config::BertConfig;
+use super::config::{BertConfig, Pooling};
 use crate::{Error, Result};
 
 /// Headers larger than this are refused before allocating (HF's own limit is 100 MB).
@@ -389,7 +389,8 @@ pub fn load_encoder<R: Read + Seek>(
 }
 
 /// Loads a `BertForSequenceClassification` checkpoint: encoder, pooler and `classifier`, one
-/// output per label of `config.json`.
+/// output per label of `config.json`. A config with `classifier_pooling` describes a pooled head:
+/// no pooler is read (one in the file is left aside and noted).
 pub fn load_classifier<R: Read + Seek>(
     config: &BertConfig,
     checkpoint: &mut Checkpoint<R>,
@@ -407,11 +408,17 @@ pub fn load_classifier<R: Read + Seek>(
     let h = config.hidden_size;
     let mut loader = Loader::new(checkpoint, device);
     let bert = load_encoder_parts(&mut loader, config, prefix, false);
-    let pooler = Pooler { dense: loader.linear(&format!("{prefix}pooler.dense"), h, h) };
+    let pooler = match config.classifier_pooling {
+        None => Some(Pooler { dense: loader.linear(&format!("{prefix}pooler.dense"), h, h) }),
+        Some(_) => None,
+    };
     let classifier = loader.linear("classifier", h, config.labels.len());
-    let notes = finish(loader, &["cls."])?;
+    let pooler_key = format!("{prefix}pooler.");
+    let ignorable: &[&str] = if pooler.is_none() { &["cls.", pooler_key.as_str()] } else { &["cls."] };
+    let notes = finish(loader, ignorable)?;
     let dropout = Dropout::new(config.classifier_dropout);
-    Ok((BertClassifier { bert, pooler, dropout, classifier }, notes))
+    let pooling = config.classifier_pooling.unwrap_or(Pooling::Mean);
+    Ok((BertClassifier { bert, pooler, dropout, classifier, pooling }, notes))
 }
 
 /// A parameter on its way out, named as HF names it.
@@ -472,7 +479,9 @@ pub async fn encoder_to_safetensors(model: &BertModel) -> Result<Vec<u8>> {
 pub async fn classifier_to_safetensors(model: &BertClassifier) -> Result<Vec<u8>> {
     let mut named = Vec::new();
     encoder_names(&mut named, &model.bert, "bert.");
-    push_linear(&mut named, "bert.pooler.dense", &model.pooler.dense);
+    if let Some(pooler) = &model.pooler {
+        push_linear(&mut named, "bert.pooler.dense", &pooler.dense);
+    }
     push_linear(&mut named, "classifier", &model.classifier);
     serialize(named).await
 }

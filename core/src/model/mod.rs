@@ -8,7 +8,7 @@ pub mod folder;
 pub mod hf;
 pub mod precision;
 
-pub use bert::{l2_normalize, pool, BertClassifier, BertModel, EncoderInput};
+pub use bert::{l2_normalize, pool, BertClassifier, BertModel, EncoderInput, Head};
 pub use config::{Activation, BertConfig, Pooling};
 pub use folder::{ModelFiles, ModelFolder};
 pub use hf::{classifier_to_safetensors, encoder_to_safetensors, load_classifier, load_encoder, Checkpoint, LoadNotes};

@@ -12,10 +12,11 @@ use super::flops::batch_training_flops;
 use super::helpers::PartHelpers;
 use super::step::{LabelledBatch, Runner, Sequential, Trainer};
 use crate::data::rng::SplitMix64;
-use crate::infer::{classify, softmax_rows};
+use crate::infer::{classify, head_features, softmax_rows};
 use crate::metrics::input::Predictions;
 use crate::metrics::report::{evaluate, EvalOptions, EvalReport};
 use crate::model::{BertClassifier, BertConfig};
+use crate::probe::LinearProbe;
 use crate::tokenize::{Encoded, TokenBatch};
 use crate::{Error, Result};
 
@@ -89,6 +90,9 @@ pub struct RunConfig {
     pub parts: usize,
     /// Noise on the training texts (off by default).
     pub augment: Augment,
+    /// Before the first step, fit a logistic regression on the frozen model's head features of
+    /// the training rows and start the head from it (LP-FT); its validation is epoch 0.
+    pub probe_head: bool,
 }
 
 /// Who computes the parts of a step.
@@ -120,6 +124,9 @@ pub enum TrainEvent {
     },
     /// Validation after an epoch.
     Epoch { epoch: usize, step: usize, train_loss: f64, val_metric: Option<f64>, improved: bool },
+    /// The probe-initialised head ([`RunConfig::probe_head`]): `embedded` of `total` training
+    /// rows embedded so far; once the head is fitted, its validation (epoch 0) in `val_metric`.
+    Probe { embedded: usize, total: usize, fitted: bool, val_metric: Option<f64> },
 }
 
 /// Where a run stands; everything needed to continue it.
@@ -132,6 +139,13 @@ pub struct Progress {
     pub best_epoch: Option<usize>,
     pub epochs_without_improvement: usize,
     pub stopped_early: bool,
+    /// The probe-initialised head is still to be fitted.
+    #[serde(default)]
+    pub probe_pending: bool,
+    /// The validation metric of the probe-initialised head before any step (epoch 0); the best
+    /// model is that head when `best_epoch` is `None` and this is set.
+    #[serde(default)]
+    pub probe_metric: Option<f64>,
 }
 
 pub struct Session {
@@ -160,6 +174,20 @@ pub struct Session {
     /// A streamed run: micro-batches per epoch (an evaluation round), and what identifies the
     /// stream. The caller reads the rows and hands each step's to [`Session::advance_streamed`].
     stream: Option<(usize, serde_json::Value)>,
+    /// The training rows' head features so far, while the probe-initialised head is fitted.
+    probe: ProbeFeatures,
+}
+
+/// Head features of the training rows, embedded a chunk per call ([`TrainEvent::Probe`]).
+#[derive(Default)]
+struct ProbeFeatures {
+    /// Rows longest first (each chunk pads little), and how many are done.
+    order: Vec<usize>,
+    done: usize,
+    /// `[rows, hidden]` in row order.
+    values: Vec<f32>,
+    /// The frozen model they come from (off autodiff).
+    model: Option<BertClassifier>,
 }
 
 /// Where a run's training rows come from.
@@ -195,6 +223,17 @@ impl Session {
         if val.is_empty() {
             return Err(Error::invalid("val", None, "the validation split has no rows"));
         }
+        if config.probe_head && stream.is_some() {
+            return Err(Error::invalid("train", None, "a probe-initialised head needs the training rows in memory: not with a streamed split"));
+        }
+        if config.probe_head && train.encoded.iter().all(|e| e.ids.len() <= 2) {
+            return Err(Error::invalid(
+                "train",
+                None,
+                "every training text is empty after tokenising (only [CLS] and [SEP] are left): a probe-initialised head has nothing to fit; check the text column, or use a random head",
+            ));
+        }
+        let probe_pending = config.probe_head;
         let lengths: Vec<usize> = train.encoded.iter().map(|e| e.ids.len()).collect();
         let batches = epoch_batches(&lengths, config.batch_size, config.seed, 0);
         let full = super::helpers::all_trainable(trainer.model());
@@ -210,6 +249,8 @@ impl Session {
                 best_epoch: None,
                 epochs_without_improvement: 0,
                 stopped_early: false,
+                probe_pending,
+                probe_metric: None,
             },
             train,
             val,
@@ -227,6 +268,7 @@ impl Session {
             flops_since_log: 0.0,
             full,
             stream,
+            probe: ProbeFeatures::default(),
         })
     }
 
@@ -315,6 +357,10 @@ impl Session {
         if self.finished() {
             return Ok(events);
         }
+        if self.progress.probe_pending {
+            events.push(self.probe_advance().await?);
+            return Ok(events);
+        }
         if self.progress.batch >= self.batches_per_epoch() {
             events.push(self.end_epoch().await?);
             return Ok(events);
@@ -400,25 +446,10 @@ impl Session {
     async fn end_epoch(&mut self) -> Result<TrainEvent> {
         let model = self.trainer.eval_model();
         let report = self.evaluate(&model).await?;
-        let value = metric_value(&report, &self.config.metric)?;
-        let better = |new: f64, old: f64| if higher_is_better(&self.config.metric) { new > old } else { new < old };
-        let improved = match (value, self.progress.best_metric) {
-            (Some(v), Some(best)) => better(v, best),
-            (Some(_), None) => true,
-            (None, _) => self.best.is_none(),
-        };
         let epoch = self.progress.epoch;
-        if improved {
-            self.progress.best_metric = value;
-            self.progress.best_epoch = Some(epoch);
-            self.progress.epochs_without_improvement = 0;
-            self.best = Some(model);
-            self.best_report = Some(serde_json::to_value(&report).expect("reports serialise"));
-        } else {
-            self.progress.epochs_without_improvement += 1;
-            if self.config.patience.is_some_and(|p| self.progress.epochs_without_improvement >= p) {
-                self.progress.stopped_early = true;
-            }
+        let (value, improved) = self.record(model, &report, Some(epoch))?;
+        if !improved && self.config.patience.is_some_and(|p| self.progress.epochs_without_improvement >= p) {
+            self.progress.stopped_early = true;
         }
         let train_loss = self.epoch_loss.iter().sum::<f64>() / self.epoch_loss.len().max(1) as f64;
         self.epoch_loss.clear();
@@ -429,6 +460,72 @@ impl Session {
             self.epoch_batches = epoch_batches(&lengths, self.config.batch_size, self.config.seed, self.progress.epoch);
         }
         Ok(TrainEvent::Epoch { epoch, step: self.trainer.step, train_loss, val_metric: value, improved })
+    }
+
+    /// Keeps `model` as the best so far when its validation `report` improves on the best
+    /// (`epoch`: the trained epoch, `None` for the probe-initialised head before any step).
+    fn record(&mut self, model: BertClassifier, report: &EvalReport, epoch: Option<usize>) -> Result<(Option<f64>, bool)> {
+        let value = metric_value(report, &self.config.metric)?;
+        let better = |new: f64, old: f64| if higher_is_better(&self.config.metric) { new > old } else { new < old };
+        let improved = match (value, self.progress.best_metric) {
+            (Some(v), Some(best)) => better(v, best),
+            (Some(_), None) => true,
+            (None, _) => self.best.is_none(),
+        };
+        if improved {
+            self.progress.best_metric = value;
+            self.progress.best_epoch = epoch;
+            self.progress.epochs_without_improvement = 0;
+            self.best = Some(model);
+            self.best_report = Some(serde_json::to_value(report).expect("reports serialise"));
+        } else {
+            self.progress.epochs_without_improvement += 1;
+        }
+        Ok((value, improved))
+    }
+
+    /// One call of the probe-initialised head's fitting: embeds the next chunk of training rows
+    /// with the frozen model, or, once all are embedded, fits core's logistic regression on
+    /// them (what `savant probe` fits), copies it into the head and validates it (epoch 0).
+    async fn probe_advance(&mut self) -> Result<TrainEvent> {
+        let total = self.train.len();
+        if self.probe.model.is_none() {
+            let lengths: Vec<usize> = self.train.encoded.iter().map(|e| e.ids.len()).collect();
+            let mut order: Vec<usize> = (0..total).collect();
+            order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+            self.probe = ProbeFeatures { order, done: 0, values: Vec::new(), model: Some(self.trainer.eval_model()) };
+        }
+        let hidden = self.model_config.hidden_size;
+        let device = self.device.clone().without_autodiff();
+        if self.probe.done < total {
+            // Inference batches: wider than training's, as validation's are.
+            let end = (self.probe.done + (self.config.batch_size * 2).max(32)).min(total);
+            let rows = self.probe.order[self.probe.done..end].to_vec();
+            let batch = self.train.batch(&rows, self.pad_id);
+            let model = self.probe.model.as_ref().expect("set above");
+            let features = head_features(model, &self.model_config, &batch.tokens, &device).await?;
+            if self.probe.values.is_empty() {
+                self.probe.values = vec![0.0; total * hidden];
+            }
+            for (j, &row) in rows.iter().enumerate() {
+                self.probe.values[row * hidden..(row + 1) * hidden]
+                    .copy_from_slice(&features[j * hidden..(j + 1) * hidden]);
+            }
+            self.probe.done = end;
+            return Ok(TrainEvent::Probe { embedded: end, total, fitted: false, val_metric: None });
+        }
+        let classes = self.model_config.labels.len();
+        let probe = LinearProbe::fit(&self.probe.values, hidden, &self.train.labels, classes, 1.0, 300);
+        self.probe = ProbeFeatures::default();
+        let (weights, bias) = probe.folded();
+        let model = crate::finetune::with_head(self.trainer.model().clone(), &weights, &bias);
+        self.trainer.set_model(model);
+        let model = self.trainer.eval_model();
+        let report = self.evaluate(&model).await?;
+        let (value, _) = self.record(model, &report, None)?;
+        self.progress.probe_pending = false;
+        self.progress.probe_metric = value;
+        Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value })
     }
 
     /// `savant eval`'s report of `model` on the validation split.
@@ -545,6 +642,7 @@ impl Session {
             "augment": [self.config.augment.delete, self.config.augment.swap, self.config.augment.mask],
             "seed": self.config.seed,
             "metric": self.config.metric,
+            "probe_head": self.config.probe_head,
             "schedule": [self.trainer.schedule.peak, self.trainer.schedule.warmup as f64, self.trainer.schedule.total as f64],
         });
         if let Some((_, stream)) = &self.stream {

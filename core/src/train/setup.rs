@@ -13,7 +13,8 @@ use crate::finetune::peft::write_adapter;
 use crate::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
 use crate::infer::{softmax_rows, TextModel};
 use crate::model::{
-    classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, ModelFiles, ModelFolder,
+    classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, Head, ModelFiles, ModelFolder,
+    Pooling,
 };
 use crate::tokenize::TextTokenizer;
 use crate::{Error, Result};
@@ -36,6 +37,34 @@ pub enum ClassWeights {
     None,
     /// n_rows / (n_classes · n_rows_of_class), sklearn's `compute_class_weight("balanced")`.
     Balanced,
+}
+
+/// What the classification head reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadChoice {
+    /// The folder's own sentence pooling when it declares one (`1_Pooling/config.json`, as
+    /// sentence-transformers checkpoints do), else BERT's pooler.
+    Auto,
+    /// tanh(dense([CLS])), HF's `BertForSequenceClassification`.
+    Pooler,
+    /// The mean of the token vectors (padding left out).
+    Mean,
+    /// The first token's vector.
+    Cls,
+    /// The element-wise maximum over the tokens.
+    Max,
+}
+
+/// Where the head starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadInit {
+    /// A logistic regression fitted on the frozen model's features of the training split
+    /// (LP-FT: Kumar et al., ICLR 2022), validated as epoch 0.
+    Probe,
+    /// HF's fresh head: N(0, initializer_range) weights, zero bias.
+    Random,
 }
 
 /// Every setting of a run, with `savant train`'s defaults (the flags of the same names).
@@ -73,6 +102,13 @@ pub struct TrainOptions {
     pub log_every: usize,
     /// Each batch is cut into this many parts (threads natively; a resumed run needs the same).
     pub parts: usize,
+    pub head: HeadChoice,
+    pub head_init: HeadInit,
+    /// The head's peak learning rate (`None`: `lr`).
+    pub head_lr: Option<f64>,
+    /// Fit the TF-IDF + logistic-regression baseline on the same splits first (seconds), to
+    /// report beside the specialist.
+    pub baseline: bool,
 }
 
 impl Default for TrainOptions {
@@ -102,13 +138,17 @@ impl Default for TrainOptions {
             metric: "f1_macro".into(),
             log_every: 10,
             parts: 1,
+            head: HeadChoice::Auto,
+            head_init: HeadInit::Probe,
+            head_lr: None,
+            baseline: true,
         }
     }
 }
 
 impl TrainOptions {
     /// The field names, which errors use to name an option.
-    pub const FIELDS: [&'static str; 24] = [
+    pub const FIELDS: [&'static str; 28] = [
         "mode",
         "freeze_layers",
         "adapter_dim",
@@ -133,6 +173,10 @@ impl TrainOptions {
         "metric",
         "log_every",
         "parts",
+        "head",
+        "head_init",
+        "head_lr",
+        "baseline",
     ];
 
     /// The peak learning rate, defaulted by mode.
@@ -206,6 +250,9 @@ impl TrainOptions {
         if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::Option(format!("lr must be a number ≥ 0, got {lr}")));
         }
+        if let Some(h) = self.head_lr.filter(|h| !(h.is_finite() && *h >= 0.0)) {
+            return Err(Error::Option(format!("head_lr must be a number ≥ 0, got {h}")));
+        }
         if !(self.warmup >= 0.0 && self.weight_decay >= 0.0 && self.max_grad_norm >= 0.0) {
             return Err(Error::Option("warmup, weight_decay and max_grad_norm must not be negative".into()));
         }
@@ -272,6 +319,12 @@ pub struct FineTune {
     pub notes: Vec<String>,
     /// Set for a run whose training rows are streamed in.
     pub streamed: Option<StreamPlan>,
+    /// How the head started: `probe` (a logistic regression on the frozen features), `random`,
+    /// or `kept` (the folder's own head for these labels).
+    pub head_init: &'static str,
+    /// The TF-IDF + logistic-regression baseline on the same train and val rows
+    /// ([`TrainOptions::baseline`]; not for a streamed split).
+    pub baseline: Option<crate::baseline::BaselineFit>,
 }
 
 /// A streamed run's length: `steps` optimiser steps, validated every `eval_every` of them (the
@@ -402,7 +455,17 @@ impl FineTune {
 
         let config = folder.config.clone().with_labels(labels.names.clone());
         let mut notes = Vec::new();
-        let model = base_classifier(files, &folder, &config, options.seed, device, &mut notes)?;
+        let (model, config, kept) =
+            base_classifier(files, &folder, config, options.head, options.seed, device, &mut notes)?;
+        let head_init = match options.head_init {
+            _ if kept => "kept",
+            HeadInit::Probe if stream.is_some() => {
+                notes.push("a streamed split is not held in memory: the head starts at random (a probe-initialised head needs the training rows)".into());
+                "random"
+            }
+            HeadInit::Probe => "probe",
+            HeadInit::Random => "random",
+        };
         let model = prepare(model, &strategy, options.seed, device)?;
         let params = ParamCount::of(&model);
 
@@ -422,6 +485,7 @@ impl FineTune {
             lr,
             weight_decay: options.weight_decay,
             max_grad_norm: (options.max_grad_norm > 0.0).then_some(options.max_grad_norm),
+            head_lr: options.head_lr,
             ..OptimConfig::default()
         };
         // A streamed run's epochs are its validation rounds.
@@ -439,6 +503,7 @@ impl FineTune {
             log_every: options.log_every,
             parts: options.parts,
             augment,
+            probe_head: head_init == "probe",
         };
         let schedule = LinearSchedule::new(lr, options.warmup, steps_per_epoch * epochs);
         let trainer = Trainer::new(model, optim, schedule, class_weights, device);
@@ -449,6 +514,19 @@ impl FineTune {
             None => TrainData::Rows(train_texts),
         };
         let session = Session::new(trainer, run_config, data, val_texts, config.clone(), pad_id, device)?;
+        // A comparison, not the run: a baseline that cannot be fitted is said, not fatal.
+        let baseline = match &train {
+            Some(train) if options.baseline => {
+                match crate::baseline::Baseline::fit_rows(train, &val, &Default::default()) {
+                    Ok(fit) => Some(fit),
+                    Err(e) => {
+                        notes.push(format!("no TF-IDF baseline to compare with: {e}"));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let mut skipped = train.map(|t| t.skipped).unwrap_or_default();
         skipped.extend(val.skipped);
         Ok(FineTune {
@@ -465,6 +543,8 @@ impl FineTune {
             skipped,
             notes,
             streamed: stream,
+            head_init,
+            baseline,
         })
     }
 
@@ -477,8 +557,10 @@ impl FineTune {
         let mut metrics = report;
         let obj = metrics.as_object_mut().expect("a report is an object");
         let p = &self.session.progress;
+        let probe_key = format!("probe_val_{}", self.options.metric);
         for (k, v) in [
-            ("best_epoch", serde_json::json!(p.best_epoch.map(|e| e + 1))),
+            // 0: the probe-initialised head before any step was never beaten.
+            ("best_epoch", serde_json::json!(p.best_epoch.map(|e| e + 1).or(p.probe_metric.map(|_| 0)))),
             ("selection_metric", serde_json::json!(self.options.metric)),
             ("mode", serde_json::json!(self.strategy.name())),
             ("trainable_params", serde_json::json!(self.params.trainable)),
@@ -489,10 +571,37 @@ impl FineTune {
             ("skipped", serde_json::json!(self.skipped.iter().take(100).collect::<Vec<_>>())),
             ("truncated", serde_json::json!(self.truncated)),
             ("stopped_early", serde_json::json!(p.stopped_early)),
+            ("head", serde_json::json!(self.session.best_model().head().name())),
+            ("head_init", serde_json::json!(self.head_init)),
+            (probe_key.as_str(), serde_json::json!(p.probe_metric)),
+            ("baseline_val_f1_macro", serde_json::json!(self.baseline.as_ref().map(|b| b.val_macro_f1))),
+            ("baseline_c", serde_json::json!(self.baseline.as_ref().map(|b| b.c))),
+            ("baseline_vocabulary", serde_json::json!(self.baseline.as_ref().map(|b| b.baseline.vocabulary_size()))),
         ] {
             obj.insert(k.into(), v);
         }
         Ok(metrics)
+    }
+
+    /// One line comparing the specialist's validation macro-F1 with the TF-IDF baseline's and
+    /// the untrained encoder's (the probe-initialised head before any step), naming the best.
+    pub fn comparison(&self) -> Option<String> {
+        let report = self.session.best_report.as_ref()?;
+        let specialist = report.get("f1_macro").and_then(serde_json::Value::as_f64)?;
+        let p = &self.session.progress;
+        // The probe's macro-F1 is only known when the run selects on it.
+        let probe = p.probe_metric.filter(|_| self.options.metric == "f1_macro");
+        let mut rows = vec![("the fine-tuned specialist", specialist)];
+        rows.extend(self.baseline.as_ref().map(|b| ("TF-IDF + logistic regression", b.val_macro_f1)));
+        rows.extend(probe.map(|v| ("the untrained encoder (linear probe)", v)));
+        let (best, _) = rows.iter().fold(rows[0], |a, b| if b.1 > a.1 { *b } else { a });
+        let listed: Vec<String> = rows.iter().map(|(name, v)| format!("{name} {v:.4}")).collect();
+        let kept_probe = p.best_epoch.is_none() && p.probe_metric.is_some();
+        Some(format!(
+            "val macro-F1: {}; best: {best}{}",
+            listed.join(", "),
+            if kept_probe { " (no epoch beat the probe: the kept model is the probe-initialised head)" } else { "" }
+        ))
     }
 
     /// The files of the result, named relative to the run folder: `model/…` (full, partial: an
@@ -520,6 +629,13 @@ impl FineTune {
 pub const TOKENIZER_FILES: &[&str] =
     &["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
 
+/// sentence-transformers' `modules.json` for an encoder followed by its pooling.
+const SENTENCE_MODULES: &str = r#"[
+  {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+  {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+]
+"#;
+
 /// See [`FineTune::result_files`].
 pub async fn result_files<F: ModelFiles>(
     model: &BertClassifier,
@@ -539,6 +655,12 @@ pub async fn result_files<F: ModelFiles>(
                     files.push((format!("model/{name}"), bytes));
                 }
             }
+            if let Some(pooling) = config.classifier_pooling {
+                // sentence-transformers' layout: SentenceTransformer(folder) gives the vectors the
+                // head reads (the head itself, `classifier.*`, is left aside by it).
+                files.push(("model/modules.json".into(), SENTENCE_MODULES.as_bytes().to_vec()));
+                files.push(("model/1_Pooling/config.json".into(), pooling.to_json(config.hidden_size)));
+            }
             Ok(files)
         }
         Strategy::Adapter { .. } | Strategy::Lora(_) => {
@@ -553,20 +675,46 @@ pub async fn result_files<F: ModelFiles>(
     }
 }
 
-/// The classifier to fine-tune: the folder's own head when it is a classifier for exactly these
-/// labels, else its encoder with a fresh head (HF's `ignore_mismatched_sizes`).
+/// The classifier to fine-tune and its config: the folder's own head when it is a classifier
+/// for exactly these labels (`true` then: kept), else its encoder with a fresh head (HF's
+/// `ignore_mismatched_sizes`) reading what `choice` says.
 fn base_classifier<F: ModelFiles>(
     files: &F,
     folder: &ModelFolder,
-    config: &BertConfig,
+    config: BertConfig,
+    choice: HeadChoice,
     seed: u64,
     device: &Device,
     notes: &mut Vec<String>,
-) -> Result<BertClassifier> {
+) -> Result<(BertClassifier, BertConfig, bool)> {
     let mut checkpoint = ModelFolder::checkpoint(files)?;
-    if checkpoint.has("classifier.weight") && folder.config.labels == config.labels {
-        return Ok(load_classifier(config, &mut checkpoint, device)?.0);
+    let head = match choice {
+        HeadChoice::Auto if folder.pooling_declared => Head::Pooled(folder.pooling),
+        HeadChoice::Auto | HeadChoice::Pooler => Head::Pooler,
+        HeadChoice::Mean => Head::Pooled(Pooling::Mean),
+        HeadChoice::Cls => Head::Pooled(Pooling::Cls),
+        HeadChoice::Max => Head::Pooled(Pooling::Max),
+    };
+    let own = match folder.config.classifier_pooling {
+        Some(p) => Head::Pooled(p),
+        None => Head::Pooler,
+    };
+    if checkpoint.has("classifier.weight")
+        && folder.config.labels == config.labels
+        && (choice == HeadChoice::Auto || head == own)
+    {
+        let model = load_classifier(&config, &mut checkpoint, device)?.0;
+        notes.push(format!("the folder already classifies these labels: its own head ({}) trains on", own.name()));
+        return Ok((model, config, true));
     }
+    if let (Head::Pooled(p), false, false) = (head, folder.pooling_declared, choice == HeadChoice::Auto) {
+        notes.push(format!("the folder declares no sentence pooling (no 1_Pooling/config.json): the head reads {} pooling, as asked", p.name()));
+    }
+    let mut config = config;
+    config.classifier_pooling = match head {
+        Head::Pooler => None,
+        Head::Pooled(p) => Some(p),
+    };
     let (bert, loaded) = load_encoder(&folder.config, &mut checkpoint, device)?;
     if !loaded.ignored.is_empty() {
         notes.push(format!(
@@ -574,7 +722,11 @@ fn base_classifier<F: ModelFiles>(
             loaded.ignored.join(", ")
         ));
     }
-    Ok(new_classifier(bert, config, config.labels.len(), seed, device))
+    if head == Head::Pooler && bert.pooler.is_none() {
+        notes.push("the checkpoint has no pooler weights: the pooler head starts from a fresh, untrained pooler (a pooled head, such as head mean, reads the encoder's own vectors instead)".into());
+    }
+    let model = new_classifier(bert, &config, config.labels.len(), seed, device);
+    Ok((model, config, false))
 }
 
 /// A report with every key, to check a metric name before training starts.

@@ -7,6 +7,7 @@
 use burn::module::ParamGroup;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, MultiGradientsParams};
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
 use super::helpers::{set_trainable_values, trainable_values, PartFuture, PartHelpers, PartReply, PartRequest};
@@ -28,11 +29,22 @@ pub struct OptimConfig {
     pub epsilon: f64,
     /// Clip the gradients' global L2 norm to this (`max_grad_norm`; `None`: no clipping).
     pub max_grad_norm: Option<f64>,
+    /// The head's peak learning rate ([`Objective::head_ids`]), on the same schedule as `lr`
+    /// (`None`: `lr`).
+    pub head_lr: Option<f64>,
 }
 
 impl Default for OptimConfig {
     fn default() -> Self {
-        OptimConfig { lr: 5e-5, weight_decay: 0.0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, max_grad_norm: Some(1.0) }
+        OptimConfig {
+            lr: 5e-5,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            max_grad_norm: Some(1.0),
+            head_lr: None,
+        }
     }
 }
 
@@ -55,6 +67,10 @@ pub trait Objective: Module + Clone + Send + Sync + 'static {
     fn items(batch: &Self::Batch) -> usize;
     /// The batch's mean loss.
     fn loss(&self, batch: &Self::Batch, options: &Self::LossOptions, device: &Device) -> Tensor<1>;
+    /// The parameters of the task head, which [`OptimConfig::head_lr`] applies to.
+    fn head_ids(&self) -> Vec<ParamId> {
+        Vec::new()
+    }
 }
 
 impl Objective for BertClassifier {
@@ -69,6 +85,11 @@ impl Objective for BertClassifier {
     fn loss(&self, batch: &LabelledBatch, class_weights: &Option<Vec<f32>>, device: &Device) -> Tensor<1> {
         let input = EncoderInput::new(&batch.tokens, device);
         cross_entropy(self.forward(&input), &batch.labels, class_weights.as_deref(), device)
+    }
+
+    fn head_ids(&self) -> Vec<ParamId> {
+        let c = &self.classifier;
+        std::iter::once(c.weight.id).chain(c.bias.as_ref().map(|b| b.id)).collect()
     }
 }
 
@@ -418,7 +439,15 @@ impl<M: Objective> Trainer<M> {
         }
         let lr = self.schedule.lr(self.step);
         let model = self.model.take().expect("the model is back after every step");
-        self.model = Some(self.optim.step(lr, model, grads));
+        self.model = Some(match self.config.head_lr {
+            // The head's rate follows the same warmup and decay to its own peak.
+            Some(peak) => {
+                let head = LinearSchedule { peak, ..self.schedule }.lr(self.step);
+                let rates = ModuleLrScheduler::new(lr).with_group(ParamGroup::from_ids(model.head_ids()), head).step();
+                self.optim.step(rates, model, grads)
+            }
+            None => self.optim.step(lr, model, grads),
+        });
         self.step += 1;
         loss
     }

@@ -1,9 +1,9 @@
 //! `savant demo`: the main job on real data: fetch, clean (redact, near-dedup, leakage check
-//! against the held-out file) and split each domain's dataset, then put the real MiniLM encoder
-//! to work on it — sentence vectors for a stratified sample of train, one centroid per class,
-//! test texts scored by cosine similarity and evaluated like any predictions — and LoRA-fine-tune
-//! MiniLM on the CFPB complaints: train, predict the held-out test split with the adapter, and
-//! evaluate it (JSON + HTML report).
+//! against the held-out file) and split each domain's dataset, then compare, on the same
+//! held-out test rows, what a user could do with it: the majority class, TF-IDF + logistic
+//! regression, the pretrained MiniLM untrained (nearest class centroid; linear probe), and MiniLM
+//! LoRA-fine-tuned with `savant train`'s defaults (finance and medical) — predictions, `savant
+//! eval`'s JSON (+ HTML for the specialist) and comparison.json.
 
 use super::{clean, split};
 use crate::fetch::{fetch_dataset, fetch_model, Dataset};
@@ -15,8 +15,10 @@ use savant_core::data::{Format, TableReader, TableWriter};
 use savant_core::infer::TextModel;
 use savant_core::metrics::input::Predictions;
 use savant_core::metrics::report::{evaluate, EvalOptions};
+use savant_core::baseline::Baseline;
 use savant_core::model::{load_encoder, BertModel, ModelFolder};
-use std::collections::BTreeMap;
+use savant_core::probe::LinearProbe;
+use savant_core::train::LabelledRows;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -34,27 +36,25 @@ pub struct Args {
     /// Skip the model step (data preparation only).
     #[arg(long)]
     pub no_model: bool,
-    /// Train texts per class for the centroids, and test texts scored, in the model step.
+    /// Training texts per class for the nearest-centroid classifier.
     #[arg(long, default_value_t = 16)]
     pub per_class: usize,
-    #[arg(long, default_value_t = 64)]
-    pub test_texts: usize,
-    /// Skip the LoRA fine-tuning of MiniLM on the CFPB complaints.
+    /// Skip the LoRA fine-tuning (and the linear probe): the other methods only.
     #[arg(long)]
     pub no_train: bool,
-    /// Fine-tuning: training rows (the first of the train split) and validation rows.
+    /// Training rows (the first of the train split) and validation rows, for every method.
     #[arg(long, default_value_t = 1500)]
     pub train_rows: usize,
     #[arg(long, default_value_t = 300)]
     pub val_rows: usize,
-    /// Fine-tuning: held-out test rows predicted and evaluated (0: all).
+    /// Held-out test rows every method predicts (0: all).
     #[arg(long, default_value_t = 0)]
     pub test_rows: usize,
     #[arg(long, default_value_t = 2)]
     pub epochs: usize,
-    /// Fine-tuning: LoRA's peak learning rate.
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
+    /// Fine-tuning: LoRA's peak learning rate (default: savant train's).
+    #[arg(long)]
+    pub lr: Option<f64>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -96,10 +96,10 @@ pub fn run(args: Args) -> Result<()> {
         let sr = split::run(s)?;
         eprint!("{}", split::summary(&sr));
         if let Some(encoder) = &encoder {
-            centroid_probe(encoder, &dir, &args)?;
-        }
-        if ds.name() == "cfpb" && !args.no_model && !args.no_train {
-            fine_tune(&home, &dir, &args)?;
+            // Fine-tuned: the finance and medical sets; the licences are long documents that a
+            // 128-token cut does not serve (compared without training).
+            let train = !args.no_train && matches!(ds.name(), "cfpb" | "drugs");
+            compare(encoder, &home, &dir, &args, train)?;
         }
         eprintln!("  {:.1}s; results in {}", t0.elapsed().as_secs_f64(), dir.display());
     }
@@ -123,9 +123,9 @@ impl Encoder {
         Ok(Encoder { folder, model, device })
     }
 
-    fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
+    fn embed(&self, texts: &[&str], normalize: bool) -> Result<Vec<f32>> {
         let f = &self.folder;
-        let encoder = TextModel::Encoder { model: &self.model, pooling: f.pooling, normalize: true };
+        let encoder = TextModel::Encoder { model: &self.model, pooling: f.pooling, normalize };
         let out = super::text_input::in_parallel(encoder, f, &self.device, texts, 2, 16)?;
         Ok(out.values)
     }
@@ -144,77 +144,200 @@ fn read_split(path: &Path) -> Result<Vec<(String, String)>> {
     Ok(rows)
 }
 
-/// Nearest-centroid classification with the pretrained encoder, no training: how far the
-/// general model already separates the domain's classes (the baseline fine-tuning must beat).
-fn centroid_probe(encoder: &Encoder, dir: &Path, args: &Args) -> Result<()> {
-    let t0 = Instant::now();
-    let train = read_split(&dir.join("splits/train.csv"))?;
-    let test = read_split(&dir.join("splits/test.csv"))?;
-    let mut by_class: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (text, label) in &train {
-        let texts = by_class.entry(label.as_str()).or_default();
-        if texts.len() < args.per_class {
-            texts.push(text);
-        }
-    }
-    let classes: Vec<String> = by_class.keys().map(|c| c.to_string()).collect();
-    let dim = encoder.folder.config.hidden_size;
-    let mut centroids = Vec::with_capacity(classes.len() * dim);
-    for texts in by_class.values() {
-        let v = encoder.embed(texts)?;
-        let mut c = vec![0f64; dim];
-        for row in v.chunks(dim) {
-            c.iter_mut().zip(row).for_each(|(a, &b)| *a += b as f64);
-        }
-        let norm = c.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
-        centroids.extend(c.iter().map(|x| x / norm));
-    }
-    let test: Vec<&(String, String)> = test.iter().filter(|(_, l)| classes.contains(l)).take(args.test_texts).collect();
-    let texts: Vec<&str> = test.iter().map(|(t, _)| t.as_str()).collect();
-    let vectors = encoder.embed(&texts)?;
+/// The rows every method of one dataset sees: the first `--train-rows` of train, and of val and
+/// test (`--val-rows`, `--test-rows`) those whose label the training rows have (counted).
+struct Rows {
+    train: Vec<(String, String)>,
+    val: Vec<(String, String)>,
+    test: Vec<(String, String)>,
+    /// The training rows' labels, sorted: the class ids of every method.
+    classes: Vec<String>,
+}
 
-    // Cosine similarities → probabilities (softmax, temperature 0.05 as in contrastive training).
-    let k = classes.len();
-    let mut scores = Vec::with_capacity(test.len() * k);
-    let mut y_true = Vec::with_capacity(test.len());
-    let mut rows = Vec::with_capacity(test.len());
-    for (i, (text, label)) in test.iter().enumerate() {
-        let v = &vectors[i * dim..(i + 1) * dim];
-        let sims: Vec<f64> =
-            centroids.chunks(dim).map(|c| c.iter().zip(v).map(|(a, &b)| a * b as f64).sum::<f64>() / 0.05).collect();
-        let max = sims.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let exps: Vec<f64> = sims.iter().map(|s| (s - max).exp()).collect();
-        let sum: f64 = exps.iter().sum();
-        let probs: Vec<f64> = exps.iter().map(|e| e / sum).collect();
-        let mut fields = vec![text.clone(), label.clone()];
-        fields.extend(probs.iter().map(|p| p.to_string()));
-        rows.push(fields);
-        scores.extend(probs);
-        y_true.push(classes.iter().position(|c| c == label).expect("filtered to known classes"));
+impl Rows {
+    fn read(dir: &Path, args: &Args) -> Result<Rows> {
+        let first = |rows: Vec<(String, String)>, n: usize| -> Vec<(String, String)> {
+            rows.into_iter().take(if n == 0 { usize::MAX } else { n }).collect()
+        };
+        let train = first(read_split(&dir.join("splits/train.csv"))?, args.train_rows);
+        let classes: Vec<String> =
+            train.iter().map(|(_, l)| l.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let known = |rows: Vec<(String, String)>| -> (Vec<(String, String)>, usize) {
+            let n = rows.len();
+            let kept: Vec<_> = rows.into_iter().filter(|(_, l)| classes.binary_search(l).is_ok()).collect();
+            let dropped = n - kept.len();
+            (kept, dropped)
+        };
+        let (val, val_dropped) = known(first(read_split(&dir.join("splits/val.csv"))?, args.val_rows));
+        let (test, test_dropped) = known(first(read_split(&dir.join("splits/test.csv"))?, args.test_rows));
+        if val_dropped + test_dropped > 0 {
+            eprintln!(
+                "  {val_dropped} val and {test_dropped} test rows left out: their label is not among the {} classes of the {} training rows",
+                classes.len(),
+                train.len()
+            );
+        }
+        Ok(Rows { train, val, test, classes })
     }
+
+    fn ids(&self, rows: &[(String, String)]) -> Vec<usize> {
+        rows.iter().map(|(_, l)| self.classes.binary_search(l).expect("filtered to known classes")).collect()
+    }
+
+    fn texts(rows: &[(String, String)]) -> Vec<&str> {
+        rows.iter().map(|(t, _)| t.as_str()).collect()
+    }
+
+    fn labelled(rows: &[(String, String)], source: &str) -> LabelledRows {
+        LabelledRows {
+            source: source.into(),
+            texts: rows.iter().map(|(t, _)| t.clone()).collect(),
+            labels: rows.iter().map(|(_, l)| l.clone()).collect(),
+            skipped: Vec::new(),
+        }
+    }
+}
+
+/// One method's test result, as `savant eval` reports it.
+struct Scored {
+    method: &'static str,
+    what: String,
+    report: serde_json::Value,
+    seconds: f64,
+}
+
+/// Evaluates `scores` (`[test rows, classes]`) on the test rows, writes `NAME_predictions.csv`
+/// (savant eval's input) and `NAME_metrics.json` in `dir`.
+fn score(dir: &Path, name: &str, rows: &Rows, scores: Vec<f64>) -> Result<serde_json::Value> {
+    let k = rows.classes.len();
     let mut header = vec!["text".to_string(), "label".to_string()];
-    header.extend(classes.iter().map(|c| format!("prob_{c}")));
-    crate::io::write_atomic(&dir.join("centroid_predictions.csv"), |w| {
+    header.extend(rows.classes.iter().map(|c| format!("prob_{c}")));
+    crate::io::write_atomic(&dir.join(format!("{name}_predictions.csv")), |w| {
         let mut out = TableWriter::new(w, Format::Csv, &header)?;
-        for r in &rows {
-            out.write(r)?;
+        for ((text, label), probs) in rows.test.iter().zip(scores.chunks(k)) {
+            let mut fields = vec![text.clone(), label.clone()];
+            fields.extend(probs.iter().map(|p| p.to_string()));
+            out.write(&fields)?;
         }
         out.finish()?;
         Ok(())
     })?;
-    let preds = Predictions { classes, y_true, scores };
-    let report = evaluate(&preds, &EvalOptions::default()).map_err(|e| anyhow!("evaluating: {e}"))?;
-    write_json(&dir.join("centroid_metrics.json"), &report)?;
-    let show = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.3}"));
-    eprintln!(
-        "  MiniLM nearest-centroid ({} train texts per class, no training): {} test texts, accuracy {}, macro F1 {}, ROC AUC (OvR macro) {} [{:.1}s]",
-        args.per_class,
-        test.len(),
-        show(report.accuracy),
-        show(report.f1_macro),
-        show(report.roc_auc_ovr_macro),
-        t0.elapsed().as_secs_f64()
-    );
+    let preds = Predictions { classes: rows.classes.clone(), y_true: rows.ids(&rows.test), scores };
+    let report = evaluate(&preds, &EvalOptions::default()).map_err(|e| anyhow!("evaluating {name}: {e}"))?;
+    write_json(&dir.join(format!("{name}_metrics.json")), &report)?;
+    Ok(serde_json::to_value(&report)?)
+}
+
+/// Every method on the same held-out test rows: the majority class, the pretrained encoder's
+/// nearest class centroid and its linear probe (no training), TF-IDF + logistic regression, and
+/// (unless --no-train) LoRA-fine-tuned MiniLM; printed as a table and written to comparison.json.
+fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool) -> Result<()> {
+    let rows = Rows::read(dir, args)?;
+    let k = rows.classes.len();
+    let train_y = rows.ids(&rows.train);
+    let n = rows.test.len();
+    let mut results = Vec::new();
+
+    let t = Instant::now();
+    let mut counts = vec![0usize; k];
+    train_y.iter().for_each(|&y| counts[y] += 1);
+    let major = (0..k).max_by_key(|&c| (counts[c], std::cmp::Reverse(c))).unwrap_or(0);
+    let scores = (0..n).flat_map(|_| (0..k).map(move |c| if c == major { 1.0 } else { 0.0 })).collect();
+    let report = score(dir, "majority", &rows, scores)?;
+    results.push(Scored { method: "majority", what: format!("'{}' for every text", rows.classes[major]), report, seconds: t.elapsed().as_secs_f64() });
+
+    let t = Instant::now();
+    let fit = Baseline::fit_rows(&Rows::labelled(&rows.train, "train"), &Rows::labelled(&rows.val, "val"), &Default::default())?;
+    let scores = fit.baseline.probabilities_f64(&Rows::texts(&rows.test));
+    let report = score(dir, "baseline", &rows, scores)?;
+    results.push(Scored {
+        method: "tfidf_lr",
+        what: format!("TF-IDF 1-2-grams ({} terms) + logistic regression, C {} chosen on val", fit.baseline.vocabulary_size(), fit.c),
+        report,
+        seconds: t.elapsed().as_secs_f64(),
+    });
+
+    // The pretrained encoder, untrained: mean-pooled vectors of the test rows and of the training
+    // rows (all of them for the probe; --per-class of each class for the centroids).
+    let t = Instant::now();
+    let dim = encoder.folder.config.hidden_size;
+    let test_vectors = encoder.embed(&Rows::texts(&rows.test), false)?;
+    let mut first: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for (i, &y) in train_y.iter().enumerate() {
+        if first[y].len() < args.per_class {
+            first[y].push(i);
+        }
+    }
+    let centroid_rows: Vec<usize> = if train { (0..rows.train.len()).collect() } else { first.iter().flatten().copied().collect() };
+    let vectors = encoder.embed(&centroid_rows.iter().map(|&i| rows.train[i].0.as_str()).collect::<Vec<_>>(), false)?;
+    let vector_of = |i: usize| {
+        let at = centroid_rows.iter().position(|&r| r == i).expect("embedded above");
+        &vectors[at * dim..(at + 1) * dim]
+    };
+    let embed_seconds = t.elapsed().as_secs_f64();
+    let unit = |v: &[f32]| -> Vec<f64> {
+        let norm = v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
+        v.iter().map(|&x| x as f64 / norm).collect()
+    };
+    let centroids: Vec<Vec<f64>> = first
+        .iter()
+        .map(|members| {
+            let mut c = vec![0f64; dim];
+            for &i in members {
+                c.iter_mut().zip(unit(vector_of(i))).for_each(|(a, b)| *a += b);
+            }
+            let norm = c.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            c.iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    // Cosine similarities → probabilities (softmax, temperature 0.05 as in contrastive training).
+    let mut scores = Vec::with_capacity(n * k);
+    for v in test_vectors.chunks(dim) {
+        let v = unit(v);
+        let sims: Vec<f64> = centroids.iter().map(|c| c.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>() / 0.05).collect();
+        let max = sims.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let exps: Vec<f64> = sims.iter().map(|s| (s - max).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        scores.extend(exps.iter().map(|e| e / sum));
+    }
+    let report = score(dir, "centroid", &rows, scores)?;
+    results.push(Scored {
+        method: "centroid",
+        what: format!("MiniLM's nearest class centroid, {} training texts per class, no training", args.per_class),
+        report,
+        seconds: embed_seconds,
+    });
+
+    if train {
+        // The head the fine-tuning starts from (its epoch 0): the same regression on the same vectors.
+        let t = Instant::now();
+        let probe = LinearProbe::fit(&vectors, dim, &train_y, k, 1.0, 300);
+        let scores = probe.probabilities(&test_vectors).into_iter().map(f64::from).collect();
+        let report = score(dir, "probe", &rows, scores)?;
+        results.push(Scored {
+            method: "probe",
+            what: "MiniLM frozen + logistic regression on its mean-pooled vectors (the fine-tuning's epoch 0)".into(),
+            report,
+            seconds: embed_seconds + t.elapsed().as_secs_f64(),
+        });
+        results.push(fine_tune(home, dir, &rows, args)?);
+    }
+
+    let show = |r: &serde_json::Value, key: &str| r[key].as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
+    eprintln!("  on the same {n} held-out test rows ({k} classes; {} training rows):", rows.train.len());
+    eprintln!("    {:<10} {:>8} {:>8} {:>7}  what", "method", "macro-F1", "accuracy", "seconds");
+    for r in &results {
+        eprintln!("    {:<10} {:>8} {:>8} {:>7.1}  {}", r.method, show(&r.report, "f1_macro"), show(&r.report, "accuracy"), r.seconds, r.what);
+    }
+    let json: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| serde_json::json!({"method": r.method, "what": r.what, "n": r.report["n"], "f1_macro": r.report["f1_macro"],
+                                     "accuracy": r.report["accuracy"], "seconds": r.seconds}))
+        .collect();
+    write_json(
+        &dir.join("comparison.json"),
+        &serde_json::json!({"test_rows": n, "train_rows": rows.train.len(), "val_rows": rows.val.len(), "classes": rows.classes, "methods": json}),
+    )?;
     Ok(())
 }
 
@@ -241,72 +364,49 @@ fn write_rows(path: &Path, rows: &[&(String, String)]) -> Result<()> {
     })
 }
 
-/// LoRA-fine-tunes MiniLM on the first `--train-rows` of the train split (validating on
-/// `--val-rows` of val), predicts the held-out test split with the adapter and evaluates it.
-fn fine_tune(home: &Path, dir: &Path, args: &Args) -> Result<()> {
+/// LoRA-fine-tunes MiniLM on the training rows (validating on the val rows) with `savant
+/// train`'s defaults, predicts the test rows with the adapter and evaluates them.
+fn fine_tune(home: &Path, dir: &Path, rows: &Rows, args: &Args) -> Result<Scored> {
     let t0 = Instant::now();
     let minilm = fetch_model("minilm", home)?;
-    let train = read_split(&dir.join("splits/train.csv"))?;
-    let val = read_split(&dir.join("splits/val.csv"))?;
-    let test = read_split(&dir.join("splits/test.csv"))?;
-    let train: Vec<&(String, String)> = train.iter().take(args.train_rows).collect();
-    let classes: std::collections::BTreeSet<&str> = train.iter().map(|(_, l)| l.as_str()).collect();
-    let known = |rows: &[(String, String)], take: usize| -> (Vec<(String, String)>, usize) {
-        let rows: Vec<&(String, String)> = rows.iter().take(if take == 0 { usize::MAX } else { take }).collect();
-        let kept: Vec<(String, String)> =
-            rows.iter().filter(|(_, l)| classes.contains(l.as_str())).map(|r| (*r).clone()).collect();
-        let dropped = rows.len() - kept.len();
-        (kept, dropped)
-    };
-    let (val, val_dropped) = known(&val, args.val_rows);
-    let (test, test_dropped) = known(&test, args.test_rows);
     let work = dir.join("lora");
     std::fs::create_dir_all(&work)?;
-    write_rows(&work.join("train.csv"), &train)?;
-    write_rows(&work.join("val.csv"), &val.iter().collect::<Vec<_>>())?;
-    write_rows(&work.join("test.csv"), &test.iter().collect::<Vec<_>>())?;
-    if val_dropped + test_dropped > 0 {
-        eprintln!(
-            "  fine-tuning: {val_dropped} val and {test_dropped} test rows left out: their label is not among the {} classes of the {} training rows",
-            classes.len(),
-            train.len()
-        );
+    for (name, split) in [("train.csv", &rows.train), ("val.csv", &rows.val), ("test.csv", &rows.test)] {
+        write_rows(&work.join(name), &split.iter().collect::<Vec<_>>())?;
     }
-    eprintln!(
-        "  LoRA fine-tuning MiniLM: {} train rows, {} val, {} epochs, lr {} (r 8, alpha 16, query+value)",
-        train.len(),
-        val.len(),
-        args.epochs,
-        args.lr
-    );
     let s = |p: &Path| p.display().to_string();
     let run = work.join("run");
-    let train_args: super::train::Args = parse(
-        "train",
-        &[
-            "--model".into(),
-            s(&minilm),
-            "--train".into(),
-            s(&work.join("train.csv")),
-            "--val".into(),
-            s(&work.join("val.csv")),
-            "--mode".into(),
-            "lora".into(),
-            "--epochs".into(),
-            args.epochs.to_string(),
-            "--lr".into(),
-            args.lr.to_string(),
-            "--max-len".into(),
-            "128".into(),
-            "--seed".into(),
-            args.seed.to_string(),
-            "--device".into(),
-            "cpu".into(),
-            "--overwrite".into(),
-            "-o".into(),
-            s(&run),
-        ],
-    )?;
+    let mut train = vec![
+        "--model".into(),
+        s(&minilm),
+        "--train".into(),
+        s(&work.join("train.csv")),
+        "--val".into(),
+        s(&work.join("val.csv")),
+        "--mode".into(),
+        "lora".into(),
+        "--epochs".into(),
+        args.epochs.to_string(),
+        "--max-len".into(),
+        "128".into(),
+        "--seed".into(),
+        args.seed.to_string(),
+        "--device".into(),
+        "cpu".into(),
+        "--overwrite".into(),
+        "-o".into(),
+        s(&run),
+    ];
+    if let Some(lr) = args.lr {
+        train.extend(["--lr".into(), lr.to_string()]);
+    }
+    let train_args: super::train::Args = parse("train", &train)?;
+    eprintln!(
+        "  LoRA fine-tuning MiniLM: {} train rows, {} val, {} epochs (r 8, alpha 16, query+value; mean-pooled head from the linear probe)",
+        rows.train.len(),
+        rows.val.len(),
+        args.epochs,
+    );
     super::train::run(train_args)?;
     let preds = work.join("test_predictions.csv");
     let predict_args: super::predict::Args = parse(
@@ -338,8 +438,8 @@ fn fine_tune(home: &Path, dir: &Path, args: &Args) -> Result<()> {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report_json)?)?;
     let show = |k: &str| report[k].as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
     eprintln!(
-        "  LoRA-fine-tuned MiniLM on {} held-out test complaints: macro F1 {}, accuracy {} [{:.0}s]\n  adapter (PEFT format): {}\n  predictions: {}\n  report: {} (and {})",
-        test.len(),
+        "  LoRA-fine-tuned MiniLM on {} held-out test rows: macro F1 {}, accuracy {} [{:.0}s]\n  adapter (PEFT format): {}\n  predictions: {}\n  report: {} (and {})",
+        rows.test.len(),
         show("f1_macro"),
         show("accuracy"),
         t0.elapsed().as_secs_f64(),
@@ -348,5 +448,10 @@ fn fine_tune(home: &Path, dir: &Path, args: &Args) -> Result<()> {
         report_html.display(),
         report_json.display()
     );
-    Ok(())
+    Ok(Scored {
+        method: "lora",
+        what: "MiniLM LoRA-fine-tuned (savant train's defaults)".into(),
+        report,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
 }

@@ -13,7 +13,7 @@ use savant_core::data::TableReader;
 use savant_core::finetune::Strategy;
 use savant_core::model::{BertClassifier, Precision};
 use savant_core::train::{
-    ClassWeights as CoreClassWeights, FineTune, Job, LabelledRows, LabelledTexts, Mode as CoreMode, PartResult, Runner,
+    ClassWeights as CoreClassWeights, FineTune, HeadChoice, HeadInit as CoreHeadInit, Job, LabelledRows, LabelledTexts, Mode as CoreMode, PartResult, Runner,
     Session, StreamPlan, Throughput, TrainEvent, TrainOptions,
 };
 use serde_json::json;
@@ -29,6 +29,28 @@ pub enum Mode {
     Partial,
     Adapter,
     Lora,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Head {
+    /// The folder's own sentence pooling when it has 1_Pooling/config.json (mean for MiniLM), else the pooler.
+    Auto,
+    /// tanh(dense([CLS])): HF's BertForSequenceClassification.
+    Pooler,
+    /// The mean of the token vectors.
+    Mean,
+    /// The first token's vector.
+    Cls,
+    /// The element-wise maximum over the tokens.
+    Max,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum HeadInit {
+    /// A logistic regression on the frozen model's features of --train (LP-FT), validated as epoch 0.
+    Probe,
+    /// HF's fresh head (N(0, initializer_range) weights, zero bias).
+    Random,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -102,6 +124,18 @@ pub struct Args {
     /// Peak learning rate (default: 5e-5 for full and partial, 5e-4 for adapter and lora).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// What the classification head reads.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub head: Head,
+    /// Where a new head starts.
+    #[arg(long, value_enum, default_value = "probe")]
+    pub head_init: HeadInit,
+    /// The head's peak learning rate, on the same schedule (default: --lr).
+    #[arg(long)]
+    pub head_lr: Option<f64>,
+    /// Skip the TF-IDF + logistic-regression baseline fitted on the same splits for comparison.
+    #[arg(long)]
+    pub no_baseline: bool,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
     /// Micro-batches per optimiser step.
@@ -197,6 +231,19 @@ impl Args {
             metric: self.metric.clone(),
             log_every: self.log_every,
             parts,
+            head: match self.head {
+                Head::Auto => HeadChoice::Auto,
+                Head::Pooler => HeadChoice::Pooler,
+                Head::Mean => HeadChoice::Mean,
+                Head::Cls => HeadChoice::Cls,
+                Head::Max => HeadChoice::Max,
+            },
+            head_init: match self.head_init {
+                HeadInit::Probe => CoreHeadInit::Probe,
+                HeadInit::Random => CoreHeadInit::Random,
+            },
+            head_lr: self.head_lr,
+            baseline: !self.no_baseline,
         })
     }
 }
@@ -243,9 +290,23 @@ pub fn run(args: Args) -> Result<()> {
     for note in &run.notes {
         eprintln!("{note}");
     }
+    if let Some(b) = &run.baseline {
+        eprintln!(
+            "baseline: TF-IDF (1-2-grams, {} terms) + logistic regression, C {} chosen on val: val macro-F1 {:.4}",
+            b.baseline.vocabulary_size(),
+            b.c,
+            b.val_macro_f1
+        );
+    }
     eprintln!(
-        "{} on {device_name} ({threads} thread{}{}): {}",
+        "{} with a {} head ({}) on {device_name} ({threads} thread{}{}): {}",
         run.strategy.name(),
+        run.session.trainer.model().head().name(),
+        match run.head_init {
+            "probe" => "starting from a linear probe of the frozen model",
+            "kept" => "the folder's own",
+            _ => "starting at random",
+        },
         if threads == 1 { "" } else { "s" },
         if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
         run.params.summary()
@@ -321,12 +382,14 @@ pub fn run(args: Args) -> Result<()> {
                     pollster::block_on(session.advance_with(&runner))
                 }
             })??;
-        let epoch_ended = events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. }));
-        if !epoch_ended {
+        let epoch_ended =
+            events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. } | TrainEvent::Probe { fitted: true, .. }));
+        let probing = events.iter().any(|e| matches!(e, TrainEvent::Probe { .. }));
+        if !epoch_ended && !probing {
             step_seconds += call.elapsed().as_secs_f64();
         }
         bar.set_position(session.trainer.step as u64);
-        let every = args.checkpoint_every.is_some_and(|n| n > 0 && session.trainer.step % n == 0);
+        let every = !probing && args.checkpoint_every.is_some_and(|n| n > 0 && session.trainer.step % n == 0);
         if epoch_ended || every {
             let position = json!({"rows": consumed}).to_string();
             write_checkpoint(session, &checkpoints, feeder.as_ref().map(|_| position.as_bytes()))?;
@@ -350,6 +413,19 @@ pub fn run(args: Args) -> Result<()> {
                            "tokens_per_second": rate.tokens_per_second, "samples_per_second": rate.samples_per_second,
                            "model_tflops_per_second": rate.model_tflops_per_second, "mfu": rate.mfu,
                            "seconds": train_started.elapsed().as_secs_f64()})
+                }
+                TrainEvent::Probe { embedded, total, fitted: false, .. } => {
+                    bar.set_message(format!("linear probe: {embedded}/{total} training rows embedded"));
+                    continue;
+                }
+                TrainEvent::Probe { fitted: true, val_metric, .. } => {
+                    bar.println(format!(
+                        "epoch 0 (linear probe on the frozen model, no step yet): val {} {}",
+                        args.metric,
+                        val_metric.map_or("undefined".to_string(), |v| format!("{v:.4}")),
+                    ));
+                    json!({"event": "epoch", "epoch": 0, "step": 0, "val_metric": val_metric, "metric": args.metric,
+                           "improved": true, "probe": true, "seconds": train_started.elapsed().as_secs_f64()})
                 }
                 TrainEvent::Epoch { epoch, step, train_loss, val_metric, improved } => {
                     bar.println(format!(
@@ -406,6 +482,12 @@ pub fn run(args: Args) -> Result<()> {
     write_json(&args.output.join("metrics.json"), &metrics)?;
 
     let best_metric = run.session.progress.best_metric;
+    if run.session.progress.best_epoch.is_none() && run.session.progress.probe_metric.is_some() {
+        eprintln!(
+            "no epoch of fine-tuning beat the linear probe's val {}: the model kept is epoch 0, the probe-initialised head on the unchanged encoder",
+            args.metric
+        );
+    }
     eprintln!(
         "{}: best epoch {} with val {} {}; {} train / {} val rows ({} skipped, {} truncated to {} tokens) in {:.0} s",
         args.output.display(),
@@ -421,6 +503,9 @@ pub fn run(args: Args) -> Result<()> {
     );
     for s in run.skipped.iter().take(10) {
         eprintln!("  skipped {s}");
+    }
+    if let Some(line) = run.comparison() {
+        eprintln!("{line}");
     }
     Ok(())
 }
