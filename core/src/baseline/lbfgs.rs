@@ -204,7 +204,9 @@ mod tests {
             }
             f
         };
-        let opts = Lbfgs { gtol: 1e-9, ..Lbfgs::default() };
+        // Measured: 3,126 iterations to 1e-8 here (the default 1,000 and the f-decrease stop end
+        // it ~4e-3 short): correct, but slow on a spectrum this wide; the TF-IDF fits converge.
+        let opts = Lbfgs { gtol: 1e-9, ftol: 0.0, max_iter: 20000, ..Lbfgs::default() };
         let m = opts.minimize(quad, vec![0.0; 50]);
         assert!(m.converged && m.x.iter().all(|v| (v - 1.0).abs() < 1e-8), "{m:?}");
     }
