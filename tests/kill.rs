@@ -133,16 +133,29 @@ fn train_killed_20_times_resumes_to_the_uninterrupted_weights() {
         let extra: &[&str] = if newest.is_some() { &["--resume"] } else { &["--overwrite"] };
         let log = d.join(format!("b-{attempt}.log"));
         let mut child = spawn(&args("b", extra), d, &log);
-        // Every fourth kill waits for a checkpoint being written (its temporary folder); the
-        // others come at a random moment of the run.
+        // The moments count from the run's start of training (its "resumed from" line, or the
+        // line naming its strategy and head), not from the spawn: the start-up (loading, reading,
+        // tokenising) takes from a tenth of a second to seconds with the machine's load, and
+        // kills timed from the spawn all landed in it on a loaded CI machine. Every fifth kill
+        // still aims at the start-up; every fourth waits for a checkpoint being written (its
+        // temporary folder); the others come at a random moment of the training loop.
         let at_a_write = kills % 4 == 3;
-        let deadline = Instant::now() + if at_a_write { whole_run } else { moments.between(30, 400) };
+        let at_startup = kills % 5 == 4;
+        let ready_line = if newest.is_some() { "resumed from" } else { " head (" };
+        let spawned = Instant::now();
+        let mut deadline = if at_startup { spawned + moments.between(1, 100) } else { spawned + 60 * whole_run };
+        let mut ready = at_startup;
         let mut killed = false;
         while Instant::now() < deadline {
             if child.try_wait().unwrap().is_some() {
                 break;
             }
-            let writing = at_a_write
+            if !ready && std::fs::read_to_string(&log).is_ok_and(|s| s.contains(ready_line)) {
+                ready = true;
+                deadline = Instant::now() + if at_a_write { whole_run } else { moments.between(0, 250) };
+            }
+            let writing = ready
+                && at_a_write
                 && std::fs::read_dir(&ckpts)
                     .map(|d| d.flatten().any(|e| file_name(&e.path()).starts_with(".tmp-step-")))
                     .unwrap_or(false);
@@ -180,7 +193,7 @@ fn train_killed_20_times_resumes_to_the_uninterrupted_weights() {
     }
     assert_eq!(kills, KILLS, "the run ended after {kills} kills; make it longer");
     assert!(during_writes >= 3, "only {during_writes} kills landed while a checkpoint was written");
-    assert!(resumes >= KILLS / 4, "only {resumes} attempts got as far as resuming");
+    assert!(resumes >= KILLS / 2, "only {resumes} attempts got as far as resuming");
 
     // To the end.
     let log = d.join("b-final.log");
