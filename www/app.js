@@ -67,7 +67,9 @@ function failAll(err) {
 // After a panic the wasm instance may be broken: drop it and start a fresh one (the data stays here).
 function restartWorker() {
   worker?.terminate();
-  failAll(new Error("the worker was restarted"));
+  const err = new Error("the worker was restarted");
+  err.restarted = true; // calls in flight: the action that restarted it reports why
+  failAll(err);
   startWorker();
 }
 
@@ -550,7 +552,7 @@ $("train-btn").addEventListener("click", () =>
               if (e.event === "step") state.losses.push([e.step, e.loss]);
               if (e.event === "epoch" && e.val_metric != null) state.metrics.push([e.epoch, e.val_metric]);
             }
-            if (s.events.length) drawCharts().catch((err) => showError("Drawing the charts", err));
+            if (s.events.length) drawCharts().catch((err) => err.restarted || showError("Drawing the charts", err));
           },
         },
       );
@@ -586,10 +588,26 @@ function renderEvaluation(evaluation) {
   const box = $("eval");
   const r = evaluation.report;
   box.replaceChildren(el("h3", { text: `Validation (${r.n} rows): accuracy ${fmt(r.accuracy)}, macro-F1 ${fmt(r.f1_macro)}` }));
+  const comparison = comparisonOf(evaluation.metrics);
+  if (comparison) box.append(comparison);
   const body = el("div", { class: "report" });
   insertMarkup(body, evaluation.html);
   box.append(body);
   state.metricsJson = evaluation.metrics;
+}
+
+// The specialist beside what it must beat, on the same validation rows (savant train's closing
+// line): TF-IDF + logistic regression and the untrained encoder's linear probe (epoch 0).
+function comparisonOf(metrics) {
+  if (!metrics) return null;
+  const rows = [["the fine-tuned specialist", metrics.f1_macro, "specialist"]];
+  if (metrics.baseline_val_f1_macro != null) rows.push(["TF-IDF + logistic regression", metrics.baseline_val_f1_macro, "baseline"]);
+  if (metrics.probe_val_f1_macro != null) rows.push(["the untrained encoder (linear probe)", metrics.probe_val_f1_macro, "probe"]);
+  const best = rows.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const p = el("p", { id: "comparison", text: `Validation macro-F1: ${rows.map(([n, v]) => `${n} ${fmt(v)}`).join(", ")}; best: ${best[0]}.` });
+  for (const [, v, key] of rows) p.dataset[key] = v;
+  p.dataset.best = best[2];
+  return p;
 }
 
 function fmt(v) {

@@ -159,7 +159,17 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
     const { first, last } = lossFell(losses);
     assert.ok(losses.length >= 10 && last < first, `${backend}: loss did not fall: ${JSON.stringify(losses)}`);
     const metrics = await page.evaluate(() => window.savantPage.state.metrics);
-    assert.equal(metrics.length, 3, `${backend}: one validation point per epoch`);
+    // Epoch 0 is the probe-initialised head before any step, then one point per epoch.
+    assert.deepEqual(metrics.map(([e]) => e), [0, 1, 2, 3], `${backend}: the probe, then one validation point per epoch`);
+    // The specialist, TF-IDF + LR and the probe, as metrics.json has them.
+    const saved = await page.evaluate(() => window.savantPage.state.metricsJson);
+    const cmp = page.locator("#comparison");
+    assert.match(await cmp.textContent(), /specialist 0\.\d{4}, TF-IDF \+ logistic regression 0\.\d{4}, the untrained encoder \(linear probe\) 0\.\d{4}; best: /);
+    for (const [key, field] of [["specialist", "f1_macro"], ["baseline", "baseline_val_f1_macro"], ["probe", "probe_val_f1_macro"]]) {
+      assert.ok(typeof saved[field] === "number", `${backend}: metrics.json lacks ${field}`);
+      assert.equal(Number(await cmp.getAttribute(`data-${key}`)), saved[field], `${backend}: ${key}`);
+    }
+    assert.equal(metrics[0][1], saved.probe_val_f1_macro, `${backend}: epoch 0 is the probe`);
     assert.ok(await page.locator("#metric-chart svg polyline").count() >= 1);
     assert.ok(await page.locator("#loss-chart svg polyline").count() >= 1);
     assert.match(await page.locator("#eval h3").textContent(), /macro-F1 0\.\d{4}/);
@@ -203,7 +213,8 @@ test("helper workers take the very steps one worker takes", async () => {
     async ({ tiny, csv }) => {
       const files = () => Object.fromEntries(Object.entries(tiny).map(([k, v]) => [k, new Uint8Array(v).buffer]));
       const table = () => new TextEncoder().encode(csv).buffer;
-      const options = { mode: "lora", batch_size: 8, max_len: 16, epochs: 1, log_every: 1, parts: 2, lr: 0.01 };
+      // A random head: the probe's embedding calls of step() would take the 5 calls counted here.
+      const options = { mode: "lora", batch_size: 8, max_len: 16, epochs: 1, log_every: 1, parts: 2, lr: 0.01, head_init: "random" };
       const request = { model_name: "tiny", format: "csv", backend: "cpu", options };
       const run = (workers) =>
         window.savantPage.call("benchSteps", { files: files(), train: table(), val: table(), request, steps: 5, workers });
