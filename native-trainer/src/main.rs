@@ -66,6 +66,8 @@ enum Command {
     Merge(cmd::merge::Args),
     /// Fetch real datasets, clean and split them, and print what happened.
     Demo(cmd::demo::Args),
+    /// TF-IDF + logistic regression (C picked on val), as scikit-learn: the baseline to beat.
+    Baseline(cmd::baseline::Args),
 }
 
 fn main() {
@@ -84,6 +86,7 @@ fn main() {
         Command::Probe(a) => cmd::probe::run(a),
         Command::Merge(a) => cmd::merge::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Baseline(a) => cmd::baseline::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
