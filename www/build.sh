@@ -11,20 +11,25 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/savant/target}"
 with_model=1
 [ "${1:-}" = "--no-model" ] && with_model=0
 
-# Build tools, not the product: a light profile (opt-level 1, no LTO, parallel codegen) builds
+# Build tools, not the product: a light profile (no LTO, parallel codegen; opt-level 1 for
+# wasm-bindgen, which rewrites the whole module, 0 for Trunk, which only runs the others) builds
 # them in a fraction of their release time, into one target dir they share and keep.
 install_tool() {
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    local opt=$1; shift
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true \
         cargo install --target-dir "$CARGO_TARGET_DIR/tools" "$@"
 }
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-wasm-bindgen --version 2>/dev/null | grep -q "0.2.130" || install_tool wasm-bindgen-cli --version 0.2.130
-trunk --version 2>/dev/null | grep -q "trunk 0.21" || install_tool --locked trunk --version ~0.21
+wasm-bindgen --version 2>/dev/null | grep -q "0.2.130" || install_tool 1 wasm-bindgen-cli --version 0.2.130
+trunk --version 2>/dev/null | grep -q "trunk 0.21" || install_tool 0 --locked trunk --version ~0.21
 [ -x node_modules/.bin/wasm-opt ] || npm ci --no-audit --no-fund
 [ "${1:-}" = "--tools" ] && exit 0
 
-(cd www && trunk build --release)
+# SAVANT_PAGE_OPT_LEVEL: rustc's opt-level for the wasm (default 3, the release page's;
+# tests/run builds at 1: the page tests check behaviour on tiny models, and burn compiles in
+# about half the time).
+(cd www && CARGO_PROFILE_RELEASE_OPT_LEVEL="${SAVANT_PAGE_OPT_LEVEL:-3}" trunk build --release)
 
 wasm=www/dist/savant-web_bg.wasm
 level="${SAVANT_WASM_OPT:-O3}"
