@@ -268,7 +268,7 @@ pub fn run(args: Args) -> Result<()> {
         for f in ["checkpoints", "model", "adapter"] {
             let p = args.output.join(f);
             if p.exists() {
-                std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
+                retire(&p)?;
             }
         }
     }
@@ -574,15 +574,34 @@ pub fn write_checkpoint_files(dir: &Path, step: usize, files: &[(&str, &[u8])]) 
         write_atomic(&tmp.join(name), |w| Ok(w.write_all(bytes)?))?;
     }
     if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir)?;
+        retire(&final_dir)?;
     }
     std::fs::rename(&tmp, &final_dir).with_context(|| format!("renaming {} into place", tmp.display()))?;
     let mut all = checkpoint_dirs(dir)?;
     while all.len() > KEEP_CHECKPOINTS {
         let (_, old) = all.remove(0);
-        std::fs::remove_dir_all(&old).ok();
+        retire(&old).ok();
+    }
+    // What a kill left mid-removal.
+    for e in std::fs::read_dir(dir)?.flatten() {
+        if e.file_name().to_string_lossy().starts_with(".old-") {
+            std::fs::remove_dir_all(e.path()).ok();
+        }
     }
     Ok(())
+}
+
+/// Removes a checkpoint folder so that a kill at any moment leaves it whole or gone: renamed
+/// out of its name first (atomic), then deleted. Deleted in place, a kill left `step-N` without
+/// some of its files (the kill test caught one lacking optimizer.bpk).
+fn retire(path: &Path) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let gone = path.with_file_name(format!(".old-{name}"));
+    if gone.exists() {
+        std::fs::remove_dir_all(&gone).with_context(|| format!("removing {}", gone.display()))?;
+    }
+    std::fs::rename(path, &gone).with_context(|| format!("renaming {} out of the way", path.display()))?;
+    std::fs::remove_dir_all(&gone).with_context(|| format!("removing {}", gone.display()))
 }
 
 /// `step-N` folders, oldest first.
