@@ -20,19 +20,14 @@ import argparse, csv, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / "tests/fixtures/baseline/.venv"
 CS = [0.1, 1.0, 10.0, 100.0]
+sys.path.insert(0, str(ROOT / "tests/fixtures/baseline"))
+import make  # the fixture's script: its venv (tests/fixtures/baseline/.venv)
 
 
 def ensure_venv():
-    py = VENV / "bin/python"
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not py.exists():
-        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-        subprocess.check_call([str(py), "-m", "pip", "install", "-q", "scikit-learn", "numpy"])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    os.execve(str(py), [str(py), __file__, *sys.argv[1:]], env)
+    make.ensure_venv(__file__, env)
 
 
 def read(path):
