@@ -45,8 +45,11 @@ def main():
     ap.add_argument("--model", default=str(Path(os.environ.get("SAVANT_HOME", Path.home() / ".cache/savant")) / "models/minilm"))
     ap.add_argument("--out", default=str(ROOT / "bench/results/lr_sweep.json"))
     a = ap.parse_args()
+    revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     work = ROOT / "bench/data/lr_sweep"
-    results = []
+    # Earlier runs in the same file stay, unless this run repeats their settings.
+    results = json.load(open(a.out))["results"] if Path(a.out).exists() else []
+    key = lambda r: (r["dataset"], r["mode"], r["lr"], r.get("train_rows"), r.get("epochs"))
     for ds in a.datasets.split(","):
         splits = Path(a.demo) / ds / "splits"
         train = rows(splits / "train.csv", a.train_rows)
@@ -72,8 +75,9 @@ def main():
                      "epochs": a.epochs, "val_f1_macro": m["f1_macro"], "val_accuracy": m["accuracy"],
                      "best_epoch": m["best_epoch"], "probe_val_f1_macro": m.get("probe_val_f1_macro"),
                      "baseline_val_f1_macro": m.get("baseline_val_f1_macro"), "head": m.get("head"),
+                     "probe_c": m.get("probe_c"), "savant_revision": revision,
                      "seconds": round(secs, 1)}
-                results.append(r)
+                results = [x for x in results if "failed" in x or key(x) != key(r)] + [r]
                 print(json.dumps(r), flush=True)
                 json.dump({"settings": vars(a), "results": results}, open(a.out, "w"), indent=1)
     print(f"\n{'dataset':8} {'mode':6} {'lr':>8} {'val F1':>7} {'epoch':>5} {'probe':>6} {'tfidf':>6} {'s':>6}")

@@ -800,7 +800,8 @@ fn the_head_learning_rate_applies_to_the_head_alone() {
 }
 
 // LP-FT: before any step, the probe-initialised head gives exactly the logits of core's logistic
-// regression fitted on the frozen model's pooled training features (what `savant probe` fits); its
+// regression fitted on the frozen model's pooled training features, its C chosen on the pooled
+// validation features (`LinearProbe::fit_choosing_c`); its
 // validation is epoch 0 and the run keeps it while no epoch beats it. `head auto` picks the
 // folder's mean pooling when it has 1_Pooling/config.json and the pooler when it has none.
 #[test]
@@ -820,7 +821,9 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
         events.extend(pollster::block_on(run.session.advance()).unwrap());
     }
     assert_eq!(run.session.trainer.step, 0, "no optimiser step before the head is fitted");
-    assert!(matches!(events[0], TrainEvent::Probe { embedded: 24, total: 24, fitted: false, .. }), "{events:?}");
+    // The 24 training rows (one chunk), then the 9 validation rows.
+    assert!(matches!(events[0], TrainEvent::Probe { embedded: 24, total: 33, fitted: false, .. }), "{events:?}");
+    assert!(matches!(events[1], TrainEvent::Probe { embedded: 33, total: 33, fitted: false, .. }), "{events:?}");
 
     // The same regression, fitted here on the encoder's own mean-pooled vectors.
     let texts = rows("train", 24, 0);
@@ -832,9 +835,19 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     let refs: Vec<&str> = texts.texts.iter().map(String::as_str).collect();
     let batch = tokenizer.encode_batch(&refs).unwrap();
     let x = pollster::block_on(savant_core::infer::embed(&encoder, &folder.config, &batch, Pooling::Mean, false, &device)).unwrap();
-    let y: Vec<usize> = texts.labels.iter().map(|l| run.config.labels.iter().position(|c| c == l).unwrap()).collect();
-    let probe = savant_core::probe::LinearProbe::fit(&x, folder.config.hidden_size, &y, 3, 1.0, 300);
-    let expected = probe.logits(&x);
+    let class_ids = |rows: &savant_core::train::LabelledRows| -> Vec<usize> {
+        rows.labels.iter().map(|l| run.config.labels.iter().position(|c| c == l).unwrap()).collect()
+    };
+    let y = class_ids(&texts);
+    let val = rows("val", 9, 24);
+    let val_refs: Vec<&str> = val.texts.iter().map(String::as_str).collect();
+    let val_batch = tokenizer.encode_batch(&val_refs).unwrap();
+    let val_x = pollster::block_on(savant_core::infer::embed(&encoder, &folder.config, &val_batch, Pooling::Mean, false, &device)).unwrap();
+    let chosen = savant_core::probe::LinearProbe::fit_choosing_c(&x, folder.config.hidden_size, &y, &val_x, &class_ids(&val), 3, 300);
+    assert_eq!(chosen.tried.len(), savant_core::probe::PROBE_CS.len());
+    let Some(TrainEvent::Probe { c: Some(c), .. }) = events.last() else { panic!("{events:?}") };
+    assert_eq!(*c, chosen.c, "the run chose the C chosen here: {:?}", chosen.tried);
+    let expected = chosen.probe.logits(&x);
     let got = pollster::block_on(classify(&run.session.trainer.eval_model(), &run.config, &batch, &device)).unwrap();
     let tol = if on_cpu() { 1e-4 } else { 1e-3 };
     assert!(max_diff(&expected, &got) <= tol, "probe {expected:?} vs head {got:?}");
@@ -848,6 +861,7 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     let m = run.metrics_json().unwrap();
     assert_eq!((m["best_epoch"].as_u64(), m["head"].as_str(), m["head_init"].as_str()), (Some(0), Some("mean"), Some("probe")), "{m}");
     assert_eq!(m["probe_val_f1_macro"], m["f1_macro"], "{m}");
+    assert_eq!(m["probe_c"].as_f64(), Some(chosen.c), "{m}");
 
     // A random head skips the probe; a model saved with a pooled head reads back to its logits.
     let random = TrainOptions { head_init: HeadInit::Random, ..options };

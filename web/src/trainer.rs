@@ -327,9 +327,9 @@ fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
             "val_metric": val_metric, "metric": metric, "improved": improved,
         }),
         // The probe-initialised head: its validation before any step is epoch 0.
-        TrainEvent::Probe { fitted: true, val_metric, .. } => json!({
+        TrainEvent::Probe { fitted: true, val_metric, c, .. } => json!({
             "event": "epoch", "epoch": 0, "step": 0, "val_metric": val_metric, "metric": metric,
-            "improved": true, "probe": true,
+            "improved": true, "probe": true, "probe_c": c,
         }),
         TrainEvent::Probe { embedded, total, .. } => json!({ "event": "probe", "embedded": embedded, "total": total }),
     }

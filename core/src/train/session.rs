@@ -125,8 +125,9 @@ pub enum TrainEvent {
     /// Validation after an epoch.
     Epoch { epoch: usize, step: usize, train_loss: f64, val_metric: Option<f64>, improved: bool },
     /// The probe-initialised head ([`RunConfig::probe_head`]): `embedded` of `total` training
-    /// rows embedded so far; once the head is fitted, its validation (epoch 0) in `val_metric`.
-    Probe { embedded: usize, total: usize, fitted: bool, val_metric: Option<f64> },
+    /// and validation rows embedded so far; once the head is fitted, its validation (epoch 0)
+    /// in `val_metric` and the C chosen for it on the validation rows in `c`.
+    Probe { embedded: usize, total: usize, fitted: bool, val_metric: Option<f64>, c: Option<f64> },
 }
 
 /// Where a run stands; everything needed to continue it.
@@ -146,6 +147,9 @@ pub struct Progress {
     /// model is that head when `best_epoch` is `None` and this is set.
     #[serde(default)]
     pub probe_metric: Option<f64>,
+    /// The probe's regularisation (sklearn's C), chosen on the validation rows.
+    #[serde(default)]
+    pub probe_c: Option<f64>,
 }
 
 pub struct Session {
@@ -181,10 +185,11 @@ pub struct Session {
 /// Head features of the training rows, embedded a chunk per call ([`TrainEvent::Probe`]).
 #[derive(Default)]
 struct ProbeFeatures {
-    /// Rows longest first (each chunk pads little), and how many are done.
+    /// The training rows, then the validation rows (numbered from the training rows' count),
+    /// each longest first (each chunk pads little), and how many are done.
     order: Vec<usize>,
     done: usize,
-    /// `[rows, hidden]` in row order.
+    /// `[train + val rows, hidden]` in row order.
     values: Vec<f32>,
     /// The frozen model they come from (off autodiff).
     model: Option<BertClassifier>,
@@ -251,6 +256,7 @@ impl Session {
                 stopped_early: false,
                 probe_pending,
                 probe_metric: None,
+                probe_c: None,
             },
             train,
             val,
@@ -484,24 +490,35 @@ impl Session {
         Ok((value, improved))
     }
 
-    /// One call of the probe-initialised head's fitting: embeds the next chunk of training rows
-    /// with the frozen model, or, once all are embedded, fits core's logistic regression on
-    /// them (what `savant probe` fits), copies it into the head and validates it (epoch 0).
+    /// One call of the probe-initialised head's fitting: embeds the next chunk of training or
+    /// validation rows with the frozen model, or, once all are embedded, fits core's logistic
+    /// regression on the training rows with its C chosen on the validation rows, copies it into
+    /// the head and validates it (epoch 0).
     async fn probe_advance(&mut self) -> Result<TrainEvent> {
-        let total = self.train.len();
+        let n_train = self.train.len();
+        let total = n_train + self.val.len();
         if self.probe.model.is_none() {
-            let lengths: Vec<usize> = self.train.encoded.iter().map(|e| e.ids.len()).collect();
-            let mut order: Vec<usize> = (0..total).collect();
-            order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+            let longest_first = |split: &LabelledTexts, offset: usize| {
+                let mut order: Vec<usize> = (0..split.len()).collect();
+                order.sort_by_key(|&i| std::cmp::Reverse(split.encoded[i].ids.len()));
+                order.into_iter().map(move |i| i + offset)
+            };
+            let order = longest_first(&self.train, 0).chain(longest_first(&self.val, n_train)).collect();
             self.probe = ProbeFeatures { order, done: 0, values: Vec::new(), model: Some(self.trainer.eval_model()) };
         }
         let hidden = self.model_config.hidden_size;
         let device = self.device.clone().without_autodiff();
         if self.probe.done < total {
-            // Inference batches: wider than training's, as validation's are.
-            let end = (self.probe.done + (self.config.batch_size * 2).max(32)).min(total);
-            let rows = self.probe.order[self.probe.done..end].to_vec();
-            let batch = self.train.batch(&rows, self.pad_id);
+            // Inference batches: wider than training's, as validation's are; one split per chunk.
+            let done = self.probe.done;
+            let boundary = if done < n_train { n_train } else { total };
+            let end = (done + (self.config.batch_size * 2).max(32)).min(boundary);
+            let rows = self.probe.order[done..end].to_vec();
+            let batch = if done < n_train {
+                self.train.batch(&rows, self.pad_id)
+            } else {
+                self.val.batch(&rows.iter().map(|r| r - n_train).collect::<Vec<_>>(), self.pad_id)
+            };
             let model = self.probe.model.as_ref().expect("set above");
             let features = head_features(model, &self.model_config, &batch.tokens, &device).await?;
             if self.probe.values.is_empty() {
@@ -512,12 +529,14 @@ impl Session {
                     .copy_from_slice(&features[j * hidden..(j + 1) * hidden]);
             }
             self.probe.done = end;
-            return Ok(TrainEvent::Probe { embedded: end, total, fitted: false, val_metric: None });
+            return Ok(TrainEvent::Probe { embedded: end, total, fitted: false, val_metric: None, c: None });
         }
         let classes = self.model_config.labels.len();
-        let probe = LinearProbe::fit(&self.probe.values, hidden, &self.train.labels, classes, 1.0, 300);
+        let (train_x, val_x) = self.probe.values.split_at(n_train * hidden);
+        let chosen =
+            LinearProbe::fit_choosing_c(train_x, hidden, &self.train.labels, val_x, &self.val.labels, classes, 300);
         self.probe = ProbeFeatures::default();
-        let (weights, bias) = probe.folded();
+        let (weights, bias) = chosen.probe.folded();
         let model = crate::finetune::with_head(self.trainer.model().clone(), &weights, &bias);
         self.trainer.set_model(model);
         let model = self.trainer.eval_model();
@@ -525,7 +544,8 @@ impl Session {
         let (value, _) = self.record(model, &report, None)?;
         self.progress.probe_pending = false;
         self.progress.probe_metric = value;
-        Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value })
+        self.progress.probe_c = Some(chosen.c);
+        Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value, c: Some(chosen.c) })
     }
 
     /// `savant eval`'s report of `model` on the validation split.

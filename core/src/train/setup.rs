@@ -574,6 +574,7 @@ impl FineTune {
             ("head", serde_json::json!(self.session.best_model().head().name())),
             ("head_init", serde_json::json!(self.head_init)),
             (probe_key.as_str(), serde_json::json!(p.probe_metric)),
+            ("probe_c", serde_json::json!(p.probe_c)),
             ("baseline_val_f1_macro", serde_json::json!(self.baseline.as_ref().map(|b| b.val_macro_f1))),
             ("baseline_c", serde_json::json!(self.baseline.as_ref().map(|b| b.c))),
             ("baseline_vocabulary", serde_json::json!(self.baseline.as_ref().map(|b| b.baseline.vocabulary_size()))),

@@ -311,12 +311,16 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
     if train {
         // The head the fine-tuning starts from (its epoch 0): the same regression on the same vectors.
         let t = Instant::now();
-        let probe = LinearProbe::fit(&vectors, dim, &train_y, k, 1.0, 300);
-        let scores = probe.probabilities(&test_vectors).into_iter().map(f64::from).collect();
+        let val_vectors = encoder.embed(&Rows::texts(&rows.val), false)?;
+        let chosen = LinearProbe::fit_choosing_c(&vectors, dim, &train_y, &val_vectors, &rows.ids(&rows.val), k, 300);
+        let scores = chosen.probe.probabilities(&test_vectors).into_iter().map(f64::from).collect();
         let report = score(dir, "probe", &rows, scores)?;
         results.push(Scored {
             method: "probe",
-            what: "MiniLM frozen + logistic regression on its mean-pooled vectors (the fine-tuning's epoch 0)".into(),
+            what: format!(
+                "MiniLM frozen + logistic regression on its mean-pooled vectors, C {} chosen on val (the fine-tuning's epoch 0)",
+                chosen.c
+            ),
             report,
             seconds: embed_seconds + t.elapsed().as_secs_f64(),
         });

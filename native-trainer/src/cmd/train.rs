@@ -415,17 +415,18 @@ pub fn run(args: Args) -> Result<()> {
                            "seconds": train_started.elapsed().as_secs_f64()})
                 }
                 TrainEvent::Probe { embedded, total, fitted: false, .. } => {
-                    bar.set_message(format!("linear probe: {embedded}/{total} training rows embedded"));
+                    bar.set_message(format!("linear probe: {embedded}/{total} training and validation rows embedded"));
                     continue;
                 }
-                TrainEvent::Probe { fitted: true, val_metric, .. } => {
+                TrainEvent::Probe { fitted: true, val_metric, c, .. } => {
                     bar.println(format!(
-                        "epoch 0 (linear probe on the frozen model, no step yet): val {} {}",
+                        "epoch 0 (linear probe on the frozen model, C {} chosen on val, no step yet): val {} {}",
+                        c.map_or("1".to_string(), |c| c.to_string()),
                         args.metric,
                         val_metric.map_or("undefined".to_string(), |v| format!("{v:.4}")),
                     ));
                     json!({"event": "epoch", "epoch": 0, "step": 0, "val_metric": val_metric, "metric": args.metric,
-                           "improved": true, "probe": true, "seconds": train_started.elapsed().as_secs_f64()})
+                           "improved": true, "probe": true, "probe_c": c, "seconds": train_started.elapsed().as_secs_f64()})
                 }
                 TrainEvent::Epoch { epoch, step, train_loss, val_metric, improved } => {
                     bar.println(format!(
