@@ -56,10 +56,12 @@ def main():
     work = ROOT / "bench/data/probe_c" / a.dataset
     work.mkdir(parents=True, exist_ok=True)
     for name, rows in (("train", train), ("val", val)):
-        with open(work / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["text", "label"])
-            w.writerows(rows)
+        # Rewritten only when the rows changed: the vectors of an unchanged file are reused.
+        if not (work / f"{name}.csv").exists() or read(work / f"{name}.csv") != rows:
+            with open(work / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["text", "label"])
+                w.writerows(rows)
     ytr, yva = [l for _, l in train], [l for _, l in val]
     model = HOME / "models/minilm"
     out = {"dataset": a.dataset, "train_rows": len(train), "val_rows": len(val), "probe": [], "tfidf": []}
@@ -69,16 +71,17 @@ def main():
         for name in ("train", "val"):
             npy = work / f"{name}_{n}.npy"
             t = time.time()
-            subprocess.run([a.savant, "embed", "--model", str(model), str(work / f"{name}.csv"), "--text", "text",
+            if not npy.exists() or npy.stat().st_mtime < (work / f"{name}.csv").stat().st_mtime:
+                subprocess.run([a.savant, "embed", "--model", str(model), str(work / f"{name}.csv"), "--text", "text",
                             "--max-len", str(n), "--no-normalize", "-o", str(npy)], check=True, capture_output=True)
-            secs += time.time() - t
+                secs += time.time() - t
             x[name] = np.load(npy)
         sc = StandardScaler().fit(x["train"])
         f1s = {}
         for c in PROBE_CS:
             m = LogisticRegression(C=c, max_iter=5000).fit(sc.transform(x["train"]), ytr)
             f1s[c] = f1_score(yva, m.predict(sc.transform(x["val"])), average="macro")
-        out["probe"].append({"max_len": n, "embed_seconds": round(secs, 1), "val_f1_macro_by_c": {str(c): round(v, 4) for c, v in f1s.items()}})
+        out["probe"].append({"max_len": n, "embed_seconds": round(secs, 1) or None, "val_f1_macro_by_c": {str(c): round(v, 4) for c, v in f1s.items()}})
         print(json.dumps(out["probe"][-1]), flush=True)
     from transformers import AutoTokenizer
 

@@ -121,7 +121,7 @@ pub struct Args {
     pub lora_targets: String,
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
-    /// Peak learning rate (default: 5e-5 for full and partial, 5e-4 for adapter and lora).
+    /// Peak learning rate (default: 5e-5 for full and partial, 5e-4 for adapter, 1e-3 for lora).
     #[arg(long)]
     pub lr: Option<f64>,
     /// What the classification head reads.
