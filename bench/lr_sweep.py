@@ -80,12 +80,15 @@ def main():
                 results = [x for x in results if "failed" in x or key(x) != key(r)] + [r]
                 print(json.dumps(r), flush=True)
                 json.dump({"settings": vars(a), "results": results}, open(a.out, "w"), indent=1)
-    print(f"\n{'dataset':8} {'mode':6} {'lr':>8} {'val F1':>7} {'epoch':>5} {'probe':>6} {'tfidf':>6} {'s':>6}")
+    # The README's table ("Learning rates" under Figures) is this output.
+    print("\n| dataset | mode | peak lr | val macro-F1 | best epoch | probe (epoch 0) | TF-IDF + LR | seconds |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         if "failed" in r:
+            print(f"| {r['dataset']} | {r['mode']} | {r['lr']:g} | FAILED | | | | |")
             continue
-        print(f"{r['dataset']:8} {r['mode']:6} {r['lr']:8.0e} {r['val_f1_macro']:7.3f} {r['best_epoch']:5} "
-              f"{r['probe_val_f1_macro'] or 0:6.3f} {r['baseline_val_f1_macro'] or 0:6.3f} {r['seconds']:6.0f}")
+        print(f"| {r['dataset']} | {r['mode']} | {r['lr']:g} | {r['val_f1_macro']:.3f} | {r['best_epoch']} | "
+              f"{r['probe_val_f1_macro'] or 0:.3f} | {r['baseline_val_f1_macro'] or 0:.3f} | {r['seconds']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -1683,6 +1683,8 @@ fn probe_ranks_the_model_whose_vocabulary_covers_the_domain_first() {
     assert_eq!(report["recommendation"], "cardio", "{report}");
     let f1 = |i: usize| report["ranking"][i]["linear_probe"]["macro_f1"].as_f64().unwrap();
     assert_eq!(report["ranking"][0]["linear_probe"]["test_rows"], 12, "{report}");
+    let c = report["ranking"][0]["linear_probe"]["c"].as_f64().unwrap();
+    assert!(savant_core::probe::PROBE_CS.contains(&c), "C chosen from the grid: {report}");
     assert!(f1(0) >= 0.9 && f1(1) <= 0.7, "probe macro-F1 cardio {} vs general {}: {report}", f1(0), f1(1));
     assert!(report["reason"].as_str().unwrap().contains("linear probe reaches macro-F1"), "{report}");
     let o = savant(&[&args[..], &["--device", "cpu", "-o", "probe.html"]].concat(), d);

@@ -351,14 +351,25 @@ impl HeldOut {
             (x, y)
         };
         let ((train_x, train_y), (test_x, test_y)) = (pick(false), pick(true));
-        let head = LinearProbe::fit(&train_x, dim, &train_y, self.classes.len(), 1.0, 300);
+        // C is chosen on every fifth training row (the held-out fifth stays unseen), then the
+        // head is refitted on all training rows with it.
+        let k = self.classes.len();
+        let (mut inner_x, mut inner_y, mut val_x, mut val_y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, (row, &y)) in train_x.chunks_exact(dim).zip(&train_y).enumerate() {
+            let (x, ys) = if i % 5 == 4 { (&mut val_x, &mut val_y) } else { (&mut inner_x, &mut inner_y) };
+            x.extend_from_slice(row);
+            ys.push(y);
+        }
+        let c = if inner_y.is_empty() { 1.0 } else { LinearProbe::fit_choosing_c(&inner_x, dim, &inner_y, &val_x, &val_y, k, 300).c };
+        let head = LinearProbe::fit(&train_x, dim, &train_y, k, c, 300);
         let predicted = head.predict(&test_x);
         ProbeScore {
-            macro_f1: macro_f1(&test_y, &predicted, self.classes.len()),
+            macro_f1: macro_f1(&test_y, &predicted, k),
             train_rows: train_y.len(),
             test_rows: test_y.len(),
             embed_seconds,
             fit_seconds: 0.0,
+            c,
         }
     }
 }
@@ -373,6 +384,9 @@ pub fn macro_f1(y_true: &[usize], y_pred: &[usize], classes: usize) -> f64 {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeScore {
     pub macro_f1: f64,
+    /// The regularisation chosen on a fifth of the training rows ([`LinearProbe::fit_choosing_c`]).
+    #[serde(default)]
+    pub c: f64,
     pub train_rows: usize,
     pub test_rows: usize,
     pub embed_seconds: f64,
