@@ -1,35 +1,45 @@
 #!/usr/bin/env python3
-"""Quality of `savant train`'s four strategies on three real datasets, beside TF-IDF + logistic regression.
+"""What a user gets: every method on full, leak-free splits of the real datasets, the same test rows
+for all, test macro-F1 and accuracy with 95% bootstrap intervals (savant eval's).
 
-    bench/quality.py                                        # 3 datasets x (tf-idf+LR, majority, full, partial, adapter, lora)
-    bench/quality.py --only-baseline                        # the data and the scikit-learn rows only (seconds)
-    bench/quality.py --datasets medical --modes lora --train-rows 48 --val-rows 16 --test-rows 16 --epochs 1   # smoke test
-    bench/quality.py --datasets legal-rules --sample shuffle                                                 # licence rules, a random sample
+    bench/quality.py --datasets medical                       # every method on the drug reviews (~20 min)
+    bench/quality.py --datasets finance --methods lora        # LoRA on the full CFPB split (~45 min)
+    bench/quality.py --datasets finance --methods untrained   # majority, TF-IDF + LR, centroid, probe (minutes)
+    bench/quality.py --table                                  # the README's table, from the results file
+    bench/quality.py --datasets medical --train-rows 48 --val-rows 16 --test-rows 16 --epochs 1 --methods lora   # smoke
 
-Python environment: the model fixtures venv tests/fixtures/model/.venv (scikit-learn, numpy). The
-script re-executes itself with that venv's Python; it does not create or install anything, and it
-does not build savant.
+Results accumulate in bench/results/quality_full.json, one row per dataset x method: a run does the
+methods asked for that the file lacks (or all of them with --redo) and keeps the rest, so the hours
+this takes on two cores can be spread over several sessions. A row is dropped when its dataset's
+files changed (each row carries the sha256 of train/val/test). A sampled run (--train-rows, ...)
+writes bench/data/quality/quality_smoke.json instead.
 
-One run, per dataset (finance = cfpb, medical = drugs, legal = licenses; legal-rules =
-license-rules on request; the splits of `savant demo` in $SAVANT_HOME/demo/<name>/splits):
-  1. writes the first --train-rows (800), --val-rows (200) and --test-rows (400) usable rows of
-     train/val/test.csv (fewer when the file has fewer; rows with an empty text or label skipped)
-     to bench/data/quality/<dataset>/{train,val,test}.csv, columns text,label; val and test rows
-     whose label the train rows lack are dropped (savant refuses them) and counted;
-  2. baseline rows: TfidfVectorizer(sublinear_tf, 1-2-grams, min_df 2, max_features 200,000) +
-     LogisticRegression(max_iter 2000, C) with C in 0.1, 1, 10, 100 picked by val macro-F1, scored
-     on test; and the majority class of the train rows;
-  3. per --modes (full, partial, adapter, lora): `savant train` (--epochs, batch 16, max_len 128,
-     seed 42, savant's default learning rates unless --lr-full / --lr-peft; partial freezes the
-     bottom 3 of 6 layers) into bench/data/quality/<dataset>/runs/<mode>, `savant predict` on the
-     test rows, `savant eval --json`; a failing step is recorded (FAILED + stderr tail) and the
-     run goes on;
-  4. prints a table per dataset and a summary (datasets x methods, test macro-F1), and writes
-     bench/results/quality.json (other settings: bench/data/quality/quality_<settings>.json).
+Data (per dataset, from `savant demo --no-train`'s work in $SAVANT_HOME):
+  train, val  the demo's splits (cleaned: redacted, near-deduplicated, training rows that leak
+              into the package's test file dropped; split grouping near-duplicates), all rows;
+  test        finance, medical: the package's own test file (CFPB 3,000 rows, Drugs.com 379),
+              put through `savant clean --redact --dedup none` as the training rows were (so
+              the same normalisation and placeholders; no row is dropped for duplication);
+              legal, legal-rules: the demo's test split.
+  Val/test rows whose label the training rows lack are dropped and counted.
 
-Macro-F1 is savant eval's everywhere: the mean F1 over the train rows' classes (a class with no
-test rows and no predictions scores 0), i.e. sklearn's f1_score(labels=classes, average="macro",
-zero_division=0); the JSON also has sklearn's default (classes present in y_true or y_pred).
+Methods (--methods, comma-separated; `untrained` = the first five, `trained` = the rest):
+  majority       the training rows' most frequent class
+  tfidf_lr       scikit-learn TfidfVectorizer (1-2-grams, sublinear tf, min_df 2) + LogisticRegression,
+                 C in 0.1, 1, 10, 100 chosen on val
+  savant_baseline  `savant baseline` (the same recipe in core; what `savant train` compares against)
+  centroid       all-MiniLM-L6-v2 untrained: `savant embed` vectors (max length 128), the mean unit
+                 vector of each class's training rows, nearest by cosine
+  probe          all-MiniLM-L6-v2 frozen + scikit-learn LogisticRegression on those vectors, C in
+                 0.001, 0.01, 0.1, 1, 10 chosen on val (savant train's epoch 0 does the same in core)
+  full, partial, adapter, lora
+                 `savant train` with its defaults (mean-pooled head initialised from the probe,
+                 3 epochs, batch 16, max length 128, per-mode learning rates), seed 42;
+                 partial freezes the embeddings and the bottom 3 of 6 layers
+  full_pooler, lora_pooler
+                 the recipe before issue 19: HF's pooler head, randomly initialised (lora at 5e-4)
+Every method writes test predictions (prob_<class> columns) scored by `savant eval --bootstrap
+1000` and cross-checked against scikit-learn's f1_score/accuracy_score on the same predictions.
 """
 
 from __future__ import annotations
@@ -37,9 +47,9 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
-import random
 import shlex
 import shutil
 import subprocess
@@ -50,30 +60,37 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
+sys.dont_write_bytecode = True
 import predict_vs_transformers as pvt  # noqa: E402  (savant home, default binary, machine info, git revision; csv field limit)
 
 VENV = ROOT / "tests/fixtures/model/.venv"
 VENV_PY = VENV / "bin" / "python"
 QDATA = BENCH / "data" / "quality"
-# name -> (folder under $SAVANT_HOME/demo, what it is)
+RESULTS = BENCH / "results" / "quality_full.json"
+SMOKE = QDATA / "quality_smoke.json"
+# name -> (demo folder, what it is, the package's test file under $SAVANT_HOME/datasets or None)
 DATASETS = {
-    "finance": ("cfpb", "CFPB complaints -> product"),
-    "medical": ("drugs", "Drugs.com reviews -> sentiment"),
-    "legal": ("licenses", "licence texts -> category"),
-    "legal-rules": ("license-rules", "licence notices/rules -> category"),
+    "finance": ("cfpb", "CFPB complaints -> product", "cfpb/test.csv"),
+    "medical": ("drugs", "Drugs.com reviews -> sentiment", "drugs/test.csv"),
+    "legal": ("licenses", "licence texts -> category", None),
+    "legal-rules": ("license-rules", "licence notices/rules -> category", None),
 }
-DEFAULT_DATASETS = ("finance", "medical", "legal")
-MODES = ("full", "partial", "adapter", "lora")
-DEFAULT_SIZES = {"train_rows": 800, "val_rows": 200, "test_rows": 400, "epochs": 3}
+UNTRAINED = ("majority", "tfidf_lr", "savant_baseline", "centroid", "probe")
+TRAINED = ("full", "partial", "adapter", "lora", "full_pooler", "lora_pooler")
+METHODS = UNTRAINED + TRAINED
+LABELS = {
+    "majority": "majority class", "tfidf_lr": "TF-IDF + LR (sklearn)", "savant_baseline": "TF-IDF + LR (savant baseline)",
+    "centroid": "MiniLM untrained: centroid", "probe": "MiniLM untrained: probe",
+    "full": "full", "partial": "partial (3 of 6 layers frozen)", "adapter": "Houlsby adapters", "lora": "LoRA r 8",
+    "full_pooler": "full, old recipe (pooler head, random init)", "lora_pooler": "LoRA, old recipe (pooler head, random init, 5e-4)",
+}
 SEED = 42
-BATCH = 16
 MAX_LEN = 128
-FREEZE_LAYERS = 3  # partial: embeddings + the bottom 3 of MiniLM's 6 layers frozen
-C_GRID = (0.1, 1.0, 10.0, 100.0)
-TFIDF = {"sublinear_tf": True, "ngram_range": (1, 2), "min_df": 2, "max_features": 200000}
-LR_MAX_ITER = 2000
-STDERR_TAIL = 2000
+FREEZE_LAYERS = 3
+C_TFIDF = (0.1, 1.0, 10.0, 100.0)
+C_PROBE = (0.001, 0.01, 0.1, 1.0, 10.0)
+TFIDF = {"sublinear_tf": True, "ngram_range": (1, 2), "min_df": 2}
+BOOTSTRAP = 1000
 
 log = pvt.log
 
@@ -87,9 +104,18 @@ def ensure_venv() -> None:
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     if not VENV_PY.exists():
-        sys.exit(f"{VENV} is missing: make it as tests/fixtures/model/make_fixtures.py's header says, "
-                 "then `pip install scikit-learn` into it")
+        sys.exit(f"{VENV} is missing: make it as tests/fixtures/model/make_fixtures.py's header says (scikit-learn, numpy)")
     os.execv(str(VENV_PY), [str(VENV_PY), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def run(cmd: list[str], log_path: Path, env: dict, stdout=None) -> subprocess.CompletedProcess:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as e:
+        p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=stdout if stdout is not None else e, stderr=e)
+    if p.returncode:
+        tail = log_path.read_text(errors="replace")[-1500:]
+        raise RuntimeError(f"{shlex.join(cmd)} failed (exit {p.returncode}); {rel(log_path)}:\n{tail}")
+    return p
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,11 +123,8 @@ def ensure_venv() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_usable(src: Path) -> tuple[list[tuple[str, str]], int]:
-    """(text, label) of every row with a non-empty text and label (label trimmed, as savant trims
-    it), in file order, and how many rows were skipped."""
-    if not src.exists():
-        sys.exit(f"{src} is missing: make the splits with `savant demo`")
+def read_rows(src: Path) -> tuple[list[tuple[str, str]], int]:
+    """(text, label) of every row with a non-empty text and label, and how many were skipped."""
     rows, skipped = [], 0
     with open(src, newline="", encoding="utf-8") as f:
         r = csv.DictReader(f)
@@ -111,13 +134,13 @@ def read_usable(src: Path) -> tuple[list[tuple[str, str]], int]:
             text, label = row["text"] or "", (row["label"] or "").strip()
             if not text.strip() or not label:
                 skipped += 1
-                continue
-            rows.append((text, label))
+            else:
+                rows.append((text, label))
     return rows, skipped
 
 
-def write_csv(rows: list[tuple[str, str]], dst: Path) -> None:
-    """Rewritten only when the content changed (keeps mtimes stable across runs)."""
+def write_rows(rows, dst: Path) -> None:
+    """Rewritten only when the content changes (stable mtimes and hashes)."""
     tmp = dst.with_name(dst.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -136,145 +159,206 @@ def counts(labels) -> dict[str, int]:
     return dict(sorted(c.items()))
 
 
-def prepare(name: str, home: Path, sizes: dict, sample: str) -> dict:
-    """Writes the subsamples of one dataset; returns what they hold."""
-    folder, what = DATASETS[name]
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def prepare(name: str, home: Path, savant: Path, sizes: dict, env: dict) -> dict:
+    folder, what, package_test = DATASETS[name]
     splits = home / "demo" / folder / "splits"
-    out_dir = QDATA / name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not (splits / "train.csv").exists():
+        sys.exit(f"{splits}/train.csv is missing: make the splits with `savant demo --no-train --dataset {folder}`")
+    out = QDATA / name
+    out.mkdir(parents=True, exist_ok=True)
     info = {"name": name, "source": folder, "what": what, "splits": {}}
+    sources = {"train": splits / "train.csv", "val": splits / "val.csv", "test": splits / "test.csv"}
+    if package_test:
+        raw = home / "datasets" / package_test
+        cleaned = out / "test_package_clean.csv"
+        report = out / "test_package_clean.json"
+        if not cleaned.exists() or cleaned.stat().st_mtime < raw.stat().st_mtime:
+            run([str(savant), "clean", str(raw), "-o", str(cleaned), "--redact", "--dedup", "none", "--quiet",
+                 "--report", str(report)], out / "clean_test.log", env)
+        rep = json.loads(report.read_text())
+        info["test_source"] = {"file": str(raw), "cleaned_by": "savant clean --redact --dedup none",
+                               "clean_report": {k: v for k, v in rep.items() if isinstance(v, (int, float, str))}}
+        sources["test"] = cleaned
     taken = {}
-    for split in ("train", "val", "test"):
-        rows, skipped = read_usable(splits / f"{split}.csv")
-        available = len(rows)
-        if sample == "shuffle":  # a seeded random sample instead of the file's first rows
-            random.Random(SEED).shuffle(rows)
-        rows = rows[: sizes[f"{split}_rows"]]
-        taken[split] = (rows, available, skipped)
+    for split, src in sources.items():
+        rows, skipped = read_rows(src)
+        n = sizes.get(f"{split}_rows")
+        taken[split] = (rows[:n] if n else rows, len(rows), skipped, src)
     classes = sorted({l for _, l in taken["train"][0]})
-    files = {}
-    for split, (rows, available, skipped) in taken.items():
-        dropped = [l for _, l in rows if l not in classes]
+    info["files"] = {}
+    for split, (rows, available, skipped, src) in taken.items():
         kept = [(t, l) for t, l in rows if l in classes]
-        dst = out_dir / f"{split}.csv"
-        write_csv(kept, dst)
-        files[split] = dst
-        info["splits"][split] = {
-            "path": rel(dst),
-            "source_rows": available,
-            "asked": sizes[f"{split}_rows"],
-            "taken": len(rows),
-            "rows": len(kept),
-            "skipped_empty": skipped,
-            "dropped_unknown_label": len(dropped),
-            "dropped_labels": counts(dropped),
-            "mean_chars": sum(len(t) for t, _ in kept) / max(len(kept), 1),
-            "label_counts": counts(l for _, l in kept),
-        }
+        dropped = [l for _, l in rows if l not in classes]
+        dst = out / f"{split}.csv"
+        write_rows(kept, dst)
+        info["files"][split] = dst
+        info["splits"][split] = {"source": str(src), "source_rows": available, "skipped_empty": skipped,
+                                 "rows": len(kept), "dropped_unknown_label": counts(dropped),
+                                 "label_counts": counts(l for _, l in kept),
+                                 "mean_chars": round(sum(len(t) for t, _ in kept) / max(len(kept), 1), 1)}
     info["classes"] = classes
-    info["files"] = files
+    info["sha256"] = {s: sha256(p) for s, p in info["files"].items()}
     return info
 
 
-def print_data(info: dict) -> None:
-    s = info["splits"]
-    print(f"\n{info['name']} ({info['source']}: {info['what']}): {len(info['classes'])} classes; rows "
-          + ", ".join(f"{k} {v['rows']:,}" + (f" (file has {v['source_rows']:,})" if v["source_rows"] < v["asked"] else "")
-                      for k, v in s.items())
-          + f"; mean chars {s['train']['mean_chars']:,.0f}")
-    for split in ("val", "test"):
-        d = s[split]
-        if d["dropped_unknown_label"]:
-            print(f"  {split}: dropped {d['dropped_unknown_label']} of {d['taken']} rows, label not among the train rows': "
-                  + ", ".join(f"{l} {n}" for l, n in d["dropped_labels"].items()))
-        else:
-            print(f"  {split}: dropped 0 rows")
-    labels = sorted(set(info["classes"]) | set(s["val"]["label_counts"]) | set(s["test"]["label_counts"]))
-    width = min(max(len(l) for l in labels), 44)
-    print(f"  {'class':<{width}} {'train':>6} {'val':>5} {'test':>5}")
-    for l in labels:
-        c = [s[k]["label_counts"].get(l, 0) for k in ("train", "val", "test")]
-        short = l if len(l) <= width else l[: width - 3] + "..."
-        flag = "  (< 2 train rows)" if c[0] < 2 else ("  (no test rows)" if c[2] == 0 else "")
-        print(f"  {short:<{width}} {c[0]:>6} {c[1]:>5} {c[2]:>5}{flag}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics and the scikit-learn rows.
-# ---------------------------------------------------------------------------------------------
-
-
-def read_labelled(path: Path) -> tuple[list[str], list[str]]:
+def labels_of(path: Path) -> tuple[list[str], list[str]]:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
-def scores(y_true: list[str], y_pred: list[str], classes: list[str]) -> dict:
+# ---------------------------------------------------------------------------------------------
+# Scoring: every method's test predictions through savant eval (bootstrap), checked with sklearn.
+# ---------------------------------------------------------------------------------------------
+
+
+def write_probs(path: Path, labels: list[str], probs, classes: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["label", "pred"] + [f"prob_{c}" for c in classes])
+        for y, p in zip(labels, probs):
+            p = [float(x) for x in p]
+            w.writerow([y, classes[max(range(len(p)), key=lambda i: p[i])]] + [repr(x) for x in p])
+    tmp.replace(path)
+
+
+def evaluate(savant: Path, preds: Path, classes: list[str], env: dict) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
-    if not y_true:
-        return {"f1_macro": None, "f1_macro_present": None, "accuracy": None, "n": 0}
-    return {
-        # savant eval's definition: every class of the model, zero_division 0
-        "f1_macro": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
-        # sklearn's default: the classes present in y_true or y_pred
-        "f1_macro_present": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "n": len(y_true),
-    }
+    p = run([str(savant), "eval", str(preds), "--label", "label", "--json", "--bootstrap", str(BOOTSTRAP), "--seed", "0"],
+            preds.with_suffix(".eval.log"), env, stdout=subprocess.PIPE)
+    rep = json.loads(p.stdout)
+    ci = rep.get("confidence_intervals") or {}
+    with open(preds, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    y, yp = [r["label"] for r in rows], [r["pred"] for r in rows]
+    sk_f1 = float(f1_score(y, yp, labels=classes, average="macro", zero_division=0))
+    sk_acc = float(accuracy_score(y, yp))
+    diff = max(abs(sk_f1 - rep["f1_macro"]), abs(sk_acc - rep["accuracy"]))
+    if diff > 1e-9:
+        log(f"  WARNING: {rel(preds)}: savant eval {rep['f1_macro']:.6f}/{rep['accuracy']:.6f}, sklearn {sk_f1:.6f}/{sk_acc:.6f}")
+    return {"n": rep["n"], "f1_macro": rep["f1_macro"], "accuracy": rep["accuracy"],
+            "f1_macro_ci95": ci.get("f1_macro"), "accuracy_ci95": ci.get("accuracy"),
+            "f1_macro_present": float(f1_score(y, yp, average="macro", zero_division=0)),
+            "max_abs_diff_vs_sklearn": diff, "log_loss": rep.get("log_loss")}
 
 
-def baselines(info: dict) -> dict[str, dict]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
+def val_scores(y, yp, classes) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+    return {"f1_macro": float(f1_score(y, yp, labels=classes, average="macro", zero_division=0)),
+            "accuracy": float(accuracy_score(y, yp)), "n": len(y)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The untrained methods.
+# ---------------------------------------------------------------------------------------------
+
+
+def embeddings(savant: Path, minilm: Path, info: dict, env: dict, threads: int):
+    """`savant embed` mean-pooled, unnormalised vectors of each split, cached beside the files."""
+    import numpy as np
+
+    out, seconds = {}, {}
+    for split, path in info["files"].items():
+        npy = path.with_name(f"{split}.minilm{MAX_LEN}.npy")
+        if not npy.exists() or npy.stat().st_mtime < path.stat().st_mtime:
+            t0 = time.perf_counter()
+            run([str(savant), "embed", "--model", str(minilm), str(path), "--text", "text", "--max-len", str(MAX_LEN),
+                 "--no-normalize", "--device", "cpu", "--threads", str(threads), "-o", str(npy)],
+                path.with_name(f"embed_{split}.log"), env)
+            seconds[split] = time.perf_counter() - t0
+        out[split] = np.load(npy)
+        if len(out[split]) != info["splits"][split]["rows"]:
+            raise RuntimeError(f"{npy}: {len(out[split])} vectors for {info['splits'][split]['rows']} rows")
+    return out, seconds
+
+
+def untrained(method: str, info: dict, savant: Path, minilm: Path, env: dict, threads: int) -> dict:
+    import numpy as np
 
     classes = info["classes"]
-    x_train, y_train = read_labelled(info["files"]["train"])
-    x_val, y_val = read_labelled(info["files"]["val"])
-    x_test, y_test = read_labelled(info["files"]["test"])
-    out = {}
+    files = info["files"]
+    x_train, y_train = labels_of(files["train"])
+    x_val, y_val = labels_of(files["val"])
+    x_test, y_test = labels_of(files["test"])
+    preds = QDATA / info["name"] / "preds" / f"{method}.csv"
+    row: dict = {"method": method}
+    t0 = time.perf_counter()
+    if method == "majority":
+        major = max(classes, key=lambda c: (y_train.count(c), -classes.index(c)))
+        probs = [[1.0 if c == major else 0.0 for c in classes] for _ in y_test]
+        row["what"] = f"'{major}' for every text"
+        row["val"] = val_scores(y_val, [major] * len(y_val), classes)
+    elif method == "tfidf_lr":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
 
-    majority = max(classes, key=lambda c: (y_train.count(c), -classes.index(c)))
-    out["majority"] = {"method": "majority", "class": majority,
-                       "val": scores(y_val, [majority] * len(y_val), classes),
-                       "test": scores(y_test, [majority] * len(y_test), classes)}
+        vec = TfidfVectorizer(**TFIDF)
+        a, v, t = vec.fit_transform(x_train), None, None
+        v, t = vec.transform(x_val), vec.transform(x_test)
+        grid, best = [], None
+        for c in C_TFIDF:
+            lr = LogisticRegression(C=c, max_iter=2000).fit(a, y_train)
+            s = val_scores(y_val, list(lr.predict(v)), classes)
+            grid.append({"C": c, "val_f1_macro": s["f1_macro"]})
+            if best is None or s["f1_macro"] > best[1]["f1_macro"]:
+                best = (lr, s, c)
+        lr, row["val"], row["C"] = best
+        assert list(lr.classes_) == classes
+        probs = lr.predict_proba(t)
+        row["grid"], row["vocabulary"] = grid, len(vec.vocabulary_)
+        row["what"] = f"{len(vec.vocabulary_):,} terms, C {row['C']:g} chosen on val"
+    elif method == "savant_baseline":
+        run_dir = QDATA / info["name"] / "runs" / "savant_baseline"
+        run([str(savant), "baseline", "--train", rel(files["train"]), "--val", rel(files["val"]), "--test", rel(files["test"]),
+             "-o", rel(run_dir)], run_dir.with_name("savant_baseline.log"), env)
+        preds, probs = run_dir / "test_predictions.csv", None
+        meta = json.loads((run_dir / "baseline.json").read_text())
+        vm = json.loads((run_dir / "val_metrics.json").read_text())
+        row["val"] = {"f1_macro": vm.get("f1_macro"), "accuracy": vm.get("accuracy"), "n": vm.get("n")}
+        row["baseline"] = {k: v for k, v in meta.items() if isinstance(v, (int, float, str))}
+        row["what"] = "savant baseline (core's TF-IDF + LR), C chosen on val"
+    else:
+        vec, row["embed_seconds"] = embeddings(savant, minilm, info, env, threads)
+        if method == "centroid":
+            unit = {s: v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12) for s, v in vec.items()}
+            ytr = np.array([classes.index(y) for y in y_train])
+            cent = np.stack([unit["train"][ytr == k].mean(0) for k in range(len(classes))])
+            cent /= np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-12)
 
-    if len(classes) < 2:
-        out["tfidf_lr"] = {"method": "tf-idf+LR", "error": f"only {len(classes)} class in the train rows"}
-        return out
-    grid = []
-    best = None
-    for c in C_GRID:
-        pipe = Pipeline([("tfidf", TfidfVectorizer(**TFIDF)),
-                         ("lr", LogisticRegression(max_iter=LR_MAX_ITER, C=c))])
-        t0 = time.perf_counter()
-        try:
-            pipe.fit(x_train, y_train)
-        except ValueError as e:  # e.g. min_df=2 leaves no terms on a tiny sample
-            out["tfidf_lr"] = {"method": "tf-idf+LR", "error": str(e)}
-            return out
-        fit_s = time.perf_counter() - t0
-        val = scores(y_val, list(pipe.predict(x_val)), classes)
-        grid.append({"C": c, "val": val, "fit_s": fit_s})
-        if best is None or (val["f1_macro"] or 0) > (best[1]["val"]["f1_macro"] or 0):  # ties: the smaller C
-            best = (pipe, grid[-1])
-    pipe, chosen = best
-    lr = pipe.named_steps["lr"]
-    out["tfidf_lr"] = {
-        "method": "tf-idf+LR",
-        "C": chosen["C"],
-        "val": chosen["val"],
-        "test": scores(y_test, list(pipe.predict(x_test)), classes),
-        "fit_s": chosen["fit_s"],
-        "grid_fit_s": sum(g["fit_s"] for g in grid),
-        "n_features": len(pipe.named_steps["tfidf"].vocabulary_),
-        "params": int(lr.coef_.size + lr.intercept_.size),
-        "n_iter": [int(n) for n in lr.n_iter_],
-        "grid": grid,
-    }
-    return out
+            def softmax(sims):
+                z = np.exp((sims - sims.max(1, keepdims=True)) / 0.05)
+                return z / z.sum(1, keepdims=True)
+
+            probs = softmax(unit["test"] @ cent.T)
+            row["val"] = val_scores(y_val, [classes[i] for i in (unit["val"] @ cent.T).argmax(1)], classes)
+            row["what"] = "mean unit vector of every training row of a class, nearest by cosine"
+        else:  # probe
+            from sklearn.linear_model import LogisticRegression
+
+            grid, best = [], None
+            for c in C_PROBE:
+                lr = LogisticRegression(C=c, max_iter=3000).fit(vec["train"], y_train)
+                s = val_scores(y_val, list(lr.predict(vec["val"])), classes)
+                grid.append({"C": c, "val_f1_macro": s["f1_macro"]})
+                if best is None or s["f1_macro"] > best[1]["f1_macro"]:
+                    best = (lr, s, c)
+            lr, row["val"], row["C"] = best
+            probs = lr.predict_proba(vec["test"])
+            row["grid"] = grid
+            row["what"] = f"logistic regression on frozen mean-pooled vectors, C {row['C']:g} chosen on val"
+    row["seconds"] = time.perf_counter() - t0
+    if probs is not None:
+        write_probs(preds, y_test, probs, classes)
+    row["preds"] = rel(preds)
+    row["test"] = evaluate(savant, preds, classes, env)
+    return row
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,99 +366,45 @@ def baselines(info: dict) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------
 
 
-def tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-STDERR_TAIL:] if path.exists() else ""
-
-
-def savant_run(savant: Path, minilm: Path, info: dict, mode: str, args, env: dict) -> dict:
-    """Trains, predicts the test rows, evaluates; a failing step ends this run (recorded, no raise)."""
-    name, files = info["name"], info["files"]
-    run = QDATA / name / "runs" / mode
-    logs = QDATA / name / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    preds = run / "test_preds.csv"
-    lr = args.lr_peft if mode in ("adapter", "lora") else args.lr_full
+def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args) -> dict:
+    files = info["files"]
+    mode = method.removesuffix("_pooler")
+    run_dir = QDATA / info["name"] / "runs" / method
+    logs = QDATA / info["name"] / "logs"
+    preds = QDATA / info["name"] / "preds" / f"{method}.csv"
+    preds.parent.mkdir(parents=True, exist_ok=True)
     train = [str(savant), "train", "--model", str(minilm), "--train", rel(files["train"]), "--val", rel(files["val"]),
-             "--text", "text", "--label", "label", "--mode", mode, "--epochs", str(args.epochs),
-             "--batch-size", str(BATCH), "--max-len", str(MAX_LEN), "--seed", str(SEED), "--device", "cpu",
-             "--threads", str(args.threads)] + \
-            (["--freeze-layers", str(FREEZE_LAYERS)] if mode == "partial" else []) + \
-            (["--lr", lr] if lr else []) + ["--overwrite", "-o", rel(run)]
-    if mode in ("adapter", "lora"):
-        model_args = ["--model", str(minilm), "--adapter", rel(run / "adapter")]
-    else:
-        model_args = ["--model", rel(run / "model")]
-    predict = [str(savant), "predict", *model_args, rel(files["test"]), "--text", "text", "-o", rel(preds),
-               "--max-len", str(MAX_LEN), "--device", "cpu", "--threads", str(args.threads)]
-    evaluate = [str(savant), "eval", rel(preds), "--label", "label", "--json"]
-    out = {"method": mode, "run_dir": rel(run), "lr": lr or "savant default",
-           "commands": {k: shlex.join(c) for k, c in (("train", train), ("predict", predict), ("eval", evaluate))},
-           "wall_s": {}}
-    shutil.rmtree(run, ignore_errors=True)  # no stale metrics.json or predictions from an earlier run
-    for stage, cmd in (("train", train), ("predict", predict), ("eval", evaluate)):
-        err = logs / f"{mode}.{stage}.log"
-        log(f"  {name} {mode}: {stage} ...")
+             "--mode", mode, "--seed", str(SEED), "--device", "cpu", "--overwrite", "-o", rel(run_dir)]
+    if args.epochs:
+        train += ["--epochs", str(args.epochs)]
+    if mode == "partial":
+        train += ["--freeze-layers", str(FREEZE_LAYERS)]
+    if method.endswith("_pooler"):
+        train += ["--head", "pooler", "--head-init", "random"] + (["--lr", "5e-4"] if mode == "lora" else [])
+    model = ["--model", str(minilm), "--adapter", rel(run_dir / "adapter")] if mode in ("adapter", "lora") \
+        else ["--model", rel(run_dir / "model")]
+    predict = [str(savant), "predict", *model, rel(files["test"]), "--text", "text", "--max-len", str(MAX_LEN),
+               "--device", "cpu", "-o", rel(preds)]
+    row = {"method": method, "commands": {"train": shlex.join(train), "predict": shlex.join(predict)}, "wall_s": {}}
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for stage, cmd in (("train", train), ("predict", predict)):
+        log(f"  {info['name']} {method}: {stage} ...")
         t0 = time.perf_counter()
-        with open(err, "wb") as e:
-            p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE if stage == "eval" else e, stderr=e)
-        out["wall_s"][stage] = time.perf_counter() - t0
-        if p.returncode:
-            out["error"] = {"stage": stage, "exit": p.returncode, "log": rel(err), "stderr_tail": tail(err)}
-            log(f"  {name} {mode}: {stage} FAILED (exit {p.returncode}); see {rel(err)}:\n"
-                + "\n".join("    " + l for l in tail(err).strip().splitlines()[-8:]))
-            return out
-        if stage == "train":
-            out.update(train_figures(run))
-            if not args.keep_checkpoints:
-                shutil.rmtree(run / "checkpoints", ignore_errors=True)  # ~350 MB per full run
-        elif stage == "eval":
-            rep = json.loads(p.stdout)
-            out["test"] = {"f1_macro": rep.get("f1_macro"), "accuracy": rep.get("accuracy"), "n": rep.get("n"),
-                           "eval_classes": rep.get("classes")}
-            out["test_report"] = {k: v for k, v in rep.items() if k not in ("confusion_matrix", "curves")}
-            out["test"].update(cross_check(preds, info["classes"], rep))
-    return out
-
-
-def train_figures(run: Path) -> dict:
-    m = json.loads((run / "metrics.json").read_text())
-    epochs = []
-    log_path = run / "train_log.jsonl"
-    if log_path.exists():
-        for line in log_path.read_text().splitlines():
-            if line.strip():
-                e = json.loads(line)
-                if e.get("event") == "epoch":
-                    epochs.append({k: e.get(k) for k in ("epoch", "train_loss", "val_metric", "improved", "seconds")})
-    return {
-        "val": {"f1_macro": m.get("f1_macro"), "accuracy": m.get("accuracy"), "n": m.get("n")},
-        "best_epoch": m.get("best_epoch"),
-        "epochs_run": len(epochs) or None,
-        "stopped_early": m.get("stopped_early"),
-        "train_seconds": m.get("train_seconds"),
-        "train_step_seconds": m.get("train_step_seconds"),
-        "train_tokens": m.get("train_tokens"),
-        "train_tokens_per_second": m.get("train_tokens_per_second"),
-        "trainable_params": m.get("trainable_params"),
-        "total_params": m.get("total_params"),
-        "truncated": m.get("truncated"),
-        "train_rows": m.get("train_rows"),
-        "peak_rss_mib": m.get("peak_rss_mib"),
-        "epochs": epochs,
-    }
-
-
-def cross_check(preds: Path, classes: list[str], rep: dict) -> dict:
-    """sklearn's macro-F1 and accuracy of the pred column, beside savant eval's (they should agree)."""
-    with open(preds, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    s = scores([r["label"] for r in rows], [r["pred"] for r in rows], classes)
-    diff = max(abs(s["f1_macro"] - (rep.get("f1_macro") or 0)), abs(s["accuracy"] - (rep.get("accuracy") or 0)))
-    if diff > 1e-9 or rep.get("classes") != classes:
-        log(f"  WARNING: {preds}: sklearn on the pred column gives macro-F1 {s['f1_macro']:.6f}, accuracy "
-            f"{s['accuracy']:.6f}; savant eval {rep.get('f1_macro')}, {rep.get('accuracy')} (classes {rep.get('classes')})")
-    return {"f1_macro_present": s["f1_macro_present"], "sklearn_f1_macro": s["f1_macro"],
-            "sklearn_accuracy": s["accuracy"], "max_abs_diff_vs_sklearn": diff}
+        run(cmd, logs / f"{method}.{stage}.log", env)
+        row["wall_s"][stage] = time.perf_counter() - t0
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # ~90-350 MB each
+    m = json.loads((run_dir / "metrics.json").read_text())
+    epochs = [json.loads(l) for l in (run_dir / "train_log.jsonl").read_text().splitlines() if '"event":"epoch"' in l]
+    row["val"] = {"f1_macro": m.get("f1_macro"), "accuracy": m.get("accuracy"), "n": m.get("n")}
+    for k in ("best_epoch", "stopped_early", "head", "head_init", "probe_val_f1_macro", "probe_c", "baseline_val_f1_macro",
+              "baseline_c", "train_seconds", "train_tokens_per_second", "trainable_params", "total_params", "truncated",
+              "train_rows", "peak_rss_mib"):
+        row[k] = m.get(k)
+    row["epochs"] = [{k: e.get(k) for k in ("epoch", "val_metric", "improved", "seconds")} for e in epochs]
+    row["trainable_pct"] = 100 * m["trainable_params"] / m["total_params"] if m.get("total_params") else None
+    row["preds"] = rel(preds)
+    row["test"] = evaluate(savant, preds, info["classes"], env)
+    return row
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,73 +412,40 @@ def cross_check(preds: Path, classes: list[str], rep: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def f4(v) -> str:
-    return f"{v:.4f}" if isinstance(v, (int, float)) else "-"
+def pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
 
 
-def row_cells(r: dict, epochs: int) -> list[str]:
-    """method, test F1, test acc, val F1, best, train s, params, tokens/s."""
-    if r.get("error"):
-        e = r["error"]
-        if isinstance(e, str):
-            msg = e
-        else:  # the error line (clap's `error:`, anyhow's `Error:`, a panic), else the last line
-            lines = [l.strip() for l in e["stderr_tail"].splitlines() if l.strip()]
-            pick = [l for l in lines if l.lower().startswith("error") or "panicked" in l]
-            msg = f"{e['stage']} exit {e['exit']}: " + (pick[-1] if pick else lines[-1] if lines else "")
-        return [r["method"], f"FAILED ({msg[:100]})"]
-    t, v = r.get("test", {}), r.get("val", {})
-    if r["method"] == "tf-idf+LR":
-        best, secs, params, tps = f"C={r['C']:g}", f"{r['fit_s']:.1f}", f"{r['params']:,}", "-"
-    elif r["method"] == "majority":
-        best, secs, params, tps = "-", "-", "0", "-"
-    else:
-        best = f"{r['best_epoch']}/{r.get('epochs_run') or epochs}" if r.get("best_epoch") is not None else "-"
-        secs = f"{r['train_seconds']:.0f}" if r.get("train_seconds") is not None else "-"
-        params = f"{r['trainable_params']:,}" if r.get("trainable_params") is not None else "-"
-        tps = f"{r['train_tokens_per_second']:,.0f}" if r.get("train_tokens_per_second") else "-"
-    return [r["method"], f4(t.get("f1_macro")), f4(t.get("accuracy")), f4(v.get("f1_macro")), best, secs, params, tps]
+def cell(r: dict) -> str:
+    t = r["test"]
+    ci = t.get("f1_macro_ci95")
+    return f"{pct(t['f1_macro'])}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else "")
 
 
-HEAD = ["method", "test F1 macro", "test acc", "val F1 macro", "best", "train s", "trainable params", "tokens/s"]
-
-
-def print_table(info: dict, rows: list[dict], epochs: int) -> None:
-    s = info["splits"]
-    print(f"\n{info['name']} ({info['source']}): test {s['test']['rows']:,} rows, val {s['val']['rows']:,}, "
-          f"train {s['train']['rows']:,}; {len(info['classes'])} classes")
-    cells = [row_cells(r, epochs) for r in rows]
-    widths = [max(len(HEAD[i]), *(len(c[i]) for c in cells if len(c) > i and len(c) == len(HEAD))) for i in range(len(HEAD))]
-    print(f"{HEAD[0]:<{widths[0]}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(HEAD[1:], widths[1:])))
-    for c in cells:
-        if len(c) == len(HEAD):
-            print(f"{c[0]:<{widths[0]}}  " + "  ".join(f"{x:>{w}}" for x, w in zip(c[1:], widths[1:])))
-        else:
-            print(f"{c[0]:<{widths[0]}}  {c[1]}")
-    absent = [c for c in info["classes"] if not s["test"]["label_counts"].get(c)]
-    if absent:
-        print(f"  note: {len(absent)} of the {len(info['classes'])} classes {'has' if len(absent) == 1 else 'have'} no test rows ({', '.join(absent)}); "
-              f"each scores F1 0, so macro-F1 is at most {1 - len(absent) / len(info['classes']):.4f}. "
-              "quality.json has sklearn's default macro-F1 (present classes) too")
-
-
-def print_summary(results: dict, methods: list[str]) -> None:
-    print("\ntest macro-F1 (accuracy)")
-    width = max(len(m) for m in methods)
-    cols = max(16, width + 2)
-    print(f"{'dataset':<12}" + "".join(f"{m:>{cols}}" for m in methods))
-    for name, res in results.items():
-        line = f"{name:<12}"
-        for m in methods:
-            r = next((x for x in res["rows"] if x["method"] == m), None)
-            if r is None:
-                cell = "-"
-            elif r.get("error"):
-                cell = "FAILED"
-            else:
-                cell = f"{f4(r['test']['f1_macro'])} ({f4(r['test']['accuracy'])[1:]})" if r["test"]["accuracy"] is not None else "-"
-            line += f"{cell:>{cols}}"
-        print(line)
+def table(doc: dict) -> str:
+    """Markdown: one block per dataset, methods in METHODS order."""
+    out = []
+    for name, res in doc["results"].items():
+        d = doc["data"].get(name)
+        if not d or not res:
+            continue
+        s = d["splits"]
+        out.append(f"\n**{name}** ({d['what']}; {len(d['classes'])} classes; train {s['train']['rows']:,}, val "
+                   f"{s['val']['rows']:,}, test {s['test']['rows']:,} rows)\n")
+        out.append("| method | test macro-F1 [95% CI] | test accuracy | val macro-F1 | training min | trainable % |")
+        out.append("|---|---|---|---|---|---|")
+        for m in METHODS:
+            r = res.get(m)
+            if not r:
+                continue
+            if r.get("error"):
+                out.append(f"| {LABELS[m]} | failed: {r['error'][:80]} | | | | |")
+                continue
+            mins = f"{r['train_seconds'] / 60:.1f}" if r.get("train_seconds") else "-"
+            tp = f"{r['trainable_pct']:.2f}" if r.get("trainable_pct") is not None else "-"
+            v = (r.get("val") or {}).get("f1_macro")
+            out.append(f"| {LABELS[m]} | {cell(r)} | {pct(r['test']['accuracy'])} | {pct(v)} | {mins} | {tp} |")
+    return "\n".join(out).strip() + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,33 +456,29 @@ def print_summary(results: dict, methods: list[str]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--savant", help="savant binary (default: $CARGO_TARGET_DIR or ~/.cache/savant/target, + /release/savant)")
-    ap.add_argument("--datasets", default=",".join(DEFAULT_DATASETS),
-                    help=f"comma-separated, of {', '.join(DATASETS)} (default: {','.join(DEFAULT_DATASETS)})")
-    ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated savant train modes (default: {','.join(MODES)})")
-    ap.add_argument("--only-baseline", action="store_true", help="the data and the scikit-learn rows only (no savant)")
-    ap.add_argument("--train-rows", type=int, default=DEFAULT_SIZES["train_rows"], help="first N train rows (default 800)")
-    ap.add_argument("--val-rows", type=int, default=DEFAULT_SIZES["val_rows"], help="first N val rows (default 200)")
-    ap.add_argument("--test-rows", type=int, default=DEFAULT_SIZES["test_rows"], help="first N test rows (default 400)")
-    ap.add_argument("--epochs", type=int, default=DEFAULT_SIZES["epochs"], help="savant train --epochs (default 3)")
-    ap.add_argument("--sample", choices=("head", "shuffle"), default="head",
-                    help="head: the first N rows of each file (default); shuffle: N rows after a seeded shuffle")
-    ap.add_argument("--lr-full", help="savant train --lr for full and partial (default: savant's, 5e-5)")
-    ap.add_argument("--lr-peft", help="savant train --lr for adapter and lora (default: savant's, 5e-4)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count(),
-                    help="RAYON_NUM_THREADS and savant train/predict --threads (default: all CPUs)")
-    ap.add_argument("--keep-checkpoints", action="store_true", help="keep each run's checkpoints/ (deleted after training by default)")
-    ap.add_argument("--json", help="where to write the results (default: bench/results/quality.json for a full run "
-                                   "at the default settings, bench/data/quality/quality_<settings>.json otherwise)")
+    ap.add_argument("--datasets", default="finance,medical,legal", help=f"comma-separated, of {', '.join(DATASETS)}")
+    ap.add_argument("--methods", default="all", help="comma-separated, of " + ", ".join(METHODS) + "; or untrained, trained, all")
+    ap.add_argument("--redo", action="store_true", help="run the methods asked for even when the results file has them")
+    ap.add_argument("--train-rows", type=int, help="sample: the first N train rows (writes the smoke results file)")
+    ap.add_argument("--val-rows", type=int)
+    ap.add_argument("--test-rows", type=int)
+    ap.add_argument("--epochs", type=int, help="savant train --epochs (default: savant's, 3)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--table", action="store_true", help="print the markdown table of the results file and stop")
     args = ap.parse_args()
-    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not datasets or any(d not in DATASETS for d in datasets):
-        sys.exit(f"--datasets: expected a comma-separated list of {', '.join(DATASETS)}, got {args.datasets!r}")
-    if not modes or any(m not in MODES for m in modes):
-        sys.exit(f"--modes: expected a comma-separated list of {', '.join(MODES)}, got {args.modes!r}")
-    if min(args.train_rows, args.val_rows, args.test_rows, args.epochs) < 1:
-        sys.exit("the row counts and --epochs must be at least 1")
 
+    sampled = any(x is not None for x in (args.train_rows, args.val_rows, args.test_rows, args.epochs))
+    path = SMOKE if sampled else RESULTS
+    doc = json.loads(path.read_text()) if path.exists() else {"results": {}, "data": {}, "sessions": []}
+    if args.table:
+        print(table(doc), end="")
+        return
+    datasets = [d for d in args.datasets.split(",") if d]
+    wanted = {"all": METHODS, "untrained": UNTRAINED, "trained": TRAINED}
+    methods = [m for w in args.methods.split(",") if w for m in wanted.get(w, (w,))]
+    bad = [d for d in datasets if d not in DATASETS] + [m for m in methods if m not in METHODS]
+    if bad:
+        sys.exit(f"unknown dataset or method: {', '.join(bad)}")
     ensure_venv()
     import numpy
     import sklearn
@@ -494,97 +487,59 @@ def main() -> None:
     t_start = time.perf_counter()
     home = pvt.savant_home()
     minilm = home / "models/minilm"
+    savant = Path(args.savant).resolve() if args.savant else pvt.default_savant()
+    if not savant.exists():
+        sys.exit(f"{savant} does not exist: build it with `cargo build --release -p savant` or pass --savant")
+    version = subprocess.run([str(savant), "--version"], capture_output=True, text=True).stdout.strip()
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     sizes = {"train_rows": args.train_rows, "val_rows": args.val_rows, "test_rows": args.test_rows}
-    threads = str(args.threads)
-    env = dict(os.environ, RAYON_NUM_THREADS=threads)
+    session = {"date": dt.datetime.now().isoformat(timespec="seconds"), "git": pvt.git_rev(), "savant": version,
+               "machine": pvt.machine_info(), "versions": {"sklearn": sklearn.__version__, "numpy": numpy.__version__},
+               "datasets": datasets, "methods": methods, "sizes": sizes, "epochs": args.epochs, "done": []}
+    doc["sessions"].append(session)
 
-    savant = version = None
-    if not args.only_baseline:
-        if not (minilm / "model.safetensors").exists():
-            sys.exit(f"{minilm}: no model.safetensors; fetch it with `savant fetch model minilm`")
-        savant = Path(args.savant).resolve() if args.savant else pvt.default_savant()
-        if not savant.exists():
-            sys.exit(f"{savant} does not exist: build it with `cargo build --release -p savant` or pass --savant")
-        version = subprocess.run([str(savant), "--version"], capture_output=True, text=True).stdout.strip()
-        st = savant.stat()
-        log(f"{version} ({savant}, built {dt.datetime.fromtimestamp(st.st_mtime).isoformat(timespec='seconds')}), "
-            f"{args.threads} threads; modes {', '.join(modes)}, {args.epochs} epoch(s)")
+    def save() -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+        tmp.replace(path)
 
-    infos = {d: prepare(d, home, sizes, args.sample) for d in datasets}
-    print(f"data: first {args.train_rows:,} train / {args.val_rows:,} val / {args.test_rows:,} test rows of each split"
-          + (" after a seeded shuffle" if args.sample == "shuffle" else "")
-          + "; val/test rows whose label the train rows lack are dropped")
-    for info in infos.values():
-        print_data(info)
-
-    results = {}
-    for name, info in infos.items():
-        base = baselines(info)
-        rows = [base["tfidf_lr"], base["majority"]]
-        b = base["tfidf_lr"]
-        log(f"{name}: tf-idf+LR " + (f"C={b['C']:g}, test macro-F1 {b['test']['f1_macro']:.4f}" if "C" in b
-                                      else f"failed: {b['error']}"))
-        if savant:
-            for mode in modes:
-                r = savant_run(savant, minilm, info, mode, args, env)
-                if not r.get("error"):
-                    log(f"  {name} {mode}: test macro-F1 {f4(r['test']['f1_macro'])}, accuracy {f4(r['test']['accuracy'])}; "
-                        f"best epoch {r['best_epoch']}, {r['train_seconds']:.0f} s training, "
-                        f"{r.get('train_tokens_per_second') or 0:,.0f} tokens/s; "
-                        f"{time.perf_counter() - t_start:.0f} s so far")
-                rows.append(r)
-        results[name] = {"rows": rows}
-        print_table(info, rows, args.epochs)
-
-    methods = ["tf-idf+LR", "majority"] + ([] if args.only_baseline else modes)
-    print_summary(results, methods)
-
-    for info in infos.values():
-        info.pop("files")
-    settings = {**sizes, "epochs": args.epochs, "sample": args.sample, "threads": args.threads, "batch_size": BATCH,
-                "max_len": MAX_LEN, "seed": SEED, "freeze_layers_partial": FREEZE_LAYERS,
-                "lr_full": args.lr_full or "savant default (5e-5)", "lr_peft": args.lr_peft or "savant default (5e-4)",
-                "tfidf": {**TFIDF, "ngram_range": list(TFIDF["ngram_range"])}, "lr_max_iter": LR_MAX_ITER,
-                "c_grid": list(C_GRID), "env": {"RAYON_NUM_THREADS": threads}}
-    doc = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "git": pvt.git_rev(),
-        "machine": pvt.machine_info(),
-        "versions": {"sklearn": sklearn.__version__, "numpy": numpy.__version__},
-        "savant": {"binary": str(savant) if savant else None, "version": version,
-                   "binary_mtime": dt.datetime.fromtimestamp(savant.stat().st_mtime).isoformat(timespec="seconds") if savant else None},
-        "model": str(minilm),
-        "settings": settings,
-        "f1_macro_definition": "mean F1 over the train rows' classes, zero_division 0 (savant eval; sklearn "
-                               "f1_score(labels=classes, average='macro', zero_division=0)); f1_macro_present: "
-                               "sklearn's default, over the classes in y_true or y_pred",
-        "data": infos,
-        "results": results,
-        "total_seconds": time.perf_counter() - t_start,
-    }
-    default = sizes == {k: DEFAULT_SIZES[k] for k in sizes} and args.epochs == DEFAULT_SIZES["epochs"] \
-        and args.sample == "head" and not args.lr_full and not args.lr_peft
-    full = default and datasets == list(DEFAULT_DATASETS) and modes == list(MODES) and not args.only_baseline
-    if args.json:
-        path = Path(args.json).resolve()
-    elif full:
-        path = BENCH / "results" / "quality.json"
-    else:
-        tag = f"{args.train_rows}_{args.val_rows}_{args.test_rows}_e{args.epochs}"
-        if args.sample != "head":
-            tag += f"_{args.sample}"
-        if args.lr_full or args.lr_peft:
-            tag += f"_lr{args.lr_full or 'd'}-{args.lr_peft or 'd'}"
-        if datasets != list(DEFAULT_DATASETS):
-            tag += "_" + "-".join(datasets)
-        if args.only_baseline:
-            tag += "_baseline"
-        elif modes != list(MODES):
-            tag += "_" + "-".join(modes)
-        path = QDATA / f"quality_{tag}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    print(f"\nwrote {rel(path)} ({time.perf_counter() - t_start:.0f} s)")
+    for name in datasets:
+        info = prepare(name, home, savant, sizes, env)
+        files = info.pop("files")
+        res = doc["results"].setdefault(name, {})
+        old = doc["data"].get(name, {}).get("sha256")
+        if old and old != info["sha256"]:
+            log(f"{name}: the split files changed since the results file's rows were made: dropping {sorted(res)}")
+            res.clear()
+        doc["data"][name] = info
+        info_files = {**info, "files": files}
+        log(f"{name}: train {info['splits']['train']['rows']:,}, val {info['splits']['val']['rows']:,}, "
+            f"test {info['splits']['test']['rows']:,} rows, {len(info['classes'])} classes")
+        for m in methods:
+            if m in res and not res[m].get("error") and not args.redo:
+                log(f"  {name} {m}: in {rel(path)} already ({res[m]['test']['f1_macro']:.4f}); --redo reruns it")
+                continue
+            t0 = time.perf_counter()
+            try:
+                r = untrained(m, info_files, savant, minilm, env, args.threads) if m in UNTRAINED \
+                    else trained(m, info_files, savant, minilm, env, args)
+            except RuntimeError as e:
+                log(f"  {name} {m}: FAILED: {e}")
+                r = {"method": m, "error": str(e)}
+            r.update({"date": dt.datetime.now().isoformat(timespec="seconds"), "git": session["git"], "savant": version,
+                      "wall_seconds": time.perf_counter() - t0})
+            res[m] = r
+            session["done"].append(f"{name}/{m}")
+            save()
+            if not r.get("error"):
+                t = r["test"]
+                log(f"  {name} {m}: test macro-F1 {t['f1_macro']:.4f} {t.get('f1_macro_ci95')}, accuracy {t['accuracy']:.4f} "
+                    f"({r['wall_seconds']:.0f} s; {time.perf_counter() - t_start:.0f} s so far)")
+    session["seconds"] = time.perf_counter() - t_start
+    save()
+    print(table(doc), end="")
+    print(f"wrote {rel(path)}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ use crate::infer::{classify, head_features, softmax_rows};
 use crate::metrics::input::Predictions;
 use crate::metrics::report::{evaluate, EvalOptions, EvalReport};
 use crate::model::{BertClassifier, BertConfig};
-use crate::probe::LinearProbe;
+use crate::probe::{ChosenProbe, LinearProbe};
 use crate::tokenize::{Encoded, TokenBatch};
 use crate::{Error, Result};
 
@@ -180,6 +180,8 @@ pub struct Session {
     stream: Option<(usize, serde_json::Value)>,
     /// The training rows' head features so far, while the probe-initialised head is fitted.
     probe: ProbeFeatures,
+    /// The fitted probe (epoch 0's head), for a caller that scores it on other rows too.
+    pub probe_fit: Option<ChosenProbe>,
 }
 
 /// Head features of the training rows, embedded a chunk per call ([`TrainEvent::Probe`]).
@@ -275,6 +277,7 @@ impl Session {
             full,
             stream,
             probe: ProbeFeatures::default(),
+            probe_fit: None,
         })
     }
 
@@ -535,17 +538,23 @@ impl Session {
         let (train_x, val_x) = self.probe.values.split_at(n_train * hidden);
         let chosen =
             LinearProbe::fit_choosing_c(train_x, hidden, &self.train.labels, val_x, &self.val.labels, classes, 300);
+        // The head is the probe on the same features: its val probabilities are the probe's
+        // (to float rounding), so epoch 0 is scored from the features, without another pass.
+        let scores = chosen.probe.probabilities(val_x).into_iter().map(f64::from).collect();
         self.probe = ProbeFeatures::default();
         let (weights, bias) = chosen.probe.folded();
         let model = crate::finetune::with_head(self.trainer.model().clone(), &weights, &bias);
         self.trainer.set_model(model);
-        let model = self.trainer.eval_model();
-        let report = self.evaluate(&model).await?;
-        let (value, _) = self.record(model, &report, None)?;
+        let predictions =
+            Predictions { classes: self.model_config.labels.clone(), y_true: self.val.labels.clone(), scores };
+        let report = evaluate(&predictions, &EvalOptions::default()).map_err(|m| Error::invalid("val", None, m))?;
+        let (value, _) = self.record(self.trainer.eval_model(), &report, None)?;
         self.progress.probe_pending = false;
         self.progress.probe_metric = value;
         self.progress.probe_c = Some(chosen.c);
-        Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value, c: Some(chosen.c) })
+        let c = chosen.c;
+        self.probe_fit = Some(chosen);
+        Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value, c: Some(c) })
     }
 
     /// `savant eval`'s report of `model` on the validation split.

@@ -17,7 +17,6 @@ use savant_core::metrics::input::Predictions;
 use savant_core::metrics::report::{evaluate, EvalOptions};
 use savant_core::baseline::Baseline;
 use savant_core::model::{load_encoder, BertModel, ModelFolder};
-use savant_core::probe::LinearProbe;
 use savant_core::train::LabelledRows;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -257,18 +256,19 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
         seconds: t.elapsed().as_secs_f64(),
     });
 
-    // The pretrained encoder, untrained: mean-pooled vectors of the test rows and of the training
-    // rows (all of them for the probe; --per-class of each class for the centroids).
+    // The pretrained encoder, untrained: mean-pooled vectors of the test rows and of --per-class
+    // training rows of each class (the centroids).
     let t = Instant::now();
     let dim = encoder.folder.config.hidden_size;
     let test_vectors = encoder.embed(&Rows::texts(&rows.test), false)?;
+    let test_seconds = t.elapsed().as_secs_f64();
     let mut first: Vec<Vec<usize>> = vec![Vec::new(); k];
     for (i, &y) in train_y.iter().enumerate() {
         if first[y].len() < args.per_class {
             first[y].push(i);
         }
     }
-    let centroid_rows: Vec<usize> = if train { (0..rows.train.len()).collect() } else { first.iter().flatten().copied().collect() };
+    let centroid_rows: Vec<usize> = first.iter().flatten().copied().collect();
     let vectors = encoder.embed(&centroid_rows.iter().map(|&i| rows.train[i].0.as_str()).collect::<Vec<_>>(), false)?;
     let vector_of = |i: usize| {
         let at = centroid_rows.iter().position(|&r| r == i).expect("embedded above");
@@ -309,22 +309,24 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
     });
 
     if train {
-        // The head the fine-tuning starts from (its epoch 0): the same regression on the same vectors.
-        let t = Instant::now();
-        let val_vectors = encoder.embed(&Rows::texts(&rows.val), false)?;
-        let chosen = LinearProbe::fit_choosing_c(&vectors, dim, &train_y, &val_vectors, &rows.ids(&rows.val), k, 300);
-        let scores = chosen.probe.probabilities(&test_vectors).into_iter().map(f64::from).collect();
-        let report = score(dir, "probe", &rows, scores)?;
-        results.push(Scored {
-            method: "probe",
-            what: format!(
-                "MiniLM frozen + logistic regression on its mean-pooled vectors, C {} chosen on val (the fine-tuning's epoch 0)",
-                chosen.c
-            ),
-            report,
-            seconds: embed_seconds + t.elapsed().as_secs_f64(),
-        });
-        results.push(fine_tune(home, dir, &rows, args)?);
+        let (tuned, probe) = fine_tune(home, dir, &rows, args)?;
+        // The head the fine-tuning started from (its epoch 0, fitted on every training row's
+        // frozen vector with C chosen on val), scored on the test rows' vectors embedded above.
+        if let Some(chosen) = probe {
+            let t = Instant::now();
+            let scores = chosen.probe.probabilities(&test_vectors).into_iter().map(f64::from).collect();
+            let report = score(dir, "probe", &rows, scores)?;
+            results.push(Scored {
+                method: "probe",
+                what: format!(
+                    "MiniLM frozen + logistic regression on its mean-pooled vectors, C {} chosen on val (the fine-tuning's epoch 0)",
+                    chosen.c
+                ),
+                report,
+                seconds: test_seconds + t.elapsed().as_secs_f64(),
+            });
+        }
+        results.push(tuned);
     }
 
     let show = |r: &serde_json::Value, key: &str| r[key].as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
@@ -370,7 +372,7 @@ fn write_rows(path: &Path, rows: &[&(String, String)]) -> Result<()> {
 
 /// LoRA-fine-tunes MiniLM on the training rows (validating on the val rows) with `savant
 /// train`'s defaults, predicts the test rows with the adapter and evaluates them.
-fn fine_tune(home: &Path, dir: &Path, rows: &Rows, args: &Args) -> Result<Scored> {
+fn fine_tune(home: &Path, dir: &Path, rows: &Rows, args: &Args) -> Result<(Scored, Option<savant_core::probe::ChosenProbe>)> {
     let t0 = Instant::now();
     let minilm = fetch_model("minilm", home)?;
     let work = dir.join("lora");
@@ -411,7 +413,7 @@ fn fine_tune(home: &Path, dir: &Path, rows: &Rows, args: &Args) -> Result<Scored
         rows.val.len(),
         args.epochs,
     );
-    super::train::run(train_args)?;
+    let trained = super::train::train(train_args)?;
     let preds = work.join("test_predictions.csv");
     let predict_args: super::predict::Args = parse(
         "predict",
@@ -452,10 +454,11 @@ fn fine_tune(home: &Path, dir: &Path, rows: &Rows, args: &Args) -> Result<Scored
         report_html.display(),
         report_json.display()
     );
-    Ok(Scored {
+    let scored = Scored {
         method: "lora",
         what: "MiniLM LoRA-fine-tuned (savant train's defaults)".into(),
         report,
         seconds: t0.elapsed().as_secs_f64(),
-    })
+    };
+    Ok((scored, trained.probe))
 }

@@ -256,6 +256,16 @@ fn read_labelled(path: &Path, args: &Args) -> Result<LabelledRows> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    train(args).map(|_| ())
+}
+
+/// What a finished run hands a caller besides its files (the demo scores them on its test rows).
+pub struct Trained {
+    /// The linear probe the head started from (epoch 0), when it was probe-initialised.
+    pub probe: Option<savant_core::probe::ChosenProbe>,
+}
+
+pub fn train(args: Args) -> Result<Trained> {
     let started = Instant::now();
     let existing = ["metrics.json", "checkpoints", "model", "adapter"].iter().any(|f| args.output.join(f).exists());
     if existing && !args.resume && !args.overwrite {
@@ -508,7 +518,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(line) = run.comparison() {
         eprintln!("{line}");
     }
-    Ok(())
+    Ok(Trained { probe: run.session.probe_fit.take() })
 }
 
 /// Core names options by field (`lora_targets`); on the command line they are flags
