@@ -300,8 +300,7 @@ def untrained(method: str, info: dict, savant: Path, minilm: Path, env: dict, th
         from sklearn.linear_model import LogisticRegression
 
         vec = TfidfVectorizer(**TFIDF)
-        a, v, t = vec.fit_transform(x_train), None, None
-        v, t = vec.transform(x_val), vec.transform(x_test)
+        a, v, t = vec.fit_transform(x_train), vec.transform(x_val), vec.transform(x_test)
         grid, best = [], None
         for c in C_TFIDF:
             lr = LogisticRegression(C=c, max_iter=2000).fit(a, y_train)
