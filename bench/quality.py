@@ -38,6 +38,11 @@ Methods (--methods, comma-separated; `untrained` = the first five, `trained` = t
                  partial freezes the embeddings and the bottom 3 of 6 layers
   full_pooler, lora_pooler
                  the recipe before issue 19: HF's pooler head, randomly initialised (lora at 5e-4)
+  peft_lora, torch_full
+                 the peer: PyTorch + transformers + PEFT with savant's recipe (mean-pooled head
+                 initialised from a standardised sklearn probe, C chosen on val; LoRA r 8 at 1e-3
+                 or full at 5e-5; 3 epochs, batches of 16 cut as savant cuts them, the best val
+                 epoch kept): bench/peer_lpft.py. `all` leaves the peers out (`peer` names them)
 Every method writes test predictions (prob_<class> columns) scored by `savant eval --bootstrap
 1000` and cross-checked against scikit-learn's f1_score/accuracy_score on the same predictions.
 """
@@ -77,12 +82,14 @@ DATASETS = {
 }
 UNTRAINED = ("majority", "tfidf_lr", "savant_baseline", "centroid", "probe")
 TRAINED = ("full", "partial", "adapter", "lora", "full_pooler", "lora_pooler")
-METHODS = UNTRAINED + TRAINED
+PEERS = ("peft_lora", "torch_full")
+METHODS = UNTRAINED + TRAINED + PEERS
 LABELS = {
     "majority": "majority class", "tfidf_lr": "TF-IDF + LR (sklearn)", "savant_baseline": "TF-IDF + LR (savant baseline)",
     "centroid": "MiniLM untrained: centroid", "probe": "MiniLM untrained: probe",
     "full": "full", "partial": "partial (3 of 6 layers frozen)", "adapter": "Houlsby adapters", "lora": "LoRA r 8",
     "full_pooler": "full, old recipe (pooler head, random init)", "lora_pooler": "LoRA, old recipe (pooler head, random init, 5e-4)",
+    "peft_lora": "peer: PyTorch + PEFT LoRA r 8, same recipe", "torch_full": "peer: PyTorch full, same recipe",
 }
 SEED = 42
 MAX_LEN = 128
@@ -406,6 +413,27 @@ def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args
     return row
 
 
+def peer(method: str, info: dict, savant: Path, minilm: Path, env: dict, args) -> dict:
+    """bench/peer_lpft.py in the venv: the same recipe in PyTorch + transformers + PEFT."""
+    files = info["files"]
+    mode = {"peft_lora": "lora", "torch_full": "full"}[method]
+    preds = QDATA / info["name"] / "preds" / f"{method}.csv"
+    result = QDATA / info["name"] / "runs" / f"{method}.json"
+    result.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [str(VENV_PY), rel(BENCH / "peer_lpft.py"), "--model", str(minilm), "--train", rel(files["train"]),
+           "--val", rel(files["val"]), "--test", rel(files["test"]), "--mode", mode, "--threads", str(args.threads),
+           "--out", rel(preds), "--json", rel(result)] + (["--epochs", str(args.epochs)] if args.epochs else [])
+    log(f"  {info['name']} {method}: train + predict (PyTorch) ...")
+    t0 = time.perf_counter()
+    run(cmd, QDATA / info["name"] / "logs" / f"{method}.log", env)
+    row = json.loads(result.read_text())
+    row.pop("classes", None)
+    row.update({"method": method, "commands": {"train": shlex.join(cmd)}, "wall_s": {"train": time.perf_counter() - t0},
+                "trainable_pct": 100 * row["trainable_params"] / row["total_params"], "preds": rel(preds)})
+    row["test"] = evaluate(savant, preds, info["classes"], env)
+    return row
+
+
 # ---------------------------------------------------------------------------------------------
 # Tables.
 # ---------------------------------------------------------------------------------------------
@@ -473,7 +501,7 @@ def main() -> None:
         print(table(doc), end="")
         return
     datasets = [d for d in args.datasets.split(",") if d]
-    wanted = {"all": METHODS, "untrained": UNTRAINED, "trained": TRAINED}
+    wanted = {"all": UNTRAINED + TRAINED, "untrained": UNTRAINED, "trained": TRAINED, "peer": PEERS}
     methods = [m for w in args.methods.split(",") if w for m in wanted.get(w, (w,))]
     bad = [d for d in datasets if d not in DATASETS] + [m for m in methods if m not in METHODS]
     if bad:
@@ -522,6 +550,7 @@ def main() -> None:
             t0 = time.perf_counter()
             try:
                 r = untrained(m, info_files, savant, minilm, env, args.threads) if m in UNTRAINED \
+                    else peer(m, info_files, savant, minilm, env, args) if m in PEERS \
                     else trained(m, info_files, savant, minilm, env, args)
             except RuntimeError as e:
                 log(f"  {name} {m}: FAILED: {e}")
