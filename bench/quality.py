@@ -468,7 +468,10 @@ def table(doc: dict) -> str:
             if r.get("error"):
                 out.append(f"| {LABELS[m]} | failed: {r['error'][:80]} | | | | |")
                 continue
-            mins = f"{r['train_seconds'] / 60:.1f}" if r.get("train_seconds") else "-"
+            # `savant train`'s seconds cover the probe, the epochs and the val passes; the peer's
+            # train_seconds only the epochs, so its probe and val seconds are added.
+            secs = r.get("train_seconds") and r["train_seconds"] + r.get("probe_s", 0) + r.get("val_s", 0)
+            mins = f"{secs / 60:.1f}" if secs else "-"
             tp = f"{r['trainable_pct']:.2f}" if r.get("trainable_pct") is not None else "-"
             v = (r.get("val") or {}).get("f1_macro")
             out.append(f"| {LABELS[m]} | {cell(r)} | {pct(r['test']['accuracy'])} | {pct(v)} | {mins} | {tp} |")
