@@ -43,6 +43,7 @@ fn demo_cleans_and_splits_the_real_datasets() {
     let run = json(&lora.join("run/metrics.json"));
     assert_eq!(run["train_rows"], 240);
     assert!(err.contains("LoRA-fine-tuned MiniLM") && err.contains("macro F1"), "{err}");
+    assert!(err.contains("demo: 4 datasets in "), "the demo prints its time: {err}");
 
     for (name, min_rows_in) in [("cfpb", 10_000), ("drugs", 600), ("licenses", 2_000), ("license-rules", 10_000)] {
         let dir = out.path().join(name);

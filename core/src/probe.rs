@@ -245,6 +245,32 @@ impl LinearProbe {
             .collect()
     }
 
+    /// Fits one probe per [`PROBE_CS`] on `x`/`y` and keeps the one with the best macro-F1 on
+    /// `val_x`/`val_y` (the first, i.e. the most regularised, on a tie) — as `savant baseline`
+    /// picks its C ([`choose_c`]). With no validation rows, C 1 (sklearn's default).
+    pub fn fit_choosing_c(
+        x: &[f32],
+        dim: usize,
+        y: &[usize],
+        val_x: &[f32],
+        val_y: &[usize],
+        classes: usize,
+        iterations: usize,
+    ) -> ChosenProbe {
+        if val_y.is_empty() {
+            return ChosenProbe { probe: LinearProbe::fit(x, dim, y, classes, 1.0, iterations), c: 1.0, tried: Vec::new() };
+        }
+        let mut tried = Vec::new();
+        let best = choose_c(&PROBE_CS, |c| {
+            let probe = LinearProbe::fit(x, dim, y, classes, c, iterations);
+            let f1 = macro_f1(val_y, &probe.predict(val_x), classes);
+            tried.push((c, f1));
+            Ok::<_, std::convert::Infallible>((probe, f1))
+        });
+        let Ok(Some((c, _, probe))) = best else { unreachable!("PROBE_CS is not empty and fitting cannot fail") };
+        ChosenProbe { probe, c, tried }
+    }
+
     /// Class probabilities of each row of `x`, `[n, classes]` row-major.
     pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
         x.chunks_exact(self.mean.len())
@@ -267,36 +293,6 @@ pub struct ChosenProbe {
     pub tried: Vec<(f64, f64)>,
 }
 
-impl LinearProbe {
-    /// Fits one probe per [`PROBE_CS`] on `x`/`y` and keeps the one with the best macro-F1 on
-    /// `val_x`/`val_y` (the first, i.e. the most regularised, on a tie) — as `savant baseline`
-    /// picks its C. With no validation rows, C 1 (sklearn's default).
-    pub fn fit_choosing_c(
-        x: &[f32],
-        dim: usize,
-        y: &[usize],
-        val_x: &[f32],
-        val_y: &[usize],
-        classes: usize,
-        iterations: usize,
-    ) -> ChosenProbe {
-        if val_y.is_empty() {
-            return ChosenProbe { probe: LinearProbe::fit(x, dim, y, classes, 1.0, iterations), c: 1.0, tried: Vec::new() };
-        }
-        let mut best: Option<(f64, f64, LinearProbe)> = None;
-        let mut tried = Vec::new();
-        for c in PROBE_CS {
-            let probe = LinearProbe::fit(x, dim, y, classes, c, iterations);
-            let f1 = macro_f1(val_y, &probe.predict(val_x), classes);
-            tried.push((c, f1));
-            if best.as_ref().is_none_or(|(_, b, _)| f1 > *b) {
-                best = Some((c, f1, probe));
-            }
-        }
-        let (c, _, probe) = best.expect("PROBE_CS is not empty");
-        ChosenProbe { probe, c, tried }
-    }
-}
 
 /// A labelled sample for the linear probe: class ids (of the sorted names) and a seeded
 /// held-out fifth, at least one row, never all.
@@ -372,6 +368,21 @@ impl HeldOut {
             c,
         }
     }
+}
+
+/// Fits one model per `C` of `cs`, in order, and keeps the one with the best validation
+/// macro-F1 — the first on a tie (with `cs` ascending, the most regularised). `fit` gives a
+/// model and its validation macro-F1; `None` when `cs` is empty. The linear probe and `savant
+/// baseline` choose their C this one way.
+pub fn choose_c<M, E>(cs: &[f64], mut fit: impl FnMut(f64) -> std::result::Result<(M, f64), E>) -> std::result::Result<Option<(f64, f64, M)>, E> {
+    let mut best: Option<(f64, f64, M)> = None;
+    for &c in cs {
+        let (model, f1) = fit(c)?;
+        if best.as_ref().is_none_or(|b| f1 > b.1) {
+            best = Some((c, f1, model));
+        }
+    }
+    Ok(best)
 }
 
 /// sklearn's `f1_score(y_true, y_pred, average="macro", labels=range(classes))`.

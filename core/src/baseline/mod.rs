@@ -10,7 +10,7 @@ pub mod lbfgs;
 pub mod logistic;
 pub mod tfidf;
 
-use crate::probe::macro_f1;
+use crate::probe::{choose_c, macro_f1};
 use crate::train::{LabelSet, LabelledRows};
 use crate::{Error, Result};
 use lbfgs::Lbfgs;
@@ -84,20 +84,17 @@ impl Baseline {
         let solver = Lbfgs { max_iter: options.max_iter, gtol: options.tol, ..Lbfgs::default() };
         let k = classes.len();
         let mut table = Vec::with_capacity(cs.len());
-        let mut best: Option<(f64, f64, Softmax, Vec<f64>)> = None;
         let mut previous: Option<Softmax> = None;
-        for c in cs {
+        let best = choose_c(&cs, |c| {
             // Warm-started from the last C: the optimum is unique, only the way there shortens.
             let (model, end) = Softmax::fit(&x, train.y, k, c, &solver, previous.as_ref())?;
             let p = model.probabilities(&val_x);
             let f1 = macro_f1(val.y, &argmax(&p, k), k);
             table.push(CScore { c, val_macro_f1: f1, iterations: end.iterations, converged: end.converged });
-            if best.as_ref().is_none_or(|b| f1 > b.1) {
-                best = Some((c, f1, model.clone(), p));
-            }
-            previous = Some(model);
-        }
-        let Some((c, val_macro_f1, model, val_probabilities)) = best else {
+            previous = Some(model.clone());
+            Ok::<_, Error>(((model, p), f1))
+        })?;
+        let Some((c, val_macro_f1, (model, val_probabilities))) = best else {
             return Err(Error::Option("the baseline needs at least one C".into()));
         };
         Ok(BaselineFit {
