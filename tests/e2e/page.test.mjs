@@ -67,8 +67,9 @@ const TEXTS = [
   "I stopped after three days because of the rash and the dizziness and I would never take it again even if my doctor insisted that it is the best option",
 ];
 
-// The page's probabilities for TEXTS, and `savant predict --adapter` on the exported files.
-async function predictAndExport(page, name) {
+// The page's probabilities for TEXTS, and `savant predict --adapter` on the exported files
+// (with `model` as the base, the folder the page trained from).
+async function predictAndExport(page, name, model = TINY) {
   await page.fill("#predict-input", TEXTS.join("\n"));
   assert.equal(await page.evaluate(() => window.savantPage.state.predictions), null, "a new run clears old predictions");
   await page.click("#predict-btn");
@@ -93,7 +94,7 @@ async function predictAndExport(page, name) {
   const input = join(dir, "texts.csv");
   writeFileSync(input, "text\n" + TEXTS.join("\n") + "\n");
   const out = join(dir, "cli_predictions.csv");
-  execFileSync(SAVANT, ["predict", "--model", TINY, "--adapter", join(dir, "adapter"), input, "--text", "text", "-o", out, "--max-len", "24"]);
+  execFileSync(SAVANT, ["predict", "--model", model, "--adapter", join(dir, "adapter"), input, "--text", "text", "-o", out, "--max-len", "24"]);
   const lines = readFileSync(out, "utf8").trim().split("\n");
   const header = lines[0].split(",");
   let worst = 0;
@@ -200,6 +201,26 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
 });
 
 
+
+// A sentence-transformers folder (1_Pooling: mean) picked whole: `auto` heads the run with its
+// pooling, and the export — PEFT's adapter with the mean-pooled head — reads back in `savant
+// predict` with the page's probabilities.
+test("a pooled head: a sentence-transformers folder trains a mean-pooled LoRA head that savant predict reads back", async () => {
+  const { context, page, logs } = await openPage();
+  await loadAndClean(page, DRUGS, { testShare: "0.6" });
+  const folder = join(MODELS, "tiny-base");
+  await page.setInputFiles("#model-folder", folder);
+  await page.waitForFunction(() => window.savantPage.state.model != null);
+  await train(page, logs, { backend: "cpu", epochs: "1" });
+  const saved = await page.evaluate(() => window.savantPage.state.metricsJson);
+  assert.equal(saved.head, "mean", "the folder's 1_Pooling picks the mean-pooled head");
+  assert.equal(saved.head_init, "probe");
+  const worst = await predictAndExport(page, "export-pooled", folder);
+  const config = JSON.parse(readFileSync(join(OUT, "export-pooled/adapter/config.json"), "utf8"));
+  assert.equal(config.classifier_pooling, "mean", "the exported config names the head");
+  console.log(`pooled head: page vs savant predict --adapter: max |Δp| ${worst}`);
+  await context.close();
+});
 
 // Training on the CPU uses a helper worker per further core: each step's parts go to the workers
 // and come back as gradients. The run must be the one a single worker trains with the same parts:
