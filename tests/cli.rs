@@ -859,19 +859,40 @@ fn train_predict_eval_with_each_head() {
         let err = stderr(&o);
         let log = std::fs::read_to_string(dir.path().join(&out).join("train_log.jsonl")).unwrap();
         let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
-        assert_eq!((&first["event"], &first["epoch"], &first["probe"]), (&json!("epoch"), &json!(0), &json!(true)), "{head}: {log}");
+        assert_eq!(
+            (&first["event"], &first["epoch"], &first["probe"]),
+            (&json!("epoch"), &json!(0), &json!(true)),
+            "{head}: {log}"
+        );
         let metrics = read_report(&dir.path().join(&out).join("metrics.json"));
         let expected_head = if head == "auto" { "mean" } else { head };
-        assert_eq!((metrics["head"].as_str(), metrics["head_init"].as_str()), (Some(expected_head), Some("probe")), "{metrics}");
+        assert_eq!(
+            (metrics["head"].as_str(), metrics["head_init"].as_str()),
+            (Some(expected_head), Some("probe")),
+            "{metrics}"
+        );
         assert!(metrics["probe_val_f1_macro"].is_number() && metrics["baseline_val_f1_macro"].is_number(), "{metrics}");
-        assert!(err.contains("val macro-F1: the fine-tuned specialist") && err.contains("TF-IDF + logistic regression"), "{err}");
+        assert!(
+            err.contains("val macro-F1: the fine-tuned specialist") && err.contains("TF-IDF + logistic regression"),
+            "{err}"
+        );
         let preds = format!("{head}.csv");
         let args: Vec<String> = if mode == "lora" {
-            ["predict", "--model", m, "--adapter"].iter().map(|s| s.to_string()).chain([format!("{out}/adapter")]).collect()
+            ["predict", "--model", m, "--adapter"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([format!("{out}/adapter")])
+                .collect()
         } else {
             ["predict", "--model"].iter().map(|s| s.to_string()).chain([format!("{out}/model")]).collect()
         };
-        let args: Vec<String> = args.into_iter().chain(["val.csv", "--text", "text", "--max-len", "16", "-o", preds.as_str(), "--device", "cpu"].map(String::from)).collect();
+        let args: Vec<String> = args
+            .into_iter()
+            .chain(
+                ["val.csv", "--text", "text", "--max-len", "16", "-o", preds.as_str(), "--device", "cpu"]
+                    .map(String::from),
+            )
+            .collect();
         let o = savant(&args.iter().map(String::as_str).collect::<Vec<_>>(), dir.path());
         assert!(o.status.success(), "{head}: {}", stderr(&o));
         let best = metrics["f1_macro"].as_f64().unwrap();
@@ -884,9 +905,26 @@ fn train_predict_eval_with_each_head() {
             assert_eq!(saved.join("1_Pooling/config.json").is_file(), pooled, "{head}");
             assert_eq!(saved.join("modules.json").is_file(), pooled, "{head}");
         } else {
-            let o = savant(&["merge", "--model", m, "--adapter", &format!("{out}/adapter"), "-o", "merged"], dir.path());
+            let o =
+                savant(&["merge", "--model", m, "--adapter", &format!("{out}/adapter"), "-o", "merged"], dir.path());
             assert!(o.status.success(), "{}", stderr(&o));
-            let o = savant(&["predict", "--model", "merged", "val.csv", "--text", "text", "--max-len", "16", "-o", "merged.csv", "--device", "cpu"], dir.path());
+            let o = savant(
+                &[
+                    "predict",
+                    "--model",
+                    "merged",
+                    "val.csv",
+                    "--text",
+                    "text",
+                    "--max-len",
+                    "16",
+                    "-o",
+                    "merged.csv",
+                    "--device",
+                    "cpu",
+                ],
+                dir.path(),
+            );
             assert!(o.status.success(), "{}", stderr(&o));
             assert!((f1_of("merged.csv") - best).abs() < 1e-9, "merged pooled-head LoRA model");
         }

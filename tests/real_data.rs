@@ -99,7 +99,10 @@ fn demo_cleans_and_splits_the_real_datasets() {
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             let again: Value = serde_json::from_slice(&o.stdout).unwrap();
             let want = json(&dir.join(format!("{file}_metrics.json")));
-            assert!((again["accuracy"].as_f64().unwrap() - want["accuracy"].as_f64().unwrap()).abs() < 1e-12, "{name} {file}: eval agrees");
+            assert!(
+                (again["accuracy"].as_f64().unwrap() - want["accuracy"].as_f64().unwrap()).abs() < 1e-12,
+                "{name} {file}: eval agrees"
+            );
         }
     }
     let lora = json(&out.path().join("drugs/lora/run/metrics.json"));

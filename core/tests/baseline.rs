@@ -87,7 +87,8 @@ fn multiclass_equals_sklearn() {
 #[test]
 fn binary_equals_sklearns_sigmoid_model() {
     let two = ["billing", "fraud"];
-    let (train, val, test) = (only(&split("train.csv"), &two), only(&split("val.csv"), &two), only(&split("test.csv"), &two));
+    let (train, val, test) =
+        (only(&split("train.csv"), &two), only(&split("val.csv"), &two), only(&split("test.csv"), &two));
     let tight = BaselineOptions { tol: 1e-10, max_iter: 10_000, ..BaselineOptions::default() };
     let fit = Baseline::fit_rows(&train, &val, &tight).unwrap();
     let diff = compare(&fit, &expected()["binary"], &train, &test);

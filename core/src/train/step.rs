@@ -4,10 +4,10 @@
 //! until the caller reads it (asynchronously) at a logging point, so the same step runs in the
 //! browser.
 
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::module::ParamGroup;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, MultiGradientsParams};
-use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
 use super::helpers::{set_trainable_values, trainable_values, PartFuture, PartHelpers, PartReply, PartRequest};

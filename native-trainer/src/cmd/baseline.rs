@@ -73,7 +73,8 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(clash) = [&args.text, &args.label].into_iter().find(|c| predicted_columns.contains(c)) {
         bail!("the column '{clash}' has the name of a column the predictions add; rename it");
     }
-    let skipped: Vec<&String> = [Some(&train), Some(&val), test.as_ref()].into_iter().flatten().flat_map(|r| &r.skipped).collect();
+    let skipped: Vec<&String> =
+        [Some(&train), Some(&val), test.as_ref()].into_iter().flatten().flat_map(|r| &r.skipped).collect();
     for line in skipped.iter().take(10) {
         eprintln!("  left out: {line}");
     }
@@ -145,7 +146,8 @@ fn print_summary(fit: &BaselineFit, train_rows: usize, val_rows: usize, seconds:
         fit.baseline.classes().len()
     );
     for row in &fit.table {
-        let note = if row.converged { String::new() } else { format!(" (not converged in {} iterations)", row.iterations) };
+        let note =
+            if row.converged { String::new() } else { format!(" (not converged in {} iterations)", row.iterations) };
         println!("  C {:<6} val macro-F1 {:.4}{note}", row.c, row.val_macro_f1);
     }
     println!("chosen C {} : val macro-F1 {:.4} on {val_rows} texts [{seconds:.1}s]", fit.c, fit.val_macro_f1);
