@@ -83,13 +83,28 @@ DATASETS = {
 UNTRAINED = ("majority", "tfidf_lr", "savant_baseline", "centroid", "probe")
 TRAINED = ("full", "partial", "adapter", "lora", "full_pooler", "lora_pooler")
 PEERS = ("peft_lora", "torch_full")
-METHODS = UNTRAINED + TRAINED + PEERS
+# Long texts (issue 20): a trained mode with how it reads a text longer than the max length.
+LONG = ("full_headtail", "full_windows", "full_windows_max", "lora_windows", "lora_headtail", "full_len256", "lora_len256")
+LONG_ARGS = {  # suffix -> savant train/predict flags
+    "headtail": ["--long", "head-tail"],
+    "windows": ["--long", "windows"],
+    "windows_max": ["--long", "windows", "--aggregate", "max-logits"],
+    "len256": ["--max-len", "256"],
+}
+METHODS = UNTRAINED + TRAINED + PEERS + LONG
 LABELS = {
     "majority": "majority class", "tfidf_lr": "TF-IDF + LR (sklearn)", "savant_baseline": "TF-IDF + LR (savant baseline)",
     "centroid": "MiniLM untrained: centroid", "probe": "MiniLM untrained: probe",
     "full": "full", "partial": "partial (3 of 6 layers frozen)", "adapter": "Houlsby adapters", "lora": "LoRA r 8",
     "full_pooler": "full, old recipe (pooler head, random init)", "lora_pooler": "LoRA, old recipe (pooler head, random init, 5e-4)",
     "peft_lora": "peer: PyTorch + PEFT LoRA r 8, same recipe", "torch_full": "peer: PyTorch full, same recipe",
+    "full_headtail": "full, head + tail of each text (32 + 94 tokens)",
+    "full_windows": "full, windows over the whole text (128 tokens, stride 31), mean logits",
+    "full_windows_max": "full, windows over the whole text, max logits",
+    "lora_windows": "LoRA r 8, windows over the whole text, mean logits",
+    "lora_headtail": "LoRA r 8, head + tail of each text",
+    "full_len256": "full, texts cut at 256 tokens",
+    "lora_len256": "LoRA r 8, texts cut at 256 tokens",
 }
 SEED = 42
 MAX_LEN = 128
@@ -374,7 +389,8 @@ def untrained(method: str, info: dict, savant: Path, minilm: Path, env: dict, th
 
 def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args) -> dict:
     files = info["files"]
-    mode = method.removesuffix("_pooler")
+    mode, _, variant = method.partition("_")
+    long = LONG_ARGS.get(variant, [])
     run_dir = QDATA / info["name"] / "runs" / method
     logs = QDATA / info["name"] / "logs"
     preds = QDATA / info["name"] / "preds" / f"{method}.csv"
@@ -387,10 +403,11 @@ def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args
         train += ["--freeze-layers", str(FREEZE_LAYERS)]
     if method.endswith("_pooler"):
         train += ["--head", "pooler", "--head-init", "random"] + (["--lr", "5e-4"] if mode == "lora" else [])
+    train += long
     model = ["--model", str(minilm), "--adapter", rel(run_dir / "adapter")] if mode in ("adapter", "lora") \
         else ["--model", rel(run_dir / "model")]
     predict = [str(savant), "predict", *model, rel(files["test"]), "--text", "text", "--max-len", str(MAX_LEN),
-               "--device", "cpu", "-o", rel(preds)]
+               "--device", "cpu", "-o", rel(preds)] + long
     row = {"method": method, "commands": {"train": shlex.join(train), "predict": shlex.join(predict)}, "wall_s": {}}
     shutil.rmtree(run_dir, ignore_errors=True)
     for stage, cmd in (("train", train), ("predict", predict)):
@@ -404,7 +421,7 @@ def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args
     row["val"] = {"f1_macro": m.get("f1_macro"), "accuracy": m.get("accuracy"), "n": m.get("n")}
     for k in ("best_epoch", "stopped_early", "head", "head_init", "probe_val_f1_macro", "probe_c", "baseline_val_f1_macro",
               "baseline_c", "train_seconds", "train_tokens_per_second", "trainable_params", "total_params", "truncated",
-              "train_rows", "peak_rss_mib"):
+              "train_rows", "peak_rss_mib", "long", "windows", "windows_per_text"):
         row[k] = m.get(k)
     row["epochs"] = [{k: e.get(k) for k in ("epoch", "val_metric", "improved", "seconds")} for e in epochs]
     row["trainable_pct"] = 100 * m["trainable_params"] / m["total_params"] if m.get("total_params") else None
@@ -504,7 +521,7 @@ def main() -> None:
         print(table(doc), end="")
         return
     datasets = [d for d in args.datasets.split(",") if d]
-    wanted = {"all": UNTRAINED + TRAINED, "untrained": UNTRAINED, "trained": TRAINED, "peer": PEERS}
+    wanted = {"all": UNTRAINED + TRAINED, "untrained": UNTRAINED, "trained": TRAINED, "peer": PEERS, "long": LONG}
     methods = [m for w in args.methods.split(",") if w for m in wanted.get(w, (w,))]
     bad = [d for d in datasets if d not in DATASETS] + [m for m in methods if m not in METHODS]
     if bad:

@@ -492,6 +492,8 @@ function trainRequest() {
       lr: lr === "" ? null : Number(lr),
       batch_size: Number($("batch-size").value),
       max_len: Number($("max-len").value),
+      long: $("long").value,
+      stride: $("stride").value.trim() === "" ? null : Number($("stride").value),
       lora_r: Number($("lora-r").value),
       log_every: Number($("log-every").value),
     },
@@ -533,6 +535,7 @@ $("train-btn").addEventListener("click", () =>
               $("train-info").textContent =
                 `${i.mode} on ${i.backend}${i.adapter ? ` (${i.adapter})` : ""}${why}${fitted}. ${i.params}. ` +
                 `${i.train_rows} train / ${i.val_rows} val rows, ${i.labels.length} labels, ${i.total_steps} steps of ${i.batch_size} × ≤${i.max_len} tokens.` +
+                (i.windows !== i.train_rows + i.val_rows ? ` Long texts in windows: ${i.windows} windows, ${i.windows_per_text.toFixed(2)} a text.` : "") +
                 (i.workers > 1 ? ` ${i.workers} workers share each step.` : "") +
                 (i.workers_note ? ` (${i.workers_note})` : "");
               $("train-info").dataset.backend = i.backend;
@@ -631,13 +634,30 @@ $("predict-btn").addEventListener("click", () =>
   guarded($("predict-btn"), "Predicting", async () => {
     const texts = $("predict-input").value.split("\n").filter((t) => t.trim() !== "");
     if (!texts.length) throw new Error("type at least one text");
-    const { labels, probs } = await call("predict", { texts });
-    state.predictions = { texts, labels, probs };
-    const rows = texts.map((t, i) => {
-      const best = probs[i].indexOf(Math.max(...probs[i]));
-      return [t.length > 80 ? t.slice(0, 79) + "…" : t, labels[best], ...probs[i].map((p) => p.toFixed(4))];
+    const { labels, probs, windows } = await call("predict", { texts });
+    state.predictions = { texts, labels, probs, windows };
+    const short = (t) => (t.length > 80 ? t.slice(0, 79) + "…" : t);
+    const argmax = (p) => labels[p.indexOf(Math.max(...p))];
+    const rows = texts.map((t, i) => [short(t), argmax(probs[i]), ...probs[i].map((p) => p.toFixed(4))]);
+    const header = ["text", "prediction", ...labels.map((l) => `p(${l})`)];
+    if (!windows) {
+      $("predictions").replaceChildren(table(header, rows));
+      return;
+    }
+    // Texts read in windows: a row per text (its windows' aggregated logits); selecting a row
+    // shows its windows — which part of the text drove the label (spans count code points).
+    const counts = texts.map((_, i) => windows.filter((w) => w.text === i).length);
+    const t = table([...header, "windows"], rows.map((r, i) => [...r, counts[i]]));
+    const detail = el("div", { id: "window-detail" });
+    [...t.rows].slice(1).forEach((tr, i) => {
+      tr.classList.add("selectable");
+      tr.addEventListener("click", () => {
+        const own = windows.filter((w) => w.text === i);
+        const wrows = own.map((w, j) => [j + 1, short(Array.from(texts[i]).slice(w.start, w.end).join("")), argmax(w.probs), ...w.probs.map((p) => p.toFixed(4))]);
+        detail.replaceChildren(el("p", { text: `Windows of text ${i + 1}:` }), table(["window", "text", "prediction", ...labels.map((l) => `p(${l})`)], wrows));
+      });
     });
-    $("predictions").replaceChildren(table(["text", "prediction", ...labels.map((l) => `p(${l})`)], rows));
+    $("predictions").replaceChildren(t, detail);
   }),
 );
 

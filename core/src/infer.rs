@@ -4,6 +4,7 @@
 
 use burn::tensor::{DType, Device, Tensor};
 
+use crate::long::{aggregate, Aggregate, DocWindows, LongMode, LongText};
 use crate::model::bert::check_batch;
 use crate::model::{l2_normalize, BertClassifier, BertConfig, BertModel, EncoderInput, Pooling};
 use crate::tokenize::{Encoded, TextTokenizer, TokenBatch};
@@ -98,11 +99,36 @@ pub fn argmax_rows(values: &[f32], width: usize) -> Vec<usize> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextOutputs {
     pub width: usize,
+    /// One row per text (a windowed text's: its windows' rows aggregated).
     pub values: Vec<f32>,
-    /// Texts cut to the max length.
+    /// Texts cut to the max length, or past the windows allowed.
     pub truncated: usize,
     /// Texts with no content ("" or whitespace): run as `[CLS] [SEP]`, as HF does.
     pub empty: usize,
+    /// Texts read in windows: each window's text, character span and output.
+    pub windows: Option<WindowOutputs>,
+}
+
+/// The windows of texts read in windows ([`LongMode::Windows`]), in text order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowOutputs {
+    /// The text of each window.
+    pub doc: Vec<usize>,
+    /// Character range of each window in its text.
+    pub spans: Vec<(usize, usize)>,
+    /// `[windows, width]` row-major.
+    pub values: Vec<f32>,
+}
+
+impl WindowOutputs {
+    /// Windows of each text.
+    pub fn counts(&self, texts: usize) -> Vec<usize> {
+        let mut counts = vec![0; texts];
+        for &d in &self.doc {
+            counts[d] += 1;
+        }
+        counts
+    }
 }
 
 /// Groups texts of similar token length into batches of at most `batch_size`: padding is work
@@ -117,18 +143,38 @@ pub fn length_batches(encoded: &[Encoded], batch_size: usize) -> Vec<Vec<usize>>
 /// independent: run them in any order, on any number of workers, then [`TextBatches::gather`]
 /// puts the outputs back in input order.
 pub struct TextBatches {
-    encoded: Vec<Encoded>,
+    docs: DocWindows,
+    windowed: bool,
+    aggregate: Aggregate,
     batches: Vec<Vec<usize>>,
     pad_id: u32,
     empty: usize,
 }
 
 impl TextBatches {
+    /// Each text cut at the tokenizer's max length.
     pub fn new(tokenizer: &TextTokenizer, texts: &[&str], batch_size: usize) -> Result<TextBatches> {
-        let encoded = tokenizer.encode_each(texts)?;
-        let batches = length_batches(&encoded, batch_size);
+        TextBatches::long(tokenizer, texts, &LongText::TRUNCATE, Aggregate::MeanLogits, batch_size)
+    }
+
+    /// Each text read as `long` says; a windowed text's output is its windows' aggregated.
+    pub fn long(
+        tokenizer: &TextTokenizer,
+        texts: &[&str],
+        long: &LongText,
+        aggregate: Aggregate,
+        batch_size: usize,
+    ) -> Result<TextBatches> {
+        let docs = tokenizer.encode_docs(texts, long)?;
+        let batches = length_batches(&docs.windows, batch_size);
         let empty = texts.iter().filter(|t| t.trim().is_empty()).count();
-        Ok(TextBatches { encoded, batches, pad_id: tokenizer.pad_id(), empty })
+        let windowed = long.mode == LongMode::Windows;
+        Ok(TextBatches { docs, windowed, aggregate, batches, pad_id: tokenizer.pad_id(), empty })
+    }
+
+    /// Token windows in all (texts, unless windowed) and tokens in them.
+    pub fn windows(&self) -> (usize, usize) {
+        (self.docs.windows.len(), self.docs.windows.iter().map(|w| w.ids.len()).sum())
     }
 
     /// How many batches.
@@ -142,7 +188,7 @@ impl TextBatches {
 
     /// Batch `i`, padded to its longest text.
     pub fn batch(&self, i: usize) -> TokenBatch {
-        let items: Vec<&Encoded> = self.batches[i].iter().map(|&row| &self.encoded[row]).collect();
+        let items: Vec<&Encoded> = self.batches[i].iter().map(|&row| &self.docs.windows[row]).collect();
         TokenBatch::from_encoded(&items, self.pad_id)
     }
 
@@ -150,14 +196,24 @@ impl TextBatches {
     /// in input order.
     pub fn gather(&self, width: usize, outputs: Vec<Vec<f32>>) -> TextOutputs {
         debug_assert_eq!(outputs.len(), self.batches.len());
-        let mut values = vec![0.0; self.encoded.len() * width];
+        let mut values = vec![0.0; self.docs.windows.len() * width];
         for (rows, out) in self.batches.iter().zip(&outputs) {
             for (k, &row) in rows.iter().enumerate() {
                 values[row * width..(row + 1) * width].copy_from_slice(&out[k * width..(k + 1) * width]);
             }
         }
-        let truncated = self.encoded.iter().filter(|e| e.truncated).count();
-        TextOutputs { width, values, truncated, empty: self.empty }
+        let (truncated, empty) = (self.docs.truncated, self.empty);
+        if !self.windowed {
+            return TextOutputs { width, values, truncated, empty, windows: None };
+        }
+        let docs = &self.docs;
+        TextOutputs {
+            width,
+            values: aggregate(&values, width, &docs.doc, docs.docs, self.aggregate),
+            truncated,
+            empty,
+            windows: Some(WindowOutputs { doc: docs.doc.clone(), spans: docs.spans.clone(), values }),
+        }
     }
 }
 
@@ -198,7 +254,16 @@ impl TextModel<'_> {
         batch_size: usize,
         device: &Device,
     ) -> Result<TextOutputs> {
-        let batches = TextBatches::new(tokenizer, texts, batch_size)?;
+        self.run_batches(config, &TextBatches::new(tokenizer, texts, batch_size)?, device).await
+    }
+
+    /// The outputs for texts already cut into `batches`, in text order, one batch after another.
+    pub async fn run_batches(
+        &self,
+        config: &BertConfig,
+        batches: &TextBatches,
+        device: &Device,
+    ) -> Result<TextOutputs> {
         let mut outputs = Vec::with_capacity(batches.len());
         for i in 0..batches.len() {
             outputs.push(self.run(config, &batches.batch(i), device).await?);

@@ -9,6 +9,7 @@ pub mod data;
 mod error;
 pub mod finetune;
 pub mod infer;
+pub mod long;
 pub mod metrics;
 pub mod model;
 pub mod pretrain;

@@ -228,7 +228,8 @@ impl LinearProbe {
                 let z: Vec<f64> =
                     row.iter().zip(&self.mean).zip(&self.scale).map(|((&v, m), s)| (v as f64 - m) * s).collect();
                 (0..self.classes).map(move |k| {
-                    (self.bias[k] + self.weights[k * dim..(k + 1) * dim].iter().zip(&z).map(|(w, v)| w * v).sum::<f64>())
+                    (self.bias[k]
+                        + self.weights[k * dim..(k + 1) * dim].iter().zip(&z).map(|(w, v)| w * v).sum::<f64>())
                         as f32
                 })
             })
@@ -258,12 +259,31 @@ impl LinearProbe {
         iterations: usize,
     ) -> ChosenProbe {
         if val_y.is_empty() {
-            return ChosenProbe { probe: LinearProbe::fit(x, dim, y, classes, 1.0, iterations), c: 1.0, tried: Vec::new() };
+            return ChosenProbe {
+                probe: LinearProbe::fit(x, dim, y, classes, 1.0, iterations),
+                c: 1.0,
+                tried: Vec::new(),
+            };
         }
+        LinearProbe::fit_choosing_c_by(x, dim, y, classes, iterations, |probe| {
+            macro_f1(val_y, &probe.predict(val_x), classes)
+        })
+    }
+
+    /// [`LinearProbe::fit_choosing_c`] with each probe's validation macro-F1 computed by
+    /// `val_f1` (e.g. over documents whose windows are the rows).
+    pub fn fit_choosing_c_by(
+        x: &[f32],
+        dim: usize,
+        y: &[usize],
+        classes: usize,
+        iterations: usize,
+        mut val_f1: impl FnMut(&LinearProbe) -> f64,
+    ) -> ChosenProbe {
         let mut tried = Vec::new();
         let best = choose_c(&PROBE_CS, |c| {
             let probe = LinearProbe::fit(x, dim, y, classes, c, iterations);
-            let f1 = macro_f1(val_y, &probe.predict(val_x), classes);
+            let f1 = val_f1(&probe);
             tried.push((c, f1));
             Ok::<_, std::convert::Infallible>((probe, f1))
         });
@@ -292,7 +312,6 @@ pub struct ChosenProbe {
     /// `(C, val macro-F1)` for each of [`PROBE_CS`], in that order.
     pub tried: Vec<(f64, f64)>,
 }
-
 
 /// A labelled sample for the linear probe: class ids (of the sorted names) and a seeded
 /// held-out fifth, at least one row, never all.
@@ -356,7 +375,11 @@ impl HeldOut {
             x.extend_from_slice(row);
             ys.push(y);
         }
-        let c = if inner_y.is_empty() { 1.0 } else { LinearProbe::fit_choosing_c(&inner_x, dim, &inner_y, &val_x, &val_y, k, 300).c };
+        let c = if inner_y.is_empty() {
+            1.0
+        } else {
+            LinearProbe::fit_choosing_c(&inner_x, dim, &inner_y, &val_x, &val_y, k, 300).c
+        };
         let head = LinearProbe::fit(&train_x, dim, &train_y, k, c, 300);
         let predicted = head.predict(&test_x);
         ProbeScore {
@@ -374,7 +397,10 @@ impl HeldOut {
 /// macro-F1 — the first on a tie (with `cs` ascending, the most regularised). `fit` gives a
 /// model and its validation macro-F1; `None` when `cs` is empty. The linear probe and `savant
 /// baseline` choose their C this one way.
-pub fn choose_c<M, E>(cs: &[f64], mut fit: impl FnMut(f64) -> std::result::Result<(M, f64), E>) -> std::result::Result<Option<(f64, f64, M)>, E> {
+pub fn choose_c<M, E>(
+    cs: &[f64],
+    mut fit: impl FnMut(f64) -> std::result::Result<(M, f64), E>,
+) -> std::result::Result<Option<(f64, f64, M)>, E> {
     let mut best: Option<(f64, f64, M)> = None;
     for &c in cs {
         let (model, f1) = fit(c)?;

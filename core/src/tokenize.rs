@@ -12,6 +12,7 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+use crate::long::{DocWindows, LongMode, LongText};
 use crate::{Error, Result};
 
 /// A tokenizer plus the padding id; cheap to share across batches.
@@ -226,6 +227,98 @@ impl TextTokenizer {
                 truncated: !e.get_overflowing().is_empty(),
             })
             .collect())
+    }
+
+    /// Each text as `long` reads it within the max length ([`TextTokenizer::set_max_len`]):
+    /// one window per text, cut or head + tail, or overlapping windows over the whole text cut
+    /// by the tokenizer's own overflow (the windows of HF's `return_overflowing_tokens=True,
+    /// stride=...`). Character spans as HF's `offset_mapping` counts them.
+    pub fn encode_docs(&self, texts: &[&str], long: &LongText) -> Result<DocWindows> {
+        let max_len =
+            self.max_len.ok_or_else(|| Error::Option("reading long texts needs a max length (max_len)".into()))?;
+        let framing = self.ids("")?;
+        let room = max_len.saturating_sub(framing.len());
+        let fail = |e: tokenizers::Error| Error::invalid("tokenizer", None, e.to_string());
+        let inputs = || texts.iter().map(|&t| EncodeInput::from(t)).collect::<Vec<_>>();
+        let mut out = DocWindows { docs: texts.len(), ..DocWindows::default() };
+        let span = |offsets: &[(usize, usize)], special: &[u32]| {
+            let real: Vec<&(usize, usize)> =
+                offsets.iter().zip(special).filter(|(_, s)| **s == 0).map(|(o, _)| o).collect();
+            match (real.first(), real.last()) {
+                (Some(a), Some(b)) => (a.0, b.1),
+                _ => (0, 0),
+            }
+        };
+        match long.mode {
+            LongMode::Truncate => {
+                let encodings = self.inner.encode_batch_char_offsets(inputs(), true).map_err(fail)?;
+                for (d, e) in encodings.into_iter().enumerate() {
+                    let cut = !e.get_overflowing().is_empty();
+                    out.truncated += cut as usize;
+                    out.spans.push(span(e.get_offsets(), e.get_special_tokens_mask()));
+                    out.windows.push(Encoded {
+                        ids: e.get_ids().to_vec(),
+                        type_ids: e.get_type_ids().to_vec(),
+                        truncated: cut,
+                    });
+                    out.doc.push(d);
+                }
+            }
+            LongMode::Windows => {
+                // The whole text, then the tokenizer's own overflow: `Encoding::truncate` with the
+                // stride, each part framed by the post-processor — what HF's
+                // `return_overflowing_tokens` does. (Not the tokenizer's truncation setting: from
+                // tokenizers 0.23 it stops tokenising at the max length, stride or not, and the
+                // overflow loses the rest of the text.)
+                let stride = long.stride(max_len, framing.len())?;
+                let mut whole = self.inner.clone();
+                whole.with_truncation(None).map_err(fail)?;
+                let encodings = whole.encode_batch_char_offsets(inputs(), false).map_err(fail)?;
+                for (d, mut e) in encodings.into_iter().enumerate() {
+                    e.truncate(room, stride, TruncationDirection::Right);
+                    let rest = e.take_overflowing();
+                    let parts = rest.len() + 1;
+                    let keep = long.max_windows.unwrap_or(usize::MAX).min(parts);
+                    out.truncated += (keep < parts) as usize;
+                    for part in std::iter::once(e).chain(rest).take(keep) {
+                        let part = whole.post_process(part, None, true).map_err(fail)?;
+                        out.spans.push(span(part.get_offsets(), part.get_special_tokens_mask()));
+                        out.windows.push(Encoded {
+                            ids: part.get_ids().to_vec(),
+                            type_ids: part.get_type_ids().to_vec(),
+                            truncated: keep < parts,
+                        });
+                        out.doc.push(d);
+                    }
+                }
+            }
+            LongMode::HeadTail => {
+                let mut inner = self.inner.clone();
+                inner.with_truncation(None).map_err(fail)?;
+                let head = room / 4;
+                let encodings = inner.encode_batch_char_offsets(inputs(), false).map_err(fail)?;
+                for (d, e) in encodings.into_iter().enumerate() {
+                    let (ids, offsets) = (e.get_ids(), e.get_offsets());
+                    let cut = ids.len() > room;
+                    let kept: Vec<usize> = if cut {
+                        (0..head).chain(ids.len() - (room - head)..ids.len()).collect()
+                    } else {
+                        (0..ids.len()).collect()
+                    };
+                    let mut window: Vec<u32> = framing[..1].to_vec();
+                    window.extend(kept.iter().map(|&i| ids[i]));
+                    window.extend(&framing[1..]);
+                    out.spans.push(match (kept.first(), kept.last()) {
+                        (Some(&a), Some(&b)) => (offsets[a].0, offsets[b].1),
+                        _ => (0, 0),
+                    });
+                    out.truncated += cut as usize;
+                    out.windows.push(Encoded { type_ids: vec![0; window.len()], ids: window, truncated: cut });
+                    out.doc.push(d);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Encodes `texts` as one batch, padded to the longest.

@@ -745,12 +745,19 @@ fn every_head_trains_with_every_strategy_and_only_its_parameters() {
     let ad = device().autodiff();
     let batch = task(&t);
     for pooling in [None, Some(Pooling::Mean), Some(Pooling::Cls), Some(Pooling::Max)] {
-        for strategy in [Strategy::Full, Strategy::Partial { frozen_layers: None }, Strategy::Adapter { dim: 8 }, lora()] {
+        for strategy in
+            [Strategy::Full, Strategy::Partial { frozen_layers: None }, Strategy::Adapter { dim: 8 }, lora()]
+        {
             let name = format!("{pooling:?} × {}", strategy.name());
             let model = prepare(with_fresh_head(&t, pooling, &ad), &strategy, 1, &ad).unwrap();
             assert_eq!(model.head(), pooling.map_or(Head::Pooler, Head::Pooled), "{name}");
             let before = snapshot(&model);
-            assert_eq!(before.keys().any(|k| k.starts_with("pooler.")), pooling.is_none(), "{name}: {:?}", before.keys());
+            assert_eq!(
+                before.keys().any(|k| k.starts_with("pooler.")),
+                pooling.is_none(),
+                "{name}: {:?}",
+                before.keys()
+            );
             let lr = if matches!(strategy, Strategy::Full) { 1e-3 } else { 1e-2 };
             let config = OptimConfig { lr, ..OptimConfig::default() };
             let mut trainer = Trainer::new(model, config, LinearSchedule::new(lr, 0.0, 1000), None, &ad);
@@ -767,7 +774,9 @@ fn every_head_trains_with_every_strategy_and_only_its_parameters() {
             let allowed = |p: &str| match &strategy {
                 Strategy::Full => true,
                 Strategy::Partial { .. } => p.starts_with("classifier."),
-                Strategy::Adapter { .. } => p.contains(".adapter.") || p.contains("layer_norm") || p.starts_with("classifier."),
+                Strategy::Adapter { .. } => {
+                    p.contains(".adapter.") || p.contains("layer_norm") || p.starts_with("classifier.")
+                }
                 Strategy::Lora(_) => p.contains(".lora.") || p.starts_with("classifier."),
             };
             let wrong = all_match(&changed, allowed);
@@ -784,7 +793,8 @@ fn the_head_learning_rate_applies_to_the_head_alone() {
     let ad = device().autodiff();
     let batch = task(&t);
     for (lr, head_lr) in [(0.0, 1e-2), (1e-2, 0.0)] {
-        let model = prepare(with_fresh_head(&t, Some(savant_core::model::Pooling::Mean), &ad), &lora(), 1, &ad).unwrap();
+        let model =
+            prepare(with_fresh_head(&t, Some(savant_core::model::Pooling::Mean), &ad), &lora(), 1, &ad).unwrap();
         let before = snapshot(&model);
         let config = OptimConfig { lr, head_lr: Some(head_lr), weight_decay: 0.0, ..OptimConfig::default() };
         let mut trainer = Trainer::new(model, config, LinearSchedule::new(lr, 0.0, 1000), None, &ad);
@@ -792,7 +802,8 @@ fn the_head_learning_rate_applies_to_the_head_alone() {
             trainer.step(std::slice::from_ref(&batch));
         }
         let after = snapshot(trainer.model());
-        let changed: Vec<&String> = after.iter().filter(|(k, v)| max_diff(&before[*k], v) > 0.0).map(|(k, _)| k).collect();
+        let changed: Vec<&String> =
+            after.iter().filter(|(k, v)| max_diff(&before[*k], v) > 0.0).map(|(k, _)| k).collect();
         let head_moved = changed.iter().any(|p| p.starts_with("classifier."));
         let body_moved = changed.iter().any(|p| p.contains(".lora."));
         assert_eq!((head_moved, body_moved), (head_lr > 0.0, lr > 0.0), "lr {lr}, head_lr {head_lr}: {changed:?}");
@@ -809,11 +820,27 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     use savant_core::model::{Head, Pooling};
     use savant_core::train::{FineTune, HeadInit, Mode, TrainEvent, TrainOptions};
     let device = device();
-    let options = TrainOptions { mode: Mode::Lora, epochs: 1, batch_size: 4, lr: Some(0.0), max_len: Some(16), ..Default::default() };
-    let auto_cls = FineTune::new(&FixtureFiles(fixture("tiny-cls")), options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
+    let options = TrainOptions {
+        mode: Mode::Lora,
+        epochs: 1,
+        batch_size: 4,
+        lr: Some(0.0),
+        max_len: Some(16),
+        ..Default::default()
+    };
+    let auto_cls = FineTune::new(
+        &FixtureFiles(fixture("tiny-cls")),
+        options.clone(),
+        rows("train", 24, 0),
+        rows("val", 9, 24),
+        &device.clone().autodiff(),
+    )
+    .unwrap();
     assert_eq!(auto_cls.session.trainer.model().head(), Head::Pooler, "no 1_Pooling: the pooler");
     let files = FixtureFiles(fixture("tiny-base"));
-    let mut run = FineTune::new(&files, options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
+    let mut run =
+        FineTune::new(&files, options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff())
+            .unwrap();
     assert_eq!(run.session.trainer.model().head(), Head::Pooled(Pooling::Mean), "1_Pooling (mean): a mean-pooled head");
     assert_eq!(run.head_init, "probe");
     let mut events = Vec::new();
@@ -834,7 +861,9 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     let (encoder, _) = savant_core::model::load_encoder(&folder.config, &mut ckpt, &device).unwrap();
     let refs: Vec<&str> = texts.texts.iter().map(String::as_str).collect();
     let batch = tokenizer.encode_batch(&refs).unwrap();
-    let x = pollster::block_on(savant_core::infer::embed(&encoder, &folder.config, &batch, Pooling::Mean, false, &device)).unwrap();
+    let x =
+        pollster::block_on(savant_core::infer::embed(&encoder, &folder.config, &batch, Pooling::Mean, false, &device))
+            .unwrap();
     let class_ids = |rows: &savant_core::train::LabelledRows| -> Vec<usize> {
         rows.labels.iter().map(|l| run.config.labels.iter().position(|c| c == l).unwrap()).collect()
     };
@@ -842,8 +871,24 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     let val = rows("val", 9, 24);
     let val_refs: Vec<&str> = val.texts.iter().map(String::as_str).collect();
     let val_batch = tokenizer.encode_batch(&val_refs).unwrap();
-    let val_x = pollster::block_on(savant_core::infer::embed(&encoder, &folder.config, &val_batch, Pooling::Mean, false, &device)).unwrap();
-    let chosen = savant_core::probe::LinearProbe::fit_choosing_c(&x, folder.config.hidden_size, &y, &val_x, &class_ids(&val), 3, 300);
+    let val_x = pollster::block_on(savant_core::infer::embed(
+        &encoder,
+        &folder.config,
+        &val_batch,
+        Pooling::Mean,
+        false,
+        &device,
+    ))
+    .unwrap();
+    let chosen = savant_core::probe::LinearProbe::fit_choosing_c(
+        &x,
+        folder.config.hidden_size,
+        &y,
+        &val_x,
+        &class_ids(&val),
+        3,
+        300,
+    );
     assert_eq!(chosen.tried.len(), savant_core::probe::PROBE_CS.len());
     let Some(TrainEvent::Probe { c: Some(c), .. }) = events.last() else { panic!("{events:?}") };
     assert_eq!(*c, chosen.c, "the run chose the C chosen here: {:?}", chosen.tried);
@@ -859,13 +904,18 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     let p = &run.session.progress;
     assert!(p.probe_metric.is_some() && p.best_epoch.is_none(), "{p:?}");
     let m = run.metrics_json().unwrap();
-    assert_eq!((m["best_epoch"].as_u64(), m["head"].as_str(), m["head_init"].as_str()), (Some(0), Some("mean"), Some("probe")), "{m}");
+    assert_eq!(
+        (m["best_epoch"].as_u64(), m["head"].as_str(), m["head_init"].as_str()),
+        (Some(0), Some("mean"), Some("probe")),
+        "{m}"
+    );
     assert_eq!(m["probe_val_f1_macro"], m["f1_macro"], "{m}");
     assert_eq!(m["probe_c"].as_f64(), Some(chosen.c), "{m}");
 
     // A random head skips the probe; a model saved with a pooled head reads back to its logits.
     let random = TrainOptions { head_init: HeadInit::Random, ..options };
-    let mut run = FineTune::new(&files, random, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
+    let mut run =
+        FineTune::new(&files, random, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
     let first = pollster::block_on(run.session.advance()).unwrap();
     assert!(!first.iter().any(|e| matches!(e, TrainEvent::Probe { .. })), "{first:?}");
     assert_eq!((run.session.trainer.step, run.head_init), (1, "random"), "the first call is an optimiser step");
@@ -879,26 +929,121 @@ fn a_pooled_head_model_folder_reads_back_to_the_same_logits() {
     use savant_core::train::{FineTune, Mode, TrainOptions};
     let files = FixtureFiles(fixture("tiny-base"));
     let device = device();
-    let options = TrainOptions { mode: Mode::Full, epochs: 1, batch_size: 4, lr: Some(1e-3), max_len: Some(16), ..Default::default() };
-    let mut run = FineTune::new(&files, options, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
+    let options = TrainOptions {
+        mode: Mode::Full,
+        epochs: 1,
+        batch_size: 4,
+        lr: Some(1e-3),
+        max_len: Some(16),
+        ..Default::default()
+    };
+    let mut run =
+        FineTune::new(&files, options, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
     while !run.session.finished() {
         pollster::block_on(run.session.advance()).unwrap();
     }
-    let exported: BTreeMap<String, Vec<u8>> = pollster::block_on(run.result_files(&files)).unwrap().into_iter().collect();
-    assert!(exported.contains_key("model/modules.json") && exported.contains_key("model/1_Pooling/config.json"), "{:?}", exported.keys());
+    let exported: BTreeMap<String, Vec<u8>> =
+        pollster::block_on(run.result_files(&files)).unwrap().into_iter().collect();
+    assert!(
+        exported.contains_key("model/modules.json") && exported.contains_key("model/1_Pooling/config.json"),
+        "{:?}",
+        exported.keys()
+    );
     let config = BertConfig::from_json(&exported["model/config.json"], "config.json").unwrap();
     assert_eq!(config.classifier_pooling, Some(savant_core::model::Pooling::Mean));
-    let pooling = savant_core::model::Pooling::from_json(&exported["model/1_Pooling/config.json"], "1_Pooling").unwrap();
+    let pooling =
+        savant_core::model::Pooling::from_json(&exported["model/1_Pooling/config.json"], "1_Pooling").unwrap();
     assert_eq!(pooling, savant_core::model::Pooling::Mean);
-    let mut ckpt = Checkpoint::open(Cursor::new(exported["model/model.safetensors"].clone()), "model.safetensors").unwrap();
+    let mut ckpt =
+        Checkpoint::open(Cursor::new(exported["model/model.safetensors"].clone()), "model.safetensors").unwrap();
     assert!(!ckpt.names().iter().any(|n| n.contains("pooler")), "{:?}", ckpt.names());
     let loaded = load_classifier(&config, &mut ckpt, &device).unwrap().0;
     let texts = ["billing fee the", "stolen card", "a question about nothing in particular"];
     let probs = pollster::block_on(run.predict(&texts, 2)).unwrap();
     let mut tokenizer = run.tokenizer.clone();
     tokenizer.set_max_len(Some(16)).unwrap();
-    let logits = pollster::block_on(classify(&loaded, &config, &tokenizer.encode_batch(&texts).unwrap(), &device)).unwrap();
+    let logits =
+        pollster::block_on(classify(&loaded, &config, &tokenizer.encode_batch(&texts).unwrap(), &device)).unwrap();
     let reread = savant_core::infer::softmax_rows(&logits, 3);
     let tol = if on_cpu() { 1e-6 } else { 1e-4 };
     assert!(max_diff(&probs, &reread) <= tol, "run {probs:?} vs its folder read back {reread:?}");
+}
+
+// Long texts read in windows (issue 20): every window trains, labelled with its text's class;
+// validation is per text — epoch 0 is the probe's windows' logits averaged per text, and each
+// later epoch's report counts texts, not windows; `predict` gives one row per text, the mean of
+// its windows' logits (checked against the windows run one by one).
+#[test]
+fn a_windowed_run_trains_on_windows_and_validates_and_predicts_per_text() {
+    use savant_core::infer::softmax_rows;
+    use savant_core::long::{LongMode, LongText};
+    use savant_core::train::{FineTune, Mode, TrainEvent, TrainOptions};
+    let files = FixtureFiles(fixture("tiny-base"));
+    let device = device();
+    // Each text: its class words after a long run of filler, so a 16-token window cannot hold it all.
+    let long = |r: savant_core::train::LabelledRows| savant_core::train::LabelledRows {
+        texts: r.texts.iter().enumerate().map(|(i, t)| format!("{} {t}", "the a my this ".repeat(2 + i % 4))).collect(),
+        ..r
+    };
+    let (train, val) = (long(rows("train", 24, 0)), long(rows("val", 9, 24)));
+    let options = TrainOptions {
+        mode: Mode::Full,
+        epochs: 1,
+        batch_size: 4,
+        lr: Some(1e-3),
+        max_len: Some(16),
+        long: LongMode::Windows,
+        stride: Some(4),
+        ..Default::default()
+    };
+    let mut run = FineTune::new(&files, options, train.clone(), val.clone(), &device.clone().autodiff()).unwrap();
+    assert_eq!((run.train_rows, run.val_rows), (24, 9), "rows are texts");
+    assert!(run.windows.windows > 33 + 20, "most texts make two windows or more: {:?}", run.windows);
+    assert_eq!(run.windows.texts, 33);
+    assert_eq!(run.session.train_len(), run.windows.windows - val_windows(&run, &val), "the training rows are windows");
+    let mut events = Vec::new();
+    while !run.session.finished() {
+        events.extend(pollster::block_on(run.session.advance()).unwrap());
+    }
+    let Some(TrainEvent::Probe { total, .. }) = events.iter().find(|e| matches!(e, TrainEvent::Probe { .. })) else {
+        panic!()
+    };
+    assert_eq!(*total, run.windows.windows, "the probe embeds every window");
+    let report = run.session.best_report.clone().unwrap();
+    assert_eq!(report["n"], 9, "validation counts texts: {report}");
+
+    // predict: one row per text, softmax of its windows' mean logits.
+    let texts: Vec<&str> = val.texts.iter().map(String::as_str).collect();
+    let probs = pollster::block_on(run.predict(&texts, 3)).unwrap();
+    assert_eq!(probs.len(), 9 * 3);
+    let model = run.session.best_model();
+    let docs = run
+        .tokenizer
+        .encode_docs(&texts, &LongText { mode: LongMode::Windows, stride: Some(4), max_windows: None })
+        .unwrap();
+    let k = 3;
+    for d in 0..texts.len() {
+        let mut sum = vec![0.0f32; k];
+        let mut n = 0.0;
+        for (w, _) in docs.windows.iter().zip(&docs.doc).filter(|(_, x)| **x == d) {
+            let batch = savant_core::tokenize::TokenBatch::from_encoded(&[w], run.tokenizer.pad_id());
+            let logits =
+                pollster::block_on(classify(&model, &run.config, &batch, &device.clone().without_autodiff())).unwrap();
+            sum.iter_mut().zip(&logits).for_each(|(s, l)| *s += l);
+            n += 1.0;
+        }
+        let mean: Vec<f32> = sum.iter().map(|s| s / n).collect();
+        let want = softmax_rows(&mean, k);
+        let tol = if on_cpu() { 1e-5 } else { 1e-3 };
+        assert!(
+            max_diff(&want, &probs[d * k..(d + 1) * k]) <= tol,
+            "text {d}: {want:?} vs {:?}",
+            &probs[d * k..(d + 1) * k]
+        );
+    }
+}
+
+fn val_windows(run: &savant_core::train::FineTune, val: &savant_core::train::LabelledRows) -> usize {
+    let texts: Vec<&str> = val.texts.iter().map(String::as_str).collect();
+    run.tokenizer.encode_docs(&texts, &run.options.long_text()).unwrap().windows.len()
 }

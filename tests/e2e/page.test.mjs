@@ -42,8 +42,10 @@ async function pickTinyModel(page) {
   await page.waitForFunction(() => window.savantPage.state.model != null);
 }
 
-async function train(page, logs, { backend, epochs = "3", batch = "16", lr = "0.01" }) {
+async function train(page, logs, { backend, epochs = "3", batch = "16", lr = "0.01", long = "truncate", stride = "" }) {
   await page.selectOption("#mode", "lora");
+  await page.selectOption("#long", long);
+  await page.fill("#stride", stride);
   await page.selectOption("#backend", backend);
   await page.fill("#epochs", epochs);
   await page.fill("#lr", lr);
@@ -69,7 +71,7 @@ const TEXTS = [
 
 // The page's probabilities for TEXTS, and `savant predict --adapter` on the exported files
 // (with `model` as the base, the folder the page trained from).
-async function predictAndExport(page, name, model = TINY) {
+async function predictAndExport(page, name, model = TINY, extra = []) {
   await page.fill("#predict-input", TEXTS.join("\n"));
   assert.equal(await page.evaluate(() => window.savantPage.state.predictions), null, "a new run clears old predictions");
   await page.click("#predict-btn");
@@ -94,7 +96,7 @@ async function predictAndExport(page, name, model = TINY) {
   const input = join(dir, "texts.csv");
   writeFileSync(input, "text\n" + TEXTS.join("\n") + "\n");
   const out = join(dir, "cli_predictions.csv");
-  execFileSync(SAVANT, ["predict", "--model", model, "--adapter", join(dir, "adapter"), input, "--text", "text", "-o", out, "--max-len", "24"]);
+  execFileSync(SAVANT, ["predict", "--model", model, "--adapter", join(dir, "adapter"), input, "--text", "text", "-o", out, "--max-len", "24", ...extra]);
   const lines = readFileSync(out, "utf8").trim().split("\n");
   const header = lines[0].split(",");
   let worst = 0;
@@ -219,6 +221,32 @@ test("a pooled head: a sentence-transformers folder trains a mean-pooled LoRA he
   const config = JSON.parse(readFileSync(join(OUT, "export-pooled/adapter/config.json"), "utf8"));
   assert.equal(config.classifier_pooling, "mean", "the exported config names the head");
   console.log(`pooled head: page vs savant predict --adapter: max |Δp| ${worst}`);
+  await context.close();
+});
+
+// Long texts in windows: the page trains on every window of its reviews (24 tokens, stride 6),
+// says how many, and scores each text from its windows' mean logits — the probabilities that
+// `savant predict --long windows` gives with the exported adapter.
+test("long texts in windows: trained on every window, predicted per text as savant predict does", async () => {
+  const { context, page, logs } = await openPage();
+  await loadAndClean(page, DRUGS, { testShare: "0.6" });
+  const folder = join(MODELS, "tiny-base");
+  await page.setInputFiles("#model-folder", folder);
+  await page.waitForFunction(() => window.savantPage.state.model != null);
+  await train(page, logs, { backend: "cpu", epochs: "1", long: "windows", stride: "6" });
+  const saved = await page.evaluate(() => window.savantPage.state.metricsJson);
+  assert.equal(saved.long, "windows");
+  assert.ok(saved.windows > saved.train_rows + saved.val_rows, `more windows than texts: ${JSON.stringify(saved)}`);
+  assert.match(await page.textContent("#train-info"), /Long texts in windows: \d+ windows/);
+  const worst = await predictAndExport(page, "export-windows", folder, ["--long", "windows", "--stride", "6"]);
+  // Selecting the longest text shows its windows, as many as its row counts.
+  const pred = await page.evaluate(() => window.savantPage.state.predictions);
+  const longest = TEXTS.length - 1;
+  const own = pred.windows.filter((w) => w.text === longest);
+  assert.ok(own.length > 1, `the longest text has several windows: ${JSON.stringify(pred.windows)}`);
+  await page.locator("#predictions table tr").nth(longest + 1).click();
+  assert.equal(await page.locator("#window-detail tr").count(), own.length + 1);
+  console.log(`windows: page vs savant predict --long windows: max |Δp| ${worst}`);
   await context.close();
 });
 

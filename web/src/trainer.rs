@@ -111,6 +111,9 @@ struct Info {
     val_rows: usize,
     skipped: Vec<String>,
     truncated: usize,
+    /// Token windows of both splits' texts (the texts' count unless read in windows).
+    windows: usize,
+    windows_per_text: f64,
     max_len: usize,
     batch_size: usize,
     /// Parts per batch (one per worker when helpers share the steps).
@@ -205,6 +208,8 @@ async fn build_run(
         val_rows: run.val_rows,
         skipped: run.skipped.clone(),
         truncated: run.truncated,
+        windows: run.windows.windows,
+        windows_per_text: run.windows.mean(),
         max_len: run.max_len,
         batch_size: run.options.batch_size,
         parts: run.options.parts,
@@ -451,16 +456,23 @@ impl Trainer {
     }
 
     /// Class probabilities for `texts` (an array of strings) under the best weights: `{ labels,
-    /// probs: [[p, ...], ...] }`, rows in input order, columns in `labels` order.
+    /// probs: [[p, ...], ...], windows }`, rows in input order, columns in `labels` order;
+    /// `windows` (texts read in windows, else null): `[{ text, start, end, probs }]`, each
+    /// window's text (its row), character span and probabilities.
     pub fn predict(&self, texts: Vec<String>) -> js_sys::Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let s = state.try_borrow().map_err(|_| busy())?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let k = s.run.config.labels.len();
-            let probs = s.run.predict(&refs, s.run.options.batch_size).await.map_err(js_error)?;
+            let (probs, windows) = s.run.predict_windows(&refs, s.run.options.batch_size).await.map_err(js_error)?;
             let rows: Vec<&[f32]> = probs.chunks(k).collect();
-            to_js(&json!({ "labels": s.run.config.labels, "probs": rows })).map_err(Into::into)
+            let windows = windows.map(|w| {
+                let rows = w.doc.iter().zip(&w.spans).zip(w.values.chunks(k));
+                rows.map(|((d, (start, end)), p)| json!({ "text": d, "start": start, "end": end, "probs": p }))
+                    .collect::<Vec<_>>()
+            });
+            to_js(&json!({ "labels": s.run.config.labels, "probs": rows, "windows": windows })).map_err(Into::into)
         })
     }
 

@@ -12,28 +12,60 @@ use super::flops::batch_training_flops;
 use super::helpers::PartHelpers;
 use super::step::{LabelledBatch, Runner, Sequential, Trainer};
 use crate::data::rng::SplitMix64;
-use crate::infer::{classify, head_features, softmax_rows};
+use crate::infer::{argmax_rows, classify, head_features, softmax_rows};
+use crate::long::{aggregate, Aggregate};
 use crate::metrics::input::Predictions;
 use crate::metrics::report::{evaluate, EvalOptions, EvalReport};
 use crate::model::{BertClassifier, BertConfig};
-use crate::probe::{ChosenProbe, LinearProbe};
+use crate::probe::{macro_f1, ChosenProbe, LinearProbe};
 use crate::tokenize::{Encoded, TokenBatch};
 use crate::{Error, Result};
 
-/// Texts already tokenised, with their class ids.
-#[derive(Debug, Clone)]
+/// Texts already tokenised, with their class ids: one row per text, or per window of a long
+/// text ([`crate::long::LongMode::Windows`]), each window labelled with its document's class.
+#[derive(Debug, Clone, Default)]
 pub struct LabelledTexts {
     pub encoded: Vec<Encoded>,
     pub labels: Vec<usize>,
+    /// The document of each row when rows are windows (empty: each row is a document).
+    /// Validation scores documents: their windows' logits aggregated ([`RunConfig::aggregate`]).
+    pub doc: Vec<usize>,
 }
 
 impl LabelledTexts {
+    /// Rows (windows, when windowed).
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// Documents: rows, or the documents the windows come from.
+    pub fn documents(&self) -> usize {
+        self.doc.last().map_or(self.len(), |&d| d + 1)
+    }
+
+    /// Each document's class (its first window's).
+    pub fn document_labels(&self) -> Vec<usize> {
+        if self.doc.is_empty() {
+            return self.labels.clone();
+        }
+        let mut labels = vec![0; self.documents()];
+        for (&d, &l) in self.doc.iter().zip(&self.labels).rev() {
+            labels[d] = l;
+        }
+        labels
+    }
+
+    /// One row of `[rows, width]` values per document (the rows' values when each row is one).
+    fn per_document(&self, values: Vec<f32>, width: usize, how: Aggregate) -> Vec<f32> {
+        if self.doc.is_empty() {
+            values
+        } else {
+            aggregate(&values, width, &self.doc, self.documents(), how)
+        }
     }
 
     fn batch(&self, rows: &[usize], pad_id: u32) -> LabelledBatch {
@@ -93,6 +125,8 @@ pub struct RunConfig {
     /// Before the first step, fit a logistic regression on the frozen model's head features of
     /// the training rows and start the head from it (LP-FT); its validation is epoch 0.
     pub probe_head: bool,
+    /// How the logits of a windowed document's windows become its own.
+    pub aggregate: Aggregate,
 }
 
 /// Who computes the parts of a step.
@@ -224,14 +258,18 @@ impl Session {
             TrainData::Rows(train) => (train, None),
             TrainData::Stream { steps_per_epoch, identity } => {
                 let batches = steps_per_epoch.max(1) * config.grad_accum.max(1);
-                (LabelledTexts { encoded: Vec::new(), labels: Vec::new() }, Some((batches, identity)))
+                (LabelledTexts::default(), Some((batches, identity)))
             }
         };
         if val.is_empty() {
             return Err(Error::invalid("val", None, "the validation split has no rows"));
         }
         if config.probe_head && stream.is_some() {
-            return Err(Error::invalid("train", None, "a probe-initialised head needs the training rows in memory: not with a streamed split"));
+            return Err(Error::invalid(
+                "train",
+                None,
+                "a probe-initialised head needs the training rows in memory: not with a streamed split",
+            ));
         }
         if config.probe_head && train.encoded.iter().all(|e| e.ids.len() <= 2) {
             return Err(Error::invalid(
@@ -298,6 +336,11 @@ impl Session {
     /// Optimiser steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.batches_per_epoch().div_ceil(self.config.grad_accum.max(1))
+    }
+
+    /// Training rows in memory (windows, when texts are read in windows).
+    pub fn train_len(&self) -> usize {
+        self.train.len()
     }
 
     /// Tokens in the longest training text (the widest a padded batch gets).
@@ -473,7 +516,12 @@ impl Session {
 
     /// Keeps `model` as the best so far when its validation `report` improves on the best
     /// (`epoch`: the trained epoch, `None` for the probe-initialised head before any step).
-    fn record(&mut self, model: BertClassifier, report: &EvalReport, epoch: Option<usize>) -> Result<(Option<f64>, bool)> {
+    fn record(
+        &mut self,
+        model: BertClassifier,
+        report: &EvalReport,
+        epoch: Option<usize>,
+    ) -> Result<(Option<f64>, bool)> {
         let value = metric_value(report, &self.config.metric)?;
         let better = |new: f64, old: f64| if higher_is_better(&self.config.metric) { new > old } else { new < old };
         let improved = match (value, self.progress.best_metric) {
@@ -536,17 +584,28 @@ impl Session {
         }
         let classes = self.model_config.labels.len();
         let (train_x, val_x) = self.probe.values.split_at(n_train * hidden);
-        let chosen =
-            LinearProbe::fit_choosing_c(train_x, hidden, &self.train.labels, val_x, &self.val.labels, classes, 300);
+        // Scored per document, as every validation is: windows' logits aggregated.
+        let (val, how) = (&self.val, self.config.aggregate);
+        let val_y = val.document_labels();
+        let val_probabilities = |probe: &LinearProbe| match val.doc.is_empty() {
+            true => probe.probabilities(val_x),
+            false => softmax_rows(&val.per_document(probe.logits(val_x), classes, how), classes),
+        };
+        let chosen = LinearProbe::fit_choosing_c_by(train_x, hidden, &self.train.labels, classes, 300, |probe| {
+            let predicted = match val.doc.is_empty() {
+                true => probe.predict(val_x),
+                false => argmax_rows(&val_probabilities(probe), classes),
+            };
+            macro_f1(&val_y, &predicted, classes)
+        });
         // The head is the probe on the same features: its val probabilities are the probe's
         // (to float rounding), so epoch 0 is scored from the features, without another pass.
-        let scores = chosen.probe.probabilities(val_x).into_iter().map(f64::from).collect();
+        let scores = val_probabilities(&chosen.probe).into_iter().map(f64::from).collect();
         self.probe = ProbeFeatures::default();
         let (weights, bias) = chosen.probe.folded();
         let model = crate::finetune::with_head(self.trainer.model().clone(), &weights, &bias);
         self.trainer.set_model(model);
-        let predictions =
-            Predictions { classes: self.model_config.labels.clone(), y_true: self.val.labels.clone(), scores };
+        let predictions = Predictions { classes: self.model_config.labels.clone(), y_true: val_y, scores };
         let report = evaluate(&predictions, &EvalOptions::default()).map_err(|m| Error::invalid("val", None, m))?;
         let (value, _) = self.record(self.trainer.eval_model(), &report, None)?;
         self.progress.probe_pending = false;
@@ -563,26 +622,26 @@ impl Session {
         evaluate(&predictions, &EvalOptions::default()).map_err(|m| Error::invalid("val", None, m))
     }
 
-    /// `model`'s class probabilities for the validation split, as `savant eval` reads them.
+    /// `model`'s class probabilities for the validation documents, as `savant eval` reads them
+    /// (a windowed document's from its windows' aggregated logits).
     pub async fn val_predictions(&self, model: &BertClassifier) -> Result<Predictions> {
-        let mut scores = vec![0.0f64; self.val.len() * self.model_config.labels.len()];
+        let k = self.model_config.labels.len();
+        let mut logits = vec![0.0f32; self.val.len() * k];
         let lengths: Vec<usize> = self.val.encoded.iter().map(|e| e.ids.len()).collect();
         let mut order: Vec<usize> = (0..self.val.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
-        let k = self.model_config.labels.len();
         // Inference off the autodiff device: no graph, and dropout (active on autodiff) stays off.
         let device = self.device.clone().without_autodiff();
         for rows in order.chunks(self.config.batch_size.max(1) * 2) {
             let batch = self.val.batch(rows, self.pad_id);
-            let logits = classify(model, &self.model_config, &batch.tokens, &device).await?;
-            let probs = softmax_rows(&logits, k);
+            let out = classify(model, &self.model_config, &batch.tokens, &device).await?;
             for (j, &row) in rows.iter().enumerate() {
-                for c in 0..k {
-                    scores[row * k + c] = probs[j * k + c] as f64;
-                }
+                logits[row * k..(row + 1) * k].copy_from_slice(&out[j * k..(j + 1) * k]);
             }
         }
-        Ok(Predictions { classes: self.model_config.labels.clone(), y_true: self.val.labels.clone(), scores })
+        let probs = softmax_rows(&self.val.per_document(logits, k, self.config.aggregate), k);
+        let scores = probs.into_iter().map(f64::from).collect();
+        Ok(Predictions { classes: self.model_config.labels.clone(), y_true: self.val.document_labels(), scores })
     }
 
     /// The device the run trains on (an autodiff device).
@@ -676,6 +735,9 @@ impl Session {
         });
         if let Some((_, stream)) = &self.stream {
             identity["stream"] = stream.clone();
+        }
+        if !self.val.doc.is_empty() {
+            identity["aggregate"] = serde_json::json!(self.config.aggregate);
         }
         identity
     }

@@ -11,10 +11,11 @@ use super::{Augment, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, RunCo
 use crate::data::TableReader;
 use crate::finetune::peft::write_adapter;
 use crate::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
-use crate::infer::{softmax_rows, TextModel};
+use crate::infer::{softmax_rows, TextBatches, TextModel, WindowOutputs};
+use crate::long::{Aggregate, DocWindows, LongMode, LongText};
 use crate::model::{
-    classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, Head, ModelFiles, ModelFolder,
-    Pooling,
+    classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, Head, ModelFiles,
+    ModelFolder, Pooling,
 };
 use crate::tokenize::TextTokenizer;
 use crate::{Error, Result};
@@ -109,6 +110,15 @@ pub struct TrainOptions {
     /// Fit the TF-IDF + logistic-regression baseline on the same splits first (seconds), to
     /// report beside the specialist.
     pub baseline: bool,
+    /// How a text longer than `max_len` is read: cut, head + tail, or every token in windows.
+    pub long: LongMode,
+    /// windows: tokens shared by neighbouring windows (`None`: a quarter of a window's text).
+    pub stride: Option<usize>,
+    /// windows: the first this many windows of each text (`None`: all of them).
+    pub max_windows: Option<usize>,
+    /// windows: how a document's windows' logits become its own at validation and prediction
+    /// (training sees each window with its document's label).
+    pub aggregate: Aggregate,
 }
 
 impl Default for TrainOptions {
@@ -142,13 +152,17 @@ impl Default for TrainOptions {
             head_init: HeadInit::Probe,
             head_lr: None,
             baseline: true,
+            long: LongMode::Truncate,
+            stride: None,
+            max_windows: None,
+            aggregate: Aggregate::MeanLogits,
         }
     }
 }
 
 impl TrainOptions {
     /// The field names, which errors use to name an option.
-    pub const FIELDS: [&'static str; 28] = [
+    pub const FIELDS: [&'static str; 32] = [
         "mode",
         "freeze_layers",
         "adapter_dim",
@@ -177,7 +191,16 @@ impl TrainOptions {
         "head_init",
         "head_lr",
         "baseline",
+        "long",
+        "stride",
+        "max_windows",
+        "aggregate",
     ];
+
+    /// How texts longer than `max_len` are read.
+    pub fn long_text(&self) -> LongText {
+        LongText { mode: self.long, stride: self.stride, max_windows: self.max_windows }
+    }
 
     /// The peak learning rate, defaulted by mode.
     pub fn lr(&self) -> f64 {
@@ -301,6 +324,28 @@ impl LabelledRows {
     }
 }
 
+/// Texts and the windows they became ([`TrainOptions::long`]), over both splits.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowCounts {
+    pub texts: usize,
+    pub windows: usize,
+    /// Texts cut (past `max_len`, or past `max_windows`).
+    pub truncated: usize,
+}
+
+impl WindowCounts {
+    fn add(&mut self, docs: &DocWindows) {
+        self.texts += docs.docs;
+        self.windows += docs.windows.len();
+        self.truncated += docs.truncated;
+    }
+
+    /// Windows per text.
+    pub fn mean(&self) -> f64 {
+        self.windows as f64 / self.texts.max(1) as f64
+    }
+}
+
 /// A run ready to go: the session to drive, and what it was built from.
 pub struct FineTune {
     pub session: Session,
@@ -314,8 +359,10 @@ pub struct FineTune {
     pub max_len: usize,
     pub train_rows: usize,
     pub val_rows: usize,
-    /// Texts cut at `max_len` (train and val).
+    /// Texts cut at `max_len`, or past `max_windows` (train and val).
     pub truncated: usize,
+    /// The windows the texts of both splits became, and the texts (equal but for `--long windows`).
+    pub windows: WindowCounts,
     /// Rows left out of either split, with where and why.
     pub skipped: Vec<String>,
     /// Things worth telling the user (checkpoint tensors left aside for a fresh head).
@@ -350,7 +397,8 @@ impl FineTune {
             rows: if streamed {
                 self.session.config.batch_size
             } else {
-                self.session.config.batch_size.min(self.train_rows)
+                // Rows of a batch are windows when texts are read in windows.
+                self.session.config.batch_size.min(self.session.train_len())
             },
             seq: if streamed { self.max_len } else { self.session.longest_train_text() },
             predicted: 0,
@@ -372,6 +420,12 @@ impl FineTune {
         names.dedup();
         if names.len() != labels.len() || labels.len() < 2 {
             return Err(Error::Option(format!("the label set must name two classes or more, each once: {labels:?}")));
+        }
+        if options.long != LongMode::Truncate {
+            return Err(Error::Option(format!(
+                "long {}: a streamed split's texts are cut at max_len (windows and head-tail need the training rows in memory)",
+                serde_json::to_value(options.long).expect("an enum").as_str().unwrap_or_default()
+            )));
         }
         if matches!(options.class_weights, ClassWeights::Balanced) {
             return Err(Error::Option(
@@ -442,19 +496,25 @@ impl FineTune {
             return Err(Error::invalid(&val.source, None, "the validation split has no usable rows"));
         }
         let val_ids = labels.ids(val.labels.iter().map(String::as_str), &val.source)?;
-        let encode = |texts: &[String]| {
+        let long = options.long_text();
+        let mut windows = WindowCounts::default();
+        let mut encode = |texts: &[String], ids: Vec<usize>| -> Result<LabelledTexts> {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            folder.tokenizer.encode_each(&refs)
+            let docs = folder.tokenizer.encode_docs(&refs, &long)?;
+            windows.add(&docs);
+            let windowed = long.mode == LongMode::Windows;
+            Ok(LabelledTexts {
+                labels: docs.doc.iter().map(|&d| ids[d]).collect(),
+                doc: if windowed { docs.doc } else { Vec::new() },
+                encoded: docs.windows,
+            })
         };
         let train_texts = match &train {
-            Some(train) => LabelledTexts {
-                encoded: encode(&train.texts)?,
-                labels: labels.ids(train.labels.iter().map(String::as_str), &train.source)?,
-            },
-            None => LabelledTexts { encoded: Vec::new(), labels: Vec::new() },
+            Some(train) => encode(&train.texts, labels.ids(train.labels.iter().map(String::as_str), &train.source)?)?,
+            None => LabelledTexts::default(),
         };
-        let val_texts = LabelledTexts { encoded: encode(&val.texts)?, labels: val_ids };
-        let truncated = train_texts.encoded.iter().chain(&val_texts.encoded).filter(|e| e.truncated).count();
+        let val_texts = encode(&val.texts, val_ids)?;
+        let truncated = windows.truncated;
 
         let config = folder.config.clone().with_labels(labels.names.clone());
         let mut notes = Vec::new();
@@ -507,11 +567,12 @@ impl FineTune {
             parts: options.parts,
             augment,
             probe_head: head_init == "probe",
+            aggregate: options.aggregate,
         };
         let schedule = LinearSchedule::new(lr, options.warmup, steps_per_epoch * epochs);
         let trainer = Trainer::new(model, optim, schedule, class_weights, device);
         let pad_id = folder.tokenizer.pad_id();
-        let (train_rows, val_rows) = (train_texts.len(), val_texts.len());
+        let (train_rows, val_rows) = (train_texts.documents(), val_texts.documents());
         let data = match &stream {
             Some(plan) => TrainData::Stream { steps_per_epoch, identity: plan.identity.clone() },
             None => TrainData::Rows(train_texts),
@@ -543,6 +604,7 @@ impl FineTune {
             train_rows,
             val_rows,
             truncated,
+            windows,
             skipped,
             notes,
             streamed: stream,
@@ -573,6 +635,9 @@ impl FineTune {
             ("rows_skipped", serde_json::json!(self.skipped.len())),
             ("skipped", serde_json::json!(self.skipped.iter().take(100).collect::<Vec<_>>())),
             ("truncated", serde_json::json!(self.truncated)),
+            ("long", serde_json::json!(self.options.long)),
+            ("windows", serde_json::json!(self.windows.windows)),
+            ("windows_per_text", serde_json::json!(self.windows.mean())),
             ("stopped_early", serde_json::json!(p.stopped_early)),
             ("head", serde_json::json!(self.session.best_model().head().name())),
             ("head_init", serde_json::json!(self.head_init)),
@@ -617,15 +682,33 @@ impl FineTune {
     }
 
     /// Class probabilities of `texts` under the best weights so far, `[texts, labels]` row-major
-    /// in the order of `config.labels`.
+    /// in the order of `config.labels` (a text read in windows: from its windows' aggregated
+    /// logits).
     pub async fn predict(&self, texts: &[&str], batch_size: usize) -> Result<Vec<f32>> {
+        Ok(self.predict_windows(texts, batch_size).await?.0)
+    }
+
+    /// [`FineTune::predict`], and for texts read in windows each window's text, span and class
+    /// probabilities (`values`: `[windows, labels]`).
+    pub async fn predict_windows(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+    ) -> Result<(Vec<f32>, Option<WindowOutputs>)> {
         let model = self.session.best_model();
         // Off autodiff: inference builds no graph and dropout stays off.
         let device = self.session.device().without_autodiff();
-        let out = TextModel::Classifier(&model)
-            .run_texts(&self.config, &self.tokenizer, texts, batch_size.max(1), &device)
-            .await?;
-        Ok(softmax_rows(&out.values, self.config.labels.len()))
+        let batches = TextBatches::long(
+            &self.tokenizer,
+            texts,
+            &self.options.long_text(),
+            self.options.aggregate,
+            batch_size.max(1),
+        )?;
+        let out = TextModel::Classifier(&model).run_batches(&self.config, &batches, &device).await?;
+        let k = self.config.labels.len();
+        let windows = out.windows.map(|w| WindowOutputs { values: softmax_rows(&w.values, k), ..w });
+        Ok((softmax_rows(&out.values, k), windows))
     }
 }
 
@@ -712,7 +795,10 @@ fn base_classifier<F: ModelFiles>(
         return Ok((model, config, true));
     }
     if let (Head::Pooled(p), false, false) = (head, folder.pooling_declared, choice == HeadChoice::Auto) {
-        notes.push(format!("the folder declares no sentence pooling (no 1_Pooling/config.json): the head reads {} pooling, as asked", p.name()));
+        notes.push(format!(
+            "the folder declares no sentence pooling (no 1_Pooling/config.json): the head reads {} pooling, as asked",
+            p.name()
+        ));
     }
     let mut config = config;
     config.classifier_pooling = match head {
@@ -765,5 +851,12 @@ mod tests {
         assert!(o.strategy(6).unwrap_err().to_string().contains("'qury'"));
         let o = TrainOptions { augment_swap: 1.5, ..TrainOptions::default() };
         assert!(o.check().unwrap_err().to_string().contains("augment_swap"));
+        let o: TrainOptions =
+            serde_json::from_str(r#"{"long": "windows", "stride": 8, "max_windows": 3, "aggregate": "max-logits"}"#)
+                .unwrap();
+        assert_eq!(o.long_text(), LongText { mode: LongMode::Windows, stride: Some(8), max_windows: Some(3) });
+        assert_eq!(o.aggregate, Aggregate::MaxLogits);
+        assert_eq!(TrainOptions::default().long_text(), LongText::TRUNCATE);
+        assert!(serde_json::from_str::<TrainOptions>(r#"{"long": "chunks"}"#).is_err());
     }
 }

@@ -11,11 +11,11 @@ use crate::io::{open, savant_home, write_json};
 use crate::model_dir::{device, DirFiles};
 use anyhow::{anyhow, Result};
 use burn::tensor::Device;
+use savant_core::baseline::Baseline;
 use savant_core::data::{Format, TableReader, TableWriter};
-use savant_core::infer::TextModel;
+use savant_core::infer::{TextBatches, TextModel};
 use savant_core::metrics::input::Predictions;
 use savant_core::metrics::report::{evaluate, EvalOptions};
-use savant_core::baseline::Baseline;
 use savant_core::model::{load_encoder, BertModel, ModelFolder};
 use savant_core::train::LabelledRows;
 use std::io::BufReader;
@@ -130,7 +130,8 @@ impl Encoder {
     fn embed(&self, texts: &[&str], normalize: bool) -> Result<Vec<f32>> {
         let f = &self.folder;
         let encoder = TextModel::Encoder { model: &self.model, pooling: f.pooling, normalize };
-        let out = super::text_input::in_parallel(encoder, f, &self.device, texts, 2, 16)?;
+        let out =
+            super::text_input::in_parallel(encoder, f, &self.device, &TextBatches::new(&f.tokenizer, texts, 16)?, 2)?;
         Ok(out.values)
     }
 }
@@ -248,15 +249,28 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
     let major = (0..k).max_by_key(|&c| (counts[c], std::cmp::Reverse(c))).unwrap_or(0);
     let scores = (0..n).flat_map(|_| (0..k).map(move |c| if c == major { 1.0 } else { 0.0 })).collect();
     let report = score(dir, "majority", &rows, scores)?;
-    results.push(Scored { method: "majority", what: format!("'{}' for every text", rows.classes[major]), report, seconds: t.elapsed().as_secs_f64() });
+    results.push(Scored {
+        method: "majority",
+        what: format!("'{}' for every text", rows.classes[major]),
+        report,
+        seconds: t.elapsed().as_secs_f64(),
+    });
 
     let t = Instant::now();
-    let fit = Baseline::fit_rows(&Rows::labelled(&rows.train, "train"), &Rows::labelled(&rows.val, "val"), &Default::default())?;
+    let fit = Baseline::fit_rows(
+        &Rows::labelled(&rows.train, "train"),
+        &Rows::labelled(&rows.val, "val"),
+        &Default::default(),
+    )?;
     let scores = fit.baseline.probabilities_f64(&Rows::texts(&rows.test));
     let report = score(dir, "baseline", &rows, scores)?;
     results.push(Scored {
         method: "tfidf_lr",
-        what: format!("TF-IDF 1-2-grams ({} terms) + logistic regression, C {} chosen on val", fit.baseline.vocabulary_size(), fit.c),
+        what: format!(
+            "TF-IDF 1-2-grams ({} terms) + logistic regression, C {} chosen on val",
+            fit.baseline.vocabulary_size(),
+            fit.c
+        ),
         report,
         seconds: t.elapsed().as_secs_f64(),
     });
@@ -299,7 +313,8 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
     let mut scores = Vec::with_capacity(n * k);
     for v in test_vectors.chunks(dim) {
         let v = unit(v);
-        let sims: Vec<f64> = centroids.iter().map(|c| c.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>() / 0.05).collect();
+        let sims: Vec<f64> =
+            centroids.iter().map(|c| c.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>() / 0.05).collect();
         let max = sims.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let exps: Vec<f64> = sims.iter().map(|s| (s - max).exp()).collect();
         let sum: f64 = exps.iter().sum();
@@ -338,12 +353,21 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
     eprintln!("  on the same {n} held-out test rows ({k} classes; {} training rows):", rows.train.len());
     eprintln!("    {:<10} {:>8} {:>8} {:>7}  what", "method", "macro-F1", "accuracy", "seconds");
     for r in &results {
-        eprintln!("    {:<10} {:>8} {:>8} {:>7.1}  {}", r.method, show(&r.report, "f1_macro"), show(&r.report, "accuracy"), r.seconds, r.what);
+        eprintln!(
+            "    {:<10} {:>8} {:>8} {:>7.1}  {}",
+            r.method,
+            show(&r.report, "f1_macro"),
+            show(&r.report, "accuracy"),
+            r.seconds,
+            r.what
+        );
     }
     let json: Vec<serde_json::Value> = results
         .iter()
-        .map(|r| serde_json::json!({"method": r.method, "what": r.what, "n": r.report["n"], "f1_macro": r.report["f1_macro"],
-                                     "accuracy": r.report["accuracy"], "seconds": r.seconds}))
+        .map(|r| {
+            serde_json::json!({"method": r.method, "what": r.what, "n": r.report["n"], "f1_macro": r.report["f1_macro"],
+                                     "accuracy": r.report["accuracy"], "seconds": r.seconds})
+        })
         .collect();
     write_json(
         &dir.join("comparison.json"),
@@ -377,7 +401,12 @@ fn write_rows(path: &Path, rows: &[&(String, String)]) -> Result<()> {
 
 /// LoRA-fine-tunes MiniLM on the training rows (validating on the val rows) with `savant
 /// train`'s defaults, predicts the test rows with the adapter and evaluates them.
-fn fine_tune(home: &Path, dir: &Path, rows: &Rows, args: &Args) -> Result<(Scored, Option<savant_core::probe::ChosenProbe>)> {
+fn fine_tune(
+    home: &Path,
+    dir: &Path,
+    rows: &Rows,
+    args: &Args,
+) -> Result<(Scored, Option<savant_core::probe::ChosenProbe>)> {
     let t0 = Instant::now();
     let minilm = fetch_model("minilm", home)?;
     let work = dir.join("lora");

@@ -7,7 +7,7 @@ use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, 
 use crate::io::AtomicFile;
 use crate::progress::bytes_bar;
 use anyhow::{bail, Context, Result};
-use savant_core::infer::TextModel;
+use savant_core::infer::{TextBatches, TextModel};
 use savant_core::model::{load_encoder, ModelFolder};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -97,8 +97,15 @@ pub fn run(args: Args) -> Result<RunReport> {
     while let Some(chunk) = rows.next_chunk(chunk_rows(args.model.batch_size), &mut report)? {
         let texts: Vec<&str> = chunk.iter().map(|r| r.fields[rows.text_column].as_str()).collect();
         let encoder = TextModel::Encoder { model: &model, pooling, normalize };
-        let out = in_parallel(encoder, &s.folder, &s.device, &texts, workers, args.model.batch_size)?;
+        let out = in_parallel(
+            encoder,
+            &s.folder,
+            &s.device,
+            &TextBatches::new(&s.folder.tokenizer, &texts, args.model.batch_size)?,
+            workers,
+        )?;
         report.truncated += out.truncated as u64;
+        report.windows += texts.len() as u64;
         report.empty_text += out.empty as u64;
         for (i, row) in chunk.iter().enumerate() {
             let vector = &out.values[i * width..(i + 1) * width];

@@ -2,13 +2,14 @@
 //! `prob_<label>` (softmax) and, with `--logits`, `logit_<label>`, in `id2label` order —
 //! the file `savant eval` reads.
 
-use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows};
+use super::text_input::{chunk_rows, in_parallel, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows};
 use crate::io::write_atomic;
 use crate::model_dir::load_with_adapter;
 use crate::progress::bytes_bar;
 use anyhow::{bail, Result};
 use savant_core::data::TableWriter;
-use savant_core::infer::{argmax_rows, softmax_rows, TextModel};
+use savant_core::infer::{argmax_rows, softmax_rows, TextBatches, TextModel};
+use savant_core::long::LongMode;
 use savant_core::model::{load_classifier, ModelFolder};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,10 +30,22 @@ pub struct Args {
     /// BertForSequenceClassification) to put on --model, the base it was trained from.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    #[command(flatten)]
+    pub long: LongArgs,
+    /// --long windows: also write each window's row to this table (`row`: the output row's
+    /// number from 1, `window`, `char_start`/`char_end` in its text, `pred`, `prob_<label>`), to
+    /// see which part of a long text drove its label.
+    #[arg(long)]
+    pub per_window: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<RunReport> {
     let started = Instant::now();
+    let (long, aggregate) = args.long.long_text();
+    let windowed = long.mode == LongMode::Windows;
+    if args.per_window.is_some() && !windowed {
+        bail!("--per-window writes the windows of --long windows; add --long windows");
+    }
     let mut s = setup(&args.model)?;
     let (model, notes) = match &args.adapter {
         None => {
@@ -54,6 +67,9 @@ pub fn run(args: Args) -> Result<RunReport> {
     if args.logits {
         added.extend(labels.iter().map(|l| format!("logit_{l}")));
     }
+    if windowed {
+        added.push("windows".to_string());
+    }
     for name in &added {
         if header.contains(name) {
             bail!(
@@ -70,22 +86,20 @@ pub fn run(args: Args) -> Result<RunReport> {
     let n_labels = labels.len();
     let workers = workers_for(&s.device_name, args.model.threads);
     let infer_started = Instant::now();
+    // The window rows, kept until the documents' file is written (both are written whole or not at all).
+    let mut window_rows: Vec<Vec<String>> = Vec::new();
+    let mut texts_done = 0usize;
     write_atomic(&args.output, |w| {
         let mut writer = TableWriter::new(w, out_format, &header)?;
         while let Some(chunk) = rows.next_chunk(chunk_rows(args.model.batch_size), &mut report)? {
             let texts: Vec<&str> = chunk.iter().map(|r| r.fields[rows.text_column].as_str()).collect();
-            let out = in_parallel(
-                TextModel::Classifier(&model),
-                &s.folder,
-                &s.device,
-                &texts,
-                workers,
-                args.model.batch_size,
-            )?;
+            let batches = TextBatches::long(&s.folder.tokenizer, &texts, &long, aggregate, args.model.batch_size)?;
+            let out = in_parallel(TextModel::Classifier(&model), &s.folder, &s.device, &batches, workers)?;
             report.truncated += out.truncated as u64;
             report.empty_text += out.empty as u64;
             let probs = softmax_rows(&out.values, n_labels);
             let preds = argmax_rows(&out.values, n_labels);
+            let counts = out.windows.as_ref().map(|w| w.counts(texts.len()));
             for (i, row) in chunk.iter().enumerate() {
                 let mut fields = row.fields.clone();
                 fields.push(labels[preds[i]].clone());
@@ -93,15 +107,46 @@ pub fn run(args: Args) -> Result<RunReport> {
                 if args.logits {
                     fields.extend(out.values[i * n_labels..(i + 1) * n_labels].iter().map(|v| v.to_string()));
                 }
+                if let Some(counts) = &counts {
+                    fields.push(counts[i].to_string());
+                }
                 writer.write(&fields)?;
                 report.rows_written += 1;
             }
+            if let Some(w) = out.windows.as_ref().filter(|_| args.per_window.is_some()) {
+                let probs = softmax_rows(&w.values, n_labels);
+                let preds = argmax_rows(&w.values, n_labels);
+                let mut nth = vec![0usize; texts.len()];
+                for (j, (&d, &(start, end))) in w.doc.iter().zip(&w.spans).enumerate() {
+                    nth[d] += 1;
+                    let mut fields =
+                        vec![(texts_done + d + 1).to_string(), nth[d].to_string(), start.to_string(), end.to_string()];
+                    fields.push(labels[preds[j]].clone());
+                    fields.extend(probs[j * n_labels..(j + 1) * n_labels].iter().map(|p| p.to_string()));
+                    window_rows.push(fields);
+                }
+            }
+            report.windows += out.windows.as_ref().map_or(texts.len(), |w| w.doc.len()) as u64;
+            texts_done += texts.len();
             bar.set_position(rows.reader.bytes_read());
             bar.set_message(format!("{} rows", report.rows_written));
         }
         writer.finish()?;
         Ok(())
     })?;
+    if let Some(path) = &args.per_window {
+        let mut header: Vec<String> = ["row", "window", "char_start", "char_end", "pred"].map(String::from).to_vec();
+        header.extend(labels.iter().map(|l| format!("prob_{l}")));
+        let format = super::format_for(path, None)?;
+        write_atomic(path, |w| {
+            let mut writer = TableWriter::new(w, format, &header)?;
+            for fields in &window_rows {
+                writer.write(fields)?;
+            }
+            writer.finish()?;
+            Ok(())
+        })?;
+    }
     bar.finish_and_clear();
     let infer_secs = infer_started.elapsed().as_secs_f64();
     report.seconds = started.elapsed().as_secs_f64();

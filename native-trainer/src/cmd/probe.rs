@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use savant_core::data::TableReader;
-use savant_core::infer::TextModel;
+use savant_core::infer::{TextBatches, TextModel};
 use savant_core::model::{load_encoder, ModelFolder, Pooling};
 use savant_core::probe::{Candidate, HeldOut, ProbeScore, Ranking, Sample, TokenizerFit};
 
@@ -135,7 +135,13 @@ fn probe(
     let started = Instant::now();
     let encoder = TextModel::Encoder { model: &model, pooling: Pooling::Mean, normalize: false };
     let workers = super::text_input::workers_for(device_name, None);
-    let out = super::text_input::in_parallel(encoder, folder, device, texts, workers, 32)?;
+    let out = super::text_input::in_parallel(
+        encoder,
+        folder,
+        device,
+        &TextBatches::new(&folder.tokenizer, texts, 32)?,
+        workers,
+    )?;
     let embed_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let score = labelled.score(&out.values, out.width, embed_seconds);

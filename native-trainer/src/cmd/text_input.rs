@@ -7,6 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use burn::tensor::Device;
 use savant_core::data::{Row, TableReader};
 use savant_core::infer::{TextBatches, TextModel, TextOutputs};
+use savant_core::long::{Aggregate, LongMode, LongText};
 use savant_core::model::{LoadNotes, ModelFolder};
 use serde::Serialize;
 use std::fs::File;
@@ -41,6 +42,42 @@ pub struct ModelArgs {
     /// Batches run at once (default: one per core on the CPU, one on a GPU).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+/// How texts longer than --max-len are read (`train` and `predict`); the names are core's.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LongArgs {
+    /// A text longer than --max-len: cut it (`truncate`), keep its first quarter and last three
+    /// quarters of the budget (`head-tail`), or read every token in windows of --max-len
+    /// overlapping by --stride (`windows`) and aggregate their logits into the text's.
+    #[arg(long, default_value = "truncate", value_parser = ["truncate", "head-tail", "windows"])]
+    pub long: String,
+    /// --long windows: tokens shared by neighbouring windows (default: a quarter of a window's
+    /// text tokens).
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// --long windows: the first this many windows of each text (the texts cut are counted).
+    #[arg(long)]
+    pub max_windows: Option<usize>,
+    /// --long windows: a text's logits from its windows' (their mean or element-wise maximum).
+    #[arg(long, default_value = "mean-logits", value_parser = ["mean-logits", "max-logits"])]
+    pub aggregate: String,
+}
+
+impl LongArgs {
+    /// Core's settings of the same names.
+    pub fn settings(&self) -> (LongMode, Aggregate) {
+        let named = |s: &str| serde_json::Value::String(s.to_string());
+        // clap has checked the names against the lists above, which are core's serde names.
+        let long = serde_json::from_value(named(&self.long)).expect("a --long value clap accepted");
+        let aggregate = serde_json::from_value(named(&self.aggregate)).expect("an --aggregate value clap accepted");
+        (long, aggregate)
+    }
+
+    pub fn long_text(&self) -> (LongText, Aggregate) {
+        let (mode, aggregate) = self.settings();
+        (LongText { mode, stride: self.stride, max_windows: self.max_windows }, aggregate)
+    }
 }
 
 /// A loaded folder (minus weights), its device, and the max length in force.
@@ -93,6 +130,8 @@ pub struct RunReport {
     /// The first skipped rows (all are counted in `rows_skipped`).
     pub skipped: Vec<Skipped>,
     pub truncated: u64,
+    /// Token windows run (one per text unless --long windows).
+    pub windows: u64,
     pub empty_text: u64,
     pub max_len: usize,
     pub batch_size: usize,
@@ -214,21 +253,19 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Runs `model` over `texts` on `workers` threads and returns the outputs in input order. The
-/// texts are tokenised once and grouped by length into batches, longest first; each worker takes
-/// the next batch as it finishes one, so the cores stay busy to the end. On the CPU backend the
-/// matrix products are already parallel, but the element-wise work (GELU, softmax, LayerNorm)
-/// runs on the calling thread: batches in flight on every core keep them all busy.
+/// Runs `model` over `batches` (texts tokenised once and grouped by length, longest first) on
+/// `workers` threads and returns the outputs in input order; each worker takes the next batch as
+/// it finishes one, so the cores stay busy to the end. On the CPU backend the matrix products are
+/// already parallel, but the element-wise work (GELU, softmax, LayerNorm) runs on the calling
+/// thread: batches in flight on every core keep them all busy.
 pub fn in_parallel(
     model: TextModel<'_>,
     folder: &ModelFolder,
     device: &Device,
-    texts: &[&str],
+    batches: &TextBatches,
     workers: usize,
-    batch_size: usize,
 ) -> Result<TextOutputs> {
     let config = &folder.config;
-    let batches = TextBatches::new(&folder.tokenizer, texts, batch_size)?;
     let run = |i: usize| pollster::block_on(model.run(config, &batches.batch(i), device));
     let outputs = crate::workers::parallel_map(batches.len(), workers, run);
     let outputs = outputs.into_iter().collect::<savant_core::Result<Vec<Vec<f32>>>>()?;

@@ -13,8 +13,8 @@ use savant_core::data::TableReader;
 use savant_core::finetune::Strategy;
 use savant_core::model::{BertClassifier, Precision};
 use savant_core::train::{
-    ClassWeights as CoreClassWeights, FineTune, HeadChoice, HeadInit as CoreHeadInit, Job, LabelledRows, LabelledTexts, Mode as CoreMode, PartResult, Runner,
-    Session, StreamPlan, Throughput, TrainEvent, TrainOptions,
+    ClassWeights as CoreClassWeights, FineTune, HeadChoice, HeadInit as CoreHeadInit, Job, LabelledRows, LabelledTexts,
+    Mode as CoreMode, PartResult, Runner, Session, StreamPlan, Throughput, TrainEvent, TrainOptions,
 };
 use serde_json::json;
 use std::sync::Mutex;
@@ -136,6 +136,8 @@ pub struct Args {
     /// Skip the TF-IDF + logistic-regression baseline fitted on the same splits for comparison.
     #[arg(long)]
     pub no_baseline: bool,
+    #[command(flatten)]
+    pub long: super::text_input::LongArgs,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
     /// Micro-batches per optimiser step.
@@ -244,6 +246,10 @@ impl Args {
             },
             head_lr: self.head_lr,
             baseline: !self.no_baseline,
+            long: self.long.settings().0,
+            stride: self.long.stride,
+            max_windows: self.long.max_windows,
+            aggregate: self.long.settings().1,
         })
     }
 }
@@ -299,6 +305,16 @@ pub fn train(args: Args) -> Result<Trained> {
     };
     for note in &run.notes {
         eprintln!("{note}");
+    }
+    if run.windows.windows != run.windows.texts {
+        eprintln!(
+            "long texts in windows of {} tokens: {} windows for {} texts ({:.2} a text; {} texts cut at --max-windows); each window trains with its text's label, val scores texts",
+            run.max_len,
+            run.windows.windows,
+            run.windows.texts,
+            run.windows.mean(),
+            run.windows.truncated
+        );
     }
     if let Some(b) = &run.baseline {
         eprintln!(
@@ -373,7 +389,7 @@ pub fn train(args: Args) -> Result<Trained> {
     let mut seconds_at_log = 0.0;
     while !session.finished() {
         let call = Instant::now();
-        let mut rows = LabelledTexts { encoded: Vec::new(), labels: Vec::new() };
+        let mut rows = LabelledTexts::default();
         if let Some(feeder) = feeder.as_mut().filter(|_| session.needs_rows()) {
             for _ in 0..rows_per_step {
                 let (encoded, label) = feeder.next()?;

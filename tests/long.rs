@@ -1,0 +1,159 @@
+//! `savant train` and `savant predict` with `--long windows|head-tail` on a tiny model: long texts
+//! train as windows labelled with their text's class, validation and predictions are one per
+//! text, `--per-window` shows each window's span and probabilities, and bad settings are clear
+//! errors.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn savant(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_savant"))
+        .args(args)
+        .current_dir(cwd)
+        .env("SAVANT_HOME", cwd.join("home"))
+        .output()
+        .expect("savant runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model/tiny-base")
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Texts of 20-60 words whose class word sits anywhere, often past the first window.
+fn long_task(dir: &Path) {
+    let filler = ["the", "a", "my", "this", "that", "it", "was", "is", "and", "to", "of"];
+    let classes = [("fraud", "fraud"), ("refund", "billing"), ("doctor", "medical")];
+    let mut files = [String::from("text,label\n"), String::from("text,label\n")];
+    for i in 0..30 {
+        let (word, label) = classes[i % 3];
+        let n = 20 + (i * 7) % 40;
+        let at = (i * 13) % n;
+        let words: Vec<&str> = (0..n).map(|k| if k == at { word } else { filler[(i + k) % filler.len()] }).collect();
+        files[(i >= 21) as usize].push_str(&format!("\"{}\",{label}\n", words.join(" ")));
+    }
+    std::fs::write(dir.join("train.csv"), &files[0]).unwrap();
+    std::fs::write(dir.join("val.csv"), &files[1]).unwrap();
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().map(|l| l.split(',').map(String::from).collect()).collect()
+}
+
+#[test]
+fn windows_train_on_every_token_and_predict_one_row_per_text() {
+    let dir = tempfile::tempdir().unwrap();
+    long_task(dir.path());
+    let m = model();
+    let m = m.to_str().unwrap();
+    let common = ["--max-len", "16", "--device", "cpu"];
+    let o = savant(
+        &["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--mode", "full", "--epochs", "2"]
+            .into_iter()
+            .chain(["--lr", "1e-3", "--batch-size", "8", "--long", "windows", "--stride", "4", "-o", "run"])
+            .chain(common)
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let metrics = json(&dir.path().join("run/metrics.json"));
+    // Validation is per text: 9 val texts, however many windows they make.
+    assert_eq!(
+        (metrics["train_rows"].as_u64(), metrics["val_rows"].as_u64(), metrics["n"].as_u64()),
+        (Some(21), Some(9), Some(9)),
+        "{metrics}"
+    );
+    let windows = metrics["windows"].as_u64().unwrap();
+    assert!(windows > 2 * 30, "texts of 20-60 words make several 16-token windows each: {metrics}");
+    assert_eq!(metrics["long"], "windows");
+    assert!(err.contains("long texts in windows of 16 tokens"), "{err}");
+
+    // predict: one row per text, its window count, the run's val F1 again; the window rows.
+    let o = savant(
+        &["predict", "--model", "run/model", "val.csv", "-o", "preds.csv", "--long", "windows", "--stride", "4"]
+            .into_iter()
+            .chain(["--per-window", "windows.csv", "--report", "report.json"])
+            .chain(common)
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let preds = csv_rows(&dir.path().join("preds.csv"));
+    assert_eq!(preds.len(), 1 + 9, "a row per text");
+    let col = |name: &str| preds[0].iter().position(|h| h == name).unwrap();
+    let counts: Vec<usize> = preds[1..].iter().map(|r| r[col("windows")].parse().unwrap()).collect();
+    assert!(counts.iter().all(|&c| c >= 2), "{counts:?}");
+    let per_window = csv_rows(&dir.path().join("windows.csv"));
+    assert_eq!(per_window[0][..5], ["row", "window", "char_start", "char_end", "pred"].map(String::from));
+    assert_eq!(per_window.len() - 1, counts.iter().sum::<usize>(), "a row per window");
+    for (i, &n) in counts.iter().enumerate() {
+        let rows: Vec<&Vec<String>> = per_window[1..].iter().filter(|r| r[0] == (i + 1).to_string()).collect();
+        assert_eq!(rows.len(), n);
+        let spans: Vec<(usize, usize)> = rows.iter().map(|r| (r[2].parse().unwrap(), r[3].parse().unwrap())).collect();
+        assert_eq!(spans[0].0, 0, "the first window starts at the text's start");
+        assert!(spans.windows(2).all(|w| w[1].0 < w[0].1 && w[1].1 > w[0].1), "windows overlap and move on: {spans:?}");
+    }
+    let report = json(&dir.path().join("report.json"));
+    assert_eq!(report["windows"].as_u64().unwrap() as usize, counts.iter().sum::<usize>(), "{report}");
+    let o = savant(&["eval", "preds.csv", "--label", "label", "--json"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f1 = serde_json::from_slice::<Value>(&o.stdout).unwrap()["f1_macro"].as_f64().unwrap();
+    assert!((f1 - metrics["f1_macro"].as_f64().unwrap()).abs() < 1e-9, "predict reproduces the run's val F1 per text");
+
+    // head-tail trains too, one row per text.
+    let o = savant(
+        &["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--mode", "lora", "--epochs", "1"]
+            .into_iter()
+            .chain(["--batch-size", "8", "--long", "head-tail", "-o", "ht"])
+            .chain(common)
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = json(&dir.path().join("ht/metrics.json"));
+    assert_eq!((metrics["n"].as_u64(), metrics["windows"].as_u64()), (Some(9), Some(30)), "{metrics}");
+}
+
+#[test]
+fn bad_long_settings_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    long_task(dir.path());
+    let m = model();
+    let m = m.to_str().unwrap();
+    let train = |extra: &[&str]| {
+        let args: Vec<&str> = ["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--max-len", "16"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .chain(["--device", "cpu", "--epochs", "1", "-o", "bad"])
+            .collect();
+        savant(&args, dir.path())
+    };
+    let o = train(&["--long", "windows", "--stride", "14"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--stride 14 must be less than the 14 text tokens"),
+        "{}",
+        stderr(&o)
+    );
+    let o = train(&["--long", "windows", "--max-windows", "0"]);
+    assert!(!o.status.success() && stderr(&o).contains("--max-windows must be at least 1"), "{}", stderr(&o));
+    let o = train(&["--long", "paragraphs"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("possible values: truncate, head-tail, windows"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("bad/metrics.json").exists(), "nothing written");
+    let o = savant(&["predict", "--model", m, "val.csv", "-o", "p.csv", "--per-window", "w.csv"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("add --long windows"), "{}", stderr(&o));
+    assert!(!dir.path().join("p.csv").exists());
+}
