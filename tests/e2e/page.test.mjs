@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { chromium } from "playwright-core";
-import { DRUGS, REPO, SAVANT, TINY, TINY_FILES, download, noError, openPage, pageUrl, shot as shotAt, start, stop, storedByThePage } from "./harness.mjs";
+import { DRUGS, MODELS, REPO, SAVANT, TINY, TINY_FILES, download, noError, openPage, pageUrl, shot as shotAt, start, stop, storedByThePage } from "./harness.mjs";
 import { DIST } from "./serve.mjs";
 
 const OUT = join(REPO, "target/e2e/page");
