@@ -84,10 +84,12 @@ UNTRAINED = ("majority", "tfidf_lr", "savant_baseline", "centroid", "probe")
 TRAINED = ("full", "partial", "adapter", "lora", "full_pooler", "lora_pooler")
 PEERS = ("peft_lora", "torch_full")
 # Long texts (issue 20): a trained mode with how it reads a text longer than the max length.
-LONG = ("full_headtail", "full_windows", "full_windows_max", "lora_windows", "lora_headtail", "full_len256", "lora_len256")
+LONG = ("full_headtail", "full_windows", "full_windows8", "full_windows_max", "lora_windows", "lora_headtail", "full_len256",
+        "lora_len256")
 LONG_ARGS = {  # suffix -> savant train/predict flags
     "headtail": ["--long", "head-tail"],
     "windows": ["--long", "windows"],
+    "windows8": ["--long", "windows", "--max-windows", "8"],
     "windows_max": ["--long", "windows", "--aggregate", "max-logits"],
     "len256": ["--max-len", "256"],
 }
@@ -100,6 +102,7 @@ LABELS = {
     "peft_lora": "peer: PyTorch + PEFT LoRA r 8, same recipe", "torch_full": "peer: PyTorch full, same recipe",
     "full_headtail": "full, head + tail of each text (32 + 94 tokens)",
     "full_windows": "full, windows over the whole text (128 tokens, stride 31), mean logits",
+    "full_windows8": "full, the first 8 windows of each text (~760 tokens), mean logits",
     "full_windows_max": "full, windows over the whole text, max logits",
     "lora_windows": "LoRA r 8, windows over the whole text, mean logits",
     "lora_headtail": "LoRA r 8, head + tail of each text",
