@@ -84,8 +84,8 @@ UNTRAINED = ("majority", "tfidf_lr", "savant_baseline", "centroid", "probe")
 TRAINED = ("full", "partial", "adapter", "lora", "full_pooler", "lora_pooler")
 PEERS = ("peft_lora", "torch_full")
 # Long texts (issue 20): a trained mode with how it reads a text longer than the max length.
-LONG = ("full_headtail", "full_windows", "full_windows8", "full_windows_max", "lora_windows", "lora_headtail", "full_len256",
-        "lora_len256")
+LONG = ("full_headtail", "full_windows", "full_windows8", "full_windows_max", "lora_windows", "lora_windows8", "lora_headtail",
+        "full_len256", "lora_len256")
 LONG_ARGS = {  # suffix -> savant train/predict flags
     "headtail": ["--long", "head-tail"],
     "windows": ["--long", "windows"],
@@ -105,6 +105,7 @@ LABELS = {
     "full_windows8": "full, the first 8 windows of each text (~760 tokens), mean logits",
     "full_windows_max": "full, windows over the whole text, max logits",
     "lora_windows": "LoRA r 8, windows over the whole text, mean logits",
+    "lora_windows8": "LoRA r 8, the first 8 windows of each text (~760 tokens), mean logits",
     "lora_headtail": "LoRA r 8, head + tail of each text",
     "full_len256": "full, texts cut at 256 tokens",
     "lora_len256": "LoRA r 8, texts cut at 256 tokens",
