@@ -4,7 +4,7 @@
 
 use burn::tensor::{DType, Device, Tensor};
 
-use crate::long::{aggregate, Aggregate, DocWindows, LongMode, LongText};
+use crate::long::{aggregate, window_counts, Aggregate, DocWindows, LongMode, LongText};
 use crate::model::bert::check_batch;
 use crate::model::{l2_normalize, BertClassifier, BertConfig, BertModel, EncoderInput, Pooling};
 use crate::tokenize::{Encoded, TextTokenizer, TokenBatch};
@@ -123,11 +123,7 @@ pub struct WindowOutputs {
 impl WindowOutputs {
     /// Windows of each text.
     pub fn counts(&self, texts: usize) -> Vec<usize> {
-        let mut counts = vec![0; texts];
-        for &d in &self.doc {
-            counts[d] += 1;
-        }
-        counts
+        window_counts(&self.doc, texts)
     }
 }
 
@@ -170,11 +166,6 @@ impl TextBatches {
         let empty = texts.iter().filter(|t| t.trim().is_empty()).count();
         let windowed = long.mode == LongMode::Windows;
         Ok(TextBatches { docs, windowed, aggregate, batches, pad_id: tokenizer.pad_id(), empty })
-    }
-
-    /// Token windows in all (texts, unless windowed) and tokens in them.
-    pub fn windows(&self) -> (usize, usize) {
-        (self.docs.windows.len(), self.docs.windows.iter().map(|w| w.ids.len()).sum())
     }
 
     /// How many batches.

@@ -79,19 +79,19 @@ pub struct DocWindows {
 }
 
 impl DocWindows {
-    /// Windows per document on average.
-    pub fn mean_windows(&self) -> f64 {
-        self.windows.len() as f64 / self.docs.max(1) as f64
-    }
-
     /// How many windows each document has.
     pub fn counts(&self) -> Vec<usize> {
-        let mut counts = vec![0; self.docs];
-        for &d in &self.doc {
-            counts[d] += 1;
-        }
-        counts
+        window_counts(&self.doc, self.docs)
     }
+}
+
+/// How many windows each of `docs` documents has, from the document of each window.
+pub fn window_counts(doc: &[usize], docs: usize) -> Vec<usize> {
+    let mut counts = vec![0; docs];
+    for &d in doc {
+        counts[d] += 1;
+    }
+    counts
 }
 
 /// One output row per document from one per window (`[windows, width]` row-major, windows in
