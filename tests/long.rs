@@ -157,3 +157,78 @@ fn bad_long_settings_are_clear_errors() {
     assert!(!o.status.success() && stderr(&o).contains("add --long windows"), "{}", stderr(&o));
     assert!(!dir.path().join("p.csv").exists());
 }
+
+/// A windowed run (each aggregation) resumed from a mid-run checkpoint ends with the
+/// uninterrupted run's weights, bit for bit; a checkpoint of one aggregation does not resume
+/// another.
+#[test]
+fn a_windowed_run_resumed_from_a_checkpoint_ends_with_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    long_task(dir.path());
+    let m = model();
+    let m = m.to_str().unwrap();
+    for aggregate in ["mean-logits", "mean-pool"] {
+        let args = |out: &str| -> Vec<String> {
+            ["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--mode", "lora", "--epochs", "2"]
+                .into_iter()
+                .chain(["--max-len", "16", "--device", "cpu", "--batch-size", "4", "--lr", "1e-3"])
+                .chain(["--long", "windows", "--aggregate", aggregate, "--checkpoint-every", "7", "-o", out])
+                .map(String::from)
+                .collect()
+        };
+        let run = |a: &[String]| savant(&a.iter().map(String::as_str).collect::<Vec<_>>(), dir.path());
+        let (a, b) = (format!("runs/{aggregate}-a"), format!("runs/{aggregate}-b"));
+        let o = run(&args(&a));
+        assert!(o.status.success(), "{aggregate}: {}", stderr(&o));
+        // The older of the two checkpoints kept, copied into a fresh run folder: a run stopped there.
+        let kept: Vec<PathBuf> = {
+            let mut k: Vec<PathBuf> = std::fs::read_dir(dir.path().join(&a).join("checkpoints"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("step-"))
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        let from = dir.path().join(&b).join("checkpoints").join(kept[0].file_name().unwrap());
+        std::fs::create_dir_all(&from).unwrap();
+        for f in std::fs::read_dir(&kept[0]).unwrap().flatten() {
+            std::fs::copy(f.path(), from.join(f.file_name())).unwrap();
+        }
+        let mut resume = args(&b);
+        resume.push("--resume".into());
+        let o = run(&resume);
+        assert!(o.status.success(), "{aggregate}: {}", stderr(&o));
+        let step = |p: &Path| -> usize { p.file_name().unwrap().to_string_lossy()[5..].parse().unwrap() };
+        assert!(stderr(&o).contains(&format!("(step {})", step(&kept[0]))), "{}", stderr(&o));
+        assert!(step(&kept[0]) < step(&kept[1]), "resumed mid-run");
+        let weights =
+            |run: &str| std::fs::read(dir.path().join(run).join("adapter/adapter_model.safetensors")).unwrap();
+        assert!(weights(&a) == weights(&b), "{aggregate}: the resumed run's weights are the uninterrupted run's");
+        assert_eq!(
+            json(&dir.path().join(&a).join("metrics.json"))["f1_macro"],
+            json(&dir.path().join(&b).join("metrics.json"))["f1_macro"]
+        );
+    }
+    // mean-pool's checkpoint does not continue a mean-logits run.
+    let c = dir.path().join("runs/mixed/checkpoints");
+    std::fs::create_dir_all(c.parent().unwrap()).unwrap();
+    let src = dir.path().join("runs/mean-pool-b/checkpoints");
+    let newest = std::fs::read_dir(&src).unwrap().flatten().map(|e| e.path()).max().unwrap();
+    std::fs::create_dir_all(c.join(newest.file_name().unwrap())).unwrap();
+    for f in std::fs::read_dir(&newest).unwrap().flatten() {
+        std::fs::copy(f.path(), c.join(newest.file_name().unwrap()).join(f.file_name())).unwrap();
+    }
+    let o = savant(
+        &["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--mode", "lora", "--epochs", "2"]
+            .into_iter()
+            .chain(["--max-len", "16", "--device", "cpu", "--batch-size", "4", "--lr", "1e-3"])
+            .chain(["--long", "windows", "--checkpoint-every", "7", "-o", "runs/mixed", "--resume"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("aggregate"), "{}", stderr(&o));
+}

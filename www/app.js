@@ -494,6 +494,7 @@ function trainRequest() {
       max_len: Number($("max-len").value),
       long: $("long").value,
       stride: $("stride").value.trim() === "" ? null : Number($("stride").value),
+      aggregate: $("aggregate").value,
       lora_r: Number($("lora-r").value),
       log_every: Number($("log-every").value),
     },

@@ -30,6 +30,11 @@ pub enum Aggregate {
     MeanLogits,
     /// The element-wise maximum of the windows' logits, then softmax.
     MaxLogits,
+    /// The mean of the windows' head features is the document's, read by the head: training
+    /// takes whole documents (a window budget per batch) and one loss per document, with
+    /// gradients through every window. The head is linear, so at inference this equals
+    /// [`Aggregate::MeanLogits`].
+    MeanPool,
 }
 
 /// [`LongMode`] with its settings.
@@ -94,26 +99,33 @@ pub fn window_counts(doc: &[usize], docs: usize) -> Vec<usize> {
     counts
 }
 
+/// The `[docs, rows]` matrix (row-major) that averages each document's rows: `1/n` where row
+/// `j` belongs to document `d` of `n` rows, 0 elsewhere.
+pub fn mean_matrix(doc: &[usize], docs: usize) -> Vec<f32> {
+    let counts = window_counts(doc, docs);
+    let mut m = vec![0.0; docs * doc.len()];
+    for (j, &d) in doc.iter().enumerate() {
+        m[d * doc.len() + j] = 1.0 / counts[d] as f32;
+    }
+    m
+}
+
 /// One output row per document from one per window (`[windows, width]` row-major, windows in
-/// [`DocWindows`] order): the mean or the element-wise maximum of each document's windows.
+/// [`DocWindows`] order): the mean or the element-wise maximum of each document's windows
+/// (the mean for [`Aggregate::MeanPool`]: of features, or of the linear head's logits alike).
 pub fn aggregate(values: &[f32], width: usize, doc: &[usize], docs: usize, how: Aggregate) -> Vec<f32> {
     debug_assert_eq!(values.len(), doc.len() * width);
-    let init = match how {
-        Aggregate::MeanLogits => 0.0,
-        Aggregate::MaxLogits => f32::NEG_INFINITY,
-    };
+    let mean = how != Aggregate::MaxLogits;
+    let init = if mean { 0.0 } else { f32::NEG_INFINITY };
     let mut out = vec![init; docs * width];
     let mut counts = vec![0usize; docs];
     for (row, &d) in values.chunks_exact(width).zip(doc) {
         counts[d] += 1;
         for (o, &v) in out[d * width..(d + 1) * width].iter_mut().zip(row) {
-            *o = match how {
-                Aggregate::MeanLogits => *o + v,
-                Aggregate::MaxLogits => o.max(v),
-            };
+            *o = if mean { *o + v } else { o.max(v) };
         }
     }
-    if how == Aggregate::MeanLogits {
+    if mean {
         for (d, &n) in counts.iter().enumerate() {
             let n = n.max(1) as f32;
             out[d * width..(d + 1) * width].iter_mut().for_each(|o| *o /= n);
@@ -136,10 +148,23 @@ mod tests {
     }
 
     #[test]
+    fn the_mean_matrix_averages_each_documents_rows() {
+        let m = mean_matrix(&[0, 0, 1, 2, 2, 2], 3);
+        let third = 1.0 / 3.0;
+        #[rustfmt::skip]
+        let want = [
+            0.5, 0.5, 0.0, 0.0, 0.0, 0.0,
+            0.0, 0.0, 1.0, 0.0, 0.0, 0.0,
+            0.0, 0.0, 0.0, third, third, third,
+        ];
+        assert_eq!(m, want);
+    }
+
+    #[test]
     fn identical_windows_aggregate_to_one_windows_values() {
         let one = [0.25f32, -1.5, 3.0];
         let values: Vec<f32> = one.iter().copied().cycle().take(3 * 4).collect();
-        for how in [Aggregate::MeanLogits, Aggregate::MaxLogits] {
+        for how in [Aggregate::MeanLogits, Aggregate::MaxLogits, Aggregate::MeanPool] {
             assert_eq!(aggregate(&values, 3, &[0, 0, 0, 0], 1, how), one.to_vec());
         }
     }

@@ -61,7 +61,7 @@ fn task(t: &Tiny) -> LabelledBatch {
         labels.push(l);
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    LabelledBatch { tokens: t.tokenizer.encode_batch(&refs).unwrap(), labels }
+    LabelledBatch { tokens: t.tokenizer.encode_batch(&refs).unwrap(), labels, doc: Vec::new() }
 }
 
 /// Every float parameter by its module path.
@@ -369,7 +369,7 @@ fn three_training_steps_match_pytorch_adamw() {
     let labels: Vec<usize> = fx["labels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
     let weights: Vec<f32> =
         fx["class_weights"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-    let batch = LabelledBatch { tokens, labels };
+    let batch = LabelledBatch { tokens, labels, doc: Vec::new() };
 
     let ad = device().autodiff();
     let model = without_dropout(load(&t, &ad));
@@ -606,7 +606,11 @@ fn two_devices_with_half_a_batch_each_take_the_one_device_step() {
             })
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        LabelledBatch { tokens: t.tokenizer.encode_batch(&refs).unwrap(), labels: batch.labels[rows].to_vec() }
+        LabelledBatch {
+            tokens: t.tokenizer.encode_batch(&refs).unwrap(),
+            labels: batch.labels[rows].to_vec(),
+            doc: Vec::new(),
+        }
     };
     let halves = [half(0..6), half(6..12)];
     for strategy in [Strategy::Full, lora()] {
@@ -973,8 +977,15 @@ fn a_pooled_head_model_folder_reads_back_to_the_same_logits() {
 // validation is per text — epoch 0 is the probe's windows' logits averaged per text, and each
 // later epoch's report counts texts, not windows; `predict` gives one row per text, the mean of
 // its windows' logits (checked against the windows run one by one).
+// With mean-pool, training batches are whole texts and the probe is fitted on their mean
+// features; validation and predict are the same.
 #[test]
 fn a_windowed_run_trains_on_windows_and_validates_and_predicts_per_text() {
+    windowed_run(savant_core::long::Aggregate::MeanLogits);
+    windowed_run(savant_core::long::Aggregate::MeanPool);
+}
+
+fn windowed_run(aggregate: savant_core::long::Aggregate) {
     use savant_core::infer::softmax_rows;
     use savant_core::long::{LongMode, LongText};
     use savant_core::train::{FineTune, Mode, TrainEvent, TrainOptions};
@@ -994,6 +1005,7 @@ fn a_windowed_run_trains_on_windows_and_validates_and_predicts_per_text() {
         max_len: Some(16),
         long: LongMode::Windows,
         stride: Some(4),
+        aggregate,
         ..Default::default()
     };
     let mut run = FineTune::new(&files, options, train.clone(), val.clone(), &device.clone().autodiff()).unwrap();
@@ -1011,6 +1023,15 @@ fn a_windowed_run_trains_on_windows_and_validates_and_predicts_per_text() {
     assert_eq!(*total, run.windows.windows, "the probe embeds every window");
     let report = run.session.best_report.clone().unwrap();
     assert_eq!(report["n"], 9, "validation counts texts: {report}");
+    let steps: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step { samples, .. } => Some(*samples),
+            _ => None,
+        })
+        .collect();
+    let train_windows = run.windows.windows - val_windows(&run, &val);
+    assert_eq!(steps.iter().sum::<usize>(), train_windows, "every training window once an epoch: {steps:?}");
 
     // predict: one row per text, softmax of its windows' mean logits.
     let texts: Vec<&str> = val.texts.iter().map(String::as_str).collect();
@@ -1046,4 +1067,57 @@ fn a_windowed_run_trains_on_windows_and_validates_and_predicts_per_text() {
 fn val_windows(run: &savant_core::train::FineTune, val: &savant_core::train::LabelledRows) -> usize {
     let texts: Vec<&str> = val.texts.iter().map(String::as_str).collect();
     run.tokenizer.encode_docs(&texts, &run.options.long_text()).unwrap().windows.len()
+}
+
+// --aggregate mean-pool (issue 20): a document's head input is the mean of its windows' head
+// features, so one document's loss reaches the tokens of every window; a document of identical
+// windows gets that window's logits; a mean-pooled run trains on whole documents and validates
+// and predicts them as the mean of their windows' logits (the head is linear).
+#[test]
+fn mean_pooled_documents_backpropagate_into_every_window() {
+    use savant_core::finetune::Strategy;
+    use savant_core::model::Pooling;
+    use savant_core::train::Objective;
+    let t = tiny();
+    let ad = device().autodiff();
+    let model =
+        prepare(without_dropout(with_fresh_head(&t, Some(Pooling::Mean), &ad)), &Strategy::Full, 1, &ad).unwrap();
+    let windows = ["charge fee interest", "fraud card refund", "loan rate bank"];
+    let tokens = t.tokenizer.encode_batch(&windows).unwrap();
+    let batch = LabelledBatch { tokens: tokens.clone(), labels: vec![1], doc: vec![0, 0, 0] };
+    assert_eq!(<BertClassifier as Objective>::items(&batch), 1, "the loss averages over documents");
+    let grads = model.loss(&batch, &None, &ad).backward();
+    let g = model.bert.embeddings.word.weight.val().grad(&grads).unwrap();
+    let [_, hidden] = g.dims();
+    let g = g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    for (w, text) in windows.iter().enumerate() {
+        let ids: Vec<i64> = (0..tokens.lengths[w]).map(|j| tokens.input_ids[w * tokens.seq_len + j]).collect();
+        let own: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                (0..3)
+                    .filter(|&o| o != w)
+                    .all(|o| !tokens.input_ids[o * tokens.seq_len..][..tokens.lengths[o]].contains(id))
+            })
+            .collect();
+        assert!(!own.is_empty(), "window {w} has tokens of its own");
+        for id in own {
+            let row = &g[id as usize * hidden..(id as usize + 1) * hidden];
+            assert!(row.iter().any(|v| *v != 0.0), "no gradient for token {id} of window {w} ('{text}')");
+        }
+    }
+
+    // Identical windows: the document's logits are one window's.
+    let inference = device();
+    let model = model.valid();
+    let three = t.tokenizer.encode_batch(&[windows[1]; 3]).unwrap();
+    let one = t.tokenizer.encode_batch(&[windows[1]]).unwrap();
+    let doc = model.forward_documents(&EncoderInput::new(&three, &inference), &[0, 0, 0], 1, &inference);
+    let alone = model.forward(&EncoderInput::new(&one, &inference));
+    let (doc, alone) = (
+        doc.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
+        alone.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
+    );
+    assert!(max_diff(&doc, &alone) <= 1e-5, "{doc:?} vs {alone:?}");
 }

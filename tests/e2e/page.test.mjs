@@ -42,9 +42,10 @@ async function pickTinyModel(page) {
   await page.waitForFunction(() => window.savantPage.state.model != null);
 }
 
-async function train(page, logs, { backend, epochs = "3", batch = "16", lr = "0.01", long = "truncate", stride = "" }) {
+async function train(page, logs, { backend, epochs = "3", batch = "16", lr = "0.01", long = "truncate", stride = "", aggregate = "mean-logits" }) {
   await page.selectOption("#mode", "lora");
   await page.selectOption("#long", long);
+  await page.selectOption("#aggregate", aggregate);
   await page.fill("#stride", stride);
   await page.selectOption("#backend", backend);
   await page.fill("#epochs", epochs);
@@ -227,15 +228,18 @@ test("a pooled head: a sentence-transformers folder trains a mean-pooled LoRA he
 // Long texts in windows: the page trains on every window of its reviews (24 tokens, stride 6),
 // says how many, and scores each text from its windows' mean logits — the probabilities that
 // `savant predict --long windows` gives with the exported adapter.
+// Trained with mean-pool (whole texts, a text's mean window features classified); at inference
+// that is the mean of the windows' logits, so savant predict's default aggregation must agree.
 test("long texts in windows: trained on every window, predicted per text as savant predict does", async () => {
   const { context, page, logs } = await openPage();
   await loadAndClean(page, DRUGS, { testShare: "0.6" });
   const folder = join(MODELS, "tiny-base");
   await page.setInputFiles("#model-folder", folder);
   await page.waitForFunction(() => window.savantPage.state.model != null);
-  await train(page, logs, { backend: "cpu", epochs: "1", long: "windows", stride: "6" });
+  await train(page, logs, { backend: "cpu", epochs: "1", long: "windows", stride: "6", aggregate: "mean-pool" });
   const saved = await page.evaluate(() => window.savantPage.state.metricsJson);
   assert.equal(saved.long, "windows");
+  assert.equal(saved.aggregate, "mean-pool");
   assert.ok(saved.windows > saved.train_rows + saved.val_rows, `more windows than texts: ${JSON.stringify(saved)}`);
   assert.match(await page.textContent("#train-info"), /Long texts in windows: \d+ windows/);
   const worst = await predictAndExport(page, "export-windows", folder, ["--long", "windows", "--stride", "6"]);

@@ -328,6 +328,15 @@ impl BertClassifier {
     pub fn forward(&self, input: &EncoderInput) -> Tensor<2> {
         self.classifier.forward(self.dropout.forward(self.features(input)))
     }
+
+    /// Logits of `docs` documents, `[docs, labels]`, from rows that are their windows (`doc`:
+    /// each row's document): a document's head input is the mean of its windows' features.
+    pub fn forward_documents(&self, input: &EncoderInput, doc: &[usize], docs: usize, device: &Device) -> Tensor<2> {
+        let rows = doc.len();
+        let means = Tensor::<2>::from_data(TensorData::new(crate::long::mean_matrix(doc, docs), [docs, rows]), device);
+        let pooled = means.matmul(self.features(input));
+        self.classifier.forward(self.dropout.forward(pooled))
+    }
 }
 
 /// Sentence vectors from token vectors, as sentence-transformers' `Pooling` module computes them:

@@ -87,6 +87,57 @@ pub fn epoch_batches(lengths: &[usize], batch_size: usize, seed: u64, epoch: usi
     batches
 }
 
+/// The batches of one epoch when documents are classified from all their windows
+/// ([`crate::long::Aggregate::MeanPool`]), as row indices: whole documents (`doc`: each row's
+/// document, a document's rows together and in order), as many as `budget` rows hold (a
+/// document with more rows than that is a batch alone). Documents are shuffled (seeded by `seed`
+/// and `epoch`), packed first-fit longest first within groups of about 50 batches' rows, and the
+/// batches shuffled again.
+pub fn document_batches(doc: &[usize], budget: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    let budget = budget.max(1);
+    let docs = doc.last().map_or(0, |&d| d + 1);
+    // Rows of document d: start[d]..start[d + 1].
+    let mut start = vec![0usize; docs + 1];
+    for &d in doc {
+        start[d + 1] += 1;
+    }
+    for d in 0..docs {
+        start[d + 1] += start[d];
+    }
+    let rows = |d: usize| start[d]..start[d + 1];
+    let mut rng = SplitMix64::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (epoch as u64 + 1));
+    let mut order: Vec<usize> = (0..docs).collect();
+    rng.shuffle(&mut order);
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut group: Vec<usize> = Vec::new();
+    let mut group_rows = 0;
+    // First fit, longest documents first: batches near the budget, documents of like length together.
+    let mut pack = |group: &mut Vec<usize>| {
+        group.sort_by_key(|&d| std::cmp::Reverse(rows(d).len()));
+        let mut open: Vec<Vec<usize>> = Vec::new();
+        for &d in group.iter() {
+            let n = rows(d).len();
+            match open.iter_mut().find(|b| b.len() + n <= budget) {
+                Some(b) => b.extend(rows(d)),
+                None => open.push(rows(d).collect()),
+            }
+        }
+        batches.append(&mut open);
+        group.clear();
+    };
+    for d in order {
+        group.push(d);
+        group_rows += rows(d).len();
+        if group_rows >= budget * 50 {
+            pack(&mut group);
+            group_rows = 0;
+        }
+    }
+    pack(&mut group);
+    rng.shuffle(&mut batches);
+    batches
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +169,30 @@ mod tests {
         };
         let file_order: Vec<Vec<usize>> = (0..1000).collect::<Vec<_>>().chunks(16).map(<[usize]>::to_vec).collect();
         assert!(padded(&a) * 10 < padded(&file_order) * 8, "{} vs {}", padded(&a), padded(&file_order));
+    }
+
+    #[test]
+    fn document_batches_hold_whole_documents_within_the_row_budget() {
+        // 300 documents of 1 to 7 windows, their rows together and in order.
+        let doc: Vec<usize> = (0..300).flat_map(|d| std::iter::repeat(d).take(1 + (d * 13) % 7)).collect();
+        let a = document_batches(&doc, 6, 3, 0);
+        let mut seen: Vec<usize> = a.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..doc.len()).collect::<Vec<_>>(), "every row once");
+        for batch in &a {
+            let n = batch.len();
+            assert!(n <= 6 || batch.iter().all(|&r| doc[r] == doc[batch[0]]), "over the budget: {batch:?}");
+            for &r in batch {
+                let whole = doc.iter().filter(|&&d| d == doc[r]).count();
+                assert_eq!(batch.iter().filter(|&&x| doc[x] == doc[r]).count(), whole, "document {} split", doc[r]);
+            }
+        }
+        // A document of 7 rows is a batch alone under a budget of 6.
+        assert!(a.iter().any(|b| b.len() == 7));
+        assert_eq!(a, document_batches(&doc, 6, 3, 0), "same seed and epoch, same order");
+        assert_ne!(a, document_batches(&doc, 6, 3, 1), "each epoch reshuffles");
+        // Packed first fit: most batches full.
+        let short = a.iter().filter(|b| b.len() < 6).count();
+        assert!(short * 4 <= a.len(), "{short} of {} batches under the budget", a.len());
     }
 }

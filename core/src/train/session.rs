@@ -7,7 +7,7 @@
 use burn::tensor::{Device, Tensor};
 
 use super::augment::Augment;
-use super::batches::epoch_batches;
+use super::batches::{document_batches, epoch_batches};
 use super::flops::batch_training_flops;
 use super::helpers::PartHelpers;
 use super::step::{LabelledBatch, Runner, Sequential, Trainer};
@@ -73,10 +73,42 @@ impl LabelledTexts {
         LabelledBatch {
             tokens: TokenBatch::from_encoded(&items, pad_id),
             labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            doc: Vec::new(),
         }
     }
 
-    /// A training batch with `augment` applied to each text, drawn from (`seed`, `epoch`, row).
+    /// `rows` (whole documents' windows) as one batch that classifies their documents: each
+    /// row's document numbered within the batch, and one label per document.
+    fn by_document(&self, mut batch: LabelledBatch, rows: &[usize]) -> LabelledBatch {
+        batch.labels.clear();
+        batch.doc = Vec::with_capacity(rows.len());
+        for (j, &r) in rows.iter().enumerate() {
+            if j == 0 || self.doc[r] != self.doc[rows[j - 1]] {
+                batch.labels.push(self.labels[r]);
+            }
+            batch.doc.push(batch.labels.len() - 1);
+        }
+        batch
+    }
+
+    /// Rows `rows` (a part of a step) in `parts` parts: of about equal rows, or, with
+    /// `by_document`, of about equal documents, each whole.
+    fn parts(&self, rows: &[usize], parts: usize, by_document: bool) -> Vec<Vec<usize>> {
+        if !by_document {
+            return rows.chunks(rows.len().div_ceil(parts).max(1)).map(<[usize]>::to_vec).collect();
+        }
+        let mut docs: Vec<Vec<usize>> = Vec::new();
+        for (j, &r) in rows.iter().enumerate() {
+            if j == 0 || self.doc[r] != self.doc[rows[j - 1]] {
+                docs.push(Vec::new());
+            }
+            docs.last_mut().expect("pushed").push(r);
+        }
+        docs.chunks(docs.len().div_ceil(parts).max(1)).map(|c| c.concat()).collect()
+    }
+
+    /// A training batch with `augment` applied to each text, drawn from (`seed`, `epoch`, row);
+    /// with `by_document`, it classifies the documents of `rows` ([`Aggregate::MeanPool`]).
     fn augmented_batch(
         &self,
         rows: &[usize],
@@ -84,7 +116,16 @@ impl LabelledTexts {
         augment: &Augment,
         seed: u64,
         epoch: usize,
+        by_document: bool,
     ) -> LabelledBatch {
+        let batch = self.augmented_rows(rows, pad_id, augment, seed, epoch);
+        match by_document {
+            true => self.by_document(batch, rows),
+            false => batch,
+        }
+    }
+
+    fn augmented_rows(&self, rows: &[usize], pad_id: u32, augment: &Augment, seed: u64, epoch: usize) -> LabelledBatch {
         if augment.is_off() {
             return self.batch(rows, pad_id);
         }
@@ -99,6 +140,19 @@ impl LabelledTexts {
         LabelledBatch {
             tokens: TokenBatch::from_encoded(&refs, pad_id),
             labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            doc: Vec::new(),
+        }
+    }
+
+    /// The batches of `epoch` (row indices): length-bucketed rows, or, with `by_document`,
+    /// whole documents within `batch_size` rows.
+    fn epoch_plan(&self, batch_size: usize, seed: u64, epoch: usize, by_document: bool) -> Vec<Vec<usize>> {
+        match by_document {
+            true => document_batches(&self.doc, batch_size, seed, epoch),
+            false => {
+                let lengths: Vec<usize> = self.encoded.iter().map(|e| e.ids.len()).collect();
+                epoch_batches(&lengths, batch_size, seed, epoch)
+            }
         }
     }
 }
@@ -125,7 +179,8 @@ pub struct RunConfig {
     /// Before the first step, fit a logistic regression on the frozen model's head features of
     /// the training rows and start the head from it (LP-FT); its validation is epoch 0.
     pub probe_head: bool,
-    /// How the logits of a windowed document's windows become its own.
+    /// How the logits of a windowed document's windows become its own ([`Aggregate::MeanPool`]:
+    /// training classifies documents from their windows' mean features).
     pub aggregate: Aggregate,
 }
 
@@ -209,6 +264,8 @@ pub struct Session {
     flops_since_log: f64,
     /// Every parameter trains (full fine-tuning): the backward pass computes weight gradients too.
     full: bool,
+    /// Training classifies whole documents from their windows ([`Aggregate::MeanPool`]).
+    by_document: bool,
     /// A streamed run: micro-batches per epoch (an evaluation round), and what identifies the
     /// stream. The caller reads the rows and hands each step's to [`Session::advance_streamed`].
     stream: Option<(usize, serde_json::Value)>,
@@ -279,8 +336,8 @@ impl Session {
             ));
         }
         let probe_pending = config.probe_head;
-        let lengths: Vec<usize> = train.encoded.iter().map(|e| e.ids.len()).collect();
-        let batches = epoch_batches(&lengths, config.batch_size, config.seed, 0);
+        let by_document = config.aggregate == Aggregate::MeanPool && !train.doc.is_empty();
+        let batches = train.epoch_plan(config.batch_size, config.seed, 0, by_document);
         let full = super::helpers::all_trainable(trainer.model());
         let mut trainer = trainer;
         trainer.set_dropout_seed(config.seed);
@@ -313,6 +370,7 @@ impl Session {
             samples_since_log: 0,
             flops_since_log: 0.0,
             full,
+            by_document,
             stream,
             probe: ProbeFeatures::default(),
             probe_fit: None,
@@ -421,9 +479,12 @@ impl Session {
         let end = (self.progress.batch + accum).min(self.batches_per_epoch());
         let parts = self.config.parts.max(1);
         let (augment, seed, pad_id) = (&self.config.augment, self.config.seed, self.pad_id);
+        let by_document = self.by_document;
         let cut = |texts: &LabelledTexts, rows: &[usize], round: usize| -> Vec<LabelledBatch> {
-            rows.chunks(rows.len().div_ceil(parts).max(1))
-                .map(|part| texts.augmented_batch(part, pad_id, augment, seed, round))
+            texts
+                .parts(rows, parts, by_document)
+                .iter()
+                .map(|part| texts.augmented_batch(part, pad_id, augment, seed, round, by_document))
                 .collect()
         };
         let micro: Vec<LabelledBatch> = match &streamed {
@@ -447,7 +508,7 @@ impl Session {
         };
         for b in &micro {
             self.tokens_since_log += b.tokens.lengths.iter().sum::<usize>();
-            self.samples_since_log += b.labels.len();
+            self.samples_since_log += b.tokens.lengths.len();
             self.flops_since_log += batch_training_flops(&self.model_config, &b.tokens.lengths, 0, self.full);
         }
         // Dropout draws from the backend's generator: seeding it per step makes a run resumed
@@ -508,8 +569,8 @@ impl Session {
         self.progress.epoch += 1;
         self.progress.batch = 0;
         if self.stream.is_none() {
-            let lengths: Vec<usize> = self.train.encoded.iter().map(|e| e.ids.len()).collect();
-            self.epoch_batches = epoch_batches(&lengths, self.config.batch_size, self.config.seed, self.progress.epoch);
+            let c = &self.config;
+            self.epoch_batches = self.train.epoch_plan(c.batch_size, c.seed, self.progress.epoch, self.by_document);
         }
         Ok(TrainEvent::Epoch { epoch, step: self.trainer.step, train_loss, val_metric: value, improved })
     }
@@ -591,7 +652,19 @@ impl Session {
             true => probe.probabilities(val_x),
             false => softmax_rows(&val.per_document(probe.logits(val_x), classes, how), classes),
         };
-        let chosen = LinearProbe::fit_choosing_c_by(train_x, hidden, &self.train.labels, classes, 300, |probe| {
+        // Mean-pooled documents: the head reads a document's mean features, so the probe is
+        // fitted on those, one row per document.
+        let doc_x;
+        let doc_y;
+        let (train_x, train_y) = match self.by_document {
+            true => {
+                doc_x = self.train.per_document(train_x.to_vec(), hidden, Aggregate::MeanPool);
+                doc_y = self.train.document_labels();
+                (&doc_x[..], &doc_y[..])
+            }
+            false => (train_x, &self.train.labels[..]),
+        };
+        let chosen = LinearProbe::fit_choosing_c_by(train_x, hidden, train_y, classes, 300, |probe| {
             let predicted = match val.doc.is_empty() {
                 true => probe.predict(val_x),
                 false => argmax_rows(&val_probabilities(probe), classes),
@@ -826,8 +899,8 @@ impl Session {
         self.epoch_loss = state.epoch_loss;
         self.tokens_since_log = state.tokens_since_log;
         self.best_report = state.best_report;
-        let lengths: Vec<usize> = self.train.encoded.iter().map(|e| e.ids.len()).collect();
-        self.epoch_batches = epoch_batches(&lengths, self.config.batch_size, self.config.seed, self.progress.epoch);
+        let c = &self.config;
+        self.epoch_batches = self.train.epoch_plan(c.batch_size, c.seed, self.progress.epoch, self.by_document);
         Ok(())
     }
 }

@@ -636,6 +636,7 @@ impl FineTune {
             ("skipped", serde_json::json!(self.skipped.iter().take(100).collect::<Vec<_>>())),
             ("truncated", serde_json::json!(self.truncated)),
             ("long", serde_json::json!(self.options.long)),
+            ("aggregate", serde_json::json!(self.options.aggregate)),
             ("windows", serde_json::json!(self.windows.windows)),
             ("windows_per_text", serde_json::json!(self.windows.mean())),
             ("stopped_early", serde_json::json!(p.stopped_early)),

@@ -52,8 +52,13 @@ impl Default for OptimConfig {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LabelledBatch {
     pub tokens: TokenBatch,
-    /// Class index of each row.
+    /// Class index of each row; of each document when `doc` is set.
     pub labels: Vec<usize>,
+    /// [`crate::long::Aggregate::MeanPool`]: the document (0, 1, ... within the batch) of each
+    /// row, a window; the documents' mean-pooled features are classified (empty: rows are
+    /// classified).
+    #[serde(default)]
+    pub doc: Vec<usize>,
 }
 
 /// What the training step trains: a model, its batches and its loss. The step itself (parts,
@@ -84,7 +89,11 @@ impl Objective for BertClassifier {
 
     fn loss(&self, batch: &LabelledBatch, class_weights: &Option<Vec<f32>>, device: &Device) -> Tensor<1> {
         let input = EncoderInput::new(&batch.tokens, device);
-        cross_entropy(self.forward(&input), &batch.labels, class_weights.as_deref(), device)
+        let logits = match batch.doc.is_empty() {
+            true => self.forward(&input),
+            false => self.forward_documents(&input, &batch.doc, batch.labels.len(), device),
+        };
+        cross_entropy(logits, &batch.labels, class_weights.as_deref(), device)
     }
 
     fn head_ids(&self) -> Vec<ParamId> {

@@ -59,8 +59,10 @@ pub struct LongArgs {
     /// --long windows: the first this many windows of each text (the texts cut are counted).
     #[arg(long)]
     pub max_windows: Option<usize>,
-    /// --long windows: a text's logits from its windows' (their mean or element-wise maximum).
-    #[arg(long, default_value = "mean-logits", value_parser = ["mean-logits", "max-logits"])]
+    /// --long windows: a text's logits from its windows' (their mean or element-wise maximum);
+    /// `mean-pool` (train) classifies a text from the mean of its windows' features, trained
+    /// end to end on whole texts (--batch-size windows a batch); in predict it equals mean-logits.
+    #[arg(long, default_value = "mean-logits", value_parser = ["mean-logits", "max-logits", "mean-pool"])]
     pub aggregate: String,
 }
 
