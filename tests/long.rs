@@ -232,3 +232,78 @@ fn a_windowed_run_resumed_from_a_checkpoint_ends_with_the_same_weights() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("aggregate"), "{}", stderr(&o));
 }
+
+/// `savant embed --long windows`: a text's vector is the mean of its windows' vectors (each
+/// window embedded alone gives the same), L2-normalised after averaging when asked; `probe`
+/// reads texts the same way.
+#[test]
+fn embed_and_probe_read_long_texts_in_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    // Words that are single tokens of the tiny vocabulary: a window of 16 is 14 words, and with a
+    // stride of 4 the windows start every 10 words.
+    let vocab = ["the", "a", "my", "this", "that", "it", "was", "is", "and", "to", "of", "bank", "loan", "card"];
+    let text = |i: usize, n: usize| -> Vec<&str> { (0..n).map(|k| vocab[(i * 5 + k * k) % vocab.len()]).collect() };
+    let docs: Vec<Vec<&str>> = (0..4).map(|i| text(i, [9, 14, 31, 47][i])).collect();
+    let mut table = String::from("text,label\n");
+    let mut windows = String::from("text\n");
+    let mut of_doc = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        table.push_str(&format!("{},{}\n", d.join(" "), ["x", "y"][i % 2]));
+        let mut start = 0;
+        loop {
+            let end = (start + 14).min(d.len());
+            windows.push_str(&format!("{}\n", d[start..end].join(" ")));
+            of_doc.push(i);
+            if end == d.len() {
+                break;
+            }
+            start += 10;
+        }
+    }
+    std::fs::write(dir.path().join("docs.csv"), &table).unwrap();
+    std::fs::write(dir.path().join("windows.csv"), &windows).unwrap();
+    let m = model();
+    let m = m.to_str().unwrap();
+    let embed = |input: &str, out: &str, extra: &[&str]| {
+        let args: Vec<&str> = ["embed", input, "--model", m, "--max-len", "16", "--device", "cpu", "-o", out]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let o = savant(&args, dir.path());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        std::fs::read_to_string(dir.path().join(out))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<f64>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let long = ["--long", "windows", "--stride", "4"];
+    let per_window = embed("windows.csv", "w.jsonl", &["--no-normalize"]);
+    let raw = embed("docs.csv", "raw.jsonl", &[&long[..], &["--no-normalize"]].concat());
+    let unit = embed("docs.csv", "unit.jsonl", &[&long[..], &["--normalize"]].concat());
+    assert_eq!((raw.len(), unit.len()), (4, 4), "one vector per text");
+    assert!(of_doc.iter().filter(|&&d| d == 3).count() >= 4, "the longest text has several windows: {of_doc:?}");
+    for d in 0..4 {
+        let own: Vec<&Vec<f64>> = per_window.iter().zip(&of_doc).filter(|(_, &o)| o == d).map(|(v, _)| v).collect();
+        let mean: Vec<f64> =
+            (0..raw[d].len()).map(|j| own.iter().map(|v| v[j]).sum::<f64>() / own.len() as f64).collect();
+        let diff = mean.iter().zip(&raw[d]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(diff < 1e-5, "text {d}: the mean of its {} windows differs by {diff}", own.len());
+        let norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let diff = mean.iter().zip(&unit[d]).map(|(a, b)| (a / norm - b).abs()).fold(0.0, f64::max);
+        assert!(diff < 1e-5, "text {d}: normalised after averaging, off by {diff}");
+    }
+
+    let o = savant(
+        &["probe", "--models", m, "--data", "docs.csv", "--label", "label", "--max-len", "16", "--device", "cpu"]
+            .into_iter()
+            .chain(long)
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("read as windows"), "{}", stderr(&o));
+}

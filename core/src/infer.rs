@@ -145,6 +145,8 @@ pub struct TextBatches {
     batches: Vec<Vec<usize>>,
     pad_id: u32,
     empty: usize,
+    /// Each windowed text's aggregated row L2-normalised ([`TextBatches::embeddings`]).
+    normalize_texts: bool,
 }
 
 impl TextBatches {
@@ -165,7 +167,32 @@ impl TextBatches {
         let batches = length_batches(&docs.windows, batch_size);
         let empty = texts.iter().filter(|t| t.trim().is_empty()).count();
         let windowed = long.mode == LongMode::Windows;
-        Ok(TextBatches { docs, windowed, aggregate, batches, pad_id: tokenizer.pad_id(), empty })
+        Ok(TextBatches {
+            docs,
+            windowed,
+            aggregate,
+            batches,
+            pad_id: tokenizer.pad_id(),
+            empty,
+            normalize_texts: false,
+        })
+    }
+
+    /// Texts to embed, read as `long` says: a windowed text's vector is the mean of its windows'
+    /// vectors, L2-normalised after averaging when `normalize` (sentence-transformers' Normalize
+    /// is the last module; a mean of unit vectors is not one). Returns the batches and whether
+    /// the encoder normalises each row itself (its `normalize`: true unless windowed).
+    pub fn embeddings(
+        tokenizer: &TextTokenizer,
+        texts: &[&str],
+        long: &LongText,
+        batch_size: usize,
+        normalize: bool,
+    ) -> Result<(TextBatches, bool)> {
+        let mut batches = TextBatches::long(tokenizer, texts, long, Aggregate::MeanPool, batch_size)?;
+        batches.normalize_texts = normalize && batches.windowed;
+        let each = normalize && !batches.windowed;
+        Ok((batches, each))
     }
 
     /// How many batches.
@@ -198,9 +225,17 @@ impl TextBatches {
             return TextOutputs { width, values, truncated, empty, windows: None };
         }
         let docs = &self.docs;
+        let mut texts = aggregate(&values, width, &docs.doc, docs.docs, self.aggregate);
+        if self.normalize_texts {
+            for row in texts.chunks_exact_mut(width) {
+                // torch.nn.functional.normalize: x / max(‖x‖, 1e-12).
+                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+        }
         TextOutputs {
             width,
-            values: aggregate(&values, width, &docs.doc, docs.docs, self.aggregate),
+            values: texts,
             truncated,
             empty,
             windows: Some(WindowOutputs { doc: docs.doc.clone(), spans: docs.spans.clone(), values }),

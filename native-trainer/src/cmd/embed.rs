@@ -2,8 +2,9 @@
 //! sentence-transformers config says (mean by default) and L2-normalised when its modules.json
 //! has a Normalize step — what `SentenceTransformer(dir).encode(texts)` returns.
 //! Output: `.jsonl` (the input columns plus `embedding`) or `.npy` (float32, `[rows, hidden]`).
+//! `--long windows`: a text's vector is the mean of its windows' (normalised after averaging).
 
-use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows};
+use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows, WindowArgs};
 use crate::io::AtomicFile;
 use crate::progress::bytes_bar;
 use anyhow::{bail, Context, Result};
@@ -28,6 +29,8 @@ pub struct Args {
     /// Do not L2-normalise.
     #[arg(long)]
     pub no_normalize: bool,
+    #[command(flatten)]
+    pub long: WindowArgs,
 }
 
 enum Out {
@@ -94,18 +97,15 @@ pub fn run(args: Args) -> Result<RunReport> {
     }
     let width = s.folder.config.hidden_size;
     let workers = workers_for(&s.device_name, args.model.threads);
+    let long = args.long.long_text();
     while let Some(chunk) = rows.next_chunk(chunk_rows(args.model.batch_size), &mut report)? {
         let texts: Vec<&str> = chunk.iter().map(|r| r.fields[rows.text_column].as_str()).collect();
-        let encoder = TextModel::Encoder { model: &model, pooling, normalize };
-        let out = in_parallel(
-            encoder,
-            &s.folder,
-            &s.device,
-            &TextBatches::new(&s.folder.tokenizer, &texts, args.model.batch_size)?,
-            workers,
-        )?;
+        let (batches, each) =
+            TextBatches::embeddings(&s.folder.tokenizer, &texts, &long, args.model.batch_size, normalize)?;
+        let encoder = TextModel::Encoder { model: &model, pooling, normalize: each };
+        let out = in_parallel(encoder, &s.folder, &s.device, &batches, workers)?;
         report.truncated += out.truncated as u64;
-        report.windows += texts.len() as u64;
+        report.windows += out.windows.as_ref().map_or(texts.len(), |w| w.doc.len()) as u64;
         report.empty_text += out.empty as u64;
         for (i, row) in chunk.iter().enumerate() {
             let vector = &out.values[i * width..(i + 1) * width];

@@ -47,6 +47,10 @@ pub struct Args {
     /// Write the measurements and the ranking here: JSON, or an HTML page (.html).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// How the probe's embeddings read a text longer than --max-len (windows: the mean of its
+    /// windows' vectors).
+    #[command(flatten)]
+    pub long: super::text_input::WindowArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -63,6 +67,12 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
     let (device, device_name) = crate::model_dir::device(&args.device)?;
+    if labelled.is_some() && args.long.long != "truncate" {
+        eprintln!(
+            "linear probe: texts over --max-len read as {} (windows: the mean of their windows' vectors)",
+            args.long.long
+        );
+    }
     let mut fits = Vec::new();
     for dir in &args.models {
         let files = DirFiles::new(dir)?;
@@ -72,7 +82,7 @@ pub fn run(args: Args) -> Result<()> {
         let probed = match &labelled {
             Some(l) => {
                 folder.tokenizer.set_max_len(Some(args.max_len.min(folder.config.max_position_embeddings)))?;
-                Some(probe(&files, &folder, &device, &device_name, &refs, l)?)
+                Some(probe(&files, &folder, (&device, &device_name), &refs, &args.long.long_text(), l)?)
             }
             None => None,
         };
@@ -125,9 +135,9 @@ pub fn run(args: Args) -> Result<()> {
 fn probe(
     files: &DirFiles,
     folder: &ModelFolder,
-    device: &burn::tensor::Device,
-    device_name: &str,
+    (device, device_name): (&burn::tensor::Device, &str),
     texts: &[&str],
+    long: &savant_core::long::LongText,
     labelled: &HeldOut,
 ) -> Result<ProbeScore> {
     let mut checkpoint = ModelFolder::checkpoint(files)?;
@@ -135,13 +145,8 @@ fn probe(
     let started = Instant::now();
     let encoder = TextModel::Encoder { model: &model, pooling: Pooling::Mean, normalize: false };
     let workers = super::text_input::workers_for(device_name, None);
-    let out = super::text_input::in_parallel(
-        encoder,
-        folder,
-        device,
-        &TextBatches::new(&folder.tokenizer, texts, 32)?,
-        workers,
-    )?;
+    let (batches, _) = TextBatches::embeddings(&folder.tokenizer, texts, long, 32, false)?;
+    let out = super::text_input::in_parallel(encoder, folder, device, &batches, workers)?;
     let embed_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let score = labelled.score(&out.values, out.width, embed_seconds);

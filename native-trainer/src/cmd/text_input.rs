@@ -44,12 +44,13 @@ pub struct ModelArgs {
     pub threads: Option<usize>,
 }
 
-/// How texts longer than --max-len are read (`train` and `predict`); the names are core's.
+/// How texts longer than --max-len are read (`train`, `predict`, `embed`, `probe`); the names
+/// are core's.
 #[derive(clap::Args, Clone, Debug)]
-pub struct LongArgs {
+pub struct WindowArgs {
     /// A text longer than --max-len: cut it (`truncate`), keep its first quarter and last three
     /// quarters of the budget (`head-tail`), or read every token in windows of --max-len
-    /// overlapping by --stride (`windows`) and aggregate their logits into the text's.
+    /// overlapping by --stride (`windows`), whose outputs are aggregated into the text's.
     #[arg(long, default_value = "truncate", value_parser = ["truncate", "head-tail", "windows"])]
     pub long: String,
     /// --long windows: tokens shared by neighbouring windows (default: a quarter of a window's
@@ -59,6 +60,22 @@ pub struct LongArgs {
     /// --long windows: the first this many windows of each text (the texts cut are counted).
     #[arg(long)]
     pub max_windows: Option<usize>,
+}
+
+impl WindowArgs {
+    pub fn long_text(&self) -> LongText {
+        // clap has checked the name against the list above, which are core's serde names.
+        let mode =
+            serde_json::from_value(serde_json::Value::String(self.long.clone())).expect("a --long value clap accepted");
+        LongText { mode, stride: self.stride, max_windows: self.max_windows }
+    }
+}
+
+/// [`WindowArgs`] and how a classifier's windows become one prediction (`train`, `predict`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct LongArgs {
+    #[command(flatten)]
+    pub windows: WindowArgs,
     /// --long windows: a text's logits from its windows' (their mean or element-wise maximum);
     /// `mean-pool` (train) classifies a text from the mean of its windows' features, trained
     /// end to end on whole texts (--batch-size windows a batch); in predict it equals mean-logits.
@@ -69,16 +86,13 @@ pub struct LongArgs {
 impl LongArgs {
     /// Core's settings of the same names.
     pub fn settings(&self) -> (LongMode, Aggregate) {
-        let named = |s: &str| serde_json::Value::String(s.to_string());
-        // clap has checked the names against the lists above, which are core's serde names.
-        let long = serde_json::from_value(named(&self.long)).expect("a --long value clap accepted");
-        let aggregate = serde_json::from_value(named(&self.aggregate)).expect("an --aggregate value clap accepted");
-        (long, aggregate)
+        let aggregate = serde_json::from_value(serde_json::Value::String(self.aggregate.clone()))
+            .expect("an --aggregate value clap accepted");
+        (self.windows.long_text().mode, aggregate)
     }
 
     pub fn long_text(&self) -> (LongText, Aggregate) {
-        let (mode, aggregate) = self.settings();
-        (LongText { mode, stride: self.stride, max_windows: self.max_windows }, aggregate)
+        (self.windows.long_text(), self.settings().1)
     }
 }
 

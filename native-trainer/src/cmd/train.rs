@@ -247,8 +247,8 @@ impl Args {
             head_lr: self.head_lr,
             baseline: !self.no_baseline,
             long: self.long.settings().0,
-            stride: self.long.stride,
-            max_windows: self.long.max_windows,
+            stride: self.long.windows.stride,
+            max_windows: self.long.windows.max_windows,
             aggregate: self.long.settings().1,
         })
     }
