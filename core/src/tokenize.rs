@@ -273,7 +273,23 @@ impl TextTokenizer {
                 let stride = long.stride(max_len, framing.len())?;
                 let mut whole = self.inner.clone();
                 whole.with_truncation(None).map_err(fail)?;
-                let encodings = whole.encode_batch_char_offsets(inputs(), false).map_err(fail)?;
+                // With max_windows, a text is tokenised only as far as its windows kept need
+                // (and one token more, to know it was cut): a prefix ending at whitespace, whose
+                // tokens are the whole text's first ones, widened until it holds enough. Memory
+                // and time then follow the windows kept, not the text's size.
+                let need = long.max_windows.map(|n| room + (n - 1) * (room - stride) + 1);
+                let prefixes: Vec<&str> = texts.iter().map(|t| need.map_or(*t, |n| prefix(t, n * 16))).collect();
+                let mut encodings = whole
+                    .encode_batch_char_offsets(prefixes.iter().map(|&t| EncodeInput::from(t)).collect(), false)
+                    .map_err(fail)?;
+                if let Some(need) = need {
+                    for ((e, text), mut part) in encodings.iter_mut().zip(texts).zip(prefixes) {
+                        while e.len() < need && part.len() < text.len() {
+                            part = prefix(text, part.len() * 4);
+                            *e = whole.encode_char_offsets(part, false).map_err(fail)?;
+                        }
+                    }
+                }
                 for (d, mut e) in encodings.into_iter().enumerate() {
                     e.truncate(room, stride, TruncationDirection::Right);
                     let rest = e.take_overflowing();
@@ -362,5 +378,21 @@ impl TokenBatch {
             batch.truncated += enc.truncated as usize;
         }
         batch
+    }
+}
+
+/// The start of `text` up to the first whitespace at or after byte `bytes` (all of it when there
+/// is none): cut between words, its tokens are the first tokens of the whole text.
+fn prefix(text: &str, bytes: usize) -> &str {
+    if bytes >= text.len() {
+        return text;
+    }
+    let mut at = bytes;
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    match text[at..].find(char::is_whitespace) {
+        Some(i) => &text[..at + i],
+        None => text,
     }
 }

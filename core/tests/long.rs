@@ -62,13 +62,46 @@ fn max_windows_keeps_the_first_windows_and_counts_the_documents_cut() {
     assert_eq!(capped.counts(), counts.iter().map(|&c| c.min(2)).collect::<Vec<_>>());
     assert_eq!(capped.truncated, counts.iter().filter(|&&c| c > 2).count());
     assert!(capped.truncated > 0);
-    // The kept windows are the first ones of each document.
+    same_first_windows(&all, &capped, 2);
+}
+
+/// `capped` holds the first `n` windows of each of `all`'s documents: ids, spans and the cut flag.
+fn same_first_windows(all: &savant_core::long::DocWindows, capped: &savant_core::long::DocWindows, n: usize) {
     let mut kept = 0;
+    let counts = all.counts();
     for (i, &d) in all.doc.iter().enumerate() {
-        if all.doc[..i].iter().filter(|&&x| x == d).count() < 2 {
-            assert_eq!(capped.windows[kept].ids, all.windows[i].ids);
+        if all.doc[..i].iter().filter(|&&x| x == d).count() < n {
+            assert_eq!(capped.windows[kept].ids, all.windows[i].ids, "document {d}");
+            assert_eq!(capped.spans[kept], all.spans[i], "document {d}");
+            assert_eq!(capped.doc[kept], d);
+            assert_eq!(capped.windows[kept].truncated, counts[d] > n, "document {d}");
             kept += 1;
         }
+    }
+    assert_eq!(kept, capped.windows.len());
+}
+
+// With --max-windows, only the start of a long text is tokenised (a prefix cut at whitespace,
+// widened until it holds the windows kept): the windows equal the first windows of the whole
+// text's, for long texts, whitespace-heavy ones (the prefix must widen), one endless word and
+// accented / multi-byte text.
+#[test]
+fn max_windows_reads_only_the_start_of_a_text_and_keeps_its_first_windows() {
+    let words = ["the", "bank", "charged", "my", "card", "twice", "fee", "refund", "loan", "interest"];
+    let long: String = (0..20_000).map(|i| words[(i * 7) % words.len()]).collect::<Vec<_>>().join(" ");
+    let spaced: String = (0..300).map(|i| format!("{}{}", words[i % words.len()], " ".repeat(200))).collect();
+    let endless = "x".repeat(5_000);
+    let accents: String =
+        (0..3_000).map(|i| ["café", "naïve", "日本語", "über", "ça"][i % 5]).collect::<Vec<_>>().join(" ");
+    let e = expected();
+    let mut texts: Vec<&str> = e["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    texts.extend([long.as_str(), spaced.as_str(), endless.as_str(), accents.as_str(), "", "short one"]);
+    let t = tokenizer(16);
+    let all = t.encode_docs(&texts, &windows(4)).unwrap();
+    for n in [1, 2, 3] {
+        let capped = t.encode_docs(&texts, &LongText { max_windows: Some(n), ..windows(4) }).unwrap();
+        same_first_windows(&all, &capped, n);
+        assert_eq!(capped.truncated, all.counts().iter().filter(|&&c| c > n).count(), "max_windows {n}");
     }
 }
 
