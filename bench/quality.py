@@ -85,13 +85,18 @@ TRAINED = ("full", "partial", "adapter", "lora", "full_pooler", "lora_pooler")
 PEERS = ("peft_lora", "torch_full")
 # Long texts (issue 20): a trained mode with how it reads a text longer than the max length.
 LONG = ("full_headtail", "full_windows", "full_windows8", "full_windows_max", "lora_windows", "lora_windows8", "lora_headtail",
-        "full_len256", "lora_len256")
+        "full_len256", "lora_len256", "lora_windows8_pool", "lora_windows8_max", "lora_windows2", "lora_windows2_pool", "lora_len512")
 LONG_ARGS = {  # suffix -> savant train/predict flags
     "headtail": ["--long", "head-tail"],
     "windows": ["--long", "windows"],
     "windows8": ["--long", "windows", "--max-windows", "8"],
     "windows_max": ["--long", "windows", "--aggregate", "max-logits"],
+    "windows8_pool": ["--long", "windows", "--max-windows", "8", "--aggregate", "mean-pool"],
+    "windows8_max": ["--long", "windows", "--max-windows", "8", "--aggregate", "max-logits"],
+    "windows2": ["--long", "windows", "--max-windows", "2"],
+    "windows2_pool": ["--long", "windows", "--max-windows", "2", "--aggregate", "mean-pool"],
     "len256": ["--max-len", "256"],
+    "len512": ["--max-len", "512"],
 }
 METHODS = UNTRAINED + TRAINED + PEERS + LONG
 LABELS = {
@@ -109,6 +114,11 @@ LABELS = {
     "lora_headtail": "LoRA r 8, head + tail of each text",
     "full_len256": "full, texts cut at 256 tokens",
     "lora_len256": "LoRA r 8, texts cut at 256 tokens",
+    "lora_len512": "LoRA r 8, texts cut at 512 tokens",
+    "lora_windows8_pool": "LoRA r 8, the first 8 windows of each text, mean-pooled (trained on whole texts)",
+    "lora_windows8_max": "LoRA r 8, the first 8 windows of each text, max logits",
+    "lora_windows2": "LoRA r 8, the first 2 windows of each text (~220 tokens), mean logits",
+    "lora_windows2_pool": "LoRA r 8, the first 2 windows of each text, mean-pooled (trained on whole texts)",
 }
 SEED = 42
 MAX_LEN = 128
@@ -410,7 +420,9 @@ def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args
     train += long
     model = ["--model", str(minilm), "--adapter", rel(run_dir / "adapter")] if mode in ("adapter", "lora") \
         else ["--model", rel(run_dir / "model")]
-    predict = [str(savant), "predict", *model, rel(files["test"]), "--text", "text", "--max-len", str(MAX_LEN),
+    # The max length trained with (a variant may set its own; clap takes an option once).
+    max_len = [] if "--max-len" in long else ["--max-len", str(MAX_LEN)]
+    predict = [str(savant), "predict", *model, rel(files["test"]), "--text", "text", *max_len,
                "--device", "cpu", "-o", rel(preds)] + long
     row = {"method": method, "commands": {"train": shlex.join(train), "predict": shlex.join(predict)}, "wall_s": {}}
     shutil.rmtree(run_dir, ignore_errors=True)
