@@ -80,15 +80,15 @@ impl LabelledTexts {
     /// `rows` (whole documents' windows) as one batch that classifies their documents: each
     /// row's document numbered within the batch, and one label per document.
     fn by_document(&self, mut batch: LabelledBatch, rows: &[usize]) -> LabelledBatch {
-        batch.labels.clear();
-        batch.doc = Vec::with_capacity(rows.len());
-        for (j, &r) in rows.iter().enumerate() {
-            if j == 0 || self.doc[r] != self.doc[rows[j - 1]] {
-                batch.labels.push(self.labels[r]);
-            }
-            batch.doc.push(batch.labels.len() - 1);
-        }
+        let docs = self.documents_of(rows);
+        batch.labels = docs.iter().map(|d| self.labels[d[0]]).collect();
+        batch.doc = docs.iter().enumerate().flat_map(|(i, d)| std::iter::repeat_n(i, d.len())).collect();
         batch
+    }
+
+    /// `rows` cut where their document changes: each document's rows.
+    fn documents_of<'a>(&self, rows: &'a [usize]) -> Vec<&'a [usize]> {
+        rows.chunk_by(|&a, &b| self.doc[a] == self.doc[b]).collect()
     }
 
     /// Rows `rows` (a part of a step) in `parts` parts: of about equal rows, or, with
@@ -97,13 +97,7 @@ impl LabelledTexts {
         if !by_document {
             return rows.chunks(rows.len().div_ceil(parts).max(1)).map(<[usize]>::to_vec).collect();
         }
-        let mut docs: Vec<Vec<usize>> = Vec::new();
-        for (j, &r) in rows.iter().enumerate() {
-            if j == 0 || self.doc[r] != self.doc[rows[j - 1]] {
-                docs.push(Vec::new());
-            }
-            docs.last_mut().expect("pushed").push(r);
-        }
+        let docs = self.documents_of(rows);
         docs.chunks(docs.len().div_ceil(parts).max(1)).map(|c| c.concat()).collect()
     }
 
