@@ -1,5 +1,6 @@
 //! The `savant` command line: glue between files and savant-core.
 
+mod checkpoints;
 mod cmd;
 mod fetch;
 mod io;

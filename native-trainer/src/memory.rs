@@ -35,7 +35,7 @@ pub fn guard_step<T>(
     step: impl FnOnce() -> T,
 ) -> anyhow::Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|panic| {
-        let last = crate::cmd::train::checkpoint_dirs(checkpoints).ok().and_then(|mut d| d.pop()).map(|(_, p)| p);
+        let last = crate::checkpoints::step_dirs(checkpoints).ok().and_then(|mut d| d.pop()).map(|(_, p)| p);
         step_failure(panic.as_ref(), device, batch_size, accum, last.as_deref())
     })
 }
@@ -74,4 +74,23 @@ fn step_failure(
         None => String::new(),
     };
     anyhow::anyhow!("{advice}: {first_line}{resume}")
+}
+
+/// Refuses a run whose step would not fit the device's memory (estimated; see
+/// [`savant_core::train::StepMemory`]), naming the device and the batch size to lower to. With
+/// `--devices`, each device holds a copy of the model and its share of the rows.
+pub fn check_memory(
+    step: &savant_core::train::StepMemory,
+    config: &savant_core::model::BertConfig,
+    device_name: &str,
+    devices: usize,
+    grad_accum: Option<usize>,
+) -> anyhow::Result<()> {
+    let per_device = savant_core::train::StepMemory { rows: step.rows.div_ceil(devices.max(1)), ..*step };
+    for name in device_name.split(',') {
+        if let Some(available) = available(name) {
+            per_device.check(config, name, available, grad_accum).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! A model folder on disk, and the device to run it on.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use burn::tensor::{Device, DeviceKind};
 use savant_core::finetune::new_classifier;
 use savant_core::finetune::peft::{read_adapter, read_adapter_config};
@@ -231,7 +231,7 @@ pub fn placement(
     };
     let threads = match (threads, parallel.len()) {
         (None, n) if n > 1 => n,
-        _ => crate::cmd::train::parts(threads, &name, batch_size)?,
+        _ => crate::workers::parts(threads, &name, batch_size)?,
     };
     Ok(Placement { device, name, parallel, threads, peak: None, precision: Precision::F32 })
 }
@@ -303,4 +303,26 @@ pub fn load_with_adapter(
     let mut checkpoint = Checkpoint::open(weights, &name("adapter_model.safetensors"))?;
     let model = read_adapter(model, &config, &strategy, &mut checkpoint, device)?;
     Ok((model, config))
+}
+
+/// Writes `model` as an HF `BertForSequenceClassification` folder (`config.json` with the
+/// labels, `model.safetensors`, the base's tokenizer files) into `dir`.
+pub fn save_model_folder(
+    model: &BertClassifier,
+    config: &savant_core::model::BertConfig,
+    base: &DirFiles,
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let files = pollster::block_on(savant_core::train::setup::result_files(
+        model,
+        &savant_core::finetune::Strategy::Full,
+        config,
+        base,
+    ))?;
+    for (name, bytes) in files {
+        let name = name.strip_prefix("model/").unwrap_or(&name);
+        crate::io::write_atomic(&dir.join(name), |w| Ok(w.write_all(&bytes)?))?;
+    }
+    Ok(())
 }

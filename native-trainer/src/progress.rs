@@ -1,6 +1,7 @@
 //! Terminal progress over core's (rows, bytes) callbacks.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use savant_core::train::Throughput;
 
 /// A byte-based bar for reading a file of `total` bytes (a spinner when unknown).
 pub fn bytes_bar(label: &str, total: Option<u64>) -> ProgressBar {
@@ -23,4 +24,13 @@ pub fn rows_callback(bar: &ProgressBar) -> impl FnMut(u64, u64) + '_ {
         bar.set_position(bytes);
         bar.set_message(format!("{rows} rows"));
     }
+}
+
+/// "1234 tokens/s · 0.012 TFLOP/s · MFU 7.5%".
+pub fn rate_text(rate: &Throughput) -> String {
+    let mut text = format!("{:.0} tokens/s · {:.3} TFLOP/s", rate.tokens_per_second, rate.model_tflops_per_second);
+    if let Some(mfu) = rate.mfu {
+        text += &format!(" · MFU {:.1}%", mfu * 100.0);
+    }
+    text
 }

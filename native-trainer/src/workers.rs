@@ -1,8 +1,11 @@
 //! A queue of numbered jobs over scoped threads: the CLI's one way to use several cores (core
-//! owns no threads).
+//! owns no threads), and how many parts a training step is cut into.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+use anyhow::{bail, Result};
+use savant_core::train::{Job, PartResult, Runner};
 
 /// `f(0), f(1), … f(n - 1)` on up to `workers` threads, each taking the next index as it
 /// finishes one; results in index order. With one worker (or one job) everything runs here.
@@ -25,4 +28,29 @@ pub fn parallel_map<T: Send>(n: usize, workers: usize, f: impl Fn(usize) -> T + 
         }
     });
     results.into_iter().map(|r| r.into_inner().expect("a result slot").expect("every job ran")).collect()
+}
+
+/// `--threads`: given, or one per core on the CPU (at most one per 4 rows), one on a GPU.
+pub fn parts(threads: Option<usize>, device_name: &str, batch_size: usize) -> Result<usize> {
+    Ok(match threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None if device_name.starts_with("cpu") => {
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min((batch_size / 4).max(1))
+        }
+        None => 1,
+    })
+}
+
+/// Runs the parts of each step on up to `.0` threads, results in part order.
+pub struct Threads(pub usize);
+
+impl Runner for Threads {
+    fn run<'a>(&self, jobs: Vec<Job<'a>>) -> Vec<PartResult> {
+        let jobs: Vec<Mutex<Option<Job<'a>>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+        parallel_map(jobs.len(), self.0, |i| {
+            let job = jobs[i].lock().expect("a job slot").take().expect("each job runs once");
+            job()
+        })
+    }
 }

@@ -31,7 +31,7 @@ pub fn run(args: Args) -> Result<()> {
     let (device, _) = device("cpu")?;
     let (model, config) = load_with_adapter(&files, &folder.config, &device, &args.adapter)?;
     let merged = merge(model)?;
-    super::train::save_model_folder(&merged, &config, &files, &args.output)?;
+    crate::model_dir::save_model_folder(&merged, &config, &files, &args.output)?;
     eprintln!(
         "{}: {} merged into {} ({} labels); load it with --model like any model folder",
         args.output.display(),

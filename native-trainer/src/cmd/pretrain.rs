@@ -142,7 +142,7 @@ type Found = (PathBuf, Saved, Vec<u8>, Vec<u8>);
 
 /// The newest checkpoint under `dir`.
 fn latest(dir: &Path) -> Result<Option<Found>> {
-    let Some((_, path)) = super::train::checkpoint_dirs(dir)?.pop() else { return Ok(None) };
+    let Some((_, path)) = crate::checkpoints::step_dirs(dir)?.pop() else { return Ok(None) };
     let read = |f: &str| std::fs::read(path.join(f)).with_context(|| format!("reading {}", path.join(f).display()));
     let saved: Saved = serde_json::from_slice(&read("state.json")?)
         .with_context(|| format!("{}: unreadable state", path.join("state.json").display()))?;
@@ -155,7 +155,7 @@ fn write_checkpoint(dir: &Path, trainer: &Trainer<BertForMaskedLm>, saved: &Save
     let optimizer =
         trainer.optimizer().into_bytes().map_err(|e| anyhow!("saving the optimiser state: {e:?}"))?.to_vec();
     let state = serde_json::to_vec_pretty(saved)?;
-    super::train::write_checkpoint_files(
+    crate::checkpoints::write_files(
         dir,
         saved.step,
         &[("model.safetensors", &model), ("optimizer.bpk", &optimizer), ("state.json", &state)],
@@ -179,7 +179,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.scan {
         return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
     }
-    let runner = super::train::Threads(threads);
+    let runner = crate::workers::Threads(threads);
     let ad = device.clone().autodiff();
     let mut checkpoint = ModelFolder::checkpoint(&files)?;
     let (model, notes, fresh_head) = load_masked_lm(&config, &mut checkpoint, args.seed, &ad)?;
@@ -247,7 +247,7 @@ pub fn run(args: Args) -> Result<()> {
         seq: args.max_len,
         predicted: (args.batch_size as f64 * args.max_len as f64 * args.mlm_prob).ceil() as usize,
     };
-    super::train::check_memory(&step_memory, &config, &device_name, parallel.len(), Some(args.grad_accum))?;
+    crate::memory::check_memory(&step_memory, &config, &device_name, parallel.len(), Some(args.grad_accum))?;
     let mut rng = SplitMix64::new(args.seed ^ 0x3a5c);
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let mut log = Vec::new();
@@ -360,7 +360,7 @@ pub fn run(args: Args) -> Result<()> {
                 "model_tflops_per_second": rate.model_tflops_per_second, "mfu": rate.mfu,
                 "seconds": seconds, "data_wait_seconds": prior_wait + feeder.waited.as_secs_f64(),
             });
-            bar.set_message(format!("loss {mean:.4} · {}", rate_text(&rate)));
+            bar.set_message(format!("loss {mean:.4} · {}", crate::progress::rate_text(&rate)));
             log.push(line);
         }
         bar.inc(1);
@@ -425,7 +425,7 @@ pub fn run(args: Args) -> Result<()> {
         args.steps,
         tokens,
         seconds,
-        rate_text(&rate),
+        crate::progress::rate_text(&rate),
         waited,
         perplexity_before,
         perplexity_after
@@ -496,15 +496,6 @@ fn scan(args: &Args, mut corpus: Corpus, masking: &Masking) -> Result<()> {
         super::text_input::peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}"))
     );
     Ok(())
-}
-
-/// "1234 tokens/s · 0.012 TFLOP/s · MFU 7.5%".
-pub fn rate_text(rate: &Throughput) -> String {
-    let mut text = format!("{:.0} tokens/s · {:.3} TFLOP/s", rate.tokens_per_second, rate.model_tflops_per_second);
-    if let Some(mfu) = rate.mfu {
-        text += &format!(" · MFU {:.1}%", mfu * 100.0);
-    }
-    text
 }
 
 /// The pending losses' values.

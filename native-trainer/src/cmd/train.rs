@@ -10,14 +10,12 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::TableReader;
-use savant_core::finetune::Strategy;
-use savant_core::model::{BertClassifier, Precision};
+use savant_core::model::Precision;
 use savant_core::train::{
-    ClassWeights as CoreClassWeights, FineTune, HeadChoice, HeadInit as CoreHeadInit, Job, LabelledRows, LabelledTexts,
-    Mode as CoreMode, PartResult, Runner, Session, StreamPlan, Throughput, TrainEvent, TrainOptions,
+    ClassWeights as CoreClassWeights, FineTune, HeadChoice, HeadInit as CoreHeadInit, LabelledRows, LabelledTexts,
+    Mode as CoreMode, StreamPlan, Throughput, TrainEvent, TrainOptions,
 };
 use serde_json::json;
-use std::sync::Mutex;
 
 use crate::io::{open, write_atomic, write_json};
 use crate::model_dir::DirFiles;
@@ -284,7 +282,7 @@ pub fn train(args: Args) -> Result<Trained> {
         for f in ["checkpoints", "model", "adapter"] {
             let p = args.output.join(f);
             if p.exists() {
-                retire(&p)?;
+                crate::checkpoints::retire(&p)?;
             }
         }
     }
@@ -337,7 +335,7 @@ pub fn train(args: Args) -> Result<Trained> {
         if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
         run.params.summary()
     );
-    check_memory(&run.step_memory(), &run.config, &device_name, parallel.len(), Some(args.grad_accum))?;
+    crate::memory::check_memory(&run.step_memory(), &run.config, &device_name, parallel.len(), Some(args.grad_accum))?;
     let mut flops = 0.0;
     let session = &mut run.session;
     session.trainer.set_precision(precision);
@@ -346,7 +344,7 @@ pub fn train(args: Args) -> Result<Trained> {
     // Training rows read from the stream so far (a resumed run skips those).
     let mut consumed = 0u64;
     if args.resume {
-        let (path, checkpoint) = latest_checkpoint(&checkpoints)?
+        let (path, checkpoint) = crate::checkpoints::latest_session(&checkpoints)?
             .ok_or_else(|| anyhow!("--resume: {} holds no checkpoint", checkpoints.display()))?;
         session.restore(checkpoint, &path.display().to_string())?;
         if stream.is_some() {
@@ -381,7 +379,7 @@ pub fn train(args: Args) -> Result<Trained> {
             .progress_chars("=> "),
     );
     bar.set_prefix("train");
-    let runner = Threads(threads);
+    let runner = crate::workers::Threads(threads);
     let train_started = Instant::now();
     let mut tokens = 0usize;
     // Seconds in optimiser steps, validation passes excluded (for tokens/s).
@@ -418,7 +416,7 @@ pub fn train(args: Args) -> Result<Trained> {
         let every = !probing && args.checkpoint_every.is_some_and(|n| n > 0 && session.trainer.step % n == 0);
         if epoch_ended || every {
             let position = json!({"rows": consumed}).to_string();
-            write_checkpoint(session, &checkpoints, feeder.as_ref().map(|_| position.as_bytes()))?;
+            crate::checkpoints::write_session(session, &checkpoints, feeder.as_ref().map(|_| position.as_bytes()))?;
         }
         for event in events {
             let line = match &event {
@@ -432,7 +430,7 @@ pub fn train(args: Args) -> Result<Trained> {
                     bar.set_message(format!(
                         "epoch {} loss {loss:.4} lr {lr:.2e} {}",
                         epoch + 1,
-                        super::pretrain::rate_text(&rate)
+                        crate::progress::rate_text(&rate)
                     ));
                     json!({"event": "step", "epoch": epoch + 1, "step": step, "total_steps": total_steps,
                            "loss": loss, "lr": lr, "tokens": n, "samples": samples,
@@ -550,160 +548,6 @@ fn as_flags(e: savant_core::Error) -> anyhow::Error {
         }
     }
     anyhow!(message)
-}
-
-/// Writes `model` as an HF `BertForSequenceClassification` folder (`config.json` with the
-/// labels, `model.safetensors`, the base's tokenizer files) into `dir`.
-pub fn save_model_folder(
-    model: &BertClassifier,
-    config: &savant_core::model::BertConfig,
-    base: &DirFiles,
-    dir: &Path,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let files = pollster::block_on(savant_core::train::setup::result_files(model, &Strategy::Full, config, base))?;
-    for (name, bytes) in files {
-        let name = name.strip_prefix("model/").unwrap_or(&name);
-        write_atomic(&dir.join(name), |w| Ok(w.write_all(&bytes)?))?;
-    }
-    Ok(())
-}
-
-/// Checkpoints kept in `OUT/checkpoints` (the newest ones).
-const KEEP_CHECKPOINTS: usize = 2;
-
-/// Writes `checkpoints/step-N/` of a fine-tuning run (with a streamed run's position).
-fn write_checkpoint(session: &mut Session, dir: &Path, stream_position: Option<&[u8]>) -> Result<()> {
-    let c = pollster::block_on(session.checkpoint())?;
-    let mut files: Vec<(&str, &[u8])> = vec![("model.safetensors", &c.model)];
-    if let Some(position) = stream_position {
-        files.push(("stream.json", position));
-    }
-    if let Some(best) = &c.best_model {
-        files.push(("best.safetensors", best));
-    }
-    files.push(("optimizer.bpk", &c.optimizer));
-    files.push(("state.json", c.state_json.as_bytes()));
-    write_checkpoint_files(dir, session.trainer.step, &files)
-}
-
-/// Writes `dir/step-N/` whole or not at all (a temporary folder renamed into place), then drops
-/// all but the newest [`KEEP_CHECKPOINTS`].
-pub fn write_checkpoint_files(dir: &Path, step: usize, files: &[(&str, &[u8])]) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let final_dir = dir.join(format!("step-{step:08}"));
-    let tmp = dir.join(format!(".tmp-step-{step:08}"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir_all(&tmp)?;
-    for (name, bytes) in files {
-        write_atomic(&tmp.join(name), |w| Ok(w.write_all(bytes)?))?;
-    }
-    if final_dir.exists() {
-        retire(&final_dir)?;
-    }
-    std::fs::rename(&tmp, &final_dir).with_context(|| format!("renaming {} into place", tmp.display()))?;
-    let mut all = checkpoint_dirs(dir)?;
-    while all.len() > KEEP_CHECKPOINTS {
-        let (_, old) = all.remove(0);
-        retire(&old).ok();
-    }
-    // What a kill left mid-removal.
-    for e in std::fs::read_dir(dir)?.flatten() {
-        if e.file_name().to_string_lossy().starts_with(".old-") {
-            std::fs::remove_dir_all(e.path()).ok();
-        }
-    }
-    Ok(())
-}
-
-/// Removes a checkpoint folder so that a kill at any moment leaves it whole or gone: renamed
-/// out of its name first (atomic), then deleted. Deleted in place, a kill left `step-N` without
-/// some of its files (the kill test caught one lacking optimizer.bpk).
-fn retire(path: &Path) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let gone = path.with_file_name(format!(".old-{name}"));
-    if gone.exists() {
-        std::fs::remove_dir_all(&gone).with_context(|| format!("removing {}", gone.display()))?;
-    }
-    std::fs::rename(path, &gone).with_context(|| format!("renaming {} out of the way", path.display()))?;
-    std::fs::remove_dir_all(&gone).with_context(|| format!("removing {}", gone.display()))
-}
-
-/// `step-N` folders, oldest first.
-pub fn checkpoint_dirs(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
-    let mut out = Vec::new();
-    if !dir.is_dir() {
-        return Ok(out);
-    }
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name.strip_prefix("step-").and_then(|n| n.parse::<usize>().ok()) {
-            out.push((n, e.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// The newest checkpoint, read whole.
-fn latest_checkpoint(dir: &Path) -> Result<Option<(PathBuf, savant_core::train::SessionCheckpoint)>> {
-    let Some((_, path)) = checkpoint_dirs(dir)?.pop() else { return Ok(None) };
-    let read = |f: &str| std::fs::read(path.join(f)).with_context(|| format!("reading {}", path.join(f).display()));
-    let best = path.join("best.safetensors");
-    let checkpoint = savant_core::train::SessionCheckpoint {
-        state_json: String::from_utf8(read("state.json")?).context("state.json is not UTF-8")?,
-        model: read("model.safetensors")?,
-        best_model: if best.exists() { Some(read("best.safetensors")?) } else { None },
-        optimizer: read("optimizer.bpk")?,
-    };
-    Ok(Some((path, checkpoint)))
-}
-
-/// `--threads`: given, or one per core on the CPU (at most one per 4 rows), one on a GPU.
-pub fn parts(threads: Option<usize>, device_name: &str, batch_size: usize) -> Result<usize> {
-    Ok(match threads {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(n) => n,
-        None if device_name.starts_with("cpu") => {
-            std::thread::available_parallelism().map_or(1, |n| n.get()).min((batch_size / 4).max(1))
-        }
-        None => 1,
-    })
-}
-
-/// Runs the parts of each step on up to `.0` threads, results in part order.
-pub struct Threads(pub usize);
-
-impl Runner for Threads {
-    fn run<'a>(&self, jobs: Vec<Job<'a>>) -> Vec<PartResult> {
-        let jobs: Vec<Mutex<Option<Job<'a>>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
-        crate::workers::parallel_map(jobs.len(), self.0, |i| {
-            let job = jobs[i].lock().expect("a job slot").take().expect("each job runs once");
-            job()
-        })
-    }
-}
-
-/// Refuses a run whose step would not fit the device's memory (estimated; see
-/// [`savant_core::train::StepMemory`]), naming the device and the batch size to lower to. With
-/// `--devices`, each device holds a copy of the model and its share of the rows.
-pub fn check_memory(
-    step: &savant_core::train::StepMemory,
-    config: &savant_core::model::BertConfig,
-    device_name: &str,
-    devices: usize,
-    grad_accum: Option<usize>,
-) -> Result<()> {
-    let per_device = savant_core::train::StepMemory { rows: step.rows.div_ceil(devices.max(1)), ..*step };
-    for name in device_name.split(',') {
-        if let Some(available) = crate::memory::available(name) {
-            per_device.check(config, name, available, grad_accum).map_err(|e| anyhow!("{e}"))?;
-        }
-    }
-    Ok(())
 }
 
 /// A `--stream` run: the label set (given, or read from the shards), the fine-tune set up for
