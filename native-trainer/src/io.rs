@@ -86,3 +86,19 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 pub fn open(path: &Path) -> Result<std::fs::File> {
     std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))
 }
+
+/// The format to use for `path`: `--format` if given, else the extension.
+pub fn format_for(path: &Path, flag: Option<&str>) -> anyhow::Result<savant_core::data::Format> {
+    if let Some(f) = flag {
+        return savant_core::data::Format::parse(f)
+            .ok_or_else(|| anyhow::anyhow!("--format must be csv, tsv or jsonl, got '{f}'"));
+    }
+    let name = path.to_string_lossy();
+    match savant_core::data::Format::from_name(&name) {
+        Some(f) => Ok(f),
+        None => anyhow::bail!(
+            "{}: cannot tell the format from the extension; use .csv, .tsv or .jsonl, or pass --format",
+            path.display()
+        ),
+    }
+}

@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod cmd;
+mod evaluation;
 mod fetch;
 mod io;
 mod memory;

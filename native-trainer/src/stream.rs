@@ -43,7 +43,7 @@ pub type Shard = TableReader<Box<dyn Read + Send>>;
 pub fn open_shard(path: &Path, format: Option<&str>, columns: &[&str]) -> Result<(Shard, Vec<usize>)> {
     let name = path.to_string_lossy();
     let inner = PathBuf::from(name.strip_suffix(".gz").unwrap_or(&name));
-    let format = crate::cmd::format_for(&inner, format)?;
+    let format = crate::io::format_for(&inner, format)?;
     let mut file = BufReader::with_capacity(1 << 20, open(path)?);
     let input: Box<dyn Read + Send> = if name.ends_with(".gz") {
         let magic = file.fill_buf().with_context(|| format!("reading {}", path.display()))?;

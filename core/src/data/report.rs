@@ -45,6 +45,44 @@ pub struct Report {
 }
 
 impl Report {
+    /// A few lines for a terminal: rows in and out, what was dropped, modified, redacted, the
+    /// label conflicts and the first warning.
+    pub fn summary(&self) -> String {
+        let r = self;
+        let mut s = format!("{}: {} rows in, {} out\n", r.source, r.rows_in, r.rows_out);
+        let list = |m: &BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+        if !r.dropped.is_empty() {
+            s += &format!("  dropped: {}\n", list(&r.dropped));
+        }
+        if !r.modified.is_empty() {
+            s += &format!("  modified: {}\n", list(&r.modified));
+        }
+        if !r.redactions.is_empty() {
+            s += &format!("  redactions: {}\n", list(&r.redactions));
+        }
+        if r.conflicts.groups > 0 {
+            let c = &r.conflicts;
+            s += &format!(
+                "  label conflicts: {} groups ({} rows), {} relabelled, {} dropped\n",
+                c.groups, c.rows, c.relabelled, c.dropped
+            );
+        }
+        if r.warnings_total > 0 {
+            s += &format!(
+                "  warnings: {} (first: {})\n",
+                r.warnings_total,
+                r.warnings
+                    .first()
+                    .map(|w| match w.line {
+                        Some(l) => format!("line {l}: {}", w.message),
+                        None => w.message.clone(),
+                    })
+                    .unwrap_or_default()
+            );
+        }
+        s
+    }
+
     pub fn new(source: &str) -> Self {
         Report { source: source.to_string(), ..Default::default() }
     }

@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 fn read(path: &Path, args: &Args) -> Result<LabelledRows> {
-    let format = super::format_for(path, args.format.as_deref())?;
+    let format = crate::io::format_for(path, args.format.as_deref())?;
     let reader = TableReader::new(BufReader::new(open(path)?), format, &path.display().to_string())?;
     Ok(LabelledRows::read(reader, &args.text, &args.label)?)
 }
@@ -99,16 +99,13 @@ pub fn run(args: Args) -> Result<()> {
         write_predictions(&preds_path, &args, test, &fit.baseline, &predicted_columns)?;
         let (metrics, html) = (args.output.join("test_metrics.json"), args.output.join("test_report.html"));
         // `savant eval` itself, on the file just written: the reports are what it makes of it.
-        super::eval::run(super::eval::Args {
+        crate::evaluation::evaluate_file(&crate::evaluation::EvalFile {
             input: preds_path.clone(),
             label: args.label.clone(),
             json: false,
             output: Some(metrics.clone()),
             html: Some(html),
-            bootstrap: 0,
-            seed: 0,
-            curves: false,
-            pos_label: None,
+            options: EvalOptions::default(),
             format: Some("csv".into()),
         })?;
         let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&metrics)?)?;

@@ -175,8 +175,8 @@ fn input_name(path: &Path) -> String {
 /// Runs the whole command; returns the report.
 pub fn run(args: Args) -> Result<Report> {
     let opts = args.options()?;
-    let in_format = super::format_for(&args.input, args.format.as_deref())?;
-    let out_format = super::format_for(&args.output, None)?;
+    let in_format = crate::io::format_for(&args.input, args.format.as_deref())?;
+    let out_format = crate::io::format_for(&args.output, None)?;
     let name = input_name(&args.input);
     let file = open(&args.input)?;
     let size = file.metadata().ok().map(|m| m.len());
@@ -186,7 +186,7 @@ pub fn run(args: Args) -> Result<Report> {
     let mut cleaner = Cleaner::new(opts, &reader)?;
     let against_text = args.against_text.clone().unwrap_or_else(|| args.text.clone());
     for other in &args.against {
-        let fmt = super::format_for(other, None)?;
+        let fmt = crate::io::format_for(other, None)?;
         let r = TableReader::new(BufReader::new(open(other)?), fmt, &input_name(other))?;
         let n = cleaner.add_against(r, &against_text)?;
         if !args.quiet {
@@ -224,44 +224,8 @@ pub fn run(args: Args) -> Result<Report> {
         write_json(path, &report)?;
     }
     if !args.quiet {
-        eprint!("{}", summary(&report));
+        eprint!("{}", report.summary());
         eprintln!("wrote {}", args.output.display());
     }
     Ok(report)
-}
-
-/// A few lines for the terminal.
-pub fn summary(r: &Report) -> String {
-    let mut s = format!("{}: {} rows in, {} out\n", r.source, r.rows_in, r.rows_out);
-    let list = |m: &BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-    if !r.dropped.is_empty() {
-        s += &format!("  dropped: {}\n", list(&r.dropped));
-    }
-    if !r.modified.is_empty() {
-        s += &format!("  modified: {}\n", list(&r.modified));
-    }
-    if !r.redactions.is_empty() {
-        s += &format!("  redactions: {}\n", list(&r.redactions));
-    }
-    if r.conflicts.groups > 0 {
-        let c = &r.conflicts;
-        s += &format!(
-            "  label conflicts: {} groups ({} rows), {} relabelled, {} dropped\n",
-            c.groups, c.rows, c.relabelled, c.dropped
-        );
-    }
-    if r.warnings_total > 0 {
-        s += &format!(
-            "  warnings: {} (first: {})\n",
-            r.warnings_total,
-            r.warnings
-                .first()
-                .map(|w| match w.line {
-                    Some(l) => format!("line {l}: {}", w.message),
-                    None => w.message.clone(),
-                })
-                .unwrap_or_default()
-        );
-    }
-    s
 }

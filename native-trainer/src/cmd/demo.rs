@@ -81,7 +81,7 @@ pub fn run(args: Args) -> Result<()> {
         c.report = Some(dir.join("clean_report.json"));
         c.quiet = true;
         let report = clean::run(c)?;
-        eprint!("{}", clean::summary(&report));
+        eprint!("{}", report.summary());
 
         let s = split::Args {
             input: dir.join("clean.csv"),

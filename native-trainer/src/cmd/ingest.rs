@@ -102,7 +102,7 @@ pub fn run(args: Args) -> Result<Report> {
     let report = ingest.report;
     if report.rows_out == 0 {
         std::fs::remove_file(&args.output).ok();
-        bail!("{}: no document gave any text\n{}", args.dir.display(), super::clean::summary(&report));
+        bail!("{}: no document gave any text\n{}", args.dir.display(), report.summary());
     }
     if let Some(path) = &args.report {
         write_json(path, &report)?;
@@ -110,7 +110,7 @@ pub fn run(args: Args) -> Result<Report> {
     // The report counts files (rows_in, rows_out); a file may give several rows.
     eprint!(
         "{}",
-        super::clean::summary(&report).replacen(" rows in, ", " files in, ", 1).replacen(
+        report.summary().replacen(" rows in, ", " files in, ", 1).replacen(
             " out\n",
             &format!(" written as {rows} rows\n"),
             1

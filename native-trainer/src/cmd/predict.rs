@@ -79,7 +79,7 @@ pub fn run(args: Args) -> Result<RunReport> {
         }
     }
     header.extend(added);
-    let out_format = super::format_for(&args.output, None)?;
+    let out_format = crate::io::format_for(&args.output, None)?;
 
     let mut report = RunReport::start(&args.input, &args.output, &args.model, &s, notes);
     let bar = bytes_bar("predict", Some(rows.total_bytes));
@@ -137,7 +137,7 @@ pub fn run(args: Args) -> Result<RunReport> {
     if let Some(path) = &args.per_window {
         let mut header: Vec<String> = ["row", "window", "char_start", "char_end", "pred"].map(String::from).to_vec();
         header.extend(labels.iter().map(|l| format!("prob_{l}")));
-        let format = super::format_for(path, None)?;
+        let format = crate::io::format_for(path, None)?;
         write_atomic(path, |w| {
             let mut writer = TableWriter::new(w, format, &header)?;
             for fields in &window_rows {

@@ -57,7 +57,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.sample == 0 || args.max_len < 3 {
         bail!("--sample must be at least 1 and --max-len at least 3");
     }
-    let format = super::format_for(&args.data, args.format.as_deref())?;
+    let format = crate::io::format_for(&args.data, args.format.as_deref())?;
     let file = crate::io::open(&args.data)?;
     let reader = TableReader::new(std::io::BufReader::new(file), format, &args.data.display().to_string())?;
     let Sample { texts, labels, .. } = Sample::read(reader, &args.text, args.label.as_deref(), args.sample)?;

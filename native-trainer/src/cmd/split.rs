@@ -43,7 +43,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<SplitReport> {
-    let format = super::format_for(&args.input, args.format.as_deref())?;
+    let format = crate::io::format_for(&args.input, args.format.as_deref())?;
     let name = args.input.display().to_string();
     let opts = SplitOptions {
         label_column: args.label.clone(),

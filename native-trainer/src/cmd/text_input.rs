@@ -223,7 +223,7 @@ pub struct TextRows {
 
 impl TextRows {
     pub fn open(path: &Path, format_flag: Option<&str>, text: &str) -> Result<TextRows> {
-        let format = super::format_for(path, format_flag)?;
+        let format = crate::io::format_for(path, format_flag)?;
         let name = path.display().to_string();
         let file = open(path)?;
         let total_bytes = file.metadata().with_context(|| format!("reading {name}"))?.len();

@@ -254,7 +254,7 @@ impl Args {
 
 /// One split's usable rows; the others are counted with their line and reason.
 fn read_labelled(path: &Path, args: &Args) -> Result<LabelledRows> {
-    let format = super::format_for(path, args.format.as_deref())?;
+    let format = crate::io::format_for(path, args.format.as_deref())?;
     let reader = TableReader::new(BufReader::new(open(path)?), format, &path.display().to_string())?;
     Ok(LabelledRows::read(reader, &args.text, &args.label)?)
 }
