@@ -86,7 +86,11 @@ PEERS = ("peft_lora", "torch_full")
 # Long texts (issue 20): a trained mode with how it reads a text longer than the max length.
 LONG = ("full_headtail", "full_windows", "full_windows8", "full_windows_max", "lora_windows", "lora_windows8", "lora_headtail",
         "full_len256", "lora_len256", "lora_windows8_pool", "lora_windows8_max", "lora_windows2", "lora_windows2_pool", "lora_len512")
-LONG_ARGS = {  # suffix -> savant train/predict flags
+# The variants' flags that predict takes too (each flag has one value).
+PREDICT_FLAGS = ("--long", "--stride", "--max-windows", "--aggregate", "--max-len")
+# Other settings of a trained mode, chosen on val like everything else.
+TUNED = ("full_balanced", "lora_balanced", "adapter_balanced")
+VARIANT_ARGS = {  # suffix -> savant train/predict flags
     "headtail": ["--long", "head-tail"],
     "windows": ["--long", "windows"],
     "windows8": ["--long", "windows", "--max-windows", "8"],
@@ -97,8 +101,9 @@ LONG_ARGS = {  # suffix -> savant train/predict flags
     "windows2_pool": ["--long", "windows", "--max-windows", "2", "--aggregate", "mean-pool"],
     "len256": ["--max-len", "256"],
     "len512": ["--max-len", "512"],
+    "balanced": ["--class-weights", "balanced"],
 }
-METHODS = UNTRAINED + TRAINED + PEERS + LONG
+METHODS = UNTRAINED + TRAINED + PEERS + LONG + TUNED
 LABELS = {
     "majority": "majority class", "tfidf_lr": "TF-IDF + LR (sklearn)", "savant_baseline": "TF-IDF + LR (savant baseline)",
     "centroid": "MiniLM untrained: centroid", "probe": "MiniLM untrained: probe",
@@ -119,6 +124,9 @@ LABELS = {
     "lora_windows8_max": "LoRA r 8, the first 8 windows of each text, max logits",
     "lora_windows2": "LoRA r 8, the first 2 windows of each text (~220 tokens), mean logits",
     "lora_windows2_pool": "LoRA r 8, the first 2 windows of each text, mean-pooled (trained on whole texts)",
+    "full_balanced": "full, class-weighted loss (balanced)",
+    "lora_balanced": "LoRA r 8, class-weighted loss (balanced)",
+    "adapter_balanced": "Houlsby adapters, class-weighted loss (balanced)",
 }
 SEED = 42
 MAX_LEN = 128
@@ -404,7 +412,7 @@ def untrained(method: str, info: dict, savant: Path, minilm: Path, env: dict, th
 def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args) -> dict:
     files = info["files"]
     mode, _, variant = method.partition("_")
-    long = LONG_ARGS.get(variant, [])
+    long = VARIANT_ARGS.get(variant, [])
     run_dir = QDATA / info["name"] / "runs" / method
     logs = QDATA / info["name"] / "logs"
     preds = QDATA / info["name"] / "preds" / f"{method}.csv"
@@ -420,10 +428,12 @@ def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args
     train += long
     model = ["--model", str(minilm), "--adapter", rel(run_dir / "adapter")] if mode in ("adapter", "lora") \
         else ["--model", rel(run_dir / "model")]
-    # The max length trained with (a variant may set its own; clap takes an option once).
+    # The max length trained with (a variant may set its own; clap takes an option once), and
+    # how texts are read; the other flags (--class-weights) are training's alone.
     max_len = [] if "--max-len" in long else ["--max-len", str(MAX_LEN)]
+    shared = [x for flag, value in zip(long[::2], long[1::2]) if flag in PREDICT_FLAGS for x in (flag, value)]
     predict = [str(savant), "predict", *model, rel(files["test"]), "--text", "text", *max_len,
-               "--device", "cpu", "-o", rel(preds)] + long
+               "--device", "cpu", "-o", rel(preds)] + shared
     row = {"method": method, "commands": {"train": shlex.join(train), "predict": shlex.join(predict)}, "wall_s": {}}
     shutil.rmtree(run_dir, ignore_errors=True)
     for stage, cmd in (("train", train), ("predict", predict)):
@@ -537,7 +547,7 @@ def main() -> None:
         print(table(doc), end="")
         return
     datasets = [d for d in args.datasets.split(",") if d]
-    wanted = {"all": UNTRAINED + TRAINED, "untrained": UNTRAINED, "trained": TRAINED, "peer": PEERS, "long": LONG}
+    wanted = {"all": UNTRAINED + TRAINED, "untrained": UNTRAINED, "trained": TRAINED, "peer": PEERS, "long": LONG, "tuned": TUNED}
     methods = [m for w in args.methods.split(",") if w for m in wanted.get(w, (w,))]
     bad = [d for d in datasets if d not in DATASETS] + [m for m in methods if m not in METHODS]
     if bad:
