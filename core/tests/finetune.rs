@@ -291,7 +291,7 @@ fn the_cpu_gelu_and_its_gradient_match_burns() {
 
 #[test]
 fn dropout_zeroes_about_p_scales_the_rest_and_follows_the_seed() {
-    use savant_core::model::cpu_fast::Dropout;
+    use savant_core::model::Dropout;
     let ad = device().autodiff();
     let drop = Dropout::new(0.25);
     let draw = || {

@@ -2,7 +2,6 @@
 //! inserted. A strategy only reshapes the model; every strategy then goes through the one
 //! training step of [`crate::train`].
 
-pub mod adapter;
 pub mod lora;
 pub mod peft;
 
@@ -10,8 +9,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
-pub use adapter::Adapter;
-pub use lora::{Lora, LoraTarget};
+pub use crate::model::{Adapter, Lora};
+pub use lora::LoraTarget;
 
 use crate::data::rng::SplitMix64;
 use crate::model::bert::Dense;
@@ -228,7 +227,7 @@ pub fn new_classifier(
     BertClassifier {
         bert,
         pooler,
-        dropout: crate::model::cpu_fast::Dropout::new(config.classifier_dropout),
+        dropout: crate::model::Dropout::new(config.classifier_dropout),
         classifier,
         pooling: config.classifier_pooling.unwrap_or(crate::model::Pooling::Mean),
     }
@@ -263,7 +262,7 @@ pub fn with_head(model: BertClassifier, weights: &[f32], bias: &[f32]) -> BertCl
 /// A linear layer as HF initialises a new one: weights N(0, `std`) drawn from `rng`, zero bias.
 pub(crate) fn fresh_linear(d_in: usize, d_out: usize, std: f64, rng: &mut SplitMix64, device: &Device) -> Linear {
     let w: Vec<f32> = (0..d_in * d_out).map(|_| (normal(rng) * std) as f32).collect();
-    adapter::linear(&w, &vec![0.0; d_out], d_in, d_out, device)
+    crate::model::adapter::linear(&w, &vec![0.0; d_out], d_in, d_out, device)
 }
 
 /// A standard normal draw (Box–Muller).

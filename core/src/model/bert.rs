@@ -5,14 +5,14 @@
 use burn::module::Module;
 use burn::nn::{Embedding, LayerNorm, Linear};
 
-use super::cpu_fast::Dropout;
+use super::Dropout;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{activation, Bool, Device, Int, Tensor, TensorData};
 
 use super::config::{Activation, BertConfig, Pooling};
 use super::precision;
-use crate::finetune::{Adapter, Lora};
+use super::{Adapter, Lora};
 use crate::tokenize::TokenBatch;
 
 /// A tokenised batch on a device.

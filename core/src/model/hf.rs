@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 
-use super::cpu_fast::Dropout;
+use super::Dropout;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 

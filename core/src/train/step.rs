@@ -200,7 +200,7 @@ fn part_gradients<M: Objective>(
     // Parts that share leaf tensors share one autodiff graph, and burn runs one backward of a
     // graph at a time: each part gets its own leaves (same values, same parameter ids).
     let model = own_leaves(model);
-    crate::model::cpu_fast::with_dropout_seed(dropout_seed, || {
+    crate::model::with_dropout_seed(dropout_seed, || {
         with_precision(compute.precision, || {
             let loss = model.loss(batch, options, device) * share;
             let backward = if compute.loss_scale == 1.0 { loss.clone() } else { loss.clone() * compute.loss_scale };
