@@ -4,8 +4,8 @@ pub mod augment;
 pub mod batches;
 pub mod checkpoint;
 pub mod flops;
-pub mod helpers;
 pub mod limits;
+pub mod remote;
 pub mod schedule;
 pub mod session;
 pub mod setup;
@@ -14,8 +14,8 @@ pub mod step;
 pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};
 pub use flops::{batch_training_flops, Throughput};
-pub use helpers::{OwnedPartRequest, PartFuture, PartHelpers, PartReply, PartRequest};
 pub use limits::{fit_to_limits, BufferLimits, Fit, StepMemory};
+pub use remote::{OwnedPartRequest, PartFuture, PartHelpers, PartReply, PartRequest};
 pub use schedule::LinearSchedule;
 pub use session::{
     higher_is_better, metric_value, read_scalar, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint,

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use super::augment::Augment;
 use super::batches::{document_batches, epoch_batches};
 use super::flops::batch_training_flops;
-use super::helpers::PartHelpers;
+use super::remote::PartHelpers;
 use super::step::{LabelledBatch, Runner, Sequential, Trainer};
 use crate::data::rng::SplitMix64;
 use crate::infer::{argmax_rows, classify, head_features, softmax_rows};
@@ -332,7 +332,7 @@ impl Session {
         let probe_pending = config.probe_head;
         let by_document = config.aggregate == Aggregate::MeanPool && !train.doc.is_empty();
         let batches = train.epoch_plan(config.batch_size, config.seed, 0, by_document);
-        let full = super::helpers::all_trainable(trainer.model());
+        let full = super::remote::all_trainable(trainer.model());
         let mut trainer = trainer;
         trainer.set_dropout_seed(config.seed);
         Ok(Session {

@@ -10,7 +10,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
-use super::helpers::{set_trainable_values, trainable_values, PartFuture, PartHelpers, PartReply, PartRequest};
+use super::remote::{set_trainable_values, trainable_values, PartFuture, PartHelpers, PartReply, PartRequest};
 use super::schedule::LinearSchedule;
 use crate::model::precision::{with_precision, Precision};
 use crate::model::{BertClassifier, EncoderInput};
@@ -157,8 +157,7 @@ impl LossScale {
     }
 }
 
-/// The gradients and (weighted) loss of one part of a step.
-pub type PartResult = (GradientsParams, Tensor<1>);
+pub use super::remote::PartResult;
 
 /// One part's work, for a [`Runner`].
 pub type Job<'a> = Box<dyn FnOnce() -> PartResult + Send + 'a>;

@@ -13,8 +13,10 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Shape, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::step::PartResult;
 use crate::{Error, Result};
+
+/// The gradients and (weighted) loss of one part of a step.
+pub type PartResult = (GradientsParams, Tensor<1>);
 
 /// One part of a step, as a helper gets it.
 #[derive(Debug, Serialize)]
