@@ -116,6 +116,59 @@ impl TokenizerFit {
     }
 }
 
+/// The nearest-class-centroid classifier on sentence vectors: each class's centroid is the
+/// normalised mean of its training vectors' unit vectors; a vector's class probabilities are the
+/// softmax of its cosine similarities to the centroids over a temperature (0.05, as contrastive
+/// training scales them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Centroids {
+    /// `[classes, dim]` unit rows.
+    unit: Vec<f64>,
+    dim: usize,
+}
+
+impl Centroids {
+    pub const TEMPERATURE: f64 = 0.05;
+
+    /// The centroids of `x` (`[n, dim]` row-major) by class `y` (< `classes`); a class without
+    /// rows gets a zero centroid (similarity 0 to everything).
+    pub fn fit(x: &[f32], dim: usize, y: &[usize], classes: usize) -> Centroids {
+        let mut unit = vec![0f64; classes * dim];
+        for (v, &c) in x.chunks_exact(dim).zip(y) {
+            let v = unit_vector(v);
+            unit[c * dim..(c + 1) * dim].iter_mut().zip(v).for_each(|(a, b)| *a += b);
+        }
+        for row in unit.chunks_exact_mut(dim) {
+            let norm = row.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+        Centroids { unit, dim }
+    }
+
+    /// Class probabilities of each row of `x`, `[n, classes]` row-major.
+    pub fn probabilities(&self, x: &[f32]) -> Vec<f64> {
+        let mut out = Vec::with_capacity(x.len() / self.dim * (self.unit.len() / self.dim));
+        for v in x.chunks_exact(self.dim) {
+            let v = unit_vector(v);
+            let sims: Vec<f64> = self
+                .unit
+                .chunks_exact(self.dim)
+                .map(|c| c.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>() / Self::TEMPERATURE)
+                .collect();
+            let max = sims.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let exps: Vec<f64> = sims.iter().map(|s| (s - max).exp()).collect();
+            let sum: f64 = exps.iter().sum();
+            out.extend(exps.iter().map(|e| e / sum));
+        }
+        out
+    }
+}
+
+fn unit_vector(v: &[f32]) -> Vec<f64> {
+    let norm = v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
+    v.iter().map(|&x| x as f64 / norm).collect()
+}
+
 /// A multinomial logistic-regression head on fixed features (a linear probe): features
 /// standardised, then mean softmax cross-entropy plus `‖W‖² / (2·C·n)` — the objective of
 /// scikit-learn's `LogisticRegression(C=c)` divided by `C·n`, the intercept not penalised —
@@ -542,6 +595,19 @@ impl Ranking {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn centroids_are_the_normalised_means_of_unit_vectors_and_score_by_cosine() {
+        // Class 0: (2, 0) and (0, 1) → unit means (0.5, 0.5) → (1/√2, 1/√2); class 1: (0, -3).
+        let x = [2.0f32, 0.0, 0.0, 1.0, 0.0, -3.0];
+        let c = Centroids::fit(&x, 2, &[0, 0, 1], 2);
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        assert!(c.unit.iter().zip([h, h, 0.0, -1.0]).all(|(a, b)| (a - b).abs() < 1e-12), "{:?}", c.unit);
+        // (1, 1) is at cosine 1 from class 0 and −1/√2 from class 1: softmax over τ = 0.05.
+        let p = c.probabilities(&[1.0, 1.0]);
+        let want0 = 1.0 / (1.0 + ((-h - 1.0) / Centroids::TEMPERATURE).exp());
+        assert!((p[0] - want0).abs() < 1e-12 && (p[0] + p[1] - 1.0).abs() < 1e-12, "{p:?}");
+    }
+
     use super::*;
     use crate::data::rng::SplitMix64;
 

@@ -289,37 +289,9 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
     }
     let centroid_rows: Vec<usize> = first.iter().flatten().copied().collect();
     let vectors = encoder.embed(&centroid_rows.iter().map(|&i| rows.train[i].0.as_str()).collect::<Vec<_>>(), false)?;
-    let vector_of = |i: usize| {
-        let at = centroid_rows.iter().position(|&r| r == i).expect("embedded above");
-        &vectors[at * dim..(at + 1) * dim]
-    };
     let embed_seconds = t.elapsed().as_secs_f64();
-    let unit = |v: &[f32]| -> Vec<f64> {
-        let norm = v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
-        v.iter().map(|&x| x as f64 / norm).collect()
-    };
-    let centroids: Vec<Vec<f64>> = first
-        .iter()
-        .map(|members| {
-            let mut c = vec![0f64; dim];
-            for &i in members {
-                c.iter_mut().zip(unit(vector_of(i))).for_each(|(a, b)| *a += b);
-            }
-            let norm = c.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
-            c.iter().map(|x| x / norm).collect()
-        })
-        .collect();
-    // Cosine similarities → probabilities (softmax, temperature 0.05 as in contrastive training).
-    let mut scores = Vec::with_capacity(n * k);
-    for v in test_vectors.chunks(dim) {
-        let v = unit(v);
-        let sims: Vec<f64> =
-            centroids.iter().map(|c| c.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>() / 0.05).collect();
-        let max = sims.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let exps: Vec<f64> = sims.iter().map(|s| (s - max).exp()).collect();
-        let sum: f64 = exps.iter().sum();
-        scores.extend(exps.iter().map(|e| e / sum));
-    }
+    let classes: Vec<usize> = centroid_rows.iter().map(|&i| train_y[i]).collect();
+    let scores = savant_core::probe::Centroids::fit(&vectors, dim, &classes, k).probabilities(&test_vectors);
     let report = score(dir, "centroid", &rows, scores)?;
     results.push(Scored {
         method: "centroid",
