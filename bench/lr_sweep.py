@@ -80,7 +80,7 @@ def main():
                 results = [x for x in results if "failed" in x or key(x) != key(r)] + [r]
                 print(json.dumps(r), flush=True)
                 json.dump({"settings": vars(a), "results": results}, open(a.out, "w"), indent=1)
-    # The README's table ("Learning rates" under Figures) is this output.
+    # docs/benchmarks.md's table ("Learning rates") is this output.
     print("\n| dataset | mode | peak lr | val macro-F1 | best epoch | probe (epoch 0) | TF-IDF + LR | seconds |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in results:

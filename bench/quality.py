@@ -5,7 +5,7 @@ for all, test macro-F1 and accuracy with 95% bootstrap intervals (savant eval's)
     bench/quality.py --datasets medical                       # every method on the drug reviews (~20 min)
     bench/quality.py --datasets finance --methods lora        # LoRA on the full CFPB split (~45 min)
     bench/quality.py --datasets finance --methods untrained   # majority, TF-IDF + LR, centroid, probe (minutes)
-    bench/quality.py --table                                  # the README's table, from the results file
+    bench/quality.py --table                                  # docs/benchmarks.md's tables, from the results file
     bench/quality.py --datasets medical --train-rows 48 --val-rows 16 --test-rows 16 --epochs 1 --methods lora   # smoke
 
 Results accumulate in bench/results/quality_full.json, one row per dataset x method: a run does the
