@@ -117,7 +117,8 @@ pub struct TrainOptions {
     /// windows: the first this many windows of each text (`None`: all of them).
     pub max_windows: Option<usize>,
     /// windows: how a document's windows' logits become its own at validation and prediction
-    /// (training sees each window with its document's label).
+    /// (training sees each window with its document's label), or mean-pool: a document's mean
+    /// window features are classified, in training too.
     pub aggregate: Aggregate,
 }
 

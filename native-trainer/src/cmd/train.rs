@@ -593,3 +593,24 @@ fn streamed_run(
     );
     Ok((run, stream))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    // Options are declared twice (clap's defaults here, TrainOptions::default() in core, which
+    // the page uses): they must agree, or the CLI and the page train different models.
+    #[test]
+    fn the_flags_defaults_are_cores_defaults() {
+        let cli =
+            Cli::try_parse_from(["savant", "--model", "m", "--train", "t.csv", "--val", "v.csv", "-o", "out"]).unwrap();
+        assert_eq!(cli.args.options(1).unwrap(), TrainOptions::default());
+    }
+}
