@@ -322,22 +322,7 @@ impl PartHelper {
 }
 
 fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
-    match e {
-        TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens, samples, flops } => json!({
-            "event": "step", "epoch": epoch + 1, "step": step, "total_steps": total_steps,
-            "loss": loss, "lr": lr, "tokens": tokens, "samples": samples, "model_flops": flops,
-        }),
-        TrainEvent::Epoch { epoch, step, train_loss, val_metric, improved } => json!({
-            "event": "epoch", "epoch": epoch + 1, "step": step, "train_loss": train_loss,
-            "val_metric": val_metric, "metric": metric, "improved": improved,
-        }),
-        // The probe-initialised head: its validation before any step is epoch 0.
-        TrainEvent::Probe { fitted: true, val_metric, c, .. } => json!({
-            "event": "epoch", "epoch": 0, "step": 0, "val_metric": val_metric, "metric": metric,
-            "improved": true, "probe": true, "probe_c": c,
-        }),
-        TrainEvent::Probe { embedded, total, .. } => json!({ "event": "probe", "embedded": embedded, "total": total }),
-    }
+    serde_json::to_value(e.line(metric)).expect("log lines serialise")
 }
 
 /// One `Session::advance`, as the JSON `step()` resolves to.

@@ -3,6 +3,7 @@
 pub mod augment;
 pub mod batches;
 pub mod checkpoint;
+pub mod events;
 pub mod flops;
 pub mod limits;
 pub mod remote;
@@ -13,6 +14,7 @@ pub mod step;
 
 pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};
+pub use events::{LogLine, Rate};
 pub use flops::{batch_training_flops, Throughput};
 pub use limits::{fit_to_limits, BufferLimits, Fit, StepMemory};
 pub use remote::{OwnedPartRequest, PartFuture, PartHelpers, PartReply, PartRequest};

@@ -371,7 +371,7 @@ pub fn train(args: Args) -> Result<Trained> {
             .with_context(|| format!("creating {}", log_path.display()))?,
     );
     if args.resume {
-        writeln!(log, "{}", json!({"event": "resume", "step": session.trainer.step}))?;
+        writeln!(log, "{}", savant_core::train::LogLine::Resume { step: session.trainer.step }.json())?;
     }
     let bar = ProgressBar::new(session.total_steps() as u64).with_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} ({eta})")
@@ -420,7 +420,7 @@ pub fn train(args: Args) -> Result<Trained> {
         }
         for event in events {
             let line = match &event {
-                TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens: n, samples, flops: flops_since } => {
+                TrainEvent::Step { epoch, loss, lr, tokens: n, samples, flops: flops_since, .. } => {
                     tokens += n;
                     flops += flops_since;
                     let secs = step_seconds - seconds_at_log;
@@ -432,11 +432,7 @@ pub fn train(args: Args) -> Result<Trained> {
                         epoch + 1,
                         crate::progress::rate_text(&rate)
                     ));
-                    json!({"event": "step", "epoch": epoch + 1, "step": step, "total_steps": total_steps,
-                           "loss": loss, "lr": lr, "tokens": n, "samples": samples,
-                           "tokens_per_second": rate.tokens_per_second, "samples_per_second": rate.samples_per_second,
-                           "model_tflops_per_second": rate.model_tflops_per_second, "mfu": rate.mfu,
-                           "seconds": train_started.elapsed().as_secs_f64()})
+                    event.line(&args.metric).timed(train_started.elapsed().as_secs_f64(), Some(&rate))
                 }
                 TrainEvent::Probe { embedded, total, fitted: false, .. } => {
                     bar.set_message(format!("linear probe: {embedded}/{total} training and validation rows embedded"));
@@ -449,10 +445,9 @@ pub fn train(args: Args) -> Result<Trained> {
                         args.metric,
                         val_metric.map_or("undefined".to_string(), |v| format!("{v:.4}")),
                     ));
-                    json!({"event": "epoch", "epoch": 0, "step": 0, "val_metric": val_metric, "metric": args.metric,
-                           "improved": true, "probe": true, "probe_c": c, "seconds": train_started.elapsed().as_secs_f64()})
+                    event.line(&args.metric).timed(train_started.elapsed().as_secs_f64(), None)
                 }
-                TrainEvent::Epoch { epoch, step, train_loss, val_metric, improved } => {
+                TrainEvent::Epoch { epoch, train_loss, val_metric, improved, .. } => {
                     bar.println(format!(
                         "epoch {}: train loss {train_loss:.4}, val {} {}{}",
                         epoch + 1,
@@ -460,12 +455,10 @@ pub fn train(args: Args) -> Result<Trained> {
                         val_metric.map_or("undefined".to_string(), |v| format!("{v:.4}")),
                         if *improved { " (best so far)" } else { "" }
                     ));
-                    json!({"event": "epoch", "epoch": epoch + 1, "step": step, "train_loss": train_loss,
-                           "val_metric": val_metric, "metric": args.metric, "improved": improved,
-                           "seconds": train_started.elapsed().as_secs_f64()})
+                    event.line(&args.metric).timed(train_started.elapsed().as_secs_f64(), None)
                 }
             };
-            writeln!(log, "{line}")?;
+            writeln!(log, "{}", line.json())?;
         }
         log.flush()?;
     }

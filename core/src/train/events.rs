@@ -1,0 +1,190 @@
+//! The lines a run writes as it goes — `train_log.jsonl` natively, the events the page's charts
+//! read — declared once, so both shells write the same shape. Timings come from the shell (core
+//! has no clock): [`LogLine::timed`].
+
+use serde::Serialize;
+
+use super::flops::Throughput;
+use super::session::TrainEvent;
+
+/// One line of a run's log. Epochs count from 1; epoch 0 is the probe-initialised head before
+/// any step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LogLine {
+    /// A logging point: the mean loss since the last one, and what those steps trained on.
+    Step {
+        epoch: usize,
+        step: usize,
+        total_steps: usize,
+        loss: f64,
+        lr: f64,
+        tokens: usize,
+        samples: usize,
+        /// Model FLOPs of those steps ([`super::flops`]).
+        model_flops: f64,
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        rate: Option<Rate>,
+    },
+    /// A validation: after an epoch, or (epoch 0, `probe`) the probe-initialised head's.
+    Epoch {
+        epoch: usize,
+        step: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        train_loss: Option<f64>,
+        val_metric: Option<f64>,
+        metric: String,
+        improved: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        probe: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        probe_c: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seconds: Option<f64>,
+    },
+    /// The probe-initialised head's embedding pass: rows embedded so far of all.
+    Probe { embedded: usize, total: usize },
+    /// A run continued from its checkpoint at `step`.
+    Resume { step: usize },
+}
+
+/// A logging point's speed, measured by the shell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rate {
+    pub tokens_per_second: f64,
+    pub samples_per_second: f64,
+    pub model_tflops_per_second: f64,
+    pub mfu: Option<f64>,
+    /// Seconds since the run started.
+    pub seconds: f64,
+}
+
+impl TrainEvent {
+    /// The event's log line; `metric` names the validation metric.
+    pub fn line(&self, metric: &str) -> LogLine {
+        match *self {
+            TrainEvent::Step { epoch, step, total_steps, loss, lr, tokens, samples, flops } => LogLine::Step {
+                epoch: epoch + 1,
+                step,
+                total_steps,
+                loss,
+                lr,
+                tokens,
+                samples,
+                model_flops: flops,
+                rate: None,
+            },
+            TrainEvent::Epoch { epoch, step, train_loss, val_metric, improved } => LogLine::Epoch {
+                epoch: epoch + 1,
+                step,
+                train_loss: Some(train_loss),
+                val_metric,
+                metric: metric.to_string(),
+                improved,
+                probe: None,
+                probe_c: None,
+                seconds: None,
+            },
+            TrainEvent::Probe { fitted: true, val_metric, c, .. } => LogLine::Epoch {
+                epoch: 0,
+                step: 0,
+                train_loss: None,
+                val_metric,
+                metric: metric.to_string(),
+                improved: true,
+                probe: Some(true),
+                probe_c: c,
+                seconds: None,
+            },
+            TrainEvent::Probe { embedded, total, .. } => LogLine::Probe { embedded, total },
+        }
+    }
+}
+
+impl LogLine {
+    /// The line with the shell's timing: `seconds` since the run started and, for a step, the
+    /// speed since the last logging point.
+    pub fn timed(self, seconds: f64, throughput: Option<&Throughput>) -> LogLine {
+        match self {
+            LogLine::Step { epoch, step, total_steps, loss, lr, tokens, samples, model_flops, .. } => LogLine::Step {
+                epoch,
+                step,
+                total_steps,
+                loss,
+                lr,
+                tokens,
+                samples,
+                model_flops,
+                rate: throughput.map(|t| Rate {
+                    tokens_per_second: t.tokens_per_second,
+                    samples_per_second: t.samples_per_second,
+                    model_tflops_per_second: t.model_tflops_per_second,
+                    mfu: t.mfu,
+                    seconds,
+                }),
+            },
+            LogLine::Epoch { epoch, step, train_loss, val_metric, metric, improved, probe, probe_c, .. } => {
+                LogLine::Epoch {
+                    epoch,
+                    step,
+                    train_loss,
+                    val_metric,
+                    metric,
+                    improved,
+                    probe,
+                    probe_c,
+                    seconds: Some(seconds),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The line as JSON text (one line of `train_log.jsonl`).
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).expect("log lines serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The shapes both shells write, byte for byte.
+    #[test]
+    fn each_event_has_one_line_shape() {
+        let step = TrainEvent::Step {
+            epoch: 0,
+            step: 10,
+            total_steps: 90,
+            loss: 0.5,
+            lr: 1e-3,
+            tokens: 1200,
+            samples: 16,
+            flops: 2e9,
+        };
+        assert_eq!(
+            step.line("f1_macro").json(),
+            r#"{"event":"step","epoch":1,"step":10,"total_steps":90,"loss":0.5,"lr":0.001,"tokens":1200,"samples":16,"model_flops":2000000000.0}"#
+        );
+        let rate =
+            Throughput { tokens_per_second: 600.0, samples_per_second: 8.0, model_tflops_per_second: 0.001, mfu: None };
+        assert_eq!(
+            step.line("f1_macro").timed(2.5, Some(&rate)).json(),
+            r#"{"event":"step","epoch":1,"step":10,"total_steps":90,"loss":0.5,"lr":0.001,"tokens":1200,"samples":16,"model_flops":2000000000.0,"tokens_per_second":600.0,"samples_per_second":8.0,"model_tflops_per_second":0.001,"mfu":null,"seconds":2.5}"#
+        );
+        let epoch = TrainEvent::Epoch { epoch: 1, step: 90, train_loss: 0.25, val_metric: Some(0.75), improved: false };
+        assert_eq!(
+            epoch.line("f1_macro").timed(9.0, None).json(),
+            r#"{"event":"epoch","epoch":2,"step":90,"train_loss":0.25,"val_metric":0.75,"metric":"f1_macro","improved":false,"seconds":9.0}"#
+        );
+        let probe = TrainEvent::Probe { embedded: 40, total: 40, fitted: true, val_metric: None, c: Some(0.01) };
+        assert_eq!(
+            probe.line("accuracy").json(),
+            r#"{"event":"epoch","epoch":0,"step":0,"val_metric":null,"metric":"accuracy","improved":true,"probe":true,"probe_c":0.01}"#
+        );
+        let embedding = TrainEvent::Probe { embedded: 16, total: 40, fitted: false, val_metric: None, c: None };
+        assert_eq!(embedding.line("f1_macro").json(), r#"{"event":"probe","embedded":16,"total":40}"#);
+        assert_eq!(LogLine::Resume { step: 7 }.json(), r#"{"event":"resume","step":7}"#);
+    }
+}
