@@ -1,0 +1,180 @@
+//! `savant predict` and `savant embed`: what eval reads, every row counted, bad inputs.
+
+use super::common::*;
+
+#[test]
+fn predict_writes_what_eval_reads_and_counts_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "the bank charged my account a late fee twice ".repeat(10);
+    let input = write(
+        dir.path(),
+        "in.csv",
+        &format!(
+            "id,text,label\n1,my card was charged twice,fraud\n2,,other\n3,{long},billing\n4,\"unterminated,other\n"
+        ),
+    );
+    let model = model_fixture("tiny-cls");
+    let o = savant(
+        &["predict", "--model", model.to_str().unwrap(), input.to_str().unwrap(), "--text", "text"]
+            .into_iter()
+            .chain(["-o", "preds.csv", "--logits", "--batch-size", "2", "--report", "r.json", "--device", "cpu"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert_no_panic(&o, "predict");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_report(&dir.path().join("r.json"));
+    assert_eq!(r["rows_read"], 4, "{r}");
+    assert_eq!(r["rows_written"], 3, "{r}");
+    assert_eq!(r["rows_skipped"], 1, "{r}");
+    assert_eq!(r["skipped"][0]["line"], 5, "{r}");
+    assert_eq!(r["truncated"], 1, "{r}");
+    assert_eq!(r["empty_text"], 1, "{r}");
+    assert_eq!(r["max_len"], 24, "the model's max_position_embeddings: {r}");
+    let out = std::fs::read_to_string(dir.path().join("preds.csv")).unwrap();
+    let header = out.lines().next().unwrap();
+    assert_eq!(header, "id,text,label,pred,prob_billing,prob_fraud,prob_other,logit_billing,logit_fraud,logit_other");
+    for line in out.lines().skip(1) {
+        let f: Vec<&str> = line.rsplitn(7, ',').collect();
+        let probs: f64 = f[3..6].iter().map(|p| p.parse::<f64>().unwrap()).sum();
+        assert!((probs - 1.0).abs() < 1e-5, "{line}");
+    }
+    no_temp_files(dir.path());
+    let o = savant(&["eval", "preds.csv", "--label", "label", "--json"], dir.path());
+    assert!(o.status.success(), "eval reads predict's output: {}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["n"], 3);
+}
+
+#[test]
+fn embed_writes_jsonl_and_npy() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "in.jsonl", "{\"text\":\"the patient took a daily dose\"}\n{\"text\":\"refund\"}\n");
+    let model = model_fixture("tiny-base");
+    for out in ["v.jsonl", "v.npy"] {
+        let o = savant(&["embed", "--model", model.to_str().unwrap(), "in.jsonl", "-o", out], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("mean pooling, not normalised, 24 dimensions"), "{}", stderr(&o));
+    }
+    let lines: Vec<Value> = std::fs::read_to_string(dir.path().join("v.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["text"], "refund");
+    assert_eq!(lines[1]["embedding"].as_array().unwrap().len(), 24);
+    let npy = std::fs::read(dir.path().join("v.npy")).unwrap();
+    assert_eq!(npy.len(), 128 + 2 * 24 * 4);
+    assert!(String::from_utf8_lossy(&npy[..128]).contains("'shape': (2, 24)"));
+    let first = f32::from_le_bytes(npy[128 + 24 * 4..128 + 24 * 4 + 4].try_into().unwrap());
+    assert!((first as f64 - lines[1]["embedding"][0].as_f64().unwrap()).abs() < 1e-6);
+    // --normalize gives unit vectors
+    let o =
+        savant(&["embed", "--model", model.to_str().unwrap(), "in.jsonl", "-o", "n.jsonl", "--normalize"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value =
+        serde_json::from_str(std::fs::read_to_string(dir.path().join("n.jsonl")).unwrap().lines().next().unwrap())
+            .unwrap();
+    let norm: f64 = v["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap().powi(2)).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+}
+
+#[test]
+fn predict_and_embed_bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "in.csv", "text,pred\nhello,x\n");
+    write(d, "ok.csv", "text\nhello\n");
+    let cls = model_fixture("tiny-cls");
+    let base = model_fixture("tiny-base");
+    let truncated = copy_model("tiny-cls", &d.join("truncated"));
+    let w = std::fs::read(truncated.join("model.safetensors")).unwrap();
+    std::fs::write(truncated.join("model.safetensors"), &w[..w.len() / 2]).unwrap();
+    let no_weights = copy_model("tiny-cls", &d.join("noweights"));
+    std::fs::remove_file(no_weights.join("model.safetensors")).unwrap();
+    let huge_header = copy_model("tiny-cls", &d.join("huge"));
+    let mut w2 = w.clone();
+    w2[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(huge_header.join("model.safetensors"), &w2).unwrap();
+
+    let p = |m: &Path| m.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["predict".into(), "--model".into(), "nowhere".into(), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "nowhere: not a folder",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&cls), "in.csv".into(), "-o".into(), "o.csv".into()],
+            "already has a column 'pred'",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--model".into(),
+                p(&cls),
+                "ok.csv".into(),
+                "--text".into(),
+                "body".into(),
+                "-o".into(),
+                "o.csv".into(),
+            ],
+            "no column named 'body'",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--model".into(),
+                p(&cls),
+                "ok.csv".into(),
+                "--max-len".into(),
+                "100".into(),
+                "-o".into(),
+                "o.csv".into(),
+            ],
+            "--max-len 100 is more than the model's 24 positions",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&base), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "no classification head",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&truncated), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "truncated",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&no_weights), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "no model.safetensors",
+        ),
+        (
+            vec!["predict".into(), "--model".into(), p(&huge_header), "ok.csv".into(), "-o".into(), "o.csv".into()],
+            "header length field says 18446744073709551615 bytes",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--model".into(),
+                p(&cls),
+                "ok.csv".into(),
+                "--device".into(),
+                "cuda".into(),
+                "-o".into(),
+                "o.csv".into(),
+            ],
+            "built without the 'cuda' feature",
+        ),
+        (
+            vec!["embed".into(), "--model".into(), p(&base), "ok.csv".into(), "-o".into(), "v.csv".into()],
+            "embed writes .jsonl or .npy",
+        ),
+    ];
+    for (args, want) in cases {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = savant(&refs, d);
+        assert_no_panic(&o, &args.join(" "));
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(want), "{args:?}: expected '{want}' in:\n{}", stderr(&o));
+        assert!(!d.join("o.csv").exists(), "{args:?}: no output on error");
+    }
+    no_temp_files(d);
+}
