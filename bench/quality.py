@@ -103,7 +103,9 @@ VARIANT_ARGS = {  # suffix -> savant train/predict flags
     "len512": ["--max-len", "512"],
     "balanced": ["--class-weights", "balanced"],
 }
-METHODS = UNTRAINED + TRAINED + PEERS + LONG + TUNED
+# A trained run's probabilities averaged with TF-IDF + LR's (ens_<method>), weight chosen on val.
+ENSEMBLES = tuple(f"ens_{m}" for m in TRAINED + LONG + TUNED)
+METHODS = UNTRAINED + TRAINED + PEERS + LONG + TUNED + ENSEMBLES
 LABELS = {
     "majority": "majority class", "tfidf_lr": "TF-IDF + LR (sklearn)", "savant_baseline": "TF-IDF + LR (savant baseline)",
     "centroid": "MiniLM untrained: centroid", "probe": "MiniLM untrained: probe",
@@ -456,6 +458,52 @@ def trained(method: str, info: dict, savant: Path, minilm: Path, env: dict, args
     return row
 
 
+def ensemble(method: str, info: dict, savant: Path, env: dict, res: dict) -> dict:
+    """`ens_<trained method>`: that run's class probabilities averaged with TF-IDF + LR's (its C
+    from the tfidf_lr row), w · specialist + (1 − w) · TF-IDF, w in 0, 0.1, ... 1 chosen on val
+    macro-F1. The run's model is read again to predict the val rows (its row's predict command)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    base = method.removeprefix("ens_")
+    if base not in res or "commands" not in res[base] or "tfidf_lr" not in res:
+        raise RuntimeError(f"{method} needs the {base} and tfidf_lr rows first")
+    classes, files = info["classes"], info["files"]
+    preds_dir = QDATA / info["name"] / "preds"
+    cmd = shlex.split(res[base]["commands"]["predict"])
+    val_preds = preds_dir / f"{base}.val.csv"
+    cmd[cmd.index(rel(files["test"]))] = rel(files["val"])
+    cmd[cmd.index("-o") + 1] = rel(val_preds)
+    t0 = time.perf_counter()
+    run(cmd, preds_dir / f"{base}.val.log", env)
+    seconds = time.perf_counter() - t0
+
+    def probs_of(path: Path):
+        with open(path, newline="", encoding="utf-8") as f:
+            return np.array([[float(r[f"prob_{c}"]) for c in classes] for r in csv.DictReader(f)])
+
+    x_train, y_train = labels_of(files["train"])
+    x_val, y_val = labels_of(files["val"])
+    x_test, y_test = labels_of(files["test"])
+    vec = TfidfVectorizer(**TFIDF)
+    lr = LogisticRegression(C=res["tfidf_lr"]["C"], max_iter=2000).fit(vec.fit_transform(x_train), y_train)
+    assert list(lr.classes_) == classes
+    tv, tt = lr.predict_proba(vec.transform(x_val)), lr.predict_proba(vec.transform(x_test))
+    sv, st = probs_of(val_preds), probs_of(QDATA / info["name"] / "preds" / f"{base}.csv")
+    grid = []
+    for w in [i / 10 for i in range(11)]:
+        s = val_scores(y_val, [classes[i] for i in (w * sv + (1 - w) * tv).argmax(1)], classes)
+        grid.append({"w": w, "val_f1_macro": s["f1_macro"], "val": s})
+    best = max(grid, key=lambda g: g["val_f1_macro"])
+    preds = preds_dir / f"{method}.csv"
+    write_probs(preds, y_test, best["w"] * st + (1 - best["w"]) * tt, classes)
+    return {"method": method, "base": base, "w": best["w"], "val": best["val"],
+            "grid": [{k: g[k] for k in ("w", "val_f1_macro")} for g in grid], "val_predict_seconds": seconds,
+            "what": f"{base} probabilities × {best['w']:g} + TF-IDF + LR's × {1 - best['w']:g} (weight chosen on val)",
+            "preds": rel(preds), "test": evaluate(savant, preds, classes, env)}
+
+
 def peer(method: str, info: dict, savant: Path, minilm: Path, env: dict, args) -> dict:
     """bench/peer_lpft.py in the venv: the same recipe in PyTorch + transformers + PEFT."""
     files = info["files"]
@@ -492,6 +540,12 @@ def cell(r: dict) -> str:
     return f"{pct(t['f1_macro'])}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else "")
 
 
+def label(m: str) -> str:
+    if m.startswith("ens_"):
+        return f"{LABELS[m.removeprefix('ens_')]} + TF-IDF + LR, probabilities averaged (weight on val)"
+    return LABELS[m]
+
+
 def table(doc: dict) -> str:
     """Markdown: one block per dataset, methods in METHODS order."""
     out = []
@@ -509,7 +563,7 @@ def table(doc: dict) -> str:
             if not r:
                 continue
             if r.get("error"):
-                out.append(f"| {LABELS[m]} | failed: {r['error'][:80]} | | | | |")
+                out.append(f"| {label(m)} | failed: {r['error'][:80]} | | | | |")
                 continue
             # `savant train`'s seconds cover the probe, the epochs and the val passes; the peer's
             # train_seconds only the epochs, so its probe and val seconds are added.
@@ -517,7 +571,7 @@ def table(doc: dict) -> str:
             mins = f"{secs / 60:.1f}" if secs else "-"
             tp = f"{r['trainable_pct']:.2f}" if r.get("trainable_pct") is not None else "-"
             v = (r.get("val") or {}).get("f1_macro")
-            out.append(f"| {LABELS[m]} | {cell(r)} | {pct(r['test']['accuracy'])} | {pct(v)} | {mins} | {tp} |")
+            out.append(f"| {label(m)} | {cell(r)} | {pct(r['test']['accuracy'])} | {pct(v)} | {mins} | {tp} |")
     return "\n".join(out).strip() + "\n"
 
 
@@ -571,10 +625,23 @@ def main() -> None:
                "datasets": datasets, "methods": methods, "sizes": sizes, "epochs": args.epochs, "done": []}
     doc["sessions"].append(session)
 
+    # Rows this run wrote (dataset -> methods), and datasets whose old rows it dropped: saving
+    # merges them into the file as it is now, so runs of other methods side by side keep theirs.
+    wrote: dict = {}
+    cleared: set = set()
+
     def save() -> None:
+        current = json.loads(path.read_text()) if path.exists() else {"results": {}, "data": {}, "sessions": []}
+        for name in cleared:
+            current["results"][name] = {}
+        for name, methods in wrote.items():
+            current["data"][name] = doc["data"][name]
+            for m in methods:
+                current["results"].setdefault(name, {})[m] = doc["results"][name][m]
+        current["sessions"] = [s for s in current["sessions"] if s.get("date") != session["date"]] + [session]
         tmp = path.with_name(path.name + ".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+        tmp.write_text(json.dumps(current, indent=1, default=str) + "\n")
         tmp.replace(path)
 
     for name in datasets:
@@ -585,6 +652,7 @@ def main() -> None:
         if old and old != info["sha256"]:
             log(f"{name}: the split files changed since the results file's rows were made: dropping {sorted(res)}")
             res.clear()
+            cleared.add(name)
         doc["data"][name] = info
         info_files = {**info, "files": files}
         log(f"{name}: train {info['splits']['train']['rows']:,}, val {info['splits']['val']['rows']:,}, "
@@ -597,6 +665,7 @@ def main() -> None:
             try:
                 r = untrained(m, info_files, savant, minilm, env, args.threads) if m in UNTRAINED \
                     else peer(m, info_files, savant, minilm, env, args) if m in PEERS \
+                    else ensemble(m, info_files, savant, env, res) if m in ENSEMBLES \
                     else trained(m, info_files, savant, minilm, env, args)
             except RuntimeError as e:
                 log(f"  {name} {m}: FAILED: {e}")
@@ -604,6 +673,7 @@ def main() -> None:
             r.update({"date": dt.datetime.now().isoformat(timespec="seconds"), "git": session["git"], "savant": version,
                       "wall_seconds": time.perf_counter() - t0})
             res[m] = r
+            wrote.setdefault(name, []).append(m)
             session["done"].append(f"{name}/{m}")
             save()
             if not r.get("error"):
@@ -612,7 +682,7 @@ def main() -> None:
                     f"({r['wall_seconds']:.0f} s; {time.perf_counter() - t_start:.0f} s so far)")
     session["seconds"] = time.perf_counter() - t_start
     save()
-    print(table(doc), end="")
+    print(table(json.loads(path.read_text())), end="")
     print(f"wrote {rel(path)}")
 
 
