@@ -11,6 +11,7 @@ mod peak;
 mod prefetch;
 mod progress;
 mod stream;
+mod text_input;
 mod workers;
 
 use clap::{Parser, Subcommand};

@@ -94,3 +94,11 @@ pub fn check_memory(
     }
     Ok(())
 }
+
+/// The process's peak resident set (VmHWM), where the OS tells it.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

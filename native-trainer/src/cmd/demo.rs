@@ -131,7 +131,7 @@ impl Encoder {
         let f = &self.folder;
         let encoder = TextModel::Encoder { model: &self.model, pooling: f.pooling, normalize };
         let out =
-            super::text_input::in_parallel(encoder, f, &self.device, &TextBatches::new(&f.tokenizer, texts, 16)?, 2)?;
+            crate::text_input::in_parallel(encoder, f, &self.device, &TextBatches::new(&f.tokenizer, texts, 16)?, 2)?;
         Ok(out.values)
     }
 }

@@ -4,9 +4,9 @@
 //! Output: `.jsonl` (the input columns plus `embedding`) or `.npy` (float32, `[rows, hidden]`).
 //! `--long windows`: a text's vector is the mean of its windows' (normalised after averaging).
 
-use super::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows, WindowArgs};
 use crate::io::AtomicFile;
 use crate::progress::bytes_bar;
+use crate::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows, WindowArgs};
 use anyhow::{bail, Context, Result};
 use savant_core::infer::{TextBatches, TextModel};
 use savant_core::model::{load_encoder, ModelFolder};

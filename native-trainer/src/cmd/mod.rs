@@ -12,5 +12,4 @@ pub mod predict;
 pub mod pretrain;
 pub mod probe;
 pub mod split;
-pub mod text_input;
 pub mod train;

@@ -2,10 +2,10 @@
 //! `prob_<label>` (softmax) and, with `--logits`, `logit_<label>`, in `id2label` order —
 //! the file `savant eval` reads.
 
-use super::text_input::{chunk_rows, in_parallel, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows};
 use crate::io::write_atomic;
 use crate::model_dir::load_with_adapter;
 use crate::progress::bytes_bar;
+use crate::text_input::{chunk_rows, in_parallel, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows};
 use anyhow::{bail, Result};
 use savant_core::data::TableWriter;
 use savant_core::infer::{argmax_rows, softmax_rows, TextBatches, TextModel};

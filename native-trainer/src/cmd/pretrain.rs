@@ -484,7 +484,7 @@ fn scan(args: &Args, mut corpus: Corpus, masking: &Masking) -> Result<()> {
         "windows_per_second": windows as f64 / seconds.max(1e-9),
         "max_len": args.max_len,
         "shuffle_buffer": args.shuffle_buffer,
-        "peak_rss_mib": super::text_input::peak_rss_mib(),
+        "peak_rss_mib": crate::memory::peak_rss_mib(),
     });
     write_json(&args.output.join("scan.json"), &report)?;
     eprintln!(
@@ -493,7 +493,7 @@ fn scan(args: &Args, mut corpus: Corpus, masking: &Masking) -> Result<()> {
         corpus.documents,
         corpus.split_documents,
         tokens as f64 / seconds.max(1e-9),
-        super::text_input::peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}"))
+        crate::memory::peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}"))
     );
     Ok(())
 }

@@ -50,7 +50,7 @@ pub struct Args {
     /// How the probe's embeddings read a text longer than --max-len (windows: the mean of its
     /// windows' vectors).
     #[command(flatten)]
-    pub long: super::text_input::WindowArgs,
+    pub long: crate::text_input::WindowArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -144,9 +144,9 @@ fn probe(
     let (model, _) = load_encoder(&folder.config, &mut checkpoint, device)?;
     let started = Instant::now();
     let encoder = TextModel::Encoder { model: &model, pooling: Pooling::Mean, normalize: false };
-    let workers = super::text_input::workers_for(device_name, None);
+    let workers = crate::text_input::workers_for(device_name, None);
     let (batches, _) = TextBatches::embeddings(&folder.tokenizer, texts, long, 32, false)?;
-    let out = super::text_input::in_parallel(encoder, folder, device, &batches, workers)?;
+    let out = crate::text_input::in_parallel(encoder, folder, device, &batches, workers)?;
     let embed_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let score = labelled.score(&out.values, out.width, embed_seconds);

@@ -135,7 +135,7 @@ pub struct Args {
     #[arg(long)]
     pub no_baseline: bool,
     #[command(flatten)]
-    pub long: super::text_input::LongArgs,
+    pub long: crate::text_input::LongArgs,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
     /// Micro-batches per optimiser step.
@@ -484,7 +484,7 @@ pub fn train(args: Args) -> Result<Trained> {
     obj.insert("train_model_tflops_per_second".into(), json!(flops / step_seconds.max(1e-9) / 1e12));
     obj.insert("train_mfu".into(), json!(peak.as_ref().map(|p| flops / step_seconds.max(1e-9) / p.flops())));
     obj.insert("peak".into(), json!(peak));
-    obj.insert("peak_rss_mib".into(), json!(super::text_input::peak_rss_mib()));
+    obj.insert("peak_rss_mib".into(), json!(crate::memory::peak_rss_mib()));
     if let Some(feeder) = feeder {
         obj.insert("data_wait_seconds".into(), json!(feeder.waited.as_secs_f64()));
         let stream = feeder.finish()?;

@@ -1,5 +1,6 @@
-//! What `predict` and `embed` share: the model folder and device, and reading text rows in
-//! chunks while counting every row that cannot be used.
+//! What the commands that read texts share (`predict`, `embed`, `probe`, `train`): the model
+//! folder and device, reading text rows in chunks while counting every row that cannot be used,
+//! running a model over batches on every core, and the long-text options.
 
 use crate::io::open;
 use crate::model_dir::{device, DirFiles};
@@ -173,7 +174,7 @@ impl RunReport {
             max_len: setup.max_len,
             batch_size: args.batch_size,
             ignored_weights: notes.ignored,
-            load_peak_rss_mib: peak_rss_mib(),
+            load_peak_rss_mib: crate::memory::peak_rss_mib(),
             ..Default::default()
         }
     }
@@ -187,7 +188,7 @@ impl RunReport {
 
     /// The summary on stderr, and the JSON file when asked for.
     pub fn finish(&mut self, path: Option<&Path>) -> Result<()> {
-        self.peak_rss_mib = peak_rss_mib();
+        self.peak_rss_mib = crate::memory::peak_rss_mib();
         eprintln!(
             "{}: {} rows read, {} written, {} skipped; {} truncated to {} tokens, {} empty texts; {:.1} texts/s on {}{}",
             self.input,
@@ -259,14 +260,6 @@ impl TextRows {
 /// Rows per chunk: enough batches to sort by length, little enough to keep memory flat.
 pub fn chunk_rows(batch_size: usize) -> usize {
     (batch_size * 64).clamp(256, 16384)
-}
-
-/// The process's peak resident set (VmHWM), where the OS tells it.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 /// Runs `model` over `batches` (texts tokenised once and grouped by length, longest first) on
