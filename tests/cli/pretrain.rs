@@ -216,7 +216,10 @@ fn pretrain_bad_inputs_are_clear_errors() {
     let base = ["pretrain", "--model", model, "--steps", "2", "--batch-size", "4", "-o", "out"];
     for (extra, want) in [
         (vec!["--corpus", "nothing-*.jsonl"], "matches no file"),
-        (vec!["--corpus", "shard-2.csv", "--eval-docs", "2"], "--max-len 128 is more than the model's 32 positions"),
+        (
+            vec!["--corpus", "shard-2.csv", "--eval-docs", "2", "--max-len", "128"],
+            "--max-len 128 is more than the model's 32 positions",
+        ),
         (vec!["--corpus", "fake.jsonl.gz", "--max-len", "16"], "fake.jsonl.gz: not a gzip file"),
         (vec!["--corpus", "cut.jsonl.gz", "--max-len", "16"], "cut.jsonl.gz: corrupt gzip data"),
         (vec!["--corpus", "shard-2.csv", "--max-len", "16", "--text", "body"], "body"),
@@ -242,6 +245,13 @@ fn pretrain_bad_inputs_are_clear_errors() {
         assert!(!o.status.success(), "{extra:?} succeeded");
         assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
     }
+    // Without --max-len, train's default and clamp: 128, or fewer when the folder says so (this
+    // one's sentence-transformers max_seq_length is 16, its positions 32), never an error.
+    let fits = ["pretrain", "--model", model, "--corpus", "shard-2.csv", "--eval-docs", "2", "--steps", "2"];
+    let o = savant(&[&fits[..], &["--batch-size", "4", "-o", "fits"]].concat(), dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = read_report(&dir.join("fits/metrics.json"));
+    assert_eq!(m["max_len"], 16, "{m}");
     // A batch far over this machine's memory is refused before anything is allocated, naming
     // the device and the batch size that fits.
     let huge = ["pretrain", "--model", model, "--corpus", "shard-2.csv", "--max-len", "16", "--steps", "2"];

@@ -53,9 +53,10 @@ pub struct Args {
     /// batch-size × grad-accum windows while memory holds one micro-batch's activations.
     #[arg(long, default_value_t = 1)]
     pub grad_accum: usize,
-    /// Tokens per window, [CLS] and [SEP] included; longer documents become several windows.
-    #[arg(long, default_value_t = 128)]
-    pub max_len: usize,
+    /// Tokens per window, [CLS] and [SEP] included; longer documents become several windows
+    /// (default: 128, or the model's positions when fewer — as `train`).
+    #[arg(long)]
+    pub max_len: Option<usize>,
     #[arg(long, default_value_t = 5e-5)]
     pub lr: f64,
     /// Warm-up: a fraction of the steps (< 1) or a number of steps.
@@ -162,7 +163,7 @@ fn write_checkpoint(dir: &Path, trainer: &Trainer<BertForMaskedLm>, saved: &Save
     )
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(mut args: Args) -> Result<()> {
     check(&args)?;
     let shards = crate::stream::expand(&args.corpus, "--corpus")?;
     let files = DirFiles::new(&args.model)?;
@@ -170,14 +171,17 @@ pub fn run(args: Args) -> Result<()> {
     let mut tokenizer = folder.tokenizer.clone();
     tokenizer.set_max_len(None)?;
     let config = folder.config.clone();
-    if args.max_len > config.max_position_embeddings {
-        bail!("--max-len {} is more than the model's {} positions", args.max_len, config.max_position_embeddings);
+    // The same default and clamp as train's: 128, or the model's positions when fewer; a length
+    // asked for over them is refused.
+    let max_len = *args.max_len.get_or_insert(folder.default_max_len().min(128));
+    if max_len > config.max_position_embeddings {
+        bail!("--max-len {max_len} is more than the model's {} positions", config.max_position_embeddings);
     }
     let masking = Masking::new(&tokenizer, args.mlm_prob, args.whole_word)?;
     let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.batch_size)?;
     if args.scan {
-        return scan(&args, Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
+        return scan(&args, Corpus::new(&args, max_len, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
     }
     let runner = crate::workers::Threads(threads);
     let ad = device.clone().autodiff();
@@ -208,7 +212,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let identity = identity(&args, &shards, threads);
 
-    let mut corpus = Corpus::new(&args, shards.clone(), tokenizer.clone(), masking.clone());
+    let mut corpus = Corpus::new(&args, max_len, shards.clone(), tokenizer.clone(), masking.clone());
     let held_out = corpus.take_held_out(args.eval_docs)?;
     if held_out.is_empty() && args.eval_docs > 0 {
         if corpus.skipped.contains_key("windows_without_a_token_to_predict") {
@@ -244,8 +248,8 @@ pub fn run(args: Args) -> Result<()> {
         params: params.total as u64,
         trained: params.trainable as u64,
         rows: args.batch_size,
-        seq: args.max_len,
-        predicted: (args.batch_size as f64 * args.max_len as f64 * args.mlm_prob).ceil() as usize,
+        seq: max_len,
+        predicted: (args.batch_size as f64 * max_len as f64 * args.mlm_prob).ceil() as usize,
     };
     crate::memory::check_memory(&step_memory, &config, &device_name, parallel.len(), Some(args.grad_accum))?;
     let mut rng = SplitMix64::new(args.seed ^ 0x3a5c);
@@ -520,8 +524,8 @@ fn check(args: &Args) -> Result<()> {
     if args.steps == 0 || args.batch_size == 0 || args.grad_accum == 0 || args.log_every == 0 {
         bail!("--steps, --batch-size, --grad-accum and --log-every must be at least 1");
     }
-    if args.max_len < 3 {
-        bail!("--max-len {} leaves no room for a token between [CLS] and [SEP]", args.max_len);
+    if let Some(n) = args.max_len.filter(|&n| n < 3) {
+        bail!("--max-len {n} leaves no room for a token between [CLS] and [SEP]");
     }
     if args.lr.is_nan() || args.lr < 0.0 || args.warmup.is_nan() || args.warmup < 0.0 {
         bail!("--lr and --warmup must be 0 or more");
@@ -565,7 +569,7 @@ struct Corpus {
 const CHUNK: usize = 256;
 
 impl Corpus {
-    fn new(args: &Args, shards: Vec<PathBuf>, tokenizer: TextTokenizer, masking: Masking) -> Corpus {
+    fn new(args: &Args, max_len: usize, shards: Vec<PathBuf>, tokenizer: TextTokenizer, masking: Masking) -> Corpus {
         Corpus {
             masking,
             windows_this_pass: 0,
@@ -573,7 +577,7 @@ impl Corpus {
             text: args.text.clone(),
             format: args.format.clone(),
             tokenizer,
-            max_len: args.max_len,
+            max_len,
             buffer: ShuffleBuffer::new(args.shuffle_buffer, args.seed),
             ready: VecDeque::new(),
             reader: None,
