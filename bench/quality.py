@@ -471,6 +471,19 @@ def ensemble(method: str, info: dict, savant: Path, env: dict, res: dict) -> dic
         raise RuntimeError(f"{method} needs the {base} and tfidf_lr rows first")
     classes, files = info["classes"], info["files"]
     preds_dir = QDATA / info["name"] / "preds"
+    # A run of a savant that writes savant_ensemble.json: the product's own path.
+    saved = QDATA / info["name"] / "runs" / base / "savant_ensemble.json"
+    if saved.exists():
+        preds = preds_dir / f"{method}.csv"
+        cmd = shlex.split(res[base]["commands"]["predict"])
+        cmd[cmd.index("-o") + 1] = rel(preds)
+        cmd += ["--ensemble", rel(saved)]
+        run(cmd, preds_dir / f"{method}.log", env)
+        m = json.loads((saved.parent / "metrics.json").read_text())
+        return {"method": method, "base": base, "w": m.get("ensemble_weight"), "how": shlex.join(cmd),
+                "val": {"f1_macro": m.get("ensemble_val_f1_macro"), "n": m.get("n")},
+                "what": f"savant predict --ensemble: {base} × {m.get('ensemble_weight')} + savant's TF-IDF baseline",
+                "preds": rel(preds), "test": evaluate(savant, preds, classes, env)}
     cmd = shlex.split(res[base]["commands"]["predict"])
     val_preds = preds_dir / f"{base}.val.csv"
     cmd[cmd.index(rel(files["test"]))] = rel(files["val"])

@@ -531,3 +531,96 @@ fn early_stopping_keeps_the_best_epoch() {
         "1 best + 2 without improvement: {log}"
     );
 }
+
+// The specialist averaged with the TF-IDF baseline: train writes savant_ensemble.json with the
+// weight chosen on val, and `predict --ensemble` gives w · the model's probabilities + (1 − w) ·
+// `savant baseline`'s on the same splits.
+#[test]
+fn train_writes_an_ensemble_with_the_tfidf_baseline_that_predict_averages() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    write(
+        dir.path(),
+        "test.csv",
+        "text,label\nbilling fee the,billing\nstolen card my,fraud\nother question a,other\nfee card,billing\n",
+    );
+    let model = model_fixture("tiny-cls");
+    let m = model.to_str().unwrap();
+    let o = savant(
+        &["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--mode", "lora", "--lora-r", "4"]
+            .into_iter()
+            .chain([
+                "--epochs",
+                "2",
+                "--lr",
+                "1e-2",
+                "--batch-size",
+                "4",
+                "--max-len",
+                "16",
+                "--device",
+                "cpu",
+                "-o",
+                "runs/e",
+            ])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("averaged with the TF-IDF baseline"), "{}", stderr(&o));
+    let metrics = read_report(&dir.path().join("runs/e/metrics.json"));
+    let w = metrics["ensemble_weight"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&w) && metrics["ensemble_val_f1_macro"].is_number(), "{metrics}");
+    assert!(dir.path().join("runs/e/savant_ensemble.json").is_file());
+
+    let predict = |extra: &[&str], out: &str| {
+        let args: Vec<&str> = ["predict", "--model", m, "--adapter", "runs/e/adapter", "test.csv", "--max-len", "16"]
+            .into_iter()
+            .chain(["--device", "cpu", "-o", out])
+            .chain(extra.iter().copied())
+            .collect();
+        let o = savant(&args, dir.path());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    };
+    predict(&[], "plain.csv");
+    predict(&["--ensemble", "runs/e"], "mixed.csv");
+    let o = savant(
+        &["baseline", "--train", "train.csv", "--val", "val.csv", "--test", "test.csv", "-o", "base"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = |path: &str| -> Vec<std::collections::BTreeMap<String, String>> {
+        csv::Reader::from_path(dir.path().join(path)).unwrap().deserialize().map(Result::unwrap).collect()
+    };
+    let (plain, mixed, base) = (table("plain.csv"), table("mixed.csv"), table("base/test_predictions.csv"));
+    assert_eq!((plain.len(), mixed.len(), base.len()), (4, 4, 4));
+    for ((p, x), b) in plain.iter().zip(&mixed).zip(&base) {
+        let mut best = ("", f64::NEG_INFINITY);
+        for label in ["billing", "fraud", "other"] {
+            let key = format!("prob_{label}");
+            let want = w * p[&key].parse::<f64>().unwrap() + (1.0 - w) * b[&key].parse::<f64>().unwrap();
+            let got: f64 = x[&key].parse().unwrap();
+            assert!((got - want).abs() < 1e-5, "{key}: {got} vs {want}");
+            if got > best.1 {
+                best = (label, got);
+            }
+        }
+        assert_eq!(x["pred"], best.0, "pred is the average's argmax");
+    }
+    let o = savant(
+        &[
+            "predict",
+            "--model",
+            m,
+            "--adapter",
+            "runs/e/adapter",
+            "test.csv",
+            "--ensemble",
+            "nothing.json",
+            "-o",
+            "x.csv",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success() && stderr(&o).contains("nothing.json"), "{}", stderr(&o));
+}

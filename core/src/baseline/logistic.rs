@@ -74,6 +74,17 @@ impl Softmax {
         self.classes
     }
 
+    /// The weights, `[features, classes]` row-major, then the intercepts.
+    pub fn params(&self) -> &[f64] {
+        &self.params
+    }
+
+    /// A model from [`Softmax::params`]; `None` when their number is not `features × classes +
+    /// classes`.
+    pub fn from_params(features: usize, classes: usize, params: Vec<f64>) -> Option<Softmax> {
+        (classes >= 2 && params.len() == features * classes + classes).then_some(Softmax { features, classes, params })
+    }
+
     fn logits_into(&self, idx: &[u32], vals: &[f64], z: &mut [f64]) {
         logits(&self.params, self.features, self.classes, idx, vals, z)
     }

@@ -205,6 +205,35 @@ impl TfIdf {
         rows.finish()
     }
 
+    /// A vectorizer from its vocabulary ([`TfIdf::terms`]: sorted; a bigram is its two words
+    /// with a space) and idf, as [`super::Baseline::to_json`] saves them; `source` names them in
+    /// errors.
+    pub fn from_terms(terms: Vec<String>, idf: Vec<f64>, source: &str) -> Result<TfIdf> {
+        let bad = |m: String| Err(Error::invalid(source, None, m));
+        if terms.len() != idf.len() || terms.is_empty() {
+            return bad(format!("{} terms but {} idf values", terms.len(), idf.len()));
+        }
+        if terms.windows(2).any(|w| w[0] >= w[1]) {
+            return bad("the vocabulary is not sorted and unique".into());
+        }
+        let mut unigrams = AHashMap::new();
+        for (f, t) in terms.iter().enumerate().filter(|(_, t)| !t.contains(' ')) {
+            unigrams.insert(t.clone(), f as u32);
+        }
+        let mut bigrams = AHashMap::new();
+        for (f, t) in terms.iter().enumerate() {
+            if let Some((a, b)) = t.split_once(' ') {
+                match (unigrams.get(a), unigrams.get(b)) {
+                    (Some(&fa), Some(&fb)) => {
+                        bigrams.insert(pair(fa, fb), f as u32);
+                    }
+                    _ => return bad(format!("bigram '{t}' without both its words in the vocabulary")),
+                }
+            }
+        }
+        Ok(TfIdf { terms, idf, unigrams, bigrams })
+    }
+
     /// The vocabulary in feature order (sorted).
     pub fn terms(&self) -> &[String] {
         &self.terms

@@ -654,6 +654,23 @@ impl FineTune {
         Ok(metrics)
     }
 
+    /// The best model averaged with the TF-IDF baseline ([`crate::baseline::Ensemble`]), its
+    /// weight chosen on the validation split's macro-F1, and that macro-F1; `None` without a
+    /// baseline (or one whose classes or rows are not the run's).
+    pub async fn ensemble(&self) -> Result<Option<(crate::baseline::Ensemble, f64)>> {
+        let Some(fit) = &self.baseline else { return Ok(None) };
+        if fit.baseline.classes() != self.config.labels.as_slice() {
+            return Ok(None);
+        }
+        let val = self.session.val_predictions(&self.session.best_model()).await?;
+        if val.scores.len() != fit.val_probabilities.len() {
+            return Ok(None);
+        }
+        let k = self.config.labels.len();
+        let (weight, f1) = crate::baseline::Ensemble::choose(&val.scores, &fit.val_probabilities, &val.y_true, k);
+        Ok(Some((crate::baseline::Ensemble { weight, baseline: fit.baseline.clone() }, f1)))
+    }
+
     /// One line comparing the specialist's validation macro-F1 with the TF-IDF baseline's and
     /// the untrained encoder's (the probe-initialised head before any step), naming the best.
     pub fn comparison(&self) -> Option<String> {

@@ -6,7 +6,8 @@ use crate::io::write_atomic;
 use crate::model_dir::load_with_adapter;
 use crate::progress::bytes_bar;
 use crate::text_input::{chunk_rows, in_parallel, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use savant_core::baseline::Ensemble;
 use savant_core::data::TableWriter;
 use savant_core::infer::{argmax_rows, softmax_rows, TextBatches, TextModel};
 use savant_core::long::LongMode;
@@ -37,6 +38,12 @@ pub struct Args {
     /// see which part of a long text drove its label.
     #[arg(long)]
     pub per_window: Option<PathBuf>,
+    /// The model's probabilities averaged with the TF-IDF baseline's: `savant train`'s
+    /// `savant_ensemble.json` (or its run folder), which holds the baseline and the weight chosen
+    /// on val. `pred` and `prob_*` are then the average's (`--logits` and `--per-window` stay the
+    /// model's own).
+    #[arg(long)]
+    pub ensemble: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<RunReport> {
@@ -59,6 +66,23 @@ pub fn run(args: Args) -> Result<RunReport> {
         }
     };
     let labels = s.folder.config.labels.clone();
+    let ensemble = match &args.ensemble {
+        None => None,
+        Some(path) => {
+            let file = if path.is_dir() { path.join(Ensemble::FILE) } else { path.clone() };
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let e = Ensemble::from_json(&bytes, &file.display().to_string())?;
+            if e.baseline.classes() != labels.as_slice() {
+                bail!(
+                    "{}: the baseline's classes ({}) are not the model's ({})",
+                    file.display(),
+                    e.baseline.classes().join(", "),
+                    labels.join(", ")
+                );
+            }
+            Some(e)
+        }
+    };
 
     let mut rows = TextRows::open(&args.input, args.model.format.as_deref(), &args.model.text)?;
     let mut header: Vec<String> = rows.header().to_vec();
@@ -97,8 +121,14 @@ pub fn run(args: Args) -> Result<RunReport> {
             let out = in_parallel(TextModel::Classifier(&model), &s.folder, &s.device, &batches, workers)?;
             report.truncated += out.truncated as u64;
             report.empty_text += out.empty as u64;
-            let probs = softmax_rows(&out.values, n_labels);
-            let preds = argmax_rows(&out.values, n_labels);
+            let (probs, preds) = match &ensemble {
+                None => (softmax_rows(&out.values, n_labels), argmax_rows(&out.values, n_labels)),
+                Some(e) => {
+                    let mixed = e.mix(&softmax_rows(&out.values, n_labels), &texts);
+                    let preds = argmax_rows(&mixed, n_labels);
+                    (mixed, preds)
+                }
+            };
             let counts = out.windows.as_ref().map(|w| w.counts(texts.len()));
             for (i, row) in chunk.iter().enumerate() {
                 let mut fields = row.fields.clone();
