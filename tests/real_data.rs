@@ -73,8 +73,8 @@ fn demo_cleans_and_splits_the_real_datasets() {
     // vectors separate the classes well beyond chance with no training (nearest class centroid),
     // and each predictions file is one `savant eval` reads, to the same numbers.
     for (name, methods) in [
-        ("cfpb", &["majority", "tfidf_lr", "centroid", "probe", "lora"][..]),
-        ("drugs", &["majority", "tfidf_lr", "centroid", "probe", "lora"][..]),
+        ("cfpb", &["majority", "tfidf_lr", "centroid", "probe", "lora", "lora_tfidf"][..]),
+        ("drugs", &["majority", "tfidf_lr", "centroid", "probe", "lora", "lora_tfidf"][..]),
         ("licenses", &["majority", "tfidf_lr", "centroid"][..]),
     ] {
         let dir = out.path().join(name);

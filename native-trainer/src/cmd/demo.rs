@@ -9,9 +9,9 @@ use super::{clean, split};
 use crate::fetch::{fetch_dataset, fetch_model, Dataset};
 use crate::io::{open, savant_home, write_json};
 use crate::model_dir::{device, DirFiles};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use burn::tensor::Device;
-use savant_core::baseline::Baseline;
+use savant_core::baseline::{Baseline, Ensemble};
 use savant_core::data::{Format, TableReader, TableWriter};
 use savant_core::infer::{TextBatches, TextModel};
 use savant_core::metrics::input::Predictions;
@@ -318,7 +318,7 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
                 seconds: test_seconds + t.elapsed().as_secs_f64(),
             });
         }
-        results.push(tuned);
+        results.extend(tuned);
     }
 
     let show = |r: &serde_json::Value, key: &str| r[key].as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
@@ -378,7 +378,7 @@ fn fine_tune(
     dir: &Path,
     rows: &Rows,
     args: &Args,
-) -> Result<(Scored, Option<savant_core::probe::ChosenProbe>)> {
+) -> Result<(Vec<Scored>, Option<savant_core::probe::ChosenProbe>)> {
     let t0 = Instant::now();
     let minilm = fetch_model("minilm", home)?;
     let work = dir.join("lora");
@@ -460,11 +460,49 @@ fn fine_tune(
         report_html.display(),
         report_json.display()
     );
-    let scored = Scored {
+    let mut scored = vec![Scored {
         method: "lora",
         what: "MiniLM LoRA-fine-tuned (savant train's defaults)".into(),
         report,
         seconds: t0.elapsed().as_secs_f64(),
-    };
+    }];
+    // The adapter's probabilities averaged with TF-IDF + LR's, as `predict --ensemble` does
+    // with the savant_ensemble.json the run wrote (weight chosen on val).
+    let file = run.join(Ensemble::FILE);
+    if file.is_file() {
+        let t = Instant::now();
+        let ensemble = Ensemble::from_json(&std::fs::read(&file)?, &file.display().to_string())?;
+        if ensemble.baseline.classes() == rows.classes.as_slice() {
+            let mut reader = csv::Reader::from_path(&preds)?;
+            let header = reader.headers()?.clone();
+            let columns = rows
+                .classes
+                .iter()
+                .map(|c| header.iter().position(|h| h == format!("prob_{c}")))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| anyhow!("{}: a prob_ column is missing", preds.display()))?;
+            let mut probs = Vec::new();
+            for record in reader.records() {
+                let record = record?;
+                for &c in &columns {
+                    probs
+                        .push(record[c].parse::<f32>().with_context(|| format!("{}: a probability", preds.display()))?);
+                }
+            }
+            let texts = Rows::texts(&rows.test);
+            let mixed = ensemble.mix(&probs, &texts).into_iter().map(f64::from).collect();
+            let report = score(dir, "lora_tfidf", rows, mixed)?;
+            scored.push(Scored {
+                method: "lora_tfidf",
+                what: format!(
+                    "that LoRA model × {:.1} + TF-IDF + LR × {:.1} (savant train's ensemble, weight chosen on val; predict --ensemble)",
+                    ensemble.weight,
+                    1.0 - ensemble.weight
+                ),
+                report,
+                seconds: t0.elapsed().as_secs_f64() + t.elapsed().as_secs_f64(),
+            });
+        }
+    }
     Ok((scored, trained.probe))
 }
