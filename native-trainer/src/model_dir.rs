@@ -326,3 +326,21 @@ pub fn save_model_folder(
     }
     Ok(())
 }
+
+/// `savant train`'s average with the TF-IDF baseline ([`savant_core::baseline::Ensemble`]):
+/// `path` is the file or the run folder holding it; its classes must be `labels`.
+pub fn read_ensemble(path: &Path, labels: &[String]) -> Result<savant_core::baseline::Ensemble> {
+    use savant_core::baseline::Ensemble;
+    let file = if path.is_dir() { path.join(Ensemble::FILE) } else { path.to_path_buf() };
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let ensemble = Ensemble::from_json(&bytes, &file.display().to_string())?;
+    if ensemble.baseline.classes() != labels {
+        bail!(
+            "{}: the baseline's classes ({}) are not the model's ({})",
+            file.display(),
+            ensemble.baseline.classes().join(", "),
+            labels.join(", ")
+        );
+    }
+    Ok(ensemble)
+}

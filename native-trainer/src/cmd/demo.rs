@@ -471,38 +471,35 @@ fn fine_tune(
     let file = run.join(Ensemble::FILE);
     if file.is_file() {
         let t = Instant::now();
-        let ensemble = Ensemble::from_json(&std::fs::read(&file)?, &file.display().to_string())?;
-        if ensemble.baseline.classes() == rows.classes.as_slice() {
-            let mut reader = csv::Reader::from_path(&preds)?;
-            let header = reader.headers()?.clone();
-            let columns = rows
-                .classes
-                .iter()
-                .map(|c| header.iter().position(|h| h == format!("prob_{c}")))
-                .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| anyhow!("{}: a prob_ column is missing", preds.display()))?;
-            let mut probs = Vec::new();
-            for record in reader.records() {
-                let record = record?;
-                for &c in &columns {
-                    probs
-                        .push(record[c].parse::<f32>().with_context(|| format!("{}: a probability", preds.display()))?);
-                }
+        let ensemble = crate::model_dir::read_ensemble(&file, &rows.classes)?;
+        let mut reader = csv::Reader::from_path(&preds)?;
+        let header = reader.headers()?.clone();
+        let columns = rows
+            .classes
+            .iter()
+            .map(|c| header.iter().position(|h| h == format!("prob_{c}")))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| anyhow!("{}: a prob_ column is missing", preds.display()))?;
+        let mut probs = Vec::new();
+        for record in reader.records() {
+            let record = record?;
+            for &c in &columns {
+                probs.push(record[c].parse::<f32>().with_context(|| format!("{}: a probability", preds.display()))?);
             }
-            let texts = Rows::texts(&rows.test);
-            let mixed = ensemble.mix(&probs, &texts).into_iter().map(f64::from).collect();
-            let report = score(dir, "lora_tfidf", rows, mixed)?;
-            scored.push(Scored {
-                method: "lora_tfidf",
-                what: format!(
-                    "that LoRA model × {:.1} + TF-IDF + LR × {:.1} (savant train's ensemble, weight chosen on val; predict --ensemble)",
-                    ensemble.weight,
-                    1.0 - ensemble.weight
-                ),
-                report,
-                seconds: t0.elapsed().as_secs_f64() + t.elapsed().as_secs_f64(),
-            });
         }
+        let texts = Rows::texts(&rows.test);
+        let mixed = ensemble.mix(&probs, &texts).into_iter().map(f64::from).collect();
+        let report = score(dir, "lora_tfidf", rows, mixed)?;
+        scored.push(Scored {
+            method: "lora_tfidf",
+            what: format!(
+                "that LoRA model × {:.1} + TF-IDF + LR × {:.1} (savant train's ensemble, weight chosen on val; predict --ensemble)",
+                ensemble.weight,
+                1.0 - ensemble.weight
+            ),
+            report,
+            seconds: t0.elapsed().as_secs_f64() + t.elapsed().as_secs_f64(),
+        });
     }
     Ok((scored, trained.probe))
 }

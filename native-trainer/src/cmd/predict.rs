@@ -6,8 +6,7 @@ use crate::io::write_atomic;
 use crate::model_dir::load_with_adapter;
 use crate::progress::bytes_bar;
 use crate::text_input::{chunk_rows, in_parallel, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows};
-use anyhow::{bail, Context, Result};
-use savant_core::baseline::Ensemble;
+use anyhow::{bail, Result};
 use savant_core::data::TableWriter;
 use savant_core::infer::{argmax_rows, softmax_rows, TextBatches, TextModel};
 use savant_core::long::LongMode;
@@ -66,23 +65,7 @@ pub fn run(args: Args) -> Result<RunReport> {
         }
     };
     let labels = s.folder.config.labels.clone();
-    let ensemble = match &args.ensemble {
-        None => None,
-        Some(path) => {
-            let file = if path.is_dir() { path.join(Ensemble::FILE) } else { path.clone() };
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let e = Ensemble::from_json(&bytes, &file.display().to_string())?;
-            if e.baseline.classes() != labels.as_slice() {
-                bail!(
-                    "{}: the baseline's classes ({}) are not the model's ({})",
-                    file.display(),
-                    e.baseline.classes().join(", "),
-                    labels.join(", ")
-                );
-            }
-            Some(e)
-        }
-    };
+    let ensemble = args.ensemble.as_deref().map(|path| crate::model_dir::read_ensemble(path, &labels)).transpose()?;
 
     let mut rows = TextRows::open(&args.input, args.model.format.as_deref(), &args.model.text)?;
     let mut header: Vec<String> = rows.header().to_vec();
