@@ -102,42 +102,23 @@ impl TrainEvent {
 }
 
 impl LogLine {
-    /// The line with the shell's timing: `seconds` since the run started and, for a step, the
+    /// The line with the shell's timing: `at` seconds since the run started and, for a step, the
     /// speed since the last logging point.
-    pub fn timed(self, seconds: f64, throughput: Option<&Throughput>) -> LogLine {
-        match self {
-            LogLine::Step { epoch, step, total_steps, loss, lr, tokens, samples, model_flops, .. } => LogLine::Step {
-                epoch,
-                step,
-                total_steps,
-                loss,
-                lr,
-                tokens,
-                samples,
-                model_flops,
-                rate: throughput.map(|t| Rate {
+    pub fn timed(mut self, at: f64, throughput: Option<&Throughput>) -> LogLine {
+        match &mut self {
+            LogLine::Step { rate, .. } => {
+                *rate = throughput.map(|t| Rate {
                     tokens_per_second: t.tokens_per_second,
                     samples_per_second: t.samples_per_second,
                     model_tflops_per_second: t.model_tflops_per_second,
                     mfu: t.mfu,
-                    seconds,
-                }),
-            },
-            LogLine::Epoch { epoch, step, train_loss, val_metric, metric, improved, probe, probe_c, .. } => {
-                LogLine::Epoch {
-                    epoch,
-                    step,
-                    train_loss,
-                    val_metric,
-                    metric,
-                    improved,
-                    probe,
-                    probe_c,
-                    seconds: Some(seconds),
-                }
+                    seconds: at,
+                })
             }
-            other => other,
+            LogLine::Epoch { seconds, .. } => *seconds = Some(at),
+            LogLine::Probe { .. } | LogLine::Resume { .. } => {}
         }
+        self
     }
 
     /// The line as JSON text (one line of `train_log.jsonl`).
