@@ -306,11 +306,13 @@ pub fn load_with_adapter(
 }
 
 /// Writes `model` as an HF `BertForSequenceClassification` folder (`config.json` with the
-/// labels, `model.safetensors`, the base's tokenizer files) into `dir`.
+/// labels, `model.safetensors`, the base's tokenizer files, `max_len` as sentence-transformers'
+/// `max_seq_length` when known) into `dir`.
 pub fn save_model_folder(
     model: &BertClassifier,
     config: &savant_core::model::BertConfig,
     base: &DirFiles,
+    max_len: Option<usize>,
     dir: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -319,6 +321,7 @@ pub fn save_model_folder(
         &savant_core::finetune::Strategy::Full,
         config,
         base,
+        max_len,
     ))?;
     for (name, bytes) in files {
         let name = name.strip_prefix("model/").unwrap_or(&name);

@@ -28,7 +28,8 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Tokens per text, [CLS] and [SEP] included; longer texts are truncated and counted
-    /// (default: the model's max positions, or sentence-transformers' max_seq_length).
+    /// (default: sentence-transformers' max_seq_length of the adapter or model folder — the
+    /// length `savant train` trained it at — else the model's max positions).
     #[arg(long)]
     pub max_len: Option<usize>,
     /// auto, cpu, wgpu, cuda or cuda:N.
@@ -106,12 +107,18 @@ pub struct Setup {
     pub max_len: usize,
 }
 
-pub fn setup(args: &ModelArgs) -> Result<Setup> {
+/// `adapter`: the folder put on the model, whose trained length (if it says) is the default.
+pub fn setup(args: &ModelArgs, adapter: Option<&Path>) -> Result<Setup> {
     if args.batch_size == 0 {
         return Err(anyhow!("--batch-size must be at least 1"));
     }
     let files = DirFiles::new(&args.model)?;
     let mut folder = ModelFolder::open(&files)?;
+    if let Some(dir) = adapter {
+        if let Some(n) = savant_core::model::max_seq_length(&DirFiles::new(dir)?)? {
+            folder.max_seq_length = Some(n);
+        }
+    }
     let positions = folder.config.max_position_embeddings;
     let max_len = match args.max_len {
         Some(n) if n > positions => {

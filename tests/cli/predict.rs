@@ -178,3 +178,55 @@ fn predict_and_embed_bad_inputs_are_clear_errors() {
     }
     no_temp_files(d);
 }
+
+// A fine-tune saved by `savant train` records the length it was trained at
+// (sentence-transformers' max_seq_length); predict, and a merged folder, read texts at that
+// length by default, not at the model's 32 positions.
+#[test]
+fn predict_reads_texts_at_the_trained_length_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_task(dir.path());
+    let model = model_fixture("tiny-base");
+    let m = model.to_str().unwrap();
+    for (mode, out) in [("lora", "runs/lora"), ("full", "runs/full")] {
+        let o = savant(
+            &["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--mode", mode, "--epochs", "1"]
+                .into_iter()
+                .chain(["--batch-size", "8", "--max-len", "5", "--device", "cpu", "-o", out])
+                .collect::<Vec<_>>(),
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let saved = |f: &str| -> Value { serde_json::from_slice(&std::fs::read(dir.path().join(f)).unwrap()).unwrap() };
+    assert_eq!(saved("runs/lora/adapter/sentence_bert_config.json")["max_seq_length"], 5);
+    assert_eq!(saved("runs/full/model/sentence_bert_config.json")["max_seq_length"], 5);
+    let o = savant(&["merge", "--model", m, "--adapter", "runs/lora/adapter", "-o", "merged"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(saved("merged/sentence_bert_config.json")["max_seq_length"], 5);
+
+    let predict = |model: &[&str], extra: &[&str], report: &str| -> (Value, String) {
+        let args: Vec<&str> = ["predict"]
+            .iter()
+            .chain(model)
+            .chain(&["val.csv", "-o", "p.csv", "--device", "cpu", "--report", report])
+            .chain(extra)
+            .copied()
+            .collect();
+        let o = savant(&args, dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        (saved(report), std::fs::read_to_string(dir.path().join("p.csv")).unwrap())
+    };
+    for model in
+        [&["--model", m, "--adapter", "runs/lora/adapter"][..], &["--model", "runs/full/model"], &["--model", "merged"]]
+    {
+        let (default, default_rows) = predict(model, &[], "r1.json");
+        let (at_5, rows_5) = predict(model, &["--max-len", "5"], "r2.json");
+        let (at_32, rows_32) = predict(model, &["--max-len", "32"], "r3.json");
+        assert_eq!(default["max_len"], 5, "{model:?}: {default}");
+        assert!(default["truncated"].as_u64().unwrap() > 0, "the val texts pass 5 tokens: {default}");
+        assert_eq!((default["truncated"].clone(), &default_rows), (at_5["truncated"].clone(), &rows_5), "{model:?}");
+        assert_eq!(at_32["truncated"], 0);
+        assert_ne!(default_rows, rows_32, "{model:?}: reading whole texts gives other probabilities");
+    }
+}

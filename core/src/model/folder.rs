@@ -22,6 +22,25 @@ pub trait ModelFiles {
     fn weights(&self, relative: &str) -> Result<Option<Self::Weights>>;
 }
 
+/// sentence-transformers' `max_seq_length` (`sentence_bert_config.json`) of a folder: the length
+/// a saved fine-tune was trained at, which `predict` and `embed` then read texts at.
+pub fn max_seq_length<F: ModelFiles>(files: &F) -> Result<Option<usize>> {
+    Ok(files
+        .read(SENTENCE_CONFIG)?
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.get("max_seq_length").and_then(Value::as_u64))
+        .map(|n| n as usize))
+}
+
+/// The file holding `max_seq_length`.
+pub const SENTENCE_CONFIG: &str = "sentence_bert_config.json";
+
+/// `sentence_bert_config.json` for a model read at `max_len` tokens (the keys
+/// sentence-transformers' `Transformer` takes, nothing more: it passes them to its constructor).
+pub fn sentence_config_json(max_len: usize) -> Vec<u8> {
+    format!("{{\n  \"max_seq_length\": {max_len},\n  \"do_lower_case\": false\n}}\n").into_bytes()
+}
+
 /// Everything of a folder but the weights: what the model needs to run on text.
 pub struct ModelFolder {
     pub config: BertConfig,
@@ -86,11 +105,7 @@ impl ModelFolder {
             Some(b) => (Pooling::from_json(&b, &path("1_Pooling/config.json"))?, true),
             None => (Pooling::Mean, false),
         };
-        let max_seq_length = files
-            .read("sentence_bert_config.json")?
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|v| v.get("max_seq_length").and_then(Value::as_u64))
-            .map(|n| n as usize);
+        let max_seq_length = max_seq_length(files)?;
         Ok(ModelFolder { config, tokenizer, pooling, pooling_declared, normalize, max_seq_length })
     }
 

@@ -15,7 +15,7 @@ pub use adapter::Adapter;
 pub use bert::{l2_normalize, pool, BertClassifier, BertModel, EncoderInput, Head};
 pub use config::{Activation, BertConfig, Pooling};
 pub use dropout::{with_dropout_seed, Dropout};
-pub use folder::{ModelFiles, ModelFolder};
+pub use folder::{max_seq_length, sentence_config_json, ModelFiles, ModelFolder, SENTENCE_CONFIG};
 pub use hf::{classifier_to_safetensors, encoder_to_safetensors, load_classifier, load_encoder, Checkpoint, LoadNotes};
 pub use lora::Lora;
 pub use precision::Precision;

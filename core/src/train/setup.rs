@@ -17,6 +17,7 @@ use crate::model::{
     classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, Head, ModelFiles,
     ModelFolder, Pooling,
 };
+use crate::model::{sentence_config_json, SENTENCE_CONFIG};
 use crate::tokenize::TextTokenizer;
 use crate::{Error, Result};
 
@@ -697,7 +698,7 @@ impl FineTune {
     /// (lora: PEFT's format; adapter: Savant's), from the best epoch's weights.
     pub async fn result_files<F: ModelFiles>(&self, base: &F) -> Result<Vec<(String, Vec<u8>)>> {
         let model = self.session.best_model();
-        result_files(&model, &self.strategy, &self.config, base).await
+        result_files(&model, &self.strategy, &self.config, base, Some(self.max_len)).await
     }
 
     /// Class probabilities of `texts` under the best weights so far, `[texts, labels]` row-major
@@ -742,14 +743,17 @@ const SENTENCE_MODULES: &str = r#"[
 ]
 "#;
 
-/// See [`FineTune::result_files`].
+/// See [`FineTune::result_files`]. `max_len`: the length the model was trained at, written as
+/// sentence-transformers' `max_seq_length` so `predict` reads texts as training did.
 pub async fn result_files<F: ModelFiles>(
     model: &BertClassifier,
     strategy: &Strategy,
     config: &BertConfig,
     base: &F,
+    max_len: Option<usize>,
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let config_json = config.to_json("BertForSequenceClassification");
+    let length = |dir: &str| max_len.map(|n| (format!("{dir}/{SENTENCE_CONFIG}"), sentence_config_json(n)));
     match strategy {
         Strategy::Full | Strategy::Partial { .. } => {
             let mut files = vec![
@@ -767,16 +771,19 @@ pub async fn result_files<F: ModelFiles>(
                 files.push(("model/modules.json".into(), SENTENCE_MODULES.as_bytes().to_vec()));
                 files.push(("model/1_Pooling/config.json".into(), pooling.to_json(config.hidden_size)));
             }
+            files.extend(length("model"));
             Ok(files)
         }
         Strategy::Adapter { .. } | Strategy::Lora(_) => {
             let adapter = write_adapter(model, strategy, &base.name()).await?;
-            Ok(vec![
+            let mut files = vec![
                 ("adapter/adapter_model.safetensors".to_string(), adapter.safetensors),
                 ("adapter/adapter_config.json".to_string(), adapter.config_json.into_bytes()),
                 // The fine-tuned labels: PEFT's base config knows none of them.
                 ("adapter/config.json".to_string(), config_json),
-            ])
+            ];
+            files.extend(length("adapter"));
+            Ok(files)
         }
     }
 }

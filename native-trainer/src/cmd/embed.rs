@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Result<RunReport> {
         Some("npy") => Out::Npy,
         _ => bail!("{}: embed writes .jsonl or .npy; pick one of those extensions", args.output.display()),
     };
-    let s = setup(&args.model)?;
+    let s = setup(&args.model, None)?;
     let mut checkpoint = ModelFolder::checkpoint(&s.files)?;
     let (model, notes) = load_encoder(&s.folder.config, &mut checkpoint, &s.device)?;
     drop(checkpoint);

@@ -31,7 +31,9 @@ pub fn run(args: Args) -> Result<()> {
     let (device, _) = device("cpu")?;
     let (model, config) = load_with_adapter(&files, &folder.config, &device, &args.adapter)?;
     let merged = merge(model)?;
-    crate::model_dir::save_model_folder(&merged, &config, &files, &args.output)?;
+    // The length the adapter was trained at (savant train writes it), else the base's.
+    let max_len = savant_core::model::max_seq_length(&DirFiles::new(&args.adapter)?)?.or(folder.max_seq_length);
+    crate::model_dir::save_model_folder(&merged, &config, &files, max_len, &args.output)?;
     eprintln!(
         "{}: {} merged into {} ({} labels); load it with --model like any model folder",
         args.output.display(),

@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<RunReport> {
     if args.per_window.is_some() && !windowed {
         bail!("--per-window writes the windows of --long windows; add --long windows");
     }
-    let mut s = setup(&args.model)?;
+    let mut s = setup(&args.model, args.adapter.as_deref())?;
     let (model, notes) = match &args.adapter {
         None => {
             let mut checkpoint = ModelFolder::checkpoint(&s.files)?;
