@@ -516,6 +516,7 @@ $("train-btn").addEventListener("click", () =>
     $("exports").replaceChildren();
     $("predictions").replaceChildren();
     state.predictions = null;
+    $("predict-ensemble-box").hidden = true;
     $("loss-chart").replaceChildren();
     $("metric-chart").replaceChildren();
     const request = trainRequest();
@@ -598,6 +599,16 @@ function renderEvaluation(evaluation) {
   insertMarkup(body, evaluation.html);
   box.append(body);
   state.metricsJson = evaluation.metrics;
+  // The average with TF-IDF + LR (savant predict --ensemble): offered when the run chose one,
+  // ticked when it beat the specialist alone on val.
+  const m = evaluation.metrics;
+  const averaged = m != null && m.ensemble_weight != null;
+  $("predict-ensemble-box").hidden = !averaged;
+  $("predict-ensemble").checked = averaged && m.ensemble_val_f1_macro > m.f1_macro;
+  if (averaged) {
+    $("predict-ensemble-text").textContent =
+      `averaged with TF-IDF + logistic regression (weight ${m.ensemble_weight.toFixed(1)} on the specialist; val macro-F1 ${fmt(m.ensemble_val_f1_macro)})`;
+  }
 }
 
 // The specialist beside what it must beat, on the same validation rows (savant train's closing
@@ -607,6 +618,9 @@ function comparisonOf(metrics) {
   const rows = [["the fine-tuned specialist", metrics.f1_macro, "specialist"]];
   if (metrics.baseline_val_f1_macro != null) rows.push(["TF-IDF + logistic regression", metrics.baseline_val_f1_macro, "baseline"]);
   if (metrics.probe_val_f1_macro != null) rows.push(["the untrained encoder (linear probe)", metrics.probe_val_f1_macro, "probe"]);
+  if (metrics.ensemble_val_f1_macro != null) {
+    rows.push([`the specialist averaged with TF-IDF + LR (weight ${metrics.ensemble_weight.toFixed(1)})`, metrics.ensemble_val_f1_macro, "ensemble"]);
+  }
   const best = rows.reduce((a, b) => (b[1] > a[1] ? b : a));
   const p = el("p", { id: "comparison", text: `Validation macro-F1: ${rows.map(([n, v]) => `${n} ${fmt(v)}`).join(", ")}; best: ${best[0]}.` });
   for (const [, v, key] of rows) p.dataset[key] = v;
@@ -635,8 +649,9 @@ $("predict-btn").addEventListener("click", () =>
   guarded($("predict-btn"), "Predicting", async () => {
     const texts = $("predict-input").value.split("\n").filter((t) => t.trim() !== "");
     if (!texts.length) throw new Error("type at least one text");
-    const { labels, probs, windows } = await call("predict", { texts });
-    state.predictions = { texts, labels, probs, windows };
+    const ensemble = !$("predict-ensemble-box").hidden && $("predict-ensemble").checked;
+    const { labels, probs, windows } = await call("predict", { texts, ensemble });
+    state.predictions = { texts, labels, probs, windows, ensemble };
     const short = (t) => (t.length > 80 ? t.slice(0, 79) + "…" : t);
     const argmax = (p) => labels[p.indexOf(Math.max(...p))];
     const rows = texts.map((t, i) => [short(t), argmax(probs[i]), ...probs[i].map((p) => p.toFixed(4))]);

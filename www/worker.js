@@ -226,9 +226,9 @@ const handlers = {
     return true;
   },
 
-  async predict({ texts }) {
+  async predict({ texts, ensemble }) {
     if (!trainer) throw new Error("train a model first");
-    return trainer.predict(texts);
+    return trainer.predict(texts, !!ensemble);
   },
 
   async exportFiles() {

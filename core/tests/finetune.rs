@@ -484,6 +484,24 @@ fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
     let reread = savant_core::infer::softmax_rows(&logits, 3);
     let tol = if on_cpu() { 1e-6 } else { 1e-4 };
     assert!(max_diff(&probs, &reread) <= tol, "run {probs:?} vs its adapter read back {reread:?}");
+    assert_eq!(exported["adapter/sentence_bert_config.json"], savant_core::model::sentence_config_json(16));
+
+    // The average with the TF-IDF baseline, as both shells end a run: chosen on val, then in
+    // metrics.json, the exported files and the predictions asked for it.
+    assert!(pollster::block_on(run.predict_windows(&texts, 2, true)).is_err(), "no average before it is chosen");
+    assert!(!exported.contains_key(savant_core::baseline::Ensemble::FILE));
+    pollster::block_on(run.choose_ensemble()).unwrap();
+    let (ensemble, f1) = run.ensemble.clone().expect("the run fitted the baseline");
+    let metrics = run.metrics_json().unwrap();
+    assert_eq!(
+        (metrics["ensemble_weight"].as_f64(), metrics["ensemble_val_f1_macro"].as_f64()),
+        (Some(ensemble.weight), Some(f1))
+    );
+    let exported: BTreeMap<String, Vec<u8>> =
+        pollster::block_on(run.result_files(&files)).unwrap().into_iter().collect();
+    assert_eq!(exported[savant_core::baseline::Ensemble::FILE], ensemble.to_json());
+    let (mixed, _) = pollster::block_on(run.predict_windows(&texts, 2, true)).unwrap();
+    assert_eq!(mixed, ensemble.mix(&probs, &texts));
 }
 
 /// Helpers as the page's workers are: each its own run built from the same files and options,

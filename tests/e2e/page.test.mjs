@@ -75,6 +75,9 @@ const TEXTS = [
 async function predictAndExport(page, name, model = TINY, extra = []) {
   await page.fill("#predict-input", TEXTS.join("\n"));
   assert.equal(await page.evaluate(() => window.savantPage.state.predictions), null, "a new run clears old predictions");
+  // The model's own probabilities first; the average with TF-IDF + LR below.
+  const averaged = !(await page.locator("#predict-ensemble-box").isHidden());
+  if (averaged) await page.uncheck("#predict-ensemble");
   await page.click("#predict-btn");
   await page.waitForFunction(() => window.savantPage.state.predictions != null);
   await page.waitForSelector("#predictions table");
@@ -90,26 +93,37 @@ async function predictAndExport(page, name, model = TINY, extra = []) {
   }
   assert.deepEqual(
     names.sort(),
-    ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/config.json", "metrics.json"],
+    ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/config.json",
+      "adapter/sentence_bert_config.json", "metrics.json", ...(averaged ? ["savant_ensemble.json"] : [])],
   );
   const config = JSON.parse(readFileSync(join(dir, "adapter/adapter_config.json"), "utf8"));
   assert.equal(config.peft_type, "LORA");
   const input = join(dir, "texts.csv");
   writeFileSync(input, "text\n" + TEXTS.join("\n") + "\n");
-  const out = join(dir, "cli_predictions.csv");
-  execFileSync(SAVANT, ["predict", "--model", model, "--adapter", join(dir, "adapter"), input, "--text", "text", "-o", out, "--max-len", "24", ...extra]);
-  const lines = readFileSync(out, "utf8").trim().split("\n");
-  const header = lines[0].split(",");
-  let worst = 0;
-  for (const [i, line] of lines.slice(1).entries()) {
-    const cells = line.split(",");
-    pagePred.labels.forEach((label, j) => {
-      const cli = Number(cells[header.indexOf(`prob_${label}`)]);
-      worst = Math.max(worst, Math.abs(cli - pagePred.probs[i][j]));
-    });
-  }
-  assert.equal(lines.length - 1, TEXTS.length);
+  // The trained length travels with the adapter: savant predict reads texts at it unasked.
+  const trained = JSON.parse(readFileSync(join(dir, "adapter/sentence_bert_config.json"), "utf8")).max_seq_length;
+  assert.equal(trained, 24);
+  const cliProbs = (file, more) => {
+    const out = join(dir, file);
+    execFileSync(SAVANT, ["predict", "--model", model, "--adapter", join(dir, "adapter"), input, "--text", "text", "-o", out, ...more, ...extra]);
+    const lines = readFileSync(out, "utf8").trim().split("\n");
+    const header = lines[0].split(",");
+    assert.equal(lines.length - 1, TEXTS.length);
+    return lines.slice(1).map((line) => pagePred.labels.map((label) => Number(line.split(",")[header.indexOf(`prob_${label}`)])));
+  };
+  const differ = (a, b) => Math.max(...a.flatMap((row, i) => row.map((p, j) => Math.abs(p - b[i][j]))));
+  const worst = differ(cliProbs("cli_predictions.csv", []), pagePred.probs);
   assert.ok(worst <= 1e-4, `${name}: page vs savant predict --adapter differ by ${worst}`);
+  if (averaged) {
+    // The page's average with TF-IDF + LR is savant predict --ensemble with the exported file.
+    await page.check("#predict-ensemble");
+    await page.click("#predict-btn");
+    await page.waitForFunction(() => window.savantPage.state.predictions?.ensemble === true);
+    const mixed = (await page.evaluate(() => window.savantPage.state.predictions)).probs;
+    const ens = differ(cliProbs("cli_ensemble.csv", ["--ensemble", join(dir, "savant_ensemble.json")]), mixed);
+    assert.ok(ens <= 1e-4, `${name}: page vs savant predict --ensemble differ by ${ens}`);
+    assert.ok(differ(mixed, pagePred.probs) > 0 || JSON.parse(readFileSync(join(dir, "savant_ensemble.json"), "utf8")).weight === 1);
+  }
   return worst;
 }
 
@@ -169,7 +183,7 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
     const saved = await page.evaluate(() => window.savantPage.state.metricsJson);
     const cmp = page.locator("#comparison");
     assert.match(await cmp.textContent(), /specialist 0\.\d{4}, TF-IDF \+ logistic regression 0\.\d{4}, the untrained encoder \(linear probe\) 0\.\d{4}; best: /);
-    for (const [key, field] of [["specialist", "f1_macro"], ["baseline", "baseline_val_f1_macro"], ["probe", "probe_val_f1_macro"]]) {
+    for (const [key, field] of [["specialist", "f1_macro"], ["baseline", "baseline_val_f1_macro"], ["probe", "probe_val_f1_macro"], ["ensemble", "ensemble_val_f1_macro"]]) {
       assert.ok(typeof saved[field] === "number", `${backend}: metrics.json lacks ${field}`);
       assert.equal(Number(await cmp.getAttribute(`data-${key}`)), saved[field], `${backend}: ${key}`);
     }

@@ -127,6 +127,8 @@ struct State {
     run: FineTune,
     files: MemFiles,
     info: Info,
+    /// The step at which the average with the baseline was last chosen (it follows the best model).
+    ensemble_step: Option<usize>,
 }
 
 /// A fine-tuning run in the browser. Create with [`create_trainer`]; every method returns a
@@ -160,7 +162,10 @@ pub async fn create_trainer(
     request: JsValue,
 ) -> Result<Trainer, JsValue> {
     let (run, files, info) = build_run(files, train, val, request, None).await?;
-    Ok(Trainer { state: Rc::new(RefCell::new(State { run, files, info })), stop: Rc::new(Cell::new(false)) })
+    Ok(Trainer {
+        state: Rc::new(RefCell::new(State { run, files, info, ensemble_step: None })),
+        stop: Rc::new(Cell::new(false)),
+    })
 }
 
 /// The run `createTrainer` builds; `backend` overrides the request's.
@@ -425,11 +430,17 @@ impl Trainer {
 
     /// The best epoch's weights on the validation split: `{ report, html, metrics }`: savant
     /// eval's report, its HTML body (summary, per-class table, ROC / PR / calibration plots,
-    /// confusion matrix; no styles or scripts) and the `metrics.json` savant train writes.
+    /// confusion matrix; no styles or scripts) and the `metrics.json` savant train writes —
+    /// with the average with the TF-IDF baseline chosen on val, as `savant train` ends.
     pub fn evaluate(&self) -> js_sys::Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let s = state.try_borrow().map_err(|_| busy())?;
+            let mut s = state.try_borrow_mut().map_err(|_| busy())?;
+            let step = s.run.session.trainer.step;
+            if s.ensemble_step != Some(step) && s.run.session.best_report.is_some() {
+                s.run.choose_ensemble().await.map_err(js_error)?;
+                s.ensemble_step = Some(step);
+            }
             let model = s.run.session.best_model();
             let predictions = s.run.session.val_predictions(&model).await.map_err(js_error)?;
             let report = savant_core::metrics::report::evaluate(&predictions, &Default::default()).map_err(js_error)?;
@@ -443,14 +454,17 @@ impl Trainer {
     /// Class probabilities for `texts` (an array of strings) under the best weights: `{ labels,
     /// probs: [[p, ...], ...], windows }`, rows in input order, columns in `labels` order;
     /// `windows` (texts read in windows, else null): `[{ text, start, end, probs }]`, each
-    /// window's text (its row), character span and probabilities.
-    pub fn predict(&self, texts: Vec<String>) -> js_sys::Promise {
+    /// window's text (its row), character span and probabilities. `ensemble`: `probs` are the
+    /// model's averaged with the TF-IDF baseline's (`savant predict --ensemble`; after
+    /// `evaluate`), the windows' stay the model's.
+    pub fn predict(&self, texts: Vec<String>, ensemble: bool) -> js_sys::Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let s = state.try_borrow().map_err(|_| busy())?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let k = s.run.config.labels.len();
-            let (probs, windows) = s.run.predict_windows(&refs, s.run.options.batch_size).await.map_err(js_error)?;
+            let (probs, windows) =
+                s.run.predict_windows(&refs, s.run.options.batch_size, ensemble).await.map_err(js_error)?;
             let rows: Vec<&[f32]> = probs.chunks(k).collect();
             let windows = windows.map(|w| {
                 let rows = w.doc.iter().zip(&w.spans).zip(w.values.chunks(k));

@@ -377,6 +377,9 @@ pub struct FineTune {
     /// The TF-IDF + logistic-regression baseline on the same train and val rows
     /// ([`TrainOptions::baseline`]; not for a streamed split).
     pub baseline: Option<crate::baseline::BaselineFit>,
+    /// The best model averaged with the baseline, and that average's val macro-F1, once
+    /// [`FineTune::choose_ensemble`] has run.
+    pub ensemble: Option<(crate::baseline::Ensemble, f64)>,
 }
 
 /// A streamed run's length: `steps` optimiser steps, validated every `eval_every` of them (the
@@ -612,6 +615,7 @@ impl FineTune {
             streamed: stream,
             head_init,
             baseline,
+            ensemble: None,
         })
     }
 
@@ -649,27 +653,32 @@ impl FineTune {
             ("baseline_val_f1_macro", serde_json::json!(self.baseline.as_ref().map(|b| b.val_macro_f1))),
             ("baseline_c", serde_json::json!(self.baseline.as_ref().map(|b| b.c))),
             ("baseline_vocabulary", serde_json::json!(self.baseline.as_ref().map(|b| b.baseline.vocabulary_size()))),
+            ("ensemble_weight", serde_json::json!(self.ensemble.as_ref().map(|(e, _)| e.weight))),
+            ("ensemble_val_f1_macro", serde_json::json!(self.ensemble.as_ref().map(|(_, f1)| f1))),
         ] {
             obj.insert(k.into(), v);
         }
         Ok(metrics)
     }
 
-    /// The best model averaged with the TF-IDF baseline ([`crate::baseline::Ensemble`]), its
-    /// weight chosen on the validation split's macro-F1, and that macro-F1; `None` without a
-    /// baseline (or one whose classes or rows are not the run's).
-    pub async fn ensemble(&self) -> Result<Option<(crate::baseline::Ensemble, f64)>> {
-        let Some(fit) = &self.baseline else { return Ok(None) };
+    /// Averages the best model with the TF-IDF baseline ([`crate::baseline::Ensemble`]), its
+    /// weight chosen on the validation split's macro-F1, into [`FineTune::ensemble`] — where
+    /// `metrics_json`, `result_files` and `predict` find it. Nothing without a baseline (or one
+    /// whose classes or rows are not the run's). Run it once training is over.
+    pub async fn choose_ensemble(&mut self) -> Result<()> {
+        self.ensemble = None;
+        let Some(fit) = &self.baseline else { return Ok(()) };
         if fit.baseline.classes() != self.config.labels.as_slice() {
-            return Ok(None);
+            return Ok(());
         }
         let val = self.session.val_predictions(&self.session.best_model()).await?;
         if val.scores.len() != fit.val_probabilities.len() {
-            return Ok(None);
+            return Ok(());
         }
         let k = self.config.labels.len();
         let (weight, f1) = crate::baseline::Ensemble::choose(&val.scores, &fit.val_probabilities, &val.y_true, k);
-        Ok(Some((crate::baseline::Ensemble { weight, baseline: fit.baseline.clone() }, f1)))
+        self.ensemble = Some((crate::baseline::Ensemble { weight, baseline: fit.baseline.clone() }, f1));
+        Ok(())
     }
 
     /// One line comparing the specialist's validation macro-F1 with the TF-IDF baseline's and
@@ -695,26 +704,43 @@ impl FineTune {
 
     /// The files of the result, named relative to the run folder: `model/…` (full, partial: an
     /// HF `BertForSequenceClassification` folder with the base's tokenizer files) or `adapter/…`
-    /// (lora: PEFT's format; adapter: Savant's), from the best epoch's weights.
+    /// (lora: PEFT's format; adapter: Savant's), from the best epoch's weights; and the average
+    /// with the baseline (`savant_ensemble.json`) once chosen.
     pub async fn result_files<F: ModelFiles>(&self, base: &F) -> Result<Vec<(String, Vec<u8>)>> {
         let model = self.session.best_model();
-        result_files(&model, &self.strategy, &self.config, base, Some(self.max_len)).await
+        let mut files = result_files(&model, &self.strategy, &self.config, base, Some(self.max_len)).await?;
+        if let Some((e, _)) = &self.ensemble {
+            files.push((crate::baseline::Ensemble::FILE.to_string(), e.to_json()));
+        }
+        Ok(files)
     }
 
     /// Class probabilities of `texts` under the best weights so far, `[texts, labels]` row-major
     /// in the order of `config.labels` (a text read in windows: from its windows' aggregated
     /// logits).
     pub async fn predict(&self, texts: &[&str], batch_size: usize) -> Result<Vec<f32>> {
-        Ok(self.predict_windows(texts, batch_size).await?.0)
+        Ok(self.predict_windows(texts, batch_size, false).await?.0)
     }
 
     /// [`FineTune::predict`], and for texts read in windows each window's text, span and class
-    /// probabilities (`values`: `[windows, labels]`).
+    /// probabilities (`values`: `[windows, labels]`, the model's own). `ensemble`: the texts'
+    /// probabilities are the model's averaged with the baseline's ([`FineTune::choose_ensemble`];
+    /// an error before it has been chosen).
     pub async fn predict_windows(
         &self,
         texts: &[&str],
         batch_size: usize,
+        ensemble: bool,
     ) -> Result<(Vec<f32>, Option<WindowOutputs>)> {
+        let mixer = match (&self.ensemble, ensemble) {
+            (_, false) => None,
+            (Some((e, _)), true) => Some(e),
+            (None, true) => {
+                return Err(Error::Option(
+                    "no average with the TF-IDF baseline to predict with: it is chosen on val once training ends, and needs the baseline".into(),
+                ))
+            }
+        };
         let model = self.session.best_model();
         // Off autodiff: inference builds no graph and dropout stays off.
         let device = self.session.device().without_autodiff();
@@ -728,7 +754,14 @@ impl FineTune {
         let out = TextModel::Classifier(&model).run_batches(&self.config, &batches, &device).await?;
         let k = self.config.labels.len();
         let windows = out.windows.map(|w| WindowOutputs { values: softmax_rows(&w.values, k), ..w });
-        Ok((softmax_rows(&out.values, k), windows))
+        let probs = softmax_rows(&out.values, k);
+        Ok((
+            match mixer {
+                Some(e) => e.mix(&probs, texts),
+                None => probs,
+            },
+            windows,
+        ))
     }
 }
 

@@ -468,6 +468,8 @@ pub fn train(args: Args) -> Result<Trained> {
         run.train_rows = consumed as usize;
     }
 
+    // The specialist averaged with the TF-IDF baseline (savant_ensemble.json, for `predict --ensemble`).
+    pollster::block_on(run.choose_ensemble())?;
     for (name, bytes) in pollster::block_on(run.result_files(&files))? {
         let path = args.output.join(&name);
         if let Some(dir) = path.parent() {
@@ -475,16 +477,8 @@ pub fn train(args: Args) -> Result<Trained> {
         }
         write_atomic(&path, |w| Ok(w.write_all(&bytes)?))?;
     }
-    // The specialist averaged with the TF-IDF baseline, for `predict --ensemble`.
-    let ensemble = pollster::block_on(run.ensemble())?;
-    if let Some((e, _)) = &ensemble {
-        let path = args.output.join(savant_core::baseline::Ensemble::FILE);
-        write_atomic(&path, |w| Ok(w.write_all(&e.to_json())?))?;
-    }
     let mut metrics = run.metrics_json()?;
     let obj = metrics.as_object_mut().expect("an object");
-    obj.insert("ensemble_weight".into(), json!(ensemble.as_ref().map(|(e, _)| e.weight)));
-    obj.insert("ensemble_val_f1_macro".into(), json!(ensemble.as_ref().map(|(_, f1)| f1)));
     obj.insert("train_seconds".into(), json!(train_seconds));
     obj.insert("train_step_seconds".into(), json!(step_seconds));
     obj.insert("train_tokens".into(), json!(tokens));
@@ -533,7 +527,7 @@ pub fn train(args: Args) -> Result<Trained> {
     if let Some(line) = run.comparison() {
         eprintln!("{line}");
     }
-    if let Some((e, f1)) = &ensemble {
+    if let Some((e, f1)) = &run.ensemble {
         eprintln!(
             "averaged with the TF-IDF baseline (weight {:.1} on the specialist, chosen on val): val macro-F1 {f1:.4}; predict with --ensemble {}",
             e.weight,
