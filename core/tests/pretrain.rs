@@ -298,3 +298,58 @@ fn join(a: &MaskedBatch, b: &MaskedBatch) -> MaskedBatch {
     }
     MaskedBatch { tokens, positions, targets: [a.targets.clone(), b.targets.clone()].concat() }
 }
+
+/// Rows in memory, the same every pass.
+struct Rows(Vec<Option<&'static str>>, usize);
+
+impl savant_core::pretrain::corpus::DocumentSource for Rows {
+    type Error = savant_core::Error;
+    fn next_row(&mut self) -> Result<savant_core::pretrain::corpus::SourceRow, savant_core::Error> {
+        use savant_core::pretrain::corpus::SourceRow;
+        let row = self.0.get(self.1).copied();
+        self.1 += 1;
+        Ok(match row {
+            None => SourceRow::End,
+            Some(None) => SourceRow::Malformed,
+            Some(Some(t)) => SourceRow::Text(t.to_string()),
+        })
+    }
+    fn rewind(&mut self) {
+        self.1 = 0;
+    }
+}
+
+// The corpus the CLI streams from its shards and the page can stream from picked files: the
+// first documents held out, long ones cut into windows that keep every token, bad and empty rows
+// counted once, every window of a pass served (shuffled) before the next pass, which skips the
+// held-out documents again.
+#[test]
+fn the_corpus_holds_out_windows_counts_what_it_leaves_and_serves_every_window_each_pass() {
+    use savant_core::pretrain::corpus::Corpus;
+    let mut tok = tokenizer("tiny-mlm");
+    tok.set_max_len(None).unwrap();
+    let masking = Masking::new(&tok, 0.15, false).unwrap();
+    let rows = vec![Some(TEXTS[0]), None, Some("  "), Some(TEXTS[1]), Some(TEXTS[2]), Some(TEXTS[3])];
+    let mut corpus = Corpus::new(Rows(rows, 0), tok.clone(), 6, masking, 3, 7);
+    let held = corpus.take_held_out(1).unwrap();
+    let windows_of = |text: &str| tok.encode_each(&[text]).unwrap()[0].ids.len().saturating_sub(2).div_ceil(4);
+    assert_eq!(held.len(), windows_of(TEXTS[0]), "the first document, cut into windows of 4 text tokens");
+    let trained: usize = TEXTS[1..].iter().map(|t| windows_of(t)).sum();
+    let mut first: Vec<Vec<u32>> = (0..trained).map(|_| corpus.next_window().unwrap().ids).collect();
+    assert!(first.iter().all(|w| w.len() <= 6));
+    assert_eq!((corpus.passes, corpus.documents, corpus.windows), (1, 3, trained as u64));
+    assert_eq!(corpus.skipped.get("malformed"), Some(&1));
+    assert_eq!(corpus.skipped.get("empty_text"), Some(&1));
+    let mut second: Vec<Vec<u32>> = (0..trained).map(|_| corpus.next_window().unwrap().ids).collect();
+    assert_eq!(corpus.passes, 2);
+    assert_eq!(corpus.skipped.get("malformed"), Some(&1), "counted on the first pass only");
+    first.sort();
+    second.sort();
+    assert_eq!(first, second, "each pass serves the same windows, never the held-out ones");
+
+    let mut all_held =
+        Corpus::new(Rows(vec![Some(TEXTS[0])], 0), tok.clone(), 6, Masking::new(&tok, 0.15, false).unwrap(), 3, 7);
+    all_held.take_held_out(5).unwrap();
+    let err = all_held.next_window().unwrap_err().to_string();
+    assert!(err.contains("no document left to train on (1 held out"), "{err}");
+}

@@ -1,8 +1,210 @@
-//! Pieces of reading an unlabelled corpus as a stream (the CLI owns the files): a seeded
-//! shuffle buffer, and long documents cut into windows that fit the model.
+//! An unlabelled corpus as an endless, shuffled stream of training windows, wherever its rows
+//! come from (the CLI reads shards; a [`DocumentSource`] hands over their texts): documents
+//! held out for perplexity, long documents cut into windows that fit the model, windows without
+//! a token to predict left out, a seeded shuffle buffer, pass after pass — every row counted.
 
+use std::collections::{BTreeMap, VecDeque};
+
+use super::masking::{MaskedBatch, Masking};
 use crate::data::rng::SplitMix64;
-use crate::tokenize::Encoded;
+use crate::tokenize::{Encoded, TextTokenizer};
+
+/// One row of a corpus source.
+pub enum SourceRow {
+    Text(String),
+    /// A row that could not be read (counted as `malformed` on the first pass).
+    Malformed,
+    /// The end of the pass.
+    End,
+}
+
+/// Where a corpus's rows come from, in the same order every pass.
+pub trait DocumentSource {
+    /// The source's errors; core's own (an unusable corpus) convert into them.
+    type Error: From<crate::Error>;
+    fn next_row(&mut self) -> Result<SourceRow, Self::Error>;
+    /// Starts the next pass at the first row.
+    fn rewind(&mut self);
+}
+
+/// What the rows and windows of the first pass were: what was trained on and what was not.
+pub type Skipped = BTreeMap<&'static str, u64>;
+
+/// Documents tokenised at once (the tokenizer spreads a batch over every core).
+const CHUNK: usize = 256;
+
+/// The corpus as an endless stream of windows: the source's rows, documents tokenised in chunks,
+/// windows through the shuffle buffer; at the end of a pass, another.
+pub struct Corpus<S> {
+    source: S,
+    tokenizer: TextTokenizer,
+    max_len: usize,
+    masking: Masking,
+    buffer: ShuffleBuffer<Encoded>,
+    ready: VecDeque<Encoded>,
+    /// Documents held out at the start of the corpus, skipped in every pass.
+    held_out: usize,
+    skip: usize,
+    trained_this_pass: u64,
+    /// Windows that reached the shuffle buffer this pass.
+    windows_this_pass: u64,
+    pub passes: usize,
+    /// First pass: documents trained on, windows they gave, documents longer than a window.
+    pub documents: u64,
+    pub windows: u64,
+    pub split_documents: u64,
+    /// First pass: rows and windows left out, by reason (`malformed`, `empty_text`,
+    /// `windows_without_a_token_to_predict`).
+    pub skipped: Skipped,
+}
+
+impl<S: DocumentSource> Corpus<S> {
+    /// `tokenizer` must not truncate (a document's windows are cut from all its tokens);
+    /// `shuffle_buffer` windows are held at most.
+    pub fn new(
+        source: S,
+        tokenizer: TextTokenizer,
+        max_len: usize,
+        masking: Masking,
+        shuffle_buffer: usize,
+        seed: u64,
+    ) -> Corpus<S> {
+        Corpus {
+            source,
+            tokenizer,
+            max_len,
+            masking,
+            buffer: ShuffleBuffer::new(shuffle_buffer, seed),
+            ready: VecDeque::new(),
+            held_out: 0,
+            skip: 0,
+            trained_this_pass: 0,
+            windows_this_pass: 0,
+            passes: 1,
+            documents: 0,
+            windows: 0,
+            split_documents: 0,
+            skipped: Skipped::new(),
+        }
+    }
+
+    fn count(&mut self, reason: &'static str, n: u64) {
+        if self.passes == 1 {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+    }
+
+    /// Up to [`CHUNK`] texts from the current pass, `None` at its end.
+    fn next_texts(&mut self) -> Result<Option<Vec<String>>, S::Error> {
+        let mut texts = Vec::with_capacity(CHUNK);
+        while texts.len() < CHUNK {
+            match self.source.next_row()? {
+                SourceRow::End => break,
+                SourceRow::Malformed => self.count("malformed", 1),
+                SourceRow::Text(t) if t.trim().is_empty() => self.count("empty_text", 1),
+                SourceRow::Text(t) => texts.push(t.trim().to_string()),
+            }
+        }
+        Ok((!texts.is_empty()).then_some(texts))
+    }
+
+    /// Each document's windows.
+    fn tokenise(&mut self, texts: &[String]) -> crate::Result<Vec<Encoded>> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut out = Vec::new();
+        for doc in self.tokenizer.encode_each(&refs)? {
+            let pieces = windows(&doc, self.max_len);
+            if pieces.len() > 1 && self.passes == 1 {
+                self.split_documents += 1;
+            }
+            out.extend(pieces);
+        }
+        Ok(out)
+    }
+
+    /// The first `n` documents of the corpus as windows (those with a token to predict); they
+    /// are never trained on.
+    pub fn take_held_out(&mut self, n: usize) -> Result<Vec<Encoded>, S::Error> {
+        let mut docs = Vec::new();
+        while docs.len() < n {
+            let Some(texts) = self.next_texts()? else { break };
+            docs.extend(texts);
+        }
+        let rest = docs.split_off(n.min(docs.len()));
+        self.held_out = docs.len();
+        let held = self.tokenise(&docs)?;
+        let held = self.maskable_only(held);
+        self.split_documents = 0;
+        self.feed(rest)?;
+        Ok(held)
+    }
+
+    fn feed(&mut self, mut texts: Vec<String>) -> crate::Result<()> {
+        let skip = self.skip.min(texts.len());
+        texts.drain(..skip);
+        self.skip -= skip;
+        self.trained_this_pass += texts.len() as u64;
+        if self.passes == 1 {
+            self.documents += texts.len() as u64;
+        }
+        let windows = self.tokenise(&texts)?;
+        for window in self.maskable_only(windows) {
+            self.windows_this_pass += 1;
+            if self.passes == 1 {
+                self.windows += 1;
+            }
+            if let Some(out) = self.buffer.push(window) {
+                self.ready.push_back(out);
+            }
+        }
+        Ok(())
+    }
+
+    /// `windows` without those that have no token to predict, which are counted (first pass).
+    fn maskable_only(&mut self, windows: Vec<Encoded>) -> Vec<Encoded> {
+        let before = windows.len();
+        let kept: Vec<Encoded> = windows.into_iter().filter(|w| self.masking.maskable(&w.ids)).collect();
+        self.count("windows_without_a_token_to_predict", (before - kept.len()) as u64);
+        kept
+    }
+
+    /// The next training window, in shuffle order.
+    pub fn next_window(&mut self) -> Result<Encoded, S::Error> {
+        loop {
+            if let Some(window) = self.ready.pop_front() {
+                return Ok(window);
+            }
+            if let Some(texts) = self.next_texts()? {
+                self.feed(texts)?;
+            } else if let Some(window) = self.buffer.pop() {
+                return Ok(window);
+            } else {
+                if self.trained_this_pass == 0 {
+                    let message = format!("no document left to train on ({} held out for evaluation)", self.held_out);
+                    return Err(crate::Error::invalid("the corpus", None, message).into());
+                }
+                if self.windows_this_pass == 0 {
+                    let message = format!(
+                        "no window of the corpus has a token to predict: every token is special or [UNK] ({} windows); does the tokenizer's vocabulary fit the text?",
+                        self.skipped.get("windows_without_a_token_to_predict").copied().unwrap_or(0)
+                    );
+                    return Err(crate::Error::invalid("the corpus", None, message).into());
+                }
+                self.windows_this_pass = 0;
+                self.passes += 1;
+                self.source.rewind();
+                self.skip = self.held_out;
+                self.trained_this_pass = 0;
+            }
+        }
+    }
+}
+
+/// The held-out windows masked once, with a fixed seed: every evaluation predicts the same tokens.
+pub fn mask_in_batches(masking: &Masking, windows: &[Encoded], batch_size: usize, seed: u64) -> Vec<MaskedBatch> {
+    let mut rng = SplitMix64::new(seed);
+    windows.chunks(batch_size).map(|chunk| masking.mask(&chunk.iter().collect::<Vec<_>>(), &mut rng)).collect()
+}
 
 /// A bounded shuffle (tf.data's `shuffle(buffer_size)`): items come out in a random order drawn
 /// from a seed while at most `capacity` are held, so a corpus larger than memory is shuffled

@@ -4,7 +4,6 @@
 //! (an HF `BertForMaskedLM` folder that transformers and `savant train` load), `OUT/metrics.json`
 //! (held-out perplexity before and after, counts) and `OUT/pretrain_log.jsonl`.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,7 +12,7 @@ use burn::tensor::{Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::rng::SplitMix64;
 use savant_core::model::{BertConfig, ModelFiles, ModelFolder, Precision};
-use savant_core::pretrain::corpus::{windows, ShuffleBuffer};
+use savant_core::pretrain::corpus::{mask_in_batches, Corpus, DocumentSource, SourceRow};
 use savant_core::pretrain::{
     load_masked_lm, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MaskedBatch, Masking,
 };
@@ -25,7 +24,7 @@ use serde_json::json;
 use crate::io::{write_atomic, write_json};
 use crate::model_dir::DirFiles;
 use crate::peak::Peak;
-use crate::stream::{Feeder, Skipped};
+use crate::stream::Feeder;
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -181,7 +180,7 @@ pub fn run(mut args: Args) -> Result<()> {
     let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.batch_size)?;
     if args.scan {
-        return scan(&args, Corpus::new(&args, max_len, shards.clone(), tokenizer.clone(), masking.clone()), &masking);
+        return scan(&args, corpus(&args, shards, tokenizer, max_len, &masking), &masking);
     }
     let runner = crate::workers::Threads(threads);
     let ad = device.clone().autodiff();
@@ -212,7 +211,7 @@ pub fn run(mut args: Args) -> Result<()> {
     };
     let identity = identity(&args, &shards, threads);
 
-    let mut corpus = Corpus::new(&args, max_len, shards.clone(), tokenizer.clone(), masking.clone());
+    let mut corpus = corpus(&args, shards.clone(), tokenizer, max_len, &masking);
     let held_out = corpus.take_held_out(args.eval_docs)?;
     if held_out.is_empty() && args.eval_docs > 0 {
         if corpus.skipped.contains_key("windows_without_a_token_to_predict") {
@@ -282,7 +281,7 @@ pub fn run(mut args: Args) -> Result<()> {
     if let Some(p) = &peak {
         eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
     }
-    let mut feeder = Feeder::spawn(corpus, 4 * args.batch_size * args.grad_accum, consumed);
+    let mut feeder = Feeder::spawn(Stream(corpus), 4 * args.batch_size * args.grad_accum, consumed);
     let start = Instant::now();
     let seconds_now = |start: &Instant| prior_seconds + start.elapsed().as_secs_f64();
     // The run as it stands after `$step`, to OUT/checkpoints (periodically, and before stopping
@@ -382,7 +381,7 @@ pub fn run(mut args: Args) -> Result<()> {
         peak.as_ref().map(Peak::flops),
     );
     let waited = prior_wait + feeder.waited.as_secs_f64();
-    let corpus = feeder.finish()?;
+    let Stream(corpus) = feeder.finish()?;
     let model = trainer.eval_model();
     let perplexity_after = pollster::block_on(perplexity(&model, &eval_batches, &device))?;
 
@@ -438,8 +437,18 @@ pub fn run(mut args: Args) -> Result<()> {
     Ok(())
 }
 
+fn corpus(
+    args: &Args,
+    shards: Vec<PathBuf>,
+    tokenizer: TextTokenizer,
+    max_len: usize,
+    masking: &Masking,
+) -> Corpus<Shards> {
+    Corpus::new(Shards::new(args, shards), tokenizer, max_len, masking.clone(), args.shuffle_buffer, args.seed)
+}
+
 /// `--scan`: one pass of the corpus through the input pipeline, no model.
-fn scan(args: &Args, mut corpus: Corpus, masking: &Masking) -> Result<()> {
+fn scan(args: &Args, mut corpus: Corpus<Shards>, masking: &Masking) -> Result<()> {
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let held_out = corpus.take_held_out(args.eval_docs)?.len();
     let bar = ProgressBar::new_spinner()
@@ -536,193 +545,58 @@ fn check(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The shards the patterns name, in name order; a pattern matching nothing is an error.
-/// The corpus as an endless stream of windows: shards in order, documents tokenised in chunks,
-/// windows through the shuffle buffer; at the end of the last shard, another pass.
-struct Corpus {
-    shards: Vec<PathBuf>,
+/// The corpus shards in name order, a row at a time; each pass starts again at the first.
+struct Shards {
+    paths: Vec<PathBuf>,
     text: String,
     format: Option<String>,
-    tokenizer: TextTokenizer,
-    max_len: usize,
-    buffer: ShuffleBuffer<Encoded>,
-    ready: VecDeque<Encoded>,
     reader: Option<(crate::stream::Shard, usize)>,
-    next_shard: usize,
-    /// Documents held out at the start of the corpus, skipped in every pass.
-    held_out: usize,
-    skip: usize,
-    trained_this_pass: u64,
-    /// Windows that reached the shuffle buffer this pass.
-    windows_this_pass: u64,
-    /// Windows without a token to predict (only special tokens or [UNK]) are left out, counted.
-    masking: Masking,
-    pub passes: usize,
-    /// First pass: documents trained on, windows they gave, documents longer than a window.
-    pub documents: u64,
-    pub windows: u64,
-    pub split_documents: u64,
-    pub skipped: Skipped,
+    next: usize,
 }
 
-/// Documents tokenised at once (the tokenizer spreads a batch over every core).
-const CHUNK: usize = 256;
-
-impl Corpus {
-    fn new(args: &Args, max_len: usize, shards: Vec<PathBuf>, tokenizer: TextTokenizer, masking: Masking) -> Corpus {
-        Corpus {
-            masking,
-            windows_this_pass: 0,
-            shards,
-            text: args.text.clone(),
-            format: args.format.clone(),
-            tokenizer,
-            max_len,
-            buffer: ShuffleBuffer::new(args.shuffle_buffer, args.seed),
-            ready: VecDeque::new(),
-            reader: None,
-            next_shard: 0,
-            held_out: 0,
-            skip: 0,
-            trained_this_pass: 0,
-            passes: 1,
-            documents: 0,
-            windows: 0,
-            split_documents: 0,
-            skipped: Skipped::new(),
-        }
+impl Shards {
+    fn new(args: &Args, paths: Vec<PathBuf>) -> Shards {
+        Shards { paths, text: args.text.clone(), format: args.format.clone(), reader: None, next: 0 }
     }
+}
 
-    /// Up to [`CHUNK`] texts from the current pass, `None` at the end of its last shard.
-    fn next_texts(&mut self) -> Result<Option<Vec<String>>> {
-        let mut texts = Vec::with_capacity(CHUNK);
-        while texts.len() < CHUNK {
+impl DocumentSource for Shards {
+    type Error = anyhow::Error;
+
+    fn next_row(&mut self) -> Result<SourceRow> {
+        loop {
             if self.reader.is_none() {
-                let Some(path) = self.shards.get(self.next_shard).cloned() else { break };
-                self.next_shard += 1;
+                let Some(path) = self.paths.get(self.next).cloned() else { return Ok(SourceRow::End) };
+                self.next += 1;
                 let (reader, columns) = crate::stream::open_shard(&path, self.format.as_deref(), &[&self.text])?;
                 self.reader = Some((reader, columns[0]));
             }
             let (reader, column) = self.reader.as_mut().expect("opened above");
-            let first_pass = self.passes == 1;
-            match reader.next_row()? {
-                None => self.reader = None,
-                Some(Err(_)) if first_pass => *self.skipped.entry("malformed").or_default() += 1,
-                Some(Ok(row)) if row.fields[*column].trim().is_empty() => {
-                    if first_pass {
-                        *self.skipped.entry("empty_text").or_default() += 1;
-                    }
+            return Ok(match reader.next_row()? {
+                None => {
+                    self.reader = None;
+                    continue;
                 }
-                Some(Ok(row)) => texts.push(row.fields[*column].trim().to_string()),
-                Some(Err(_)) => {}
-            }
+                Some(Err(_)) => SourceRow::Malformed,
+                Some(Ok(mut row)) => SourceRow::Text(std::mem::take(&mut row.fields[*column])),
+            });
         }
-        Ok((!texts.is_empty()).then_some(texts))
     }
 
-    /// Each document's windows.
-    fn tokenise(&mut self, texts: &[String]) -> Result<Vec<Encoded>> {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let mut out = Vec::new();
-        for doc in self.tokenizer.encode_each(&refs)? {
-            let pieces = windows(&doc, self.max_len);
-            if pieces.len() > 1 && self.passes == 1 {
-                self.split_documents += 1;
-            }
-            out.extend(pieces);
-        }
-        Ok(out)
-    }
-
-    /// The first `n` documents of the corpus as windows; they are never trained on.
-    fn take_held_out(&mut self, n: usize) -> Result<Vec<Encoded>> {
-        let mut docs = Vec::new();
-        while docs.len() < n {
-            let Some(texts) = self.next_texts()? else { break };
-            docs.extend(texts);
-        }
-        let rest = docs.split_off(n.min(docs.len()));
-        self.held_out = docs.len();
-        let held = self.tokenise(&docs)?;
-        let held = self.maskable_only(held);
-        self.split_documents = 0;
-        self.feed(rest)?;
-        Ok(held)
-    }
-
-    fn feed(&mut self, mut texts: Vec<String>) -> Result<()> {
-        let skip = self.skip.min(texts.len());
-        texts.drain(..skip);
-        self.skip -= skip;
-        self.trained_this_pass += texts.len() as u64;
-        if self.passes == 1 {
-            self.documents += texts.len() as u64;
-        }
-        let windows = self.tokenise(&texts)?;
-        for window in self.maskable_only(windows) {
-            self.windows_this_pass += 1;
-            if self.passes == 1 {
-                self.windows += 1;
-            }
-            if let Some(out) = self.buffer.push(window) {
-                self.ready.push_back(out);
-            }
-        }
-        Ok(())
-    }
-
-    /// `windows` without those that have no token to predict, which are counted (first pass).
-    fn maskable_only(&mut self, windows: Vec<Encoded>) -> Vec<Encoded> {
-        let before = windows.len();
-        let kept: Vec<Encoded> = windows.into_iter().filter(|w| self.masking.maskable(&w.ids)).collect();
-        if self.passes == 1 && kept.len() < before {
-            *self.skipped.entry("windows_without_a_token_to_predict").or_insert(0) += (before - kept.len()) as u64;
-        }
-        kept
-    }
-
-    /// The next training window, in shuffle order.
-    fn next_window(&mut self) -> Result<Encoded> {
-        loop {
-            if let Some(window) = self.ready.pop_front() {
-                return Ok(window);
-            }
-            if let Some(texts) = self.next_texts()? {
-                self.feed(texts)?;
-            } else if let Some(window) = self.buffer.pop() {
-                return Ok(window);
-            } else {
-                if self.trained_this_pass == 0 {
-                    bail!("the corpus has no document left to train on ({} held out by --eval-docs)", self.held_out);
-                }
-                if self.windows_this_pass == 0 {
-                    bail!(
-                        "no window of the corpus has a token to predict: every token is special or [UNK] ({} windows); does the tokenizer's vocabulary fit the text?",
-                        self.skipped.get("windows_without_a_token_to_predict").copied().unwrap_or(0)
-                    );
-                }
-                self.windows_this_pass = 0;
-                self.passes += 1;
-                self.next_shard = 0;
-                self.skip = self.held_out;
-                self.trained_this_pass = 0;
-            }
-        }
+    fn rewind(&mut self) {
+        (self.reader, self.next) = (None, 0);
     }
 }
 
-impl crate::stream::Source for Corpus {
+/// The shell's feeder thread reads the core's corpus.
+struct Stream(Corpus<Shards>);
+
+impl crate::stream::Source for Stream {
     type Item = Encoded;
 
     fn next_item(&mut self) -> Result<Encoded> {
-        self.next_window()
+        self.0.next_window()
     }
-}
-
-/// The held-out windows masked once, with a fixed seed: every evaluation predicts the same tokens.
-fn mask_in_batches(masking: &Masking, windows: &[Encoded], batch_size: usize, seed: u64) -> Vec<MaskedBatch> {
-    let mut rng = SplitMix64::new(seed);
-    windows.chunks(batch_size).map(|chunk| masking.mask(&chunk.iter().collect::<Vec<_>>(), &mut rng)).collect()
 }
 
 /// Reads a loss back from the device.
