@@ -15,6 +15,16 @@ const KEEP_CHECKPOINTS: usize = 2;
 /// Writes `checkpoints/step-N/` of a fine-tuning run (with a streamed run's position).
 pub fn write_session(session: &mut Session, dir: &Path, stream_position: Option<&[u8]>) -> Result<()> {
     let c = pollster::block_on(session.checkpoint())?;
+    write_checkpoint(&c, dir, session.trainer.step, stream_position)
+}
+
+/// Writes `checkpoints/step-N/` of a run's checkpoint (fine-tuning's or pretraining's).
+pub fn write_checkpoint(
+    c: &savant_core::train::SessionCheckpoint,
+    dir: &Path,
+    step: usize,
+    stream_position: Option<&[u8]>,
+) -> Result<()> {
     let mut files: Vec<(&str, &[u8])> = vec![("model.safetensors", &c.model)];
     if let Some(position) = stream_position {
         files.push(("stream.json", position));
@@ -24,7 +34,7 @@ pub fn write_session(session: &mut Session, dir: &Path, stream_position: Option<
     }
     files.push(("optimizer.bpk", &c.optimizer));
     files.push(("state.json", c.state_json.as_bytes()));
-    write_files(dir, session.trainer.step, &files)
+    write_files(dir, step, &files)
 }
 
 /// Writes `dir/step-N/` whole or not at all (a temporary folder renamed into place), then drops

@@ -4,6 +4,7 @@ mod checkpoints;
 mod cmd;
 mod evaluation;
 mod fetch;
+mod flags;
 mod io;
 mod memory;
 mod model_dir;

@@ -8,6 +8,8 @@
 pub mod corpus;
 pub mod masking;
 pub mod mlm;
+pub mod session;
 
 pub use masking::{MaskedBatch, Masking};
 pub use mlm::{load_masked_lm, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MlmHead};
+pub use session::{PretrainOptions, PretrainSession};

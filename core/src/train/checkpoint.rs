@@ -162,3 +162,16 @@ pub fn params_from_safetensors<M: Module>(model: M, bytes: &[u8], source: &str) 
         ))
     }
 }
+
+/// "key: checkpoint A vs now B" for every key of `now` whose value `saved` does not share.
+pub fn identity_differences(saved: &serde_json::Value, now: &serde_json::Value) -> String {
+    now.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| saved.get(k.as_str()) != Some(v))
+        .map(|(k, v)| {
+            format!("{k}: checkpoint {} vs now {v}", saved.get(k.as_str()).unwrap_or(&serde_json::Value::Null))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

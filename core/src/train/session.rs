@@ -855,21 +855,9 @@ impl Session {
             serde_json::from_str(&checkpoint.state_json).map_err(|e| bad(format!("unreadable state: {e}")))?;
         let ours = self.identity();
         if state.identity != ours {
-            let differs: Vec<String> = ours
-                .as_object()
-                .expect("an object")
-                .iter()
-                .filter(|(k, v)| state.identity.get(k.as_str()) != Some(v))
-                .map(|(k, v)| {
-                    format!(
-                        "{k}: checkpoint {} vs now {v}",
-                        state.identity.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
-                    )
-                })
-                .collect();
             return Err(bad(format!(
                 "the checkpoint belongs to another run (different data or settings): {}",
-                differs.join("; ")
+                super::checkpoint::identity_differences(&state.identity, &ours)
             )));
         }
         let model =

@@ -8,17 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use burn::tensor::{Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::rng::SplitMix64;
 use savant_core::model::{BertConfig, ModelFiles, ModelFolder, Precision};
-use savant_core::pretrain::corpus::{mask_in_batches, Corpus, DocumentSource, SourceRow};
-use savant_core::pretrain::{
-    load_masked_lm, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MaskedBatch, Masking,
-};
+use savant_core::pretrain::corpus::{Corpus, DocumentSource, SourceRow};
+use savant_core::pretrain::{load_masked_lm, masked_lm_to_safetensors, BertForMaskedLm, Masking};
+use savant_core::pretrain::{PretrainOptions, PretrainSession};
 use savant_core::tokenize::{Encoded, TextTokenizer};
-use savant_core::train::checkpoint::{params_from_safetensors, params_to_safetensors};
-use savant_core::train::{batch_training_flops, read_scalar, LinearSchedule, OptimConfig, Throughput, Trainer};
 use serde_json::json;
 
 use crate::io::{write_atomic, write_json};
@@ -104,25 +100,25 @@ pub struct Args {
     pub overwrite: bool,
 }
 
-/// What a checkpoint holds besides the weights and the optimiser.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Saved {
-    /// What must not change between the run and its resumption.
-    identity: serde_json::Value,
-    step: usize,
-    /// Windows of the stream the steps so far trained on.
-    windows: u64,
-    /// The masking generator.
-    rng: u64,
-    /// Losses of the steps since the last log line.
-    pending_losses: Vec<f32>,
-    tokens: u64,
-    predicted: u64,
-    flops: f64,
-    seconds: f64,
-    data_wait_seconds: f64,
-    perplexity_before: f64,
-    log: Vec<serde_json::Value>,
+impl Args {
+    /// Core's options for these flags.
+    fn options(&self) -> PretrainOptions {
+        PretrainOptions {
+            steps: self.steps,
+            batch_size: self.batch_size,
+            grad_accum: self.grad_accum,
+            max_len: self.max_len,
+            lr: self.lr,
+            warmup: self.warmup,
+            weight_decay: self.weight_decay,
+            mlm_prob: self.mlm_prob,
+            whole_word: self.whole_word,
+            shuffle_buffer: self.shuffle_buffer,
+            eval_docs: self.eval_docs,
+            seed: self.seed,
+            log_every: self.log_every,
+        }
+    }
 }
 
 /// Every setting that shapes the updates, and the corpus by name.
@@ -137,33 +133,11 @@ fn identity(args: &Args, shards: &[PathBuf], threads: usize) -> serde_json::Valu
     })
 }
 
-/// A checkpoint read back: its folder, state, weights and optimiser bytes.
-type Found = (PathBuf, Saved, Vec<u8>, Vec<u8>);
-
-/// The newest checkpoint under `dir`.
-fn latest(dir: &Path) -> Result<Option<Found>> {
-    let Some((_, path)) = crate::checkpoints::step_dirs(dir)?.pop() else { return Ok(None) };
-    let read = |f: &str| std::fs::read(path.join(f)).with_context(|| format!("reading {}", path.join(f).display()));
-    let saved: Saved = serde_json::from_slice(&read("state.json")?)
-        .with_context(|| format!("{}: unreadable state", path.join("state.json").display()))?;
-    Ok(Some((path.clone(), saved, read("model.safetensors")?, read("optimizer.bpk")?)))
-}
-
-/// Writes `dir/step-N/` for `trainer` and `saved`.
-fn write_checkpoint(dir: &Path, trainer: &Trainer<BertForMaskedLm>, saved: &Saved) -> Result<()> {
-    let model = pollster::block_on(params_to_safetensors(trainer.model()))?;
-    let optimizer =
-        trainer.optimizer().into_bytes().map_err(|e| anyhow!("saving the optimiser state: {e:?}"))?.to_vec();
-    let state = serde_json::to_vec_pretty(saved)?;
-    crate::checkpoints::write_files(
-        dir,
-        saved.step,
-        &[("model.safetensors", &model), ("optimizer.bpk", &optimizer), ("state.json", &state)],
-    )
-}
-
 pub fn run(mut args: Args) -> Result<()> {
-    check(&args)?;
+    args.options().check().map_err(flags)?;
+    if args.checkpoint_every == Some(0) {
+        bail!("--checkpoint-every must be at least 1");
+    }
     let shards = crate::stream::expand(&args.corpus, "--corpus")?;
     let files = DirFiles::new(&args.model)?;
     let folder = ModelFolder::open(&files)?;
@@ -192,7 +166,7 @@ pub fn run(mut args: Args) -> Result<()> {
     let out_model = args.output.join("model");
     let checkpoints = args.output.join("checkpoints");
     let resumed = if args.resume {
-        let found = latest(&checkpoints)?;
+        let found = crate::checkpoints::latest_session(&checkpoints)?;
         Some(found.ok_or_else(|| anyhow!("--resume: {} holds no checkpoint", checkpoints.display()))?)
     } else {
         if out_model.join("model.safetensors").exists() && !args.overwrite {
@@ -209,7 +183,6 @@ pub fn run(mut args: Args) -> Result<()> {
         }
         None
     };
-    let identity = identity(&args, &shards, threads);
 
     let mut corpus = corpus(&args, shards.clone(), tokenizer, max_len, &masking);
     let held_out = corpus.take_held_out(args.eval_docs)?;
@@ -222,27 +195,10 @@ pub fn run(mut args: Args) -> Result<()> {
         }
         bail!("the corpus has no usable document to hold out (--eval-docs {})", args.eval_docs);
     }
-    let eval_batches = mask_in_batches(&masking, &held_out, args.batch_size, args.seed ^ 0xe7a1);
-    let perplexity_before = match &resumed {
-        Some((_, saved, _, _)) => saved.perplexity_before,
-        None => pollster::block_on(perplexity(&model, &eval_batches, &device))?,
-    };
-    eprintln!(
-        "pretrain on {device_name} ({threads} thread{}{}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
-        if threads == 1 { "" } else { "s" },
-        if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
-        shards.len(),
-        held_out.len(),
-        perplexity_before,
-        if fresh_head { " (a fresh MLM head: the folder had none)" } else { "" }
-    );
-
-    let warmup = if args.warmup < 1.0 { args.warmup * args.steps as f64 } else { args.warmup };
-    let optim = OptimConfig { lr: args.lr, weight_decay: args.weight_decay, ..OptimConfig::default() };
-    let mut trainer = Trainer::new(model, optim, LinearSchedule::new(args.lr, warmup, args.steps), (), &ad);
-    trainer.set_dropout_seed(args.seed);
-    trainer.set_precision(precision);
-    let params = savant_core::finetune::ParamCount::of(trainer.model());
+    let identity = identity(&args, &shards, threads);
+    let mut run = PretrainSession::new(model, &config, args.options(), masking, &held_out, identity, &ad);
+    run.trainer.set_precision(precision);
+    let params = savant_core::finetune::ParamCount::of(run.trainer.model());
     let step_memory = savant_core::train::StepMemory {
         params: params.total as u64,
         trained: params.trainable as u64,
@@ -251,71 +207,56 @@ pub fn run(mut args: Args) -> Result<()> {
         predicted: (args.batch_size as f64 * max_len as f64 * args.mlm_prob).ceil() as usize,
     };
     crate::memory::check_memory(&step_memory, &config, &device_name, parallel.len(), Some(args.grad_accum))?;
-    let mut rng = SplitMix64::new(args.seed ^ 0x3a5c);
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let mut log = Vec::new();
-    let (mut tokens, mut predicted, mut flops, mut window_loss) = (0u64, 0u64, 0f64, Vec::new());
-    let (mut consumed, mut prior_seconds, mut prior_wait) = (0u64, 0f64, 0f64);
-    if let Some((path, saved, weights, optimizer)) = resumed {
-        let source = path.display().to_string();
-        if saved.identity != identity {
-            bail!("{source}: the checkpoint belongs to another run: {}", differences(&saved.identity, &identity));
+    match resumed {
+        Some((path, saved)) => {
+            run.restore(saved, &path.display().to_string())?;
+            eprintln!(
+                "resuming from {} at step {} (window {} of the stream)",
+                path.display(),
+                run.trainer.step,
+                run.windows
+            );
         }
-        let model = params_from_safetensors(trainer.model().clone(), &weights, &source)?;
-        trainer.set_model(model);
-        let optim = trainer.optimizer().clone();
-        *trainer.optimizer_mut() = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer))
-            .map_err(|e| anyhow!("{source}: unreadable optimiser state: {e:?}"))?;
-        trainer.step = saved.step;
-        rng = SplitMix64::new(saved.rng);
-        window_loss =
-            saved.pending_losses.iter().map(|&l| Tensor::from_data(TensorData::new(vec![l], [1]), &ad)).collect();
-        (tokens, predicted, flops, log) = (saved.tokens, saved.predicted, saved.flops, saved.log);
-        (consumed, prior_seconds, prior_wait) = (saved.windows, saved.seconds, saved.data_wait_seconds);
-        eprintln!("resuming from {source} at step {} (window {consumed} of the stream)", saved.step);
+        None => _ = pollster::block_on(run.measure_before())?,
     }
-    let first_step = trainer.step + 1;
+    eprintln!(
+        "pretrain on {device_name} ({threads} thread{}{}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
+        if threads == 1 { "" } else { "s" },
+        if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
+        shards.len(),
+        held_out.len(),
+        run.perplexity_before,
+        if fresh_head { " (a fresh MLM head: the folder had none)" } else { "" }
+    );
+    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let first_step = run.trainer.step + 1;
     let bar = step_bar(args.steps as u64);
-    bar.set_position(trainer.step as u64);
+    bar.set_position(run.trainer.step as u64);
+    let peak_flops = peak.as_ref().map(Peak::flops);
     if let Some(p) = &peak {
         eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
     }
-    let mut feeder = Feeder::spawn(Stream(corpus), 4 * args.batch_size * args.grad_accum, consumed);
+    let per_step = run.options.windows_per_step();
+    let mut feeder = Feeder::spawn(Stream(corpus), 4 * per_step, run.windows);
     let start = Instant::now();
-    let seconds_now = |start: &Instant| prior_seconds + start.elapsed().as_secs_f64();
-    // The run as it stands after `$step`, to OUT/checkpoints (periodically, and before stopping
-    // on bad input).
-    macro_rules! checkpoint_at {
-        ($step:expr) => {
-            write_checkpoint(
-                &checkpoints,
-                &trainer,
-                &Saved {
-                    identity: identity.clone(),
-                    step: $step,
-                    windows: consumed,
-                    rng: rng.state(),
-                    pending_losses: read_all(&window_loss)?,
-                    tokens,
-                    predicted,
-                    flops,
-                    seconds: seconds_now(&start),
-                    data_wait_seconds: prior_wait + feeder.waited.as_secs_f64(),
-                    perplexity_before,
-                    log: log.clone(),
-                },
-            )?
-        };
-    }
+    let (prior_seconds, prior_wait) = (run.prior_seconds, run.prior_wait);
+    let clock = |feeder: &Feeder<Stream>| {
+        (prior_seconds + start.elapsed().as_secs_f64(), prior_wait + feeder.waited.as_secs_f64())
+    };
+    // The run as it stands, to OUT/checkpoints (periodically, and before stopping on bad input).
+    let write_checkpoint = |run: &PretrainSession, feeder: &Feeder<Stream>| -> Result<()> {
+        let (seconds, wait) = clock(feeder);
+        let c = pollster::block_on(run.checkpoint(seconds, wait))?;
+        crate::checkpoints::write_checkpoint(&c, &checkpoints, run.trainer.step, None)
+    };
     for step in first_step..=args.steps {
-        let mut texts = Vec::with_capacity(args.batch_size * args.grad_accum);
-        while texts.len() < args.batch_size * args.grad_accum {
+        let mut texts = Vec::with_capacity(per_step);
+        while texts.len() < per_step {
             match feeder.next() {
                 Ok(window) => texts.push(window),
                 Err(e) if args.checkpoint_every.is_some() && step > first_step => {
                     // The steps so far are good: keep them for --resume once the shard is fixed.
-                    checkpoint_at!(step - 1);
+                    write_checkpoint(&run, &feeder)?;
                     bail!(
                         "{e:#}\n(a checkpoint of step {} is in {}: fix the input and --resume)",
                         step - 1,
@@ -325,16 +266,8 @@ pub fn run(mut args: Args) -> Result<()> {
                 Err(e) => return Err(e),
             }
         }
-        consumed += texts.len() as u64;
-        let refs: Vec<&Encoded> = texts.iter().collect();
-        let parts: Vec<MaskedBatch> =
-            refs.chunks(args.batch_size.div_ceil(threads)).map(|part| masking.mask(part, &mut rng)).collect();
-        for part in &parts {
-            tokens += part.tokens.lengths.iter().sum::<usize>() as u64;
-            predicted += part.targets.len() as u64;
-            flops += batch_training_flops(&config, &part.tokens.lengths, part.targets.len(), true);
-        }
-        let lr = trainer.schedule.lr(trainer.step);
+        let parts = run.prepare(&texts, threads);
+        let trainer = &mut run.trainer;
         let loss =
             crate::memory::guard_step(&device_name, args.batch_size, Some(args.grad_accum), &checkpoints, || {
                 if parallel.len() > 1 {
@@ -343,98 +276,62 @@ pub fn run(mut args: Args) -> Result<()> {
                     trainer.step_with(&parts, &runner)
                 }
             })?;
-        window_loss.push(loss);
-        if step % args.log_every == 0 || step == args.steps {
-            let mean = mean_loss(std::mem::take(&mut window_loss))?;
-            if !mean.is_finite() {
-                bail!("the loss became {mean} at step {step} (learning rate {lr:.3e}); lower --lr");
-            }
-            let seconds = seconds_now(&start);
-            let rate = Throughput::new(
-                tokens,
-                (step * args.batch_size * args.grad_accum) as u64,
-                flops,
-                seconds,
-                peak.as_ref().map(Peak::flops),
-            );
-            let line = json!({
-                "step": step, "loss": mean, "lr": lr, "tokens": tokens, "predicted_tokens": predicted,
-                "tokens_per_second": rate.tokens_per_second, "samples_per_second": rate.samples_per_second,
-                "model_tflops_per_second": rate.model_tflops_per_second, "mfu": rate.mfu,
-                "seconds": seconds, "data_wait_seconds": prior_wait + feeder.waited.as_secs_f64(),
-            });
+        let (seconds, wait) = clock(&feeder);
+        if let Some((mean, rate)) = pollster::block_on(run.record(loss, seconds, wait, peak_flops))? {
             bar.set_message(format!("loss {mean:.4} · {}", crate::progress::rate_text(&rate)));
-            log.push(line);
         }
         bar.inc(1);
         if args.checkpoint_every.is_some_and(|n| step % n == 0) && step < args.steps {
-            checkpoint_at!(step);
+            write_checkpoint(&run, &feeder)?;
         }
     }
     bar.finish_and_clear();
-    let seconds = seconds_now(&start);
-    let rate = Throughput::new(
-        tokens,
-        (args.steps * args.batch_size * args.grad_accum) as u64,
-        flops,
-        seconds,
-        peak.as_ref().map(Peak::flops),
-    );
-    let waited = prior_wait + feeder.waited.as_secs_f64();
+    let (seconds, waited) = clock(&feeder);
+    let rate = run.throughput(seconds, peak_flops);
     let Stream(corpus) = feeder.finish()?;
-    let model = trainer.eval_model();
-    let perplexity_after = pollster::block_on(perplexity(&model, &eval_batches, &device))?;
+    let perplexity_after = pollster::block_on(run.perplexity())?;
 
-    save(&model, &config, &files, &out_model)?;
+    save(&run.trainer.eval_model(), &config, &files, &out_model)?;
     write_atomic(&args.output.join("pretrain_log.jsonl"), |w| {
-        for line in &log {
+        for line in &run.log {
             serde_json::to_writer(&mut *w, line)?;
             w.write_all(b"\n")?;
         }
         Ok(())
     })?;
-    let metrics = json!({
-        "perplexity_before": perplexity_before,
-        "perplexity_after": perplexity_after,
-        "held_out_windows": held_out.len(),
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "grad_accum": args.grad_accum,
-        "windows_trained": consumed,
-        "max_len": args.max_len,
-        "mlm_prob": args.mlm_prob,
-        "whole_word": args.whole_word,
-        "tokens": tokens,
-        "predicted_tokens": predicted,
-        "tokens_per_second": rate.tokens_per_second,
-        "samples_per_second": rate.samples_per_second,
-        "model_tflops_per_second": rate.model_tflops_per_second,
-        "mfu": rate.mfu,
-        "peak": peak,
-        "seconds": seconds,
-        "data_wait_seconds": waited,
-        "device": device_name,
-        "documents": corpus.documents,
-        "windows": corpus.windows,
-        "split_into_windows": corpus.split_documents,
-        "passes": corpus.passes,
-        "skipped": corpus.skipped,
-        "fresh_head": fresh_head,
-    });
+    let mut metrics = run.metrics_json(perplexity_after, seconds, waited, peak_flops);
+    let obj = metrics.as_object_mut().expect("an object");
+    for (k, v) in [
+        ("peak", json!(peak)),
+        ("device", json!(device_name)),
+        ("documents", json!(corpus.documents)),
+        ("windows", json!(corpus.windows)),
+        ("split_into_windows", json!(corpus.split_documents)),
+        ("passes", json!(corpus.passes)),
+        ("skipped", json!(corpus.skipped)),
+        ("fresh_head", json!(fresh_head)),
+    ] {
+        obj.insert(k.into(), v);
+    }
     write_json(&args.output.join("metrics.json"), &metrics)?;
     eprintln!(
         "{}: {} steps, {} tokens in {:.0} s ({}; {:.1} s of it waiting for data); held-out perplexity {:.3} → {:.3}",
         args.output.display(),
         args.steps,
-        tokens,
+        run.tokens,
         seconds,
         crate::progress::rate_text(&rate),
         waited,
-        perplexity_before,
+        run.perplexity_before,
         perplexity_after
     );
     println!("{}", out_model.display());
     Ok(())
+}
+
+/// Core's errors with its option fields as flags.
+fn flags(e: savant_core::Error) -> anyhow::Error {
+    crate::flags::as_flags(e, &["steps", "batch_size", "grad_accum", "log_every", "max_len", "lr", "warmup"], &[])
 }
 
 fn corpus(
@@ -511,40 +408,6 @@ fn scan(args: &Args, mut corpus: Corpus<Shards>, masking: &Masking) -> Result<()
     Ok(())
 }
 
-/// The pending losses' values.
-fn read_all(losses: &[Tensor<1>]) -> Result<Vec<f32>> {
-    losses.iter().map(|l| Ok(pollster::block_on(read_scalar(l.clone()))? as f32)).collect()
-}
-
-/// "key: checkpoint A vs now B" for every key that differs.
-fn differences(saved: &serde_json::Value, now: &serde_json::Value) -> String {
-    now.as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, v)| saved.get(k.as_str()) != Some(v))
-        .map(|(k, v)| {
-            format!("{k}: checkpoint {} vs now {v}", saved.get(k.as_str()).unwrap_or(&serde_json::Value::Null))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn check(args: &Args) -> Result<()> {
-    if args.steps == 0 || args.batch_size == 0 || args.grad_accum == 0 || args.log_every == 0 {
-        bail!("--steps, --batch-size, --grad-accum and --log-every must be at least 1");
-    }
-    if let Some(n) = args.max_len.filter(|&n| n < 3) {
-        bail!("--max-len {n} leaves no room for a token between [CLS] and [SEP]");
-    }
-    if args.lr.is_nan() || args.lr < 0.0 || args.warmup.is_nan() || args.warmup < 0.0 {
-        bail!("--lr and --warmup must be 0 or more");
-    }
-    if args.checkpoint_every == Some(0) {
-        bail!("--checkpoint-every must be at least 1");
-    }
-    Ok(())
-}
-
 /// The corpus shards in name order, a row at a time; each pass starts again at the first.
 struct Shards {
     paths: Vec<PathBuf>,
@@ -599,17 +462,6 @@ impl crate::stream::Source for Stream {
     }
 }
 
-/// Reads a loss back from the device.
-fn read(t: Tensor<1>) -> Result<f64> {
-    Ok(pollster::block_on(read_scalar(t))?)
-}
-
-fn mean_loss(losses: Vec<Tensor<1>>) -> Result<f64> {
-    let n = losses.len();
-    let sum = losses.into_iter().reduce(|a, b| a + b).ok_or_else(|| anyhow!("no step to log"))?;
-    Ok(read(sum)? / n as f64)
-}
-
 fn step_bar(total: u64) -> ProgressBar {
     ProgressBar::new(total)
         .with_style(
@@ -634,4 +486,23 @@ fn save(model: &BertForMaskedLm, config: &BertConfig, base: &DirFiles, dir: &Pat
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    // clap's defaults here and PretrainOptions::default() in core must agree.
+    #[test]
+    fn the_flags_defaults_are_cores_defaults() {
+        let cli = Cli::try_parse_from(["savant", "--model", "m", "--corpus", "c.jsonl", "-o", "out"]).unwrap();
+        assert_eq!(cli.args.options(), PretrainOptions::default());
+    }
 }

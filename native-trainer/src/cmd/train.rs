@@ -537,19 +537,9 @@ pub fn train(args: Args) -> Result<Trained> {
     Ok(Trained { probe: run.session.probe_fit.take() })
 }
 
-/// Core names options by field (`lora_targets`); on the command line they are flags
-/// (`--lora-targets`; `parts` is `--threads`).
+/// Core's errors with its option fields as flags (`parts` is `--threads`).
 fn as_flags(e: savant_core::Error) -> anyhow::Error {
-    let mut message = e.to_string();
-    for field in TrainOptions::FIELDS {
-        let flag = if field == "parts" { "--threads".to_string() } else { format!("--{}", field.replace('_', "-")) };
-        for before in ["option: ", ", ", " and "] {
-            for after in [":", " "] {
-                message = message.replace(&format!("{before}{field}{after}"), &format!("{before}{flag}{after}"));
-            }
-        }
-    }
-    anyhow!(message)
+    crate::flags::as_flags(e, &TrainOptions::FIELDS, &[("parts", "--threads")])
 }
 
 /// A `--stream` run: the label set (given, or read from the shards), the fine-tune set up for

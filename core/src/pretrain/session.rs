@@ -1,0 +1,340 @@
+//! A masked-LM pretraining run as state a shell drives a step at a time (the CLI from its
+//! shards' stream; the page could from picked files): the optimiser step on masked windows, the
+//! held-out perplexity before and after, the log lines, the NaN stop, and checkpoints that
+//! resume to the same weights. The shell owns the clock, the threads and the files.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde_json::{json, Value};
+
+use super::corpus::mask_in_batches;
+use super::masking::{MaskedBatch, Masking};
+use super::mlm::{perplexity, BertForMaskedLm};
+use crate::data::rng::SplitMix64;
+use crate::model::BertConfig;
+use crate::tokenize::Encoded;
+use crate::train::checkpoint::{identity_differences, params_from_safetensors, params_to_safetensors};
+use crate::train::{
+    batch_training_flops, read_scalar, LinearSchedule, OptimConfig, SessionCheckpoint, Throughput, Trainer,
+};
+use crate::{Error, Result};
+
+/// Every setting of a pretraining run, with `savant pretrain`'s defaults.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PretrainOptions {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Windows per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    pub grad_accum: usize,
+    /// Tokens per window ([CLS] and [SEP] included); `None`: 128, or the model's positions
+    /// when fewer (as fine-tuning).
+    pub max_len: Option<usize>,
+    pub lr: f64,
+    /// Warm-up: a fraction of the steps (< 1) or a number of steps.
+    pub warmup: f64,
+    pub weight_decay: f64,
+    /// Share of tokens to predict (HF `mlm_probability`).
+    pub mlm_prob: f64,
+    /// Mask whole words rather than single tokens.
+    pub whole_word: bool,
+    /// Windows held in the shuffle buffer.
+    pub shuffle_buffer: usize,
+    /// Documents at the start of the corpus held out to measure perplexity.
+    pub eval_docs: usize,
+    pub seed: u64,
+    /// A log line every this many steps.
+    pub log_every: usize,
+}
+
+impl Default for PretrainOptions {
+    fn default() -> Self {
+        PretrainOptions {
+            steps: 1000,
+            batch_size: 32,
+            grad_accum: 1,
+            max_len: None,
+            lr: 5e-5,
+            warmup: 0.06,
+            weight_decay: 0.01,
+            mlm_prob: 0.15,
+            whole_word: false,
+            shuffle_buffer: 10_000,
+            eval_docs: 200,
+            seed: 42,
+            log_every: 50,
+        }
+    }
+}
+
+impl PretrainOptions {
+    /// The settings that cannot work, named by field.
+    pub fn check(&self) -> Result<()> {
+        if self.steps == 0 || self.batch_size == 0 || self.grad_accum == 0 || self.log_every == 0 {
+            return Err(Error::Option("steps, batch_size, grad_accum and log_every must be at least 1".into()));
+        }
+        if let Some(n) = self.max_len.filter(|&n| n < 3) {
+            return Err(Error::Option(format!("max_len {n} leaves no room for a token between [CLS] and [SEP]")));
+        }
+        if self.lr.is_nan() || self.lr < 0.0 || self.warmup.is_nan() || self.warmup < 0.0 {
+            return Err(Error::Option("lr and warmup must be 0 or more".into()));
+        }
+        Ok(())
+    }
+
+    /// Windows per optimiser step.
+    pub fn windows_per_step(&self) -> usize {
+        self.batch_size * self.grad_accum
+    }
+}
+
+/// What a checkpoint holds besides the weights and the optimiser.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    /// What must not change between the run and its resumption.
+    identity: Value,
+    step: usize,
+    /// Windows of the stream the steps so far trained on.
+    windows: u64,
+    /// The masking generator.
+    rng: u64,
+    /// Losses of the steps since the last log line.
+    pending_losses: Vec<f32>,
+    tokens: u64,
+    predicted: u64,
+    flops: f64,
+    seconds: f64,
+    data_wait_seconds: f64,
+    perplexity_before: f64,
+    log: Vec<Value>,
+}
+
+/// The run; see the module's comment.
+pub struct PretrainSession {
+    pub trainer: Trainer<BertForMaskedLm>,
+    pub options: PretrainOptions,
+    config: BertConfig,
+    masking: Masking,
+    rng: SplitMix64,
+    /// The held-out windows, masked once.
+    eval: Vec<MaskedBatch>,
+    /// What a checkpoint must match to be resumed here.
+    identity: Value,
+    /// Losses of the steps since the last log line.
+    pending: Vec<Tensor<1>>,
+    device: Device,
+    /// Windows of the stream trained on.
+    pub windows: u64,
+    pub tokens: u64,
+    /// Tokens predicted (the masked ones).
+    pub predicted: u64,
+    pub flops: f64,
+    pub perplexity_before: f64,
+    /// The log lines so far (`pretrain_log.jsonl`).
+    pub log: Vec<Value>,
+    /// Seconds and data wait of the processes before a resumption.
+    pub prior_seconds: f64,
+    pub prior_wait: f64,
+}
+
+impl PretrainSession {
+    /// A run of `model` (on the autodiff `device`) measured on `held_out`. `identity`: what else
+    /// identifies the run for resuming (the model, the corpus, the threads). Its matmuls run in
+    /// f32 unless `trainer.set_precision` says otherwise.
+    pub fn new(
+        model: BertForMaskedLm,
+        config: &BertConfig,
+        options: PretrainOptions,
+        masking: Masking,
+        held_out: &[Encoded],
+        identity: Value,
+        device: &Device,
+    ) -> PretrainSession {
+        let o = &options;
+        let warmup = if o.warmup < 1.0 { o.warmup * o.steps as f64 } else { o.warmup };
+        let optim = OptimConfig { lr: o.lr, weight_decay: o.weight_decay, ..OptimConfig::default() };
+        let mut trainer = Trainer::new(model, optim, LinearSchedule::new(o.lr, warmup, o.steps), (), device);
+        trainer.set_dropout_seed(o.seed);
+        PretrainSession {
+            eval: mask_in_batches(&masking, held_out, o.batch_size, o.seed ^ 0xe7a1),
+            rng: SplitMix64::new(o.seed ^ 0x3a5c),
+            trainer,
+            config: config.clone(),
+            masking,
+            identity,
+            pending: Vec::new(),
+            device: device.clone(),
+            windows: 0,
+            tokens: 0,
+            predicted: 0,
+            flops: 0.0,
+            perplexity_before: f64::NAN,
+            log: Vec::new(),
+            prior_seconds: 0.0,
+            prior_wait: 0.0,
+            options,
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.trainer.step >= self.options.steps
+    }
+
+    /// The held-out perplexity under the current weights (dropout off).
+    pub async fn perplexity(&self) -> Result<f64> {
+        perplexity(&self.trainer.eval_model(), &self.eval, &self.device.clone().without_autodiff()).await
+    }
+
+    /// Measures the perplexity before training (a resumed run has it from its checkpoint).
+    pub async fn measure_before(&mut self) -> Result<f64> {
+        self.perplexity_before = self.perplexity().await?;
+        Ok(self.perplexity_before)
+    }
+
+    /// The next step's windows masked into `parts` micro-batches' worth of parts (one per thread
+    /// of a micro-batch), counted.
+    pub fn prepare(&mut self, windows: &[Encoded], threads: usize) -> Vec<MaskedBatch> {
+        self.windows += windows.len() as u64;
+        let refs: Vec<&Encoded> = windows.iter().collect();
+        let size = self.options.batch_size.div_ceil(threads.max(1));
+        let parts: Vec<MaskedBatch> = refs.chunks(size).map(|part| self.masking.mask(part, &mut self.rng)).collect();
+        for part in &parts {
+            self.tokens += part.tokens.lengths.iter().sum::<usize>() as u64;
+            self.predicted += part.targets.len() as u64;
+            self.flops += batch_training_flops(&self.config, &part.tokens.lengths, part.targets.len(), true);
+        }
+        parts
+    }
+
+    /// Takes the loss of the step just made; at a logging point (every `log_every` steps and the
+    /// last) reads the mean loss back, stops on a NaN, adds the log line and returns it.
+    /// `seconds`, `wait`: the run's time so far and how much of it went waiting for data.
+    pub async fn record(
+        &mut self,
+        loss: Tensor<1>,
+        seconds: f64,
+        wait: f64,
+        peak_flops: Option<f64>,
+    ) -> Result<Option<(f64, Throughput)>> {
+        self.pending.push(loss);
+        let step = self.trainer.step;
+        if !step.is_multiple_of(self.options.log_every) && step != self.options.steps {
+            return Ok(None);
+        }
+        let n = self.pending.len();
+        let sum = std::mem::take(&mut self.pending).into_iter().reduce(|a, b| a + b).expect("this step's loss");
+        let mean = read_scalar(sum).await? / n as f64;
+        let lr = self.trainer.schedule.lr(step - 1);
+        if !mean.is_finite() {
+            return Err(Error::invalid(
+                "training",
+                None,
+                format!("the loss became {mean} at step {step} (learning rate {lr:.3e}); lower the learning rate"),
+            ));
+        }
+        let rate = self.throughput(seconds, peak_flops);
+        self.log.push(json!({
+            "step": step, "loss": mean, "lr": lr, "tokens": self.tokens, "predicted_tokens": self.predicted,
+            "tokens_per_second": rate.tokens_per_second, "samples_per_second": rate.samples_per_second,
+            "model_tflops_per_second": rate.model_tflops_per_second, "mfu": rate.mfu,
+            "seconds": seconds, "data_wait_seconds": wait,
+        }));
+        Ok(Some((mean, rate)))
+    }
+
+    /// Tokens, windows and model FLOPs per second of the steps so far over `seconds`.
+    pub fn throughput(&self, seconds: f64, peak_flops: Option<f64>) -> Throughput {
+        let samples = (self.trainer.step * self.options.windows_per_step()) as u64;
+        Throughput::new(self.tokens, samples, self.flops, seconds, peak_flops)
+    }
+
+    /// Everything needed to continue this run at its step (`seconds`, `wait` as in
+    /// [`PretrainSession::record`]).
+    pub async fn checkpoint(&self, seconds: f64, wait: f64) -> Result<SessionCheckpoint> {
+        let mut pending_losses = Vec::with_capacity(self.pending.len());
+        for l in &self.pending {
+            pending_losses.push(read_scalar(l.clone()).await? as f32);
+        }
+        let saved = Saved {
+            identity: self.identity.clone(),
+            step: self.trainer.step,
+            windows: self.windows,
+            rng: self.rng.state(),
+            pending_losses,
+            tokens: self.tokens,
+            predicted: self.predicted,
+            flops: self.flops,
+            seconds,
+            data_wait_seconds: wait,
+            perplexity_before: self.perplexity_before,
+            log: self.log.clone(),
+        };
+        let optimizer = self
+            .trainer
+            .optimizer()
+            .into_bytes()
+            .map_err(|e| Error::invalid("checkpoint", None, format!("saving the optimiser state: {e:?}")))?;
+        Ok(SessionCheckpoint {
+            state_json: serde_json::to_string_pretty(&saved).expect("state serialises"),
+            model: params_to_safetensors(self.trainer.model()).await?,
+            best_model: None,
+            optimizer: optimizer.to_vec(),
+        })
+    }
+
+    /// Continues from `checkpoint`, which must come from a run with the same identity; `source`
+    /// names it in errors.
+    pub fn restore(&mut self, checkpoint: SessionCheckpoint, source: &str) -> Result<()> {
+        let bad = |m: String| Error::invalid(source, None, m);
+        let saved: Saved =
+            serde_json::from_str(&checkpoint.state_json).map_err(|e| bad(format!("unreadable state: {e}")))?;
+        if saved.identity != self.identity {
+            let differs = identity_differences(&saved.identity, &self.identity);
+            return Err(bad(format!("the checkpoint belongs to another run: {differs}")));
+        }
+        let model = params_from_safetensors(self.trainer.model().clone(), &checkpoint.model, source)?;
+        self.trainer.set_model(model);
+        let optim = self.trainer.optimizer().clone();
+        *self.trainer.optimizer_mut() = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(checkpoint.optimizer))
+            .map_err(|e| bad(format!("unreadable optimiser state: {e:?}")))?;
+        self.trainer.step = saved.step;
+        self.rng = SplitMix64::new(saved.rng);
+        self.pending = saved
+            .pending_losses
+            .iter()
+            .map(|&l| Tensor::from_data(TensorData::new(vec![l], [1]), &self.device))
+            .collect();
+        (self.tokens, self.predicted, self.flops, self.log) = (saved.tokens, saved.predicted, saved.flops, saved.log);
+        (self.windows, self.prior_seconds, self.prior_wait) = (saved.windows, saved.seconds, saved.data_wait_seconds);
+        self.perplexity_before = saved.perplexity_before;
+        Ok(())
+    }
+
+    /// `metrics.json`'s entries that the run knows (the shell adds the corpus's counts and the
+    /// device).
+    pub fn metrics_json(&self, perplexity_after: f64, seconds: f64, wait: f64, peak_flops: Option<f64>) -> Value {
+        let o = &self.options;
+        let rate = self.throughput(seconds, peak_flops);
+        json!({
+            "perplexity_before": self.perplexity_before,
+            "perplexity_after": perplexity_after,
+            "held_out_windows": self.eval.iter().map(|b| b.tokens.lengths.len()).sum::<usize>(),
+            "steps": o.steps,
+            "batch_size": o.batch_size,
+            "grad_accum": o.grad_accum,
+            "windows_trained": self.windows,
+            "max_len": o.max_len,
+            "mlm_prob": o.mlm_prob,
+            "whole_word": o.whole_word,
+            "tokens": self.tokens,
+            "predicted_tokens": self.predicted,
+            "tokens_per_second": rate.tokens_per_second,
+            "samples_per_second": rate.samples_per_second,
+            "model_tflops_per_second": rate.model_tflops_per_second,
+            "mfu": rate.mfu,
+            "seconds": seconds,
+            "data_wait_seconds": wait,
+        })
+    }
+}
