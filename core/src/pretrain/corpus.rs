@@ -200,6 +200,56 @@ impl<S: DocumentSource> Corpus<S> {
     }
 }
 
+/// One pass of a corpus counted ([`Corpus::count_pass`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct PassCounts {
+    pub windows: u64,
+    pub tokens: u64,
+    /// Tokens the masking chose to predict, batches of `batch_size` windows masked as training would.
+    pub predicted_tokens: u64,
+}
+
+impl<S: DocumentSource> Corpus<S> {
+    /// Reads the rest of the first pass through the whole pipeline (tokenising, windows, shuffle
+    /// buffer, masking in batches of `batch_size` with the training's seed) without a model:
+    /// how much data there is. `progress` hears the counts every 10,000 windows.
+    pub fn count_pass(
+        &mut self,
+        batch_size: usize,
+        seed: u64,
+        mut progress: impl FnMut(&PassCounts),
+    ) -> Result<PassCounts, S::Error> {
+        let mut rng = SplitMix64::new(seed ^ 0x3a5c);
+        let mut counts = PassCounts::default();
+        let mut batch: Vec<Encoded> = Vec::with_capacity(batch_size);
+        let masking = self.masking.clone();
+        let mut mask = |batch: &mut Vec<Encoded>, counts: &mut PassCounts| {
+            if !batch.is_empty() {
+                let refs: Vec<&Encoded> = batch.iter().collect();
+                counts.predicted_tokens += masking.mask(&refs, &mut rng).targets.len() as u64;
+                batch.clear();
+            }
+        };
+        loop {
+            let window = self.next_window()?;
+            if self.passes > 1 {
+                break; // the window begins a second pass
+            }
+            counts.windows += 1;
+            counts.tokens += window.ids.len() as u64;
+            batch.push(window);
+            if batch.len() == batch_size {
+                mask(&mut batch, &mut counts);
+            }
+            if counts.windows.is_multiple_of(10_000) {
+                progress(&counts);
+            }
+        }
+        mask(&mut batch, &mut counts);
+        Ok(counts)
+    }
+}
+
 /// The held-out windows masked once, with a fixed seed: every evaluation predicts the same tokens.
 pub fn mask_in_batches(masking: &Masking, windows: &[Encoded], batch_size: usize, seed: u64) -> Vec<MaskedBatch> {
     let mut rng = SplitMix64::new(seed);

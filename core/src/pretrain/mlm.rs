@@ -149,3 +149,22 @@ pub async fn masked_lm_to_safetensors(model: &BertForMaskedLm) -> Result<Vec<u8>
     named.push(Named::Vector("cls.predictions.bias".into(), model.head.bias.val()));
     serialize(named).await
 }
+
+/// The files of an HF `BertForMaskedLM` folder: `config.json`, `model.safetensors` (HF keys) and
+/// the tokenizer files of the `base` folder, named relative to the folder.
+pub async fn masked_lm_files<F: crate::model::ModelFiles>(
+    model: &BertForMaskedLm,
+    config: &BertConfig,
+    base: &F,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = vec![
+        ("model.safetensors".to_string(), masked_lm_to_safetensors(model).await?),
+        ("config.json".to_string(), config.to_json("BertForMaskedLM")),
+    ];
+    for name in crate::train::setup::TOKENIZER_FILES {
+        if let Some(bytes) = base.read(name)? {
+            files.push((name.to_string(), bytes));
+        }
+    }
+    Ok(files)
+}

@@ -11,5 +11,5 @@ pub mod mlm;
 pub mod session;
 
 pub use masking::{MaskedBatch, Masking};
-pub use mlm::{load_masked_lm, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MlmHead};
+pub use mlm::{load_masked_lm, masked_lm_files, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MlmHead};
 pub use session::{PretrainOptions, PretrainSession};

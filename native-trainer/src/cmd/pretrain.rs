@@ -4,15 +4,14 @@
 //! (an HF `BertForMaskedLM` folder that transformers and `savant train` load), `OUT/metrics.json`
 //! (held-out perplexity before and after, counts) and `OUT/pretrain_log.jsonl`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use savant_core::data::rng::SplitMix64;
-use savant_core::model::{BertConfig, ModelFiles, ModelFolder, Precision};
+use savant_core::model::{ModelFolder, Precision};
 use savant_core::pretrain::corpus::{Corpus, DocumentSource, SourceRow};
-use savant_core::pretrain::{load_masked_lm, masked_lm_to_safetensors, BertForMaskedLm, Masking};
+use savant_core::pretrain::{load_masked_lm, masked_lm_files, Masking};
 use savant_core::pretrain::{PretrainOptions, PretrainSession};
 use savant_core::tokenize::{Encoded, TextTokenizer};
 use serde_json::json;
@@ -154,7 +153,7 @@ pub fn run(mut args: Args) -> Result<()> {
     let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.batch_size)?;
     if args.scan {
-        return scan(&args, corpus(&args, shards, tokenizer, max_len, &masking), &masking);
+        return scan(&args, corpus(&args, shards, tokenizer, max_len, &masking));
     }
     let runner = crate::workers::Threads(threads);
     let ad = device.clone().autodiff();
@@ -291,7 +290,11 @@ pub fn run(mut args: Args) -> Result<()> {
     let Stream(corpus) = feeder.finish()?;
     let perplexity_after = pollster::block_on(run.perplexity())?;
 
-    save(&run.trainer.eval_model(), &config, &files, &out_model)?;
+    // OUT/model/: an HF BertForMaskedLM folder.
+    std::fs::create_dir_all(&out_model).with_context(|| format!("creating {}", out_model.display()))?;
+    for (name, bytes) in pollster::block_on(masked_lm_files(&run.trainer.eval_model(), &config, &files))? {
+        write_atomic(&out_model.join(name), |w| Ok(w.write_all(&bytes)?))?;
+    }
     write_atomic(&args.output.join("pretrain_log.jsonl"), |w| {
         for line in &run.log {
             serde_json::to_writer(&mut *w, line)?;
@@ -345,64 +348,43 @@ fn corpus(
 }
 
 /// `--scan`: one pass of the corpus through the input pipeline, no model.
-fn scan(args: &Args, mut corpus: Corpus<Shards>, masking: &Masking) -> Result<()> {
+fn scan(args: &Args, mut corpus: Corpus<Shards>) -> Result<()> {
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let held_out = corpus.take_held_out(args.eval_docs)?.len();
     let bar = ProgressBar::new_spinner()
         .with_style(ProgressStyle::with_template("{prefix} {spinner} {msg} ({elapsed})").expect("valid template"));
     bar.set_prefix("scan");
     let start = Instant::now();
-    let mut rng = SplitMix64::new(args.seed ^ 0x3a5c);
-    let (mut windows, mut tokens, mut predicted) = (0u64, 0u64, 0u64);
-    let mut batch: Vec<Encoded> = Vec::with_capacity(args.batch_size);
-    let mut mask = |batch: &mut Vec<Encoded>, predicted: &mut u64| {
-        if !batch.is_empty() {
-            let refs: Vec<&Encoded> = batch.iter().collect();
-            *predicted += masking.mask(&refs, &mut rng).targets.len() as u64;
-            batch.clear();
-        }
-    };
-    loop {
-        let window = corpus.next_window()?;
-        if corpus.passes > 1 {
-            break; // the window begins a second pass
-        }
-        windows += 1;
-        tokens += window.ids.len() as u64;
-        batch.push(window);
-        if batch.len() == args.batch_size {
-            mask(&mut batch, &mut predicted);
-        }
-        if windows % 10_000 == 0 {
-            let s = start.elapsed().as_secs_f64();
-            bar.set_message(format!("{windows} windows, {tokens} tokens, {:.0} tokens/s", tokens as f64 / s));
-        }
-    }
-    mask(&mut batch, &mut predicted);
+    let c = corpus.count_pass(args.batch_size, args.seed, |c| {
+        let rate = c.tokens as f64 / start.elapsed().as_secs_f64();
+        bar.set_message(format!("{} windows, {} tokens, {rate:.0} tokens/s", c.windows, c.tokens));
+    })?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     let report = json!({
         "documents": corpus.documents,
-        "windows": windows,
+        "windows": c.windows,
         "held_out_windows": held_out,
         "split_into_windows": corpus.split_documents,
         "skipped": corpus.skipped,
-        "tokens": tokens,
-        "predicted_tokens": predicted,
+        "tokens": c.tokens,
+        "predicted_tokens": c.predicted_tokens,
         "seconds": seconds,
-        "tokens_per_second": tokens as f64 / seconds.max(1e-9),
-        "windows_per_second": windows as f64 / seconds.max(1e-9),
+        "tokens_per_second": c.tokens as f64 / seconds.max(1e-9),
+        "windows_per_second": c.windows as f64 / seconds.max(1e-9),
         "max_len": args.max_len,
         "shuffle_buffer": args.shuffle_buffer,
         "peak_rss_mib": crate::memory::peak_rss_mib(),
     });
     write_json(&args.output.join("scan.json"), &report)?;
     eprintln!(
-        "{}: {} documents → {windows} windows ({} split), {tokens} tokens in {seconds:.1} s ({:.0} tokens/s); peak memory {} MiB",
+        "{}: {} documents → {} windows ({} split), {} tokens in {seconds:.1} s ({:.0} tokens/s); peak memory {} MiB",
         args.output.display(),
         corpus.documents,
+        c.windows,
         corpus.split_documents,
-        tokens as f64 / seconds.max(1e-9),
+        c.tokens,
+        c.tokens as f64 / seconds.max(1e-9),
         crate::memory::peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}"))
     );
     Ok(())
@@ -470,22 +452,6 @@ fn step_bar(total: u64) -> ProgressBar {
                 .progress_chars("=> "),
         )
         .with_finish(indicatif::ProgressFinish::AndClear)
-}
-
-/// `OUT/model/`: config.json (`BertForMaskedLM`), model.safetensors (HF keys) and the tokenizer
-/// files of the base folder.
-fn save(model: &BertForMaskedLm, config: &BertConfig, base: &DirFiles, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let weights = pollster::block_on(masked_lm_to_safetensors(model))?;
-    write_atomic(&dir.join("model.safetensors"), |w| Ok(w.write_all(&weights)?))?;
-    let config_json = config.to_json("BertForMaskedLM");
-    write_atomic(&dir.join("config.json"), |w| Ok(w.write_all(&config_json)?))?;
-    for name in savant_core::train::setup::TOKENIZER_FILES {
-        if let Some(bytes) = base.read(name)? {
-            write_atomic(&dir.join(name), |w| Ok(w.write_all(&bytes)?))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
