@@ -182,7 +182,7 @@ test("clean, split, LoRA on WebGPU and CPU, evaluate, export, predict — with n
     // The specialist, TF-IDF + LR and the probe, as metrics.json has them.
     const saved = await page.evaluate(() => window.savantPage.state.metricsJson);
     const cmp = page.locator("#comparison");
-    assert.match(await cmp.textContent(), /specialist 0\.\d{4}, TF-IDF \+ logistic regression 0\.\d{4}, the untrained encoder \(linear probe\) 0\.\d{4}; best: /);
+    assert.match(await cmp.textContent(), /specialist 0\.\d{4}, TF-IDF \+ logistic regression 0\.\d{4}, the untrained encoder \(linear probe\) 0\.\d{4}, the specialist averaged with TF-IDF \+ LR \(weight [01]\.\d\) 0\.\d{4}; best: /);
     for (const [key, field] of [["specialist", "f1_macro"], ["baseline", "baseline_val_f1_macro"], ["probe", "probe_val_f1_macro"], ["ensemble", "ensemble_val_f1_macro"]]) {
       assert.ok(typeof saved[field] === "number", `${backend}: metrics.json lacks ${field}`);
       assert.equal(Number(await cmp.getAttribute(`data-${key}`)), saved[field], `${backend}: ${key}`);
