@@ -244,18 +244,20 @@ const handlers = {
     const info = { ...t.info(), workers: (shared?.count ?? 0) + 1, workers_note: shared?.note ?? null };
     const times = [];
     const losses = [];
+    const events = [];
     try {
       for (let i = 0; i < steps; i++) {
         const started = performance.now();
         const out = await t.step(shared);
         times.push(performance.now() - started);
+        events.push(...out.events);
         for (const e of out.events) if (e.event === "step") losses.push(e.loss);
       }
     } finally {
       t.free();
       releaseHelpers(shared);
     }
-    return { info, times, losses };
+    return { info, times, losses, events };
   },
 };
 

@@ -296,6 +296,29 @@ test("helper workers take the very steps one worker takes", async () => {
   assert.equal(out.one.losses.length, 5);
   assert.ok(out.one.losses.every(Number.isFinite), JSON.stringify(out.one.losses));
   assert.deepEqual(out.two.losses, out.one.losses, "the helped run took other steps");
+
+  // The page's log lines are savant train's train_log.jsonl lines for the same run, less the
+  // clock's fields (the page has no clock in core): the same keys, batches, schedule and FLOPs,
+  // and the same losses up to the wasm and native matrix kernels' rounding.
+  const dir = join(OUT, "events");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "t.csv"), csv);
+  execFileSync(SAVANT, ["train", "--model", TINY, "--train", join(dir, "t.csv"), "--val", join(dir, "t.csv"), "--mode", "lora",
+    "--batch-size", "8", "--max-len", "16", "--epochs", "1", "--log-every", "1", "--threads", "2", "--lr", "0.01",
+    "--head-init", "random", "--device", "cpu", "--overwrite", "-o", join(dir, "run")], { stdio: "ignore" });
+  const cli = readFileSync(join(dir, "run/train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const clock = ["tokens_per_second", "samples_per_second", "model_tflops_per_second", "mfu", "seconds"];
+  const pageSteps = out.one.events.filter((e) => e.event === "step");
+  assert.equal(pageSteps.length, 5);
+  pageSteps.forEach((line, i) => {
+    const want = { ...cli[i] };
+    for (const k of clock) delete want[k];
+    assert.deepEqual(Object.keys(line).sort(), Object.keys(want).sort(), `step ${i + 1}: keys`);
+    for (const k of Object.keys(want)) {
+      if (k === "loss") assert.ok(Math.abs(line.loss - want.loss) <= 1e-4 * Math.abs(want.loss), `step ${i + 1}: loss ${line.loss} vs ${want.loss}`);
+      else assert.deepEqual(line[k], want[k], `step ${i + 1}: ${k}`);
+    }
+  });
   await noError(page, logs);
   await context.close();
 });
