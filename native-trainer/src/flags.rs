@@ -1,8 +1,8 @@
 //! Core names options by field (`lora_targets`); on the command line they are flags
 //! (`--lora-targets`). Core's messages are put in the CLI's words here, for every command.
 
-/// `e`'s message with each of `fields` (where it stands as a name: after "option: ", ", " or
-/// " and ", before ":", " " or ",") written as its flag; `rename` maps a field to another flag.
+/// `e`'s message with each of `fields` (where it stands as a name: after "option: ", ", ",
+/// " and " or "(", before ":", " " or ",") written as its flag; `rename` maps a field to another flag.
 pub fn as_flags(e: savant_core::Error, fields: &[&str], rename: &[(&str, &str)]) -> anyhow::Error {
     let mut message = e.to_string();
     for &field in fields {
@@ -10,7 +10,7 @@ pub fn as_flags(e: savant_core::Error, fields: &[&str], rename: &[(&str, &str)])
             Some((_, flag)) => flag.to_string(),
             None => format!("--{}", field.replace('_', "-")),
         };
-        for before in ["option: ", ", ", " and "] {
+        for before in ["option: ", ", ", " and ", "("] {
             for after in [":", " ", ","] {
                 message = message.replace(&format!("{before}{field}{after}"), &format!("{before}{flag}{after}"));
             }

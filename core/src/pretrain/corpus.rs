@@ -88,6 +88,16 @@ impl<S: DocumentSource> Corpus<S> {
         }
     }
 
+    /// How the windows are masked.
+    pub fn masking(&self) -> &Masking {
+        &self.masking
+    }
+
+    /// Tokens per window at most.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     fn count(&mut self, reason: &'static str, n: u64) {
         if self.passes == 1 {
             *self.skipped.entry(reason).or_default() += n;

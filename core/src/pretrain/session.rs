@@ -6,11 +6,11 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use serde_json::{json, Value};
 
-use super::corpus::mask_in_batches;
+use super::corpus::{mask_in_batches, Corpus, DocumentSource};
 use super::masking::{MaskedBatch, Masking};
-use super::mlm::{perplexity, BertForMaskedLm};
+use super::mlm::{load_masked_lm, perplexity, BertForMaskedLm};
 use crate::data::rng::SplitMix64;
-use crate::model::BertConfig;
+use crate::model::{BertConfig, LoadNotes, ModelFiles, ModelFolder};
 use crate::tokenize::Encoded;
 use crate::train::checkpoint::{identity_differences, params_from_safetensors, params_to_safetensors};
 use crate::train::{
@@ -80,6 +80,28 @@ impl PretrainOptions {
             return Err(Error::Option("lr and warmup must be 0 or more".into()));
         }
         Ok(())
+    }
+
+    /// Sets `max_len` to the window length in force for `folder`'s model and returns it: the
+    /// length asked for, else 128 or the folder's own when fewer (as fine-tuning); more than the
+    /// model's positions is refused.
+    pub fn resolve_max_len(&mut self, folder: &ModelFolder) -> Result<usize> {
+        let max_len = *self.max_len.get_or_insert(folder.default_max_len().min(128));
+        let positions = folder.config.max_position_embeddings;
+        if max_len > positions {
+            return Err(Error::Option(format!("max_len {max_len} is more than the model's {positions} positions")));
+        }
+        Ok(max_len)
+    }
+
+    /// The corpus of a run over `source`: `folder`'s tokenizer (not truncating: documents are cut
+    /// into windows), the masking and the shuffle these options ask for.
+    pub fn corpus<S: DocumentSource>(&mut self, folder: &ModelFolder, source: S) -> Result<Corpus<S>> {
+        let max_len = self.resolve_max_len(folder)?;
+        let mut tokenizer = folder.tokenizer.clone();
+        tokenizer.set_max_len(None)?;
+        let masking = Masking::new(&tokenizer, self.mlm_prob, self.whole_word)?;
+        Ok(Corpus::new(source, tokenizer, max_len, masking, self.shuffle_buffer, self.seed))
     }
 
     /// Windows per optimiser step.
@@ -174,6 +196,40 @@ impl PretrainSession {
             prior_wait: 0.0,
             options,
         }
+    }
+
+    /// Loads `files`' model as a masked LM on the autodiff `device` (a fresh MLM head when the
+    /// folder has none: the `bool`), holds out the first `eval_docs` documents of `corpus` (from
+    /// [`PretrainOptions::corpus`]) and sets the run up; the notes name the tensors left aside.
+    pub fn start<F: ModelFiles, S: DocumentSource>(
+        files: &F,
+        folder: &ModelFolder,
+        options: PretrainOptions,
+        corpus: &mut Corpus<S>,
+        identity: Value,
+        device: &Device,
+    ) -> Result<(PretrainSession, LoadNotes, bool), S::Error> {
+        let mut checkpoint = ModelFolder::checkpoint(files)?;
+        let (model, notes, fresh_head) = load_masked_lm(&folder.config, &mut checkpoint, options.seed, device)?;
+        drop(checkpoint);
+        let held_out = corpus.take_held_out(options.eval_docs)?;
+        if held_out.is_empty() && options.eval_docs > 0 {
+            let n = options.eval_docs;
+            let message = if corpus.skipped.contains_key("windows_without_a_token_to_predict") {
+                format!("the held-out documents (eval_docs {n}) have no token to predict: every token is special or [UNK]; does the tokenizer's vocabulary fit the text?")
+            } else {
+                format!("the corpus has no usable document to hold out (eval_docs {n})")
+            };
+            return Err(Error::Option(message).into());
+        }
+        let masking = corpus.masking().clone();
+        let run = PretrainSession::new(model, &folder.config, options, masking, &held_out, identity, device);
+        Ok((run, notes, fresh_head))
+    }
+
+    /// Windows held out to measure perplexity.
+    pub fn held_out_windows(&self) -> usize {
+        self.eval.iter().map(|b| b.tokens.lengths.len()).sum()
     }
 
     pub fn finished(&self) -> bool {
@@ -319,7 +375,7 @@ impl PretrainSession {
         json!({
             "perplexity_before": self.perplexity_before,
             "perplexity_after": perplexity_after,
-            "held_out_windows": self.eval.iter().map(|b| b.tokens.lengths.len()).sum::<usize>(),
+            "held_out_windows": self.held_out_windows(),
             "steps": o.steps,
             "batch_size": o.batch_size,
             "grad_accum": o.grad_accum,

@@ -11,9 +11,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::model::{ModelFolder, Precision};
 use savant_core::pretrain::corpus::{Corpus, DocumentSource, SourceRow};
-use savant_core::pretrain::{load_masked_lm, masked_lm_files, Masking};
+use savant_core::pretrain::masked_lm_files;
 use savant_core::pretrain::{PretrainOptions, PretrainSession};
-use savant_core::tokenize::{Encoded, TextTokenizer};
+use savant_core::tokenize::Encoded;
 use serde_json::json;
 
 use crate::io::{write_atomic, write_json};
@@ -140,28 +140,16 @@ pub fn run(mut args: Args) -> Result<()> {
     let shards = crate::stream::expand(&args.corpus, "--corpus")?;
     let files = DirFiles::new(&args.model)?;
     let folder = ModelFolder::open(&files)?;
-    let mut tokenizer = folder.tokenizer.clone();
-    tokenizer.set_max_len(None)?;
-    let config = folder.config.clone();
-    // The same default and clamp as train's: 128, or the model's positions when fewer; a length
-    // asked for over them is refused.
-    let max_len = *args.max_len.get_or_insert(folder.default_max_len().min(128));
-    if max_len > config.max_position_embeddings {
-        bail!("--max-len {max_len} is more than the model's {} positions", config.max_position_embeddings);
-    }
-    let masking = Masking::new(&tokenizer, args.mlm_prob, args.whole_word)?;
+    let mut options = args.options();
+    let mut corpus = options.corpus(&folder, Shards::new(&args, shards.clone())).map_err(flags)?;
+    args.max_len = options.max_len;
+    let max_len = corpus.max_len();
     let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.batch_size)?;
     if args.scan {
-        return scan(&args, corpus(&args, shards, tokenizer, max_len, &masking));
+        return scan(&args, corpus);
     }
     let runner = crate::workers::Threads(threads);
-    let ad = device.clone().autodiff();
-    let mut checkpoint = ModelFolder::checkpoint(&files)?;
-    let (model, notes, fresh_head) = load_masked_lm(&config, &mut checkpoint, args.seed, &ad)?;
-    for name in &notes.ignored {
-        eprintln!("note: {name} is not part of a masked LM; left aside");
-    }
     let out_model = args.output.join("model");
     let checkpoints = args.output.join("checkpoints");
     let resumed = if args.resume {
@@ -182,21 +170,15 @@ pub fn run(mut args: Args) -> Result<()> {
         }
         None
     };
-
-    let mut corpus = corpus(&args, shards.clone(), tokenizer, max_len, &masking);
-    let held_out = corpus.take_held_out(args.eval_docs)?;
-    if held_out.is_empty() && args.eval_docs > 0 {
-        if corpus.skipped.contains_key("windows_without_a_token_to_predict") {
-            bail!(
-                "the held-out documents (--eval-docs {}) have no token to predict: every token is special or [UNK]; does the tokenizer's vocabulary fit the text?",
-                args.eval_docs
-            );
-        }
-        bail!("the corpus has no usable document to hold out (--eval-docs {})", args.eval_docs);
-    }
     let identity = identity(&args, &shards, threads);
-    let mut run = PretrainSession::new(model, &config, args.options(), masking, &held_out, identity, &ad);
+    let ad = device.clone().autodiff();
+    let (mut run, notes, fresh_head) =
+        PretrainSession::start(&files, &folder, options, &mut corpus, identity, &ad).map_err(core_flags)?;
+    for name in &notes.ignored {
+        eprintln!("note: {name} is not part of a masked LM; left aside");
+    }
     run.trainer.set_precision(precision);
+    let config = folder.config.clone();
     let params = savant_core::finetune::ParamCount::of(run.trainer.model());
     let step_memory = savant_core::train::StepMemory {
         params: params.total as u64,
@@ -223,7 +205,7 @@ pub fn run(mut args: Args) -> Result<()> {
         if threads == 1 { "" } else { "s" },
         if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
         shards.len(),
-        held_out.len(),
+        run.held_out_windows(),
         run.perplexity_before,
         if fresh_head { " (a fresh MLM head: the folder had none)" } else { "" }
     );
@@ -332,19 +314,21 @@ pub fn run(mut args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Core's errors with its option fields as flags.
-fn flags(e: savant_core::Error) -> anyhow::Error {
-    crate::flags::as_flags(e, &["steps", "batch_size", "grad_accum", "log_every", "max_len", "lr", "warmup"], &[])
+/// An error of the corpus source (the shards' reading: kept as it is) or of core (as flags).
+fn core_flags(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<savant_core::Error>() {
+        Ok(e) => flags(e),
+        Err(e) => e,
+    }
 }
 
-fn corpus(
-    args: &Args,
-    shards: Vec<PathBuf>,
-    tokenizer: TextTokenizer,
-    max_len: usize,
-    masking: &Masking,
-) -> Corpus<Shards> {
-    Corpus::new(Shards::new(args, shards), tokenizer, max_len, masking.clone(), args.shuffle_buffer, args.seed)
+/// Core's errors with its option fields as flags.
+fn flags(e: savant_core::Error) -> anyhow::Error {
+    crate::flags::as_flags(
+        e,
+        &["steps", "batch_size", "grad_accum", "log_every", "max_len", "lr", "warmup", "eval_docs"],
+        &[],
+    )
 }
 
 /// `--scan`: one pass of the corpus through the input pipeline, no model.
