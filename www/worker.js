@@ -237,6 +237,29 @@ const handlers = {
     return files;
   },
 
+  // Masked-LM pretraining (savant pretrain's run) on a table of unlabelled texts: every step,
+  // progress events as they go, then the perplexity after and the model folder's files.
+  async pretrain({ files, corpus, request }, id) {
+    const p = await savant.createPretrainer(asBytes(files), new Uint8Array(corpus), request);
+    try {
+      const info = p.info();
+      const lines = [];
+      for (;;) {
+        const out = await p.step();
+        if (out.line) {
+          lines.push(out.line);
+          postMessage({ type: "progress", id, step: out.step, loss: out.line.loss });
+        }
+        if (out.finished) break;
+      }
+      const perplexity_after = await p.perplexity();
+      const { files: exported } = await p.exportFiles();
+      return { info, lines, perplexity_after, files: exported };
+    } finally {
+      p.free();
+    }
+  },
+
   // Benchmark hook: `steps` optimiser steps of a fresh run, timed here (bench/browser_train.mjs).
   async benchSteps({ files, train, val, request, steps, workers }) {
     const t = await savant.createTrainer(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);

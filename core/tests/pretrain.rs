@@ -353,3 +353,29 @@ fn the_corpus_holds_out_windows_counts_what_it_leaves_and_serves_every_window_ea
     let err = all_held.next_window().unwrap_err().to_string();
     assert!(err.contains("no document left to train on (1 held out"), "{err}");
 }
+
+// The page's corpus source: a table in memory, its text column row by row, the same rows each
+// pass; a table without the column is refused by name.
+#[test]
+fn a_table_in_memory_is_a_corpus_source_pass_after_pass() {
+    use savant_core::data::Format;
+    use savant_core::pretrain::corpus::{DocumentSource, SourceRow, TableRows};
+    let csv = b"id,text\n1,the bank\n2,\n3,a fee\n".to_vec();
+    let mut rows = TableRows::new(csv.clone(), Format::Csv, "corpus.csv", "text").unwrap();
+    let mut pass = |rows: &mut TableRows| {
+        let mut out = Vec::new();
+        loop {
+            match rows.next_row().unwrap() {
+                SourceRow::Text(t) => out.push(t),
+                SourceRow::Malformed => out.push("<malformed>".into()),
+                SourceRow::End => return out,
+            }
+        }
+    };
+    let first = pass(&mut rows);
+    assert_eq!(first, ["the bank", "", "a fee"]);
+    rows.rewind();
+    assert_eq!(pass(&mut rows), first);
+    let err = TableRows::new(csv, Format::Csv, "corpus.csv", "body").err().unwrap().to_string();
+    assert!(err.contains("corpus.csv") && err.contains("body"), "{err}");
+}

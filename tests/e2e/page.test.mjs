@@ -323,6 +323,62 @@ test("helper workers take the very steps one worker takes", async () => {
   await context.close();
 });
 
+// Masked-LM pretraining in the page: core's run (savant pretrain's), on a table of unlabelled
+// texts. The held-out perplexity falls; the steps mask the same windows as the CLI's run with the
+// same settings (same counts in each log line, the same perplexity before up to the wasm and
+// native kernels' rounding); the exported BertForMaskedLM folder loads in savant embed.
+test("pretraining in the page: the loss falls, the steps are savant pretrain's, the folder loads", async () => {
+  const { context, page, logs } = await openPage();
+  const folder = join(MODELS, "tiny-base");
+  const files = Object.fromEntries(
+    ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"].map((f) => [f, [...readFileSync(join(folder, f))]]),
+  );
+  const words = ["bank", "loan", "card", "fee", "charge", "refund", "patient", "dose", "pain", "contract", "clause", "court"];
+  const doc = (i) => Array.from({ length: 6 }, (_, j) => words[(i * 5 + j * 7) % words.length]).join(" ");
+  const long = Array.from({ length: 30 }, (_, i) => doc(i)).join(" ");
+  const csv = "text\n" + [...Array.from({ length: 60 }, (_, i) => doc(i)), long, ""].join("\n") + "\n";
+  const options = { steps: 40, batch_size: 8, max_len: 16, lr: 3e-3, warmup: 0, eval_docs: 8, log_every: 10, shuffle_buffer: 16 };
+  const out = await page.evaluate(
+    async ({ files, csv, options }) => {
+      const bytes = (v) => new Uint8Array(v).buffer;
+      const request = { model_name: "tiny-base", format: "csv", backend: "cpu", options };
+      const r = await window.savantPage.call("pretrain", {
+        files: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, bytes(v)])),
+        corpus: new TextEncoder().encode(csv).buffer,
+        request,
+      });
+      return { ...r, files: Object.fromEntries(Object.entries(r.files).map(([k, v]) => [k, [...v]])) };
+    },
+    { files, csv, options },
+  );
+  const before = out.info.perplexity_before;
+  assert.ok(out.perplexity_after < 0.7 * before, `held-out perplexity ${before} → ${out.perplexity_after}`);
+  assert.equal(out.lines.length, 4);
+  assert.ok(out.lines[3].loss < out.lines[0].loss, JSON.stringify(out.lines.map((l) => l.loss)));
+
+  const dir = join(OUT, "pretrain");
+  mkdirSync(join(dir, "page/model"), { recursive: true });
+  writeFileSync(join(dir, "corpus.csv"), csv);
+  for (const [name, bytes] of Object.entries(out.files)) writeFileSync(join(dir, "page", name), Buffer.from(bytes));
+  execFileSync(SAVANT, ["pretrain", "--model", folder, "--corpus", join(dir, "corpus.csv"), "--steps", "40", "--batch-size", "8",
+    "--max-len", "16", "--lr", "3e-3", "--warmup", "0", "--eval-docs", "8", "--log-every", "10", "--shuffle-buffer", "16",
+    "--threads", "1", "--device", "cpu", "--overwrite", "-o", join(dir, "cli")], { stdio: "ignore" });
+  const cli = readFileSync(join(dir, "cli/pretrain_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const metrics = JSON.parse(readFileSync(join(dir, "cli/metrics.json"), "utf8"));
+  const pageMetrics = JSON.parse(readFileSync(join(dir, "page/metrics.json"), "utf8"));
+  assert.ok(Math.abs(metrics.perplexity_before - before) <= 1e-4 * before, `perplexity before: cli ${metrics.perplexity_before}, page ${before}`);
+  assert.deepEqual(out.lines.map((l) => [l.step, l.tokens, l.predicted_tokens]), cli.map((l) => [l.step, l.tokens, l.predicted_tokens]));
+  for (const k of ["documents", "windows", "split_into_windows", "skipped", "held_out_windows", "windows_trained"]) {
+    assert.deepEqual(pageMetrics[k], metrics[k], k);
+  }
+  const config = JSON.parse(readFileSync(join(dir, "page/model/config.json"), "utf8"));
+  assert.equal(config.architectures[0], "BertForMaskedLM");
+  writeFileSync(join(dir, "texts.csv"), "text\nthe bank charged a fee\n");
+  execFileSync(SAVANT, ["embed", "--model", join(dir, "page/model"), join(dir, "texts.csv"), "-o", join(dir, "emb.jsonl")]);
+  await noError(page, logs);
+  await context.close();
+});
+
 function listFiles(dir) {
   const out = [];
   for (const e of readdirSync(dir)) {

@@ -18,10 +18,12 @@
 mod annotate;
 mod device;
 mod encoder;
+mod pretrainer;
 mod trainer;
 
 pub use annotate::{annotate_export, annotate_load, ingest_files, label_set, uncertain_first};
 pub use encoder::{create_encoder, probe_ranking, probe_sample, probe_score, Encoder};
+pub use pretrainer::{create_pretrainer, Pretrainer};
 pub use trainer::{create_part_helper, create_trainer, PartHelper, Trainer};
 
 use std::cell::RefCell;

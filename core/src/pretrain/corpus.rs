@@ -27,6 +27,57 @@ pub trait DocumentSource {
     fn rewind(&mut self);
 }
 
+/// A table in memory (CSV/TSV/JSONL bytes: a file the page's user picked) as a corpus source:
+/// its `text` column, row by row, pass after pass.
+pub struct TableRows {
+    bytes: std::sync::Arc<[u8]>,
+    format: crate::data::Format,
+    name: String,
+    text: String,
+    /// The reader of the current pass and the text column's index.
+    reader: Option<(InMemory, usize)>,
+}
+
+type InMemory = crate::data::TableReader<std::io::Cursor<std::sync::Arc<[u8]>>>;
+
+impl TableRows {
+    /// Checks that the table has the `text` column; `name` names it in messages.
+    pub fn new(bytes: Vec<u8>, format: crate::data::Format, name: &str, text: &str) -> crate::Result<TableRows> {
+        let mut rows =
+            TableRows { bytes: bytes.into(), format, name: name.to_string(), text: text.to_string(), reader: None };
+        rows.open()?;
+        Ok(rows)
+    }
+
+    fn open(&mut self) -> crate::Result<()> {
+        let reader = crate::data::TableReader::new(std::io::Cursor::new(self.bytes.clone()), self.format, &self.name)?;
+        let column = reader.column(&self.text)?;
+        self.reader = Some((reader, column));
+        Ok(())
+    }
+}
+
+impl DocumentSource for TableRows {
+    type Error = crate::Error;
+
+    fn next_row(&mut self) -> crate::Result<SourceRow> {
+        let Some((reader, column)) = self.reader.as_mut() else { return Ok(SourceRow::End) };
+        Ok(match reader.next_row()? {
+            None => {
+                self.reader = None;
+                SourceRow::End
+            }
+            Some(Err(_)) => SourceRow::Malformed,
+            Some(Ok(mut row)) => SourceRow::Text(std::mem::take(&mut row.fields[*column])),
+        })
+    }
+
+    fn rewind(&mut self) {
+        // The bytes read once already: opening them again cannot fail.
+        self.open().expect("a table that opened once opens again");
+    }
+}
+
 /// What the rows and windows of the first pass were: what was trained on and what was not.
 pub type Skipped = BTreeMap<&'static str, u64>;
 

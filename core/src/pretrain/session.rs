@@ -20,6 +20,7 @@ use crate::{Error, Result};
 
 /// Every setting of a pretraining run, with `savant pretrain`'s defaults.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PretrainOptions {
     /// Optimiser steps.
     pub steps: usize,
@@ -225,6 +226,11 @@ impl PretrainSession {
         let masking = corpus.masking().clone();
         let run = PretrainSession::new(model, &folder.config, options, masking, &held_out, identity, device);
         Ok((run, notes, fresh_head))
+    }
+
+    /// The model's config.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
     }
 
     /// Windows held out to measure perplexity.
