@@ -362,7 +362,7 @@ fn a_table_in_memory_is_a_corpus_source_pass_after_pass() {
     use savant_core::pretrain::corpus::{DocumentSource, SourceRow, TableRows};
     let csv = b"id,text\n1,the bank\n2,\n3,a fee\n".to_vec();
     let mut rows = TableRows::new(csv.clone(), Format::Csv, "corpus.csv", "text").unwrap();
-    let mut pass = |rows: &mut TableRows| {
+    let pass = |rows: &mut TableRows| {
         let mut out = Vec::new();
         loop {
             match rows.next_row().unwrap() {

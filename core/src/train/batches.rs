@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn document_batches_hold_whole_documents_within_the_row_budget() {
         // 300 documents of 1 to 7 windows, their rows together and in order.
-        let doc: Vec<usize> = (0..300).flat_map(|d| std::iter::repeat(d).take(1 + (d * 13) % 7)).collect();
+        let doc: Vec<usize> = (0..300).flat_map(|d| std::iter::repeat_n(d, 1 + (d * 13) % 7)).collect();
         let a = document_batches(&doc, 6, 3, 0);
         let mut seen: Vec<usize> = a.iter().flatten().copied().collect();
         seen.sort();
