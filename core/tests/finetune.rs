@@ -17,10 +17,18 @@ use savant_core::finetune::{prepare, LoraConfig, LoraTarget, ParamCount, Strateg
 use savant_core::infer::classify;
 use savant_core::model::{load_classifier, BertClassifier, BertConfig, Checkpoint, EncoderInput};
 use savant_core::tokenize::{TextTokenizer, TokenBatch};
-use savant_core::train::{cross_entropy, LabelledBatch, LinearSchedule, OptimConfig, Trainer};
+use savant_core::train::{cross_entropy, LabelledBatch, LinearSchedule, OptimConfig, Parts, Trainer};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model").join(name)
+}
+
+/// One step, its parts computed here.
+fn step<M: savant_core::train::Objective>(
+    trainer: &mut savant_core::train::Trainer<M>,
+    parts: &[M::Batch],
+) -> Tensor<1> {
+    pollster::block_on(trainer.step(parts, Parts::Here)).expect("a step")
 }
 
 fn on_cpu() -> bool {
@@ -119,7 +127,7 @@ fn train(strategy: &Strategy, lr: f64) -> (f64, f64, Vec<String>, ParamCount) {
     let batch = task(&t);
     let first = eval_loss(&trainer, &batch);
     for _ in 0..30 {
-        trainer.step(std::slice::from_ref(&batch));
+        step(&mut trainer, std::slice::from_ref(&batch));
     }
     let last = eval_loss(&trainer, &batch);
     let after = snapshot(trainer.model());
@@ -206,7 +214,7 @@ fn trained_briefly(t: &Tiny, strategy: &Strategy, batch: &LabelledBatch, seed: u
     let config = OptimConfig { lr: 1e-2, ..Default::default() };
     let mut trainer = Trainer::new(model, config, LinearSchedule::new(1e-2, 0.0, 100), None, &ad);
     for _ in 0..5 {
-        trainer.step(std::slice::from_ref(batch));
+        step(&mut trainer, std::slice::from_ref(batch));
     }
     trainer.eval_model()
 }
@@ -388,7 +396,7 @@ fn three_training_steps_match_pytorch_adamw() {
     for (i, want) in fx["losses"].as_array().unwrap().iter().enumerate() {
         let want_lr = fx["lrs"][i].as_f64().unwrap();
         assert!((schedule.lr(i) - want_lr).abs() < 1e-12, "lr of step {i}: {} vs {want_lr}", schedule.lr(i));
-        let loss = trainer.step(std::slice::from_ref(&batch)).into_data().try_to_vec::<f32>().unwrap()[0] as f64;
+        let loss = step(&mut trainer, std::slice::from_ref(&batch)).into_data().try_to_vec::<f32>().unwrap()[0] as f64;
         let want = want.as_f64().unwrap();
         assert!((loss - want).abs() < tol, "loss before step {i}: {loss} vs PyTorch {want}");
     }
@@ -455,7 +463,7 @@ fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
         .expect("a run");
     assert_eq!(run.config.labels, ["billing", "fraud", "misc"], "a fresh head for new labels");
     while !run.session.finished() {
-        pollster::block_on(run.session.advance()).expect("a step");
+        pollster::block_on(run.session.advance(Parts::Here)).expect("a step");
     }
     let model = run.session.best_model();
     let a = pollster::block_on(run.session.val_predictions(&model)).unwrap().scores;
@@ -565,8 +573,8 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
         let helpers = InProcessHelpers(vec![helper(), helper()], Default::default());
         let mut steps = 0;
         while !alone.session.finished() {
-            let a = pollster::block_on(alone.session.advance()).expect("a step");
-            let b = pollster::block_on(helped.session.advance_helped(&helpers)).expect("a helped step");
+            let a = pollster::block_on(alone.session.advance(Parts::Here)).expect("a step");
+            let b = pollster::block_on(helped.session.advance(Parts::Helpers(&helpers))).expect("a helped step");
             assert_eq!(a, b, "{mode:?}: step {steps}'s events");
             steps += 1;
         }
@@ -596,7 +604,7 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
     let other = TrainOptions { lora_r: 4, ..options };
     let odd = FineTune::new(&files, other, rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();
     let helpers = InProcessHelpers(vec![std::rc::Rc::new(std::cell::RefCell::new(odd))], Default::default());
-    let err = pollster::block_on(run.session.advance_helped(&helpers)).unwrap_err().to_string();
+    let err = pollster::block_on(run.session.advance(Parts::Helpers(&helpers))).unwrap_err().to_string();
     assert!(err.contains("helper 1") && err.contains("the helper's model differs"), "{err}");
 }
 
@@ -642,9 +650,9 @@ fn two_devices_with_half_a_batch_each_take_the_one_device_step() {
         let (mut whole, mut split, mut parallel) = (trainer(), trainer(), trainer());
         let devices = [first.clone(), second.clone()];
         for _ in 0..3 {
-            whole.step(std::slice::from_ref(&batch));
-            split.step(&halves);
-            parallel.step_on_devices(&halves, &devices, &Sequential);
+            step(&mut whole, std::slice::from_ref(&batch));
+            step(&mut split, &halves);
+            pollster::block_on(parallel.step(&halves, Parts::Devices(&devices, &Sequential))).unwrap();
         }
         let (w, s, p) = (snapshot(whole.model()), snapshot(split.model()), snapshot(parallel.model()));
         let mut worst = 0f32;
@@ -695,7 +703,7 @@ fn bf16_and_f16_matmuls_train_like_f32_and_keep_f32_weights() {
             let mut trainer = trainer(precision);
             let losses: Vec<f64> = (0..6)
                 .map(|_| {
-                    let loss = trainer.step(std::slice::from_ref(&batch));
+                    let loss = step(&mut trainer, std::slice::from_ref(&batch));
                     loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0] as f64
                 })
                 .collect();
@@ -724,12 +732,12 @@ fn bf16_and_f16_matmuls_train_like_f32_and_keep_f32_weights() {
         let mut overflowing = trainer(Precision::F16);
         overflowing.loss_scale_mut().unwrap().scale = 1e38;
         let before = snapshot(overflowing.model());
-        overflowing.step(std::slice::from_ref(&batch));
+        step(&mut overflowing, std::slice::from_ref(&batch));
         assert!(snapshot(overflowing.model()) == before, "{strategy:?}: an overflowing f16 step must be skipped");
         let scale = overflowing.loss_scale().unwrap();
         assert_eq!((scale.scale, scale.skipped), (5e37, 1), "{strategy:?}: the scale halves");
         overflowing.loss_scale_mut().unwrap().scale = 1024.0;
-        overflowing.step(std::slice::from_ref(&batch));
+        step(&mut overflowing, std::slice::from_ref(&batch));
         assert!(snapshot(overflowing.model()) != before, "{strategy:?}: a finite f16 step is taken");
     }
 }
@@ -785,7 +793,7 @@ fn every_head_trains_with_every_strategy_and_only_its_parameters() {
             let mut trainer = Trainer::new(model, config, LinearSchedule::new(lr, 0.0, 1000), None, &ad);
             let first = eval_loss(&trainer, &batch);
             for _ in 0..20 {
-                trainer.step(std::slice::from_ref(&batch));
+                step(&mut trainer, std::slice::from_ref(&batch));
             }
             let last = eval_loss(&trainer, &batch);
             assert!(last < first, "{name}: loss {first} -> {last}");
@@ -821,7 +829,7 @@ fn the_head_learning_rate_applies_to_the_head_alone() {
         let config = OptimConfig { lr, head_lr: Some(head_lr), weight_decay: 0.0, ..OptimConfig::default() };
         let mut trainer = Trainer::new(model, config, LinearSchedule::new(lr, 0.0, 1000), None, &ad);
         for _ in 0..3 {
-            trainer.step(std::slice::from_ref(&batch));
+            step(&mut trainer, std::slice::from_ref(&batch));
         }
         let after = snapshot(trainer.model());
         let changed: Vec<&String> =
@@ -867,7 +875,7 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     assert_eq!(run.head_init, "probe");
     let mut events = Vec::new();
     while !matches!(events.last(), Some(TrainEvent::Probe { fitted: true, .. })) {
-        events.extend(pollster::block_on(run.session.advance()).unwrap());
+        events.extend(pollster::block_on(run.session.advance(Parts::Here)).unwrap());
     }
     assert_eq!(run.session.trainer.step, 0, "no optimiser step before the head is fitted");
     // The 24 training rows (one chunk), then the 9 validation rows.
@@ -921,7 +929,7 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
 
     // lr 0: training cannot beat epoch 0, so the probe-initialised model is kept.
     while !run.session.finished() {
-        pollster::block_on(run.session.advance()).unwrap();
+        pollster::block_on(run.session.advance(Parts::Here)).unwrap();
     }
     let p = &run.session.progress;
     assert!(p.probe_metric.is_some() && p.best_epoch.is_none(), "{p:?}");
@@ -938,7 +946,7 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     let random = TrainOptions { head_init: HeadInit::Random, ..options };
     let mut run =
         FineTune::new(&files, random, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
-    let first = pollster::block_on(run.session.advance()).unwrap();
+    let first = pollster::block_on(run.session.advance(Parts::Here)).unwrap();
     assert!(!first.iter().any(|e| matches!(e, TrainEvent::Probe { .. })), "{first:?}");
     assert_eq!((run.session.trainer.step, run.head_init), (1, "random"), "the first call is an optimiser step");
 }
@@ -962,7 +970,7 @@ fn a_pooled_head_model_folder_reads_back_to_the_same_logits() {
     let mut run =
         FineTune::new(&files, options, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
     while !run.session.finished() {
-        pollster::block_on(run.session.advance()).unwrap();
+        pollster::block_on(run.session.advance(Parts::Here)).unwrap();
     }
     let exported: BTreeMap<String, Vec<u8>> =
         pollster::block_on(run.result_files(&files)).unwrap().into_iter().collect();
@@ -1033,7 +1041,7 @@ fn windowed_run(aggregate: savant_core::long::Aggregate) {
     assert_eq!(run.session.train_len(), run.windows.windows - val_windows(&run, &val), "the training rows are windows");
     let mut events = Vec::new();
     while !run.session.finished() {
-        events.extend(pollster::block_on(run.session.advance()).unwrap());
+        events.extend(pollster::block_on(run.session.advance(Parts::Here)).unwrap());
     }
     let Some(TrainEvent::Probe { total, .. }) = events.iter().find(|e| matches!(e, TrainEvent::Probe { .. })) else {
         panic!()

@@ -45,6 +45,18 @@ pub fn parts(threads: Option<usize>, device_name: &str, batch_size: usize) -> Re
 /// Runs the parts of each step on up to `.0` threads, results in part order.
 pub struct Threads(pub usize);
 
+impl Threads {
+    /// Who computes a step's parts: these threads, spread over `devices` when there are several.
+    pub fn parts<'a, B>(&'a self, devices: &'a [burn::tensor::Device]) -> savant_core::train::Parts<'a, B> {
+        use savant_core::train::Parts;
+        if devices.len() > 1 {
+            Parts::Devices(devices, self)
+        } else {
+            Parts::Runner(self)
+        }
+    }
+}
+
 impl Runner for Threads {
     fn run<'a>(&self, jobs: Vec<Job<'a>>) -> Vec<PartResult> {
         let jobs: Vec<Mutex<Option<Job<'a>>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();

@@ -9,7 +9,7 @@ use savant_core::data::Format;
 use savant_core::model::ModelFolder;
 use savant_core::pretrain::corpus::{Corpus, TableRows};
 use savant_core::pretrain::{masked_lm_files, PretrainOptions, PretrainSession};
-use savant_core::train::Sequential;
+use savant_core::train::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
@@ -143,7 +143,7 @@ impl Pretrainer {
                 windows.push(s.corpus.next_window().map_err(js_error)?);
             }
             let parts = s.run.prepare(&windows, 1);
-            let loss = s.run.trainer.step_with(&parts, &Sequential);
+            let loss = s.run.trainer.step(&parts, Parts::Here).await.map_err(js_error)?;
             let seconds = (js_sys::Date::now() - started) / 1000.0;
             let line = s.run.record(loss, seconds, 0.0, None).await.map_err(js_error)?;
             let out = json!({

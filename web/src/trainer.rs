@@ -12,7 +12,7 @@ use savant_core::data::{Format, TableReader};
 use savant_core::model::{ModelFiles, ModelFolder};
 use savant_core::train::{
     fit_to_limits, FineTune, LabelledBatch, LabelledRows, OwnedPartRequest, PartFuture, PartHelpers, PartReply,
-    PartRequest, TrainEvent, TrainOptions,
+    PartRequest, Parts, TrainEvent, TrainOptions,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -334,8 +334,8 @@ fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
 async fn advance(s: &mut State, helpers: Option<&JsHelpers>) -> Result<JsValue, JsValue> {
     let metric = s.run.options.metric.clone();
     let events = match helpers {
-        Some(h) => s.run.session.advance_helped(h).await,
-        None => s.run.session.advance().await,
+        Some(h) => s.run.session.advance(Parts::Helpers(h)).await,
+        None => s.run.session.advance(Parts::Here).await,
     }
     .map_err(js_error)?;
     let session = &s.run.session;

@@ -25,5 +25,6 @@ pub use session::{
 };
 pub use setup::{ClassWeights, FineTune, HeadChoice, HeadInit, LabelledRows, Mode, StreamPlan, TrainOptions};
 pub use step::{
-    cross_entropy, Job, LabelledBatch, LossScale, Objective, OptimConfig, PartResult, Runner, Sequential, Trainer,
+    cross_entropy, Job, LabelledBatch, LossScale, Objective, OptimConfig, PartResult, Parts, Runner, Sequential,
+    Trainer,
 };

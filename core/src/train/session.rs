@@ -9,8 +9,7 @@ use burn::tensor::{Device, Tensor};
 use super::augment::Augment;
 use super::batches::{document_batches, epoch_batches};
 use super::flops::batch_training_flops;
-use super::remote::PartHelpers;
-use super::step::{LabelledBatch, Runner, Sequential, Trainer};
+use super::step::{LabelledBatch, Parts, Trainer};
 use crate::data::rng::SplitMix64;
 use crate::infer::{argmax_rows, classify, head_features, softmax_rows};
 use crate::long::{aggregate, Aggregate};
@@ -176,13 +175,6 @@ pub struct RunConfig {
     /// How the logits of a windowed document's windows become its own ([`Aggregate::MeanPool`]:
     /// training classifies documents from their windows' mean features).
     pub aggregate: Aggregate,
-}
-
-/// Who computes the parts of a step.
-enum PartsBy<'a> {
-    Runner(&'a dyn Runner),
-    Helpers(&'a dyn PartHelpers<LabelledBatch>),
-    Devices(&'a [Device], &'a dyn Runner),
 }
 
 /// Whether a larger value of `metric` is better.
@@ -408,55 +400,35 @@ impl Session {
         self.progress.stopped_early || self.progress.epoch >= self.config.epochs
     }
 
-    /// One optimiser step, or (the call after an epoch's last step) the validation pass. Returns
-    /// the events of this call: a logging point, or the epoch summary.
-    pub async fn advance(&mut self) -> Result<Vec<TrainEvent>> {
-        self.advance_with(&Sequential).await
-    }
-
-    /// [`Session::advance`] with the parts of each step run by `runner`.
-    pub async fn advance_with(&mut self, runner: &dyn Runner) -> Result<Vec<TrainEvent>> {
-        self.advance_by(PartsBy::Runner(runner)).await
-    }
-
-    /// [`Session::advance`] with some parts of each step sent to `helpers`
-    /// ([`Trainer::step_helped`]): the same run as [`Session::advance`].
-    pub async fn advance_helped(&mut self, helpers: &dyn PartHelpers<LabelledBatch>) -> Result<Vec<TrainEvent>> {
-        self.advance_by(PartsBy::Helpers(helpers)).await
-    }
-
-    /// [`Session::advance`] with the parts of each step spread over `devices`
-    /// ([`Trainer::step_on_devices`]), run by `runner` (a thread each); validation stays on the
-    /// session's device.
-    pub async fn advance_on_devices(&mut self, devices: &[Device], runner: &dyn Runner) -> Result<Vec<TrainEvent>> {
-        self.advance_by(PartsBy::Devices(devices, runner)).await
+    /// One optimiser step, its parts computed as `by` says, or (the call after an epoch's last
+    /// step) the validation pass (on the session's device). Returns the events of this call: a
+    /// logging point, or the epoch summary.
+    pub async fn advance(&mut self, by: Parts<'_, LabelledBatch>) -> Result<Vec<TrainEvent>> {
+        if self.stream.is_some() {
+            return Err(Error::invalid("training", None, "a streamed session advances with advance_streamed"));
+        }
+        self.advance_on(by, None).await
     }
 
     /// [`Session::advance`] for a streamed run ([`TrainData::Stream`]): `rows` are this
     /// step's (up to `batch_size × grad_accum`; ignored when [`Session::needs_rows`] is false),
-    /// cut into micro-batches of similar length, each into parts run by `runner`, over
-    /// `devices` when there are several.
+    /// cut into micro-batches of similar length, each into parts computed as `by` says.
     pub async fn advance_streamed(
         &mut self,
         rows: LabelledTexts,
-        runner: &dyn Runner,
-        devices: &[Device],
+        by: Parts<'_, LabelledBatch>,
     ) -> Result<Vec<TrainEvent>> {
         if self.stream.is_none() {
             return Err(Error::invalid("training", None, "advance_streamed needs a streamed session"));
         }
-        let parts_by = if devices.len() > 1 { PartsBy::Devices(devices, runner) } else { PartsBy::Runner(runner) };
-        self.advance_on(parts_by, Some(rows)).await
+        self.advance_on(by, Some(rows)).await
     }
 
-    async fn advance_by(&mut self, parts_by: PartsBy<'_>) -> Result<Vec<TrainEvent>> {
-        if self.stream.is_some() {
-            return Err(Error::invalid("training", None, "a streamed session advances with advance_streamed"));
-        }
-        self.advance_on(parts_by, None).await
-    }
-
-    async fn advance_on(&mut self, parts_by: PartsBy<'_>, streamed: Option<LabelledTexts>) -> Result<Vec<TrainEvent>> {
+    async fn advance_on(
+        &mut self,
+        by: Parts<'_, LabelledBatch>,
+        streamed: Option<LabelledTexts>,
+    ) -> Result<Vec<TrainEvent>> {
         let mut events = Vec::new();
         if self.finished() {
             return Ok(events);
@@ -509,11 +481,7 @@ impl Session {
         // at any step draw what the uninterrupted run drew.
         self.device.seed(self.config.seed.wrapping_mul(1_000_003).wrapping_add(self.trainer.step as u64));
         let lr = self.trainer.schedule.lr(self.trainer.step);
-        let loss = match parts_by {
-            PartsBy::Runner(runner) => self.trainer.step_with(&micro, runner),
-            PartsBy::Helpers(helpers) => self.trainer.step_helped(&micro, helpers).await?,
-            PartsBy::Devices(devices, runner) => self.trainer.step_on_devices(&micro, devices, runner),
-        };
+        let loss = self.trainer.step(&micro, by).await?;
         self.loss_sum = Some(match self.loss_sum.take() {
             Some(s) => s + loss,
             None => loss,

@@ -162,6 +162,26 @@ pub use super::remote::PartResult;
 /// One part's work, for a [`Runner`].
 pub type Job<'a> = Box<dyn FnOnce() -> PartResult + Send + 'a>;
 
+/// Who computes the parts of a step (the one [`Trainer::step`] takes them all through).
+pub enum Parts<'a, B> {
+    /// One after another, on the calling thread.
+    Here,
+    /// By a runner (natively: a thread each).
+    Runner(&'a dyn Runner),
+    /// Some by helpers holding their own copies of the model (the page's workers).
+    Helpers(&'a dyn PartHelpers<B>),
+    /// Spread over several devices, a runner's thread each.
+    Devices(&'a [Device], &'a dyn Runner),
+}
+
+impl<B> Clone for Parts<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B> Copy for Parts<'_, B> {}
+
 /// Runs the parts of a step and returns their results in order. Core runs them one after
 /// another ([`Sequential`]); the native CLI runs them on its threads.
 pub trait Runner {
@@ -272,16 +292,21 @@ impl<M: Objective> Trainer<M> {
     }
 
     /// One optimiser step over `parts` (gradient accumulation: their mean loss, each weighted by
-    /// its share of the rows), computed one part after another. Returns that loss, still on the
-    /// device.
-    pub fn step(&mut self, parts: &[M::Batch]) -> Tensor<1> {
-        self.step_with(parts, &Sequential)
+    /// its share of the rows), the parts computed as `by` says. Returns that loss, still on the
+    /// device. The step does not depend on who computes the parts: each part has its own dropout
+    /// stream and the gradients are summed in part order (over several devices, within float
+    /// tolerance).
+    pub async fn step(&mut self, parts: &[M::Batch], by: Parts<'_, M::Batch>) -> Result<Tensor<1>> {
+        Ok(match by {
+            Parts::Here => self.step_with(parts, &Sequential),
+            Parts::Runner(runner) => self.step_with(parts, runner),
+            Parts::Helpers(helpers) => self.step_helped(parts, helpers).await?,
+            Parts::Devices(devices, runner) => self.step_on_devices(parts, devices, runner),
+        })
     }
 
-    /// [`Trainer::step`] with the parts' gradients computed by `runner` (natively: on several
-    /// threads). The result does not depend on the runner: each part has its own dropout stream
-    /// and the gradients are summed in part order.
-    pub fn step_with(&mut self, parts: &[M::Batch], runner: &dyn Runner) -> Tensor<1> {
+    /// The parts' gradients computed by `runner`.
+    fn step_with(&mut self, parts: &[M::Batch], runner: &dyn Runner) -> Tensor<1> {
         let plan = self.plan(parts);
         let model = self.model();
         let options = &self.loss_options;
@@ -298,14 +323,14 @@ impl<M: Objective> Trainer<M> {
         self.finish(results)
     }
 
-    /// [`Trainer::step`] with some parts computed by `helpers`, each holding its own copy of the
-    /// model: part `i` goes to helper `i mod (n+1) − 1` for `n` helpers, and stays here when that
-    /// is −1. The helpers get the trainable parameters' current values with each part; the step
-    /// is the one [`Trainer::step`] takes with the same parts, bit for bit.
-    pub async fn step_helped(&mut self, parts: &[M::Batch], helpers: &dyn PartHelpers<M::Batch>) -> Result<Tensor<1>> {
+    /// Some parts computed by `helpers`, each holding its own copy of the model: part `i` goes
+    /// to helper `i mod (n+1) − 1` for `n` helpers, and stays here when that is −1. The helpers
+    /// get the trainable parameters' current values with each part; the step is the one taken
+    /// here with the same parts, bit for bit.
+    async fn step_helped(&mut self, parts: &[M::Batch], helpers: &dyn PartHelpers<M::Batch>) -> Result<Tensor<1>> {
         let count = helpers.count();
         if count == 0 || parts.len() < 2 {
-            return Ok(self.step(parts));
+            return Ok(self.step_with(parts, &Sequential));
         }
         let plan = self.plan(parts);
         let params = trainable_values(self.model()).await?;
@@ -380,7 +405,7 @@ impl<M: Objective> Trainer<M> {
     /// parameter's gradients from every device; the sum is clipped and the one AdamW step is
     /// taken on the trainer's device. Equals [`Trainer::step_with`] with the same parts on one
     /// device, within float tolerance (exactly, on identical devices, for two parts).
-    pub fn step_on_devices(&mut self, parts: &[M::Batch], devices: &[Device], runner: &dyn Runner) -> Tensor<1> {
+    fn step_on_devices(&mut self, parts: &[M::Batch], devices: &[Device], runner: &dyn Runner) -> Tensor<1> {
         if devices.len() < 2 {
             return self.step_with(parts, runner);
         }

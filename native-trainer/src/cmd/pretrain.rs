@@ -251,12 +251,8 @@ pub fn run(mut args: Args) -> Result<()> {
         let trainer = &mut run.trainer;
         let loss =
             crate::memory::guard_step(&device_name, args.batch_size, Some(args.grad_accum), &checkpoints, || {
-                if parallel.len() > 1 {
-                    trainer.step_on_devices(&parts, &parallel, &runner)
-                } else {
-                    trainer.step_with(&parts, &runner)
-                }
-            })?;
+                pollster::block_on(trainer.step(&parts, runner.parts(&parallel)))
+            })??;
         let (seconds, wait) = clock(&feeder);
         if let Some((mean, rate)) = pollster::block_on(run.record(loss, seconds, wait, peak_flops))? {
             bar.set_message(format!("loss {mean:.4} · {}", crate::progress::rate_text(&rate)));

@@ -399,11 +399,9 @@ pub fn train(args: Args) -> Result<Trained> {
         let events =
             crate::memory::guard_step(&device_name, args.batch_size, Some(args.grad_accum), &checkpoints, || {
                 if feeder.is_some() {
-                    pollster::block_on(session.advance_streamed(rows, &runner, &parallel))
-                } else if parallel.len() > 1 {
-                    pollster::block_on(session.advance_on_devices(&parallel, &runner))
+                    pollster::block_on(session.advance_streamed(rows, runner.parts(&parallel)))
                 } else {
-                    pollster::block_on(session.advance_with(&runner))
+                    pollster::block_on(session.advance(runner.parts(&parallel)))
                 }
             })??;
         let epoch_ended =
