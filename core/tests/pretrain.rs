@@ -141,7 +141,7 @@ fn whole_word_masking_chooses_whole_words_and_round_len_times_prob_tokens() {
 fn masking_refuses_a_bad_probability_and_a_vocabulary_without_mask() {
     let tok = tokenizer("tiny-mlm");
     let e = Masking::new(&tok, 1.5, false).unwrap_err().to_string();
-    assert!(e.contains("--mlm-prob") && e.contains("1.5"), "{e}");
+    assert!(e.contains("mlm_prob") && e.contains("1.5"), "{e}");
 }
 
 #[derive(serde::Deserialize)]

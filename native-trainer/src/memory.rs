@@ -64,7 +64,11 @@ fn step_failure(
         format!(
             "{device} ran out of memory at batch size {batch_size}: lower --batch-size to {}{} or --max-len",
             (batch_size / 2).max(1),
-            savant_core::train::limits::keep_effective_batch(accum, batch_size, (batch_size / 2).max(1))
+            crate::flags::message_as_flags(
+                &savant_core::train::limits::keep_effective_batch(accum, batch_size, (batch_size / 2).max(1)),
+                MEMORY_FIELDS,
+                &[]
+            )
         )
     } else {
         format!("the training step failed on {device} at batch size {batch_size}")
@@ -79,6 +83,9 @@ fn step_failure(
 /// Refuses a run whose step would not fit the device's memory (estimated; see
 /// [`savant_core::train::StepMemory`]), naming the device and the batch size to lower to. With
 /// `--devices`, each device holds a copy of the model and its share of the rows.
+/// The options core's memory advice names.
+const MEMORY_FIELDS: &[&str] = &["batch_size", "grad_accum", "max_len"];
+
 pub fn check_memory(
     step: &savant_core::train::StepMemory,
     config: &savant_core::model::BertConfig,
@@ -89,7 +96,9 @@ pub fn check_memory(
     let per_device = savant_core::train::StepMemory { rows: step.rows.div_ceil(devices.max(1)), ..*step };
     for name in device_name.split(',') {
         if let Some(available) = available(name) {
-            per_device.check(config, name, available, grad_accum).map_err(|e| anyhow::anyhow!("{e}"))?;
+            per_device
+                .check(config, name, available, grad_accum)
+                .map_err(|e| crate::flags::as_flags(e, MEMORY_FIELDS, &[]))?;
         }
     }
     Ok(())

@@ -75,7 +75,7 @@ pub fn prepare(model: BertClassifier, strategy: &Strategy, seed: u64, device: &D
             let k = frozen_layers.unwrap_or(layers);
             if k > layers {
                 return Err(Error::invalid(
-                    "--freeze-layers",
+                    "freeze_layers",
                     None,
                     format!("{k} layers cannot be frozen: the model has {layers}"),
                 ));
@@ -89,7 +89,7 @@ pub fn prepare(model: BertClassifier, strategy: &Strategy, seed: u64, device: &D
         }
         Strategy::Adapter { dim } => {
             if *dim == 0 {
-                return Err(Error::invalid("--adapter-dim", None, "the adapter dimension must be at least 1"));
+                return Err(Error::invalid("adapter_dim", None, "the adapter dimension must be at least 1"));
             }
             let e = bert.embeddings;
             bert.embeddings = crate::model::bert::Embeddings {
@@ -121,11 +121,7 @@ pub fn prepare(model: BertClassifier, strategy: &Strategy, seed: u64, device: &D
         }
         Strategy::Lora(config) => {
             if config.r == 0 || config.targets.is_empty() {
-                return Err(Error::invalid(
-                    "--lora-r",
-                    None,
-                    "LoRA needs a rank of at least 1 and at least one target",
-                ));
+                return Err(Error::invalid("lora_r", None, "LoRA needs a rank of at least 1 and at least one target"));
             }
             bert = bert.no_grad();
             pooler = pooler.map(|p| p.no_grad());
@@ -281,7 +277,7 @@ pub fn merge(model: BertClassifier) -> Result<BertClassifier> {
         return Err(Error::invalid(
             "adapter",
             None,
-            "Houlsby adapters add layers of their own and cannot be merged into the base weights; use predict --adapter",
+            "Houlsby adapters add layers of their own and cannot be merged into the base weights; predict with the base model and the adapter folder",
         ));
     }
     bert.layers = bert

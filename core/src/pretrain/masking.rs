@@ -46,7 +46,7 @@ pub struct Masking {
 impl Masking {
     pub fn new(tokenizer: &TextTokenizer, mlm_prob: f64, whole_word: bool) -> Result<Masking> {
         if !(mlm_prob > 0.0 && mlm_prob < 1.0) {
-            return Err(Error::invalid("--mlm-prob", None, format!("{mlm_prob} is not a probability in (0, 1)")));
+            return Err(Error::invalid("mlm_prob", None, format!("{mlm_prob} is not a probability in (0, 1)")));
         }
         let Some(mask_id) = tokenizer.token_id("[MASK]") else {
             return Err(Error::invalid(

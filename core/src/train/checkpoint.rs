@@ -156,7 +156,7 @@ pub fn params_from_safetensors<M: Module>(model: M, bytes: &[u8], source: &str) 
             source,
             None,
             format!(
-                "the checkpoint does not fit this model (another --mode or base?):\n  {}",
+                "the checkpoint does not fit this model (another mode or base model?):\n  {}",
                 apply.problems.join("\n  ")
             ),
         ))

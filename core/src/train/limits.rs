@@ -103,7 +103,7 @@ impl StepMemory {
     }
 
     /// An error naming `device` and the batch size to lower to (and, for a run that accumulates
-    /// gradients, `accum` of them now, the `--grad-accum` that keeps the effective batch) when
+    /// gradients, `accum` of them now, the `grad_accum` that keeps the effective batch) when
     /// the estimate is over `available` bytes.
     pub fn check(&self, config: &BertConfig, device: &str, available: u64, accum: Option<usize>) -> Result<()> {
         let needed = self.bytes(config);
@@ -117,13 +117,9 @@ impl StepMemory {
             fits.predicted /= 2;
         }
         let advice = if fits.bytes(config) <= available && fits.rows < self.rows {
-            format!(
-                "lower --batch-size to {}{} or --max-len",
-                fits.rows,
-                keep_effective_batch(accum, self.rows, fits.rows)
-            )
+            format!("lower batch_size to {}{} or max_len", fits.rows, keep_effective_batch(accum, self.rows, fits.rows))
         } else {
-            "even one text does not fit: lower --max-len, train fewer parameters (--mode lora), or use a device with more memory".to_string()
+            "even one text does not fit: lower max_len, train fewer parameters (a LoRA mode), or use a device with more memory".to_string()
         };
         Err(Error::invalid(
             device,
@@ -139,12 +135,12 @@ impl StepMemory {
     }
 }
 
-/// " (with --grad-accum N to keep the effective batch)" for a run going from `rows` to `fewer`
+/// " (with grad_accum N to keep the effective batch)" for a run going from `rows` to `fewer`
 /// rows a micro-batch, if it accumulates gradients.
 pub fn keep_effective_batch(accum: Option<usize>, rows: usize, fewer: usize) -> String {
     match accum {
         Some(accum) => {
-            format!(" (with --grad-accum {} to keep the effective batch)", accum * rows.div_ceil(fewer.max(1)))
+            format!(" (with grad_accum {} to keep the effective batch)", accum * rows.div_ceil(fewer.max(1)))
         }
         None => String::new(),
     }
@@ -194,7 +190,7 @@ mod tests {
         assert!(step.check(&c, "cuda:0", 8 << 30, Some(1)).is_ok());
         let err = step.check(&c, "cuda:0", 1 << 30, Some(2)).unwrap_err().to_string();
         assert!(err.starts_with("cuda:0: batch size 32 × 128 tokens needs an estimated 1.5 GiB"), "{err}");
-        assert!(err.contains("lower --batch-size to 16 (with --grad-accum 4"), "{err}");
+        assert!(err.contains("lower batch_size to 16 (with grad_accum 4"), "{err}");
         let err = step.check(&c, "cpu", 100 << 20, None).unwrap_err().to_string();
         assert!(err.contains("even one text does not fit"), "{err}");
     }

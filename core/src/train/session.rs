@@ -497,7 +497,7 @@ impl Session {
                     "training",
                     None,
                     format!(
-                        "the loss became {mean} at step {} (learning rate {lr:.3e}): training stopped, the last checkpoint is kept; lower the learning rate (--lr)",
+                        "the loss became {mean} at step {} (learning rate {lr:.3e}): training stopped, the last checkpoint is kept; lower the learning rate (lr)",
                         self.trainer.step
                     ),
                 ));
@@ -698,7 +698,7 @@ pub fn metric_value(report: &EvalReport, metric: &str) -> Result<Option<f64>> {
         Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
         Some(serde_json::Value::Null) => Ok(None),
         _ => Err(Error::invalid(
-            "--metric",
+            "metric",
             None,
             format!("'{metric}' is not a scalar key of savant eval's report (e.g. f1_macro, accuracy, balanced_accuracy, mcc, log_loss)"),
         )),

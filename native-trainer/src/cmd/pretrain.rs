@@ -322,7 +322,7 @@ fn core_flags(e: anyhow::Error) -> anyhow::Error {
 fn flags(e: savant_core::Error) -> anyhow::Error {
     crate::flags::as_flags(
         e,
-        &["steps", "batch_size", "grad_accum", "log_every", "max_len", "lr", "warmup", "eval_docs"],
+        &["steps", "batch_size", "grad_accum", "log_every", "max_len", "lr", "warmup", "eval_docs", "mlm_prob"],
         &[],
     )
 }
