@@ -23,7 +23,10 @@ pub use session::{
     higher_is_better, metric_value, read_scalar, LabelledTexts, Progress, RunConfig, Session, SessionCheckpoint,
     TrainData, TrainEvent,
 };
-pub use setup::{ClassWeights, FineTune, HeadChoice, HeadInit, LabelledRows, Mode, StreamPlan, TrainOptions};
+pub use setup::{
+    ClassWeights, FineTune, FreezeLayers, FreezeWord, HeadChoice, HeadInit, LabelledRows, Mode, StreamPlan,
+    TrainOptions,
+};
 pub use step::{
     cross_entropy, Job, LabelledBatch, LossScale, Objective, OptimConfig, PartResult, Parts, Runner, Sequential,
     Trainer,

@@ -75,8 +75,8 @@ pub enum HeadInit {
 #[serde(default, deny_unknown_fields)]
 pub struct TrainOptions {
     pub mode: Mode,
-    /// partial: embeddings and this many bottom layers are frozen; `None` trains the classifier only.
-    pub freeze_layers: Option<usize>,
+    /// partial: the embeddings and the bottom layers frozen (half of them by default).
+    pub freeze_layers: FreezeLayers,
     pub adapter_dim: usize,
     pub lora_r: usize,
     pub lora_alpha: f64,
@@ -127,7 +127,7 @@ impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
             mode: Mode::Full,
-            freeze_layers: None,
+            freeze_layers: FreezeLayers::default(),
             adapter_dim: 64,
             lora_r: 8,
             lora_alpha: 16.0,
@@ -220,10 +220,15 @@ impl TrainOptions {
         Ok(match self.mode {
             Mode::Full => Strategy::Full,
             Mode::Partial => {
-                if let Some(k) = self.freeze_layers.filter(|&k| k > layers) {
-                    return Err(Error::Option(format!("freeze_layers {k}: the model has {layers} layers")));
-                }
-                Strategy::Partial { frozen_layers: self.freeze_layers }
+                let frozen_layers = match self.freeze_layers {
+                    FreezeLayers::Count(k) if k > layers => {
+                        return Err(Error::Option(format!("freeze_layers {k}: the model has {layers} layers")));
+                    }
+                    FreezeLayers::Count(k) => Some(k),
+                    FreezeLayers::Named(FreezeWord::Half) => Some(layers / 2),
+                    FreezeLayers::Named(FreezeWord::All) => None,
+                };
+                Strategy::Partial { frozen_layers }
             }
             Mode::Adapter => {
                 if self.adapter_dim == 0 {
@@ -345,6 +350,42 @@ impl WindowCounts {
     /// Windows per text.
     pub fn mean(&self) -> f64 {
         self.windows as f64 / self.texts.max(1) as f64
+    }
+}
+
+/// How many of the encoder's layers `partial` freezes (with the embeddings): a number, `"half"`
+/// (rounded down; the default: the top half and the head train) or `"all"` (the head alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FreezeLayers {
+    Count(usize),
+    Named(FreezeWord),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FreezeWord {
+    Half,
+    All,
+}
+
+impl Default for FreezeLayers {
+    fn default() -> Self {
+        FreezeLayers::Named(FreezeWord::Half)
+    }
+}
+
+impl std::str::FromStr for FreezeLayers {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "half" => Ok(FreezeLayers::Named(FreezeWord::Half)),
+            "all" => Ok(FreezeLayers::Named(FreezeWord::All)),
+            n => n
+                .parse()
+                .map(FreezeLayers::Count)
+                .map_err(|_| format!("a number of layers, 'half' or 'all', got '{n}'")),
+        }
     }
 }
 
@@ -906,6 +947,15 @@ mod tests {
         assert!(bad.to_string().contains("lora_rank"), "{bad}");
         let o: TrainOptions = serde_json::from_str(r#"{"mode": "partial", "freeze_layers": 9}"#).unwrap();
         assert!(o.strategy(6).unwrap_err().to_string().contains("the model has 6 layers"));
+        // partial freezes the bottom half by default; "all" leaves the head alone to train.
+        let partial = |json: &str| serde_json::from_str::<TrainOptions>(json).unwrap().strategy(6).unwrap();
+        assert_eq!(partial(r#"{"mode": "partial"}"#), Strategy::Partial { frozen_layers: Some(3) });
+        assert_eq!(
+            partial(r#"{"mode": "partial", "freeze_layers": "all"}"#),
+            Strategy::Partial { frozen_layers: None }
+        );
+        assert_eq!(partial(r#"{"mode": "partial", "freeze_layers": 2}"#), Strategy::Partial { frozen_layers: Some(2) });
+        assert!(serde_json::from_str::<TrainOptions>(r#"{"freeze_layers": "most"}"#).is_err());
         let o = TrainOptions { lora_targets: vec!["qury".into()], mode: Mode::Lora, ..TrainOptions::default() };
         assert!(o.strategy(6).unwrap_err().to_string().contains("'qury'"));
         let o = TrainOptions { augment_swap: 1.5, ..TrainOptions::default() };

@@ -12,8 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::TableReader;
 use savant_core::model::Precision;
 use savant_core::train::{
-    ClassWeights as CoreClassWeights, FineTune, HeadChoice, HeadInit as CoreHeadInit, LabelledRows, LabelledTexts,
-    Mode as CoreMode, StreamPlan, Throughput, TrainEvent, TrainOptions,
+    ClassWeights as CoreClassWeights, FineTune, FreezeLayers, HeadChoice, HeadInit as CoreHeadInit, LabelledRows,
+    LabelledTexts, Mode as CoreMode, StreamPlan, Throughput, TrainEvent, TrainOptions,
 };
 use serde_json::json;
 
@@ -99,9 +99,10 @@ pub struct Args {
     /// What trains: every weight, the top layers, Houlsby adapters, or LoRA updates.
     #[arg(long, value_enum, default_value = "full")]
     pub mode: Mode,
-    /// partial: embeddings and this many bottom layers are frozen; `all` trains the classifier only.
-    #[arg(long, default_value = "all")]
-    pub freeze_layers: String,
+    /// partial: the embeddings and this many bottom layers are frozen: a number, `half` (the
+    /// bottom half, rounded down) or `all` (the classifier alone trains).
+    #[arg(long, default_value = "half")]
+    pub freeze_layers: FreezeLayers,
     /// adapter: bottleneck width.
     #[arg(long, default_value_t = 64)]
     pub adapter_dim: usize,
@@ -202,10 +203,7 @@ impl Args {
                 Mode::Adapter => CoreMode::Adapter,
                 Mode::Lora => CoreMode::Lora,
             },
-            freeze_layers: match self.freeze_layers.as_str() {
-                "all" => None,
-                n => Some(n.parse().map_err(|_| anyhow!("--freeze-layers must be a number or 'all', got '{n}'"))?),
-            },
+            freeze_layers: self.freeze_layers,
             adapter_dim: self.adapter_dim,
             lora_r: self.lora_r,
             lora_alpha: self.lora_alpha,
