@@ -44,12 +44,13 @@ def main():
     ap.add_argument("--savant", default=str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release/savant"))
     ap.add_argument("--model", default=str(Path(os.environ.get("SAVANT_HOME", Path.home() / ".cache/savant")) / "models/minilm"))
     ap.add_argument("--out", default=str(ROOT / "bench/results/lr_sweep.json"))
+    ap.add_argument("--args", default="", help="further `savant train` flags, e.g. '--freeze-layers 3' (kept in each row)")
     a = ap.parse_args()
     revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     work = ROOT / "bench/data/lr_sweep"
     # Earlier runs in the same file stay, unless this run repeats their settings.
     results = json.load(open(a.out))["results"] if Path(a.out).exists() else []
-    key = lambda r: (r["dataset"], r["mode"], r["lr"], r.get("train_rows"), r.get("epochs"))
+    key = lambda r: (r["dataset"], r["mode"], r["lr"], r.get("train_rows"), r.get("epochs"), r.get("args", ""))
     for ds in a.datasets.split(","):
         splits = Path(a.demo) / ds / "splits"
         train = rows(splits / "train.csv", a.train_rows)
@@ -62,7 +63,7 @@ def main():
                 out = work / ds / f"{mode}-{lr}"
                 cmd = [a.savant, "train", "--model", a.model, "--train", str(work / ds / "train.csv"),
                        "--val", str(work / ds / "val.csv"), "--mode", mode, "--lr", lr,
-                       "--epochs", str(a.epochs), "--device", "cpu", "--overwrite", "-o", str(out)]
+                       "--epochs", str(a.epochs), "--device", "cpu", "--overwrite", "-o", str(out)] + a.args.split()
                 t = time.time()
                 p = subprocess.run(cmd, capture_output=True, text=True)
                 secs = time.time() - t
@@ -75,7 +76,8 @@ def main():
                      "epochs": a.epochs, "val_f1_macro": m["f1_macro"], "val_accuracy": m["accuracy"],
                      "best_epoch": m["best_epoch"], "probe_val_f1_macro": m.get("probe_val_f1_macro"),
                      "baseline_val_f1_macro": m.get("baseline_val_f1_macro"), "head": m.get("head"),
-                     "probe_c": m.get("probe_c"), "savant_revision": revision,
+                     "probe_c": m.get("probe_c"), "savant_revision": revision, "args": a.args,
+                     "trainable_params": m.get("trainable_params"),
                      "seconds": round(secs, 1)}
                 results = [x for x in results if "failed" in x or key(x) != key(r)] + [r]
                 print(json.dumps(r), flush=True)
@@ -87,7 +89,8 @@ def main():
         if "failed" in r:
             print(f"| {r['dataset']} | {r['mode']} | {r['lr']:g} | FAILED | | | | |")
             continue
-        print(f"| {r['dataset']} | {r['mode']} | {r['lr']:g} | {r['val_f1_macro']:.3f} | {r['best_epoch']} | "
+        mode = f"{r['mode']} {r['args']}" if r.get("args") else r["mode"]
+        print(f"| {r['dataset']} | {mode} | {r['lr']:g} | {r['val_f1_macro']:.3f} | {r['best_epoch']} | "
               f"{r['probe_val_f1_macro'] or 0:.3f} | {r['baseline_val_f1_macro'] or 0:.3f} | {r['seconds']:.0f} |")
 
 

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod classification;
 pub mod html;
 pub mod input;
+pub mod multilabel;
 pub mod ranking;
 pub mod report;
 pub mod svg;

@@ -1,0 +1,235 @@
+//! Multi-label metrics with scikit-learn's definitions (each row may carry any set of the `k`
+//! labels), proven against `tests/fixtures/metrics/multilabel_fixtures.py`.
+//!
+//! Conventions: `y_true`, `y_pred` are `n × k` row-major indicator matrices (`[i * k + j]`: row
+//! `i` has label `j`); `scores` likewise. A 0/0 is 0, as scikit-learn's default `zero_division`
+//! gives it; a metric that is undefined for the data returns `None`.
+
+use super::ranking::{average_precision, roc_auc_binary};
+
+/// Per label `[[tn, fp], [fn, tp]]` (sklearn `multilabel_confusion_matrix`).
+pub fn multilabel_confusion_matrix(y_true: &[bool], y_pred: &[bool], k: usize) -> Vec<[[u64; 2]; 2]> {
+    let mut out = vec![[[0u64; 2]; 2]; k];
+    for (i, (&t, &p)) in y_true.iter().zip(y_pred).enumerate() {
+        out[i % k][t as usize][p as usize] += 1;
+    }
+    out
+}
+
+fn div(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        0.0
+    } else {
+        a / b
+    }
+}
+
+/// Precision, recall and F1 of counts (`tp`, `fp`, `fn`), F1 as sklearn computes it
+/// (`2 tp / (2 tp + fp + fn)`).
+fn prf(tp: f64, fp: f64, fn_: f64) -> [f64; 3] {
+    [div(tp, tp + fp), div(tp, tp + fn_), div(2.0 * tp, 2.0 * tp + fp + fn_)]
+}
+
+/// Precision, recall and F1 with one of sklearn's averages.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Prf {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+impl Prf {
+    fn of(v: [f64; 3]) -> Prf {
+        Prf { precision: v[0], recall: v[1], f1: v[2] }
+    }
+}
+
+/// sklearn `precision_recall_fscore_support` on indicator matrices: per label, and averaged
+/// `micro`, `macro`, `weighted` (by each label's true count) and `samples` (per row).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MultilabelPrf {
+    pub per_label: Vec<Prf>,
+    /// Rows carrying each label.
+    pub support: Vec<u64>,
+    pub micro: Prf,
+    pub macro_avg: Prf,
+    pub weighted: Prf,
+    pub samples: Prf,
+}
+
+pub fn precision_recall_f1(y_true: &[bool], y_pred: &[bool], k: usize) -> MultilabelPrf {
+    let cm = multilabel_confusion_matrix(y_true, y_pred, k);
+    let counts = |c: &[[u64; 2]; 2]| (c[1][1] as f64, c[0][1] as f64, c[1][0] as f64);
+    let per: Vec<[f64; 3]> = cm.iter().map(counts).map(|(tp, fp, fn_)| prf(tp, fp, fn_)).collect();
+    let support: Vec<u64> = cm.iter().map(|c| c[1][0] + c[1][1]).collect();
+    let (tp, fp, fn_) = cm.iter().map(counts).fold((0.0, 0.0, 0.0), |(a, b, c), (x, y, z)| (a + x, b + y, c + z));
+    let mean = |f: &dyn Fn(&[f64; 3]) -> f64, weights: Option<&[u64]>| -> f64 {
+        match weights {
+            None => div(per.iter().map(f).sum::<f64>(), per.len() as f64),
+            Some(w) => {
+                let total: u64 = w.iter().sum();
+                div(per.iter().zip(w).map(|(v, &w)| f(v) * w as f64).sum::<f64>(), total as f64)
+            }
+        }
+    };
+    let avg = |weights: Option<&[u64]>| Prf {
+        precision: mean(&|v| v[0], weights),
+        recall: mean(&|v| v[1], weights),
+        f1: mean(&|v| v[2], weights),
+    };
+    let n = y_true.len().checked_div(k).unwrap_or(0);
+    let mut samples = [0.0f64; 3];
+    for i in 0..n {
+        let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
+        for j in 0..k {
+            match (y_true[i * k + j], y_pred[i * k + j]) {
+                (true, true) => tp += 1.0,
+                (false, true) => fp += 1.0,
+                (true, false) => fn_ += 1.0,
+                (false, false) => {}
+            }
+        }
+        let v = prf(tp, fp, fn_);
+        for m in 0..3 {
+            samples[m] += v[m];
+        }
+    }
+    MultilabelPrf {
+        per_label: per.iter().map(|&v| Prf::of(v)).collect(),
+        micro: Prf::of(prf(tp, fp, fn_)),
+        macro_avg: avg(None),
+        weighted: avg(Some(&support)),
+        samples: Prf::of(samples.map(|s| div(s, n as f64))),
+        support,
+    }
+}
+
+/// sklearn `accuracy_score` on indicator matrices: the share of rows whose predicted set is
+/// exactly the true set. `None` without rows.
+pub fn subset_accuracy(y_true: &[bool], y_pred: &[bool], k: usize) -> Option<f64> {
+    if k == 0 || y_true.is_empty() {
+        return None;
+    }
+    let rows = y_true.chunks(k).zip(y_pred.chunks(k));
+    let exact = rows.filter(|(t, p)| t == p).count();
+    Some(exact as f64 / (y_true.len() / k) as f64)
+}
+
+/// sklearn `hamming_loss`: the share of (row, label) cells predicted wrong.
+pub fn hamming_loss(y_true: &[bool], y_pred: &[bool]) -> Option<f64> {
+    if y_true.is_empty() {
+        return None;
+    }
+    Some(y_true.iter().zip(y_pred).filter(|(t, p)| t != p).count() as f64 / y_true.len() as f64)
+}
+
+/// sklearn `jaccard_score`: `samples` (each row's |T ∩ P| / |T ∪ P|, averaged) and `macro`
+/// (each label's tp / (tp + fp + fn), averaged).
+pub fn jaccard(y_true: &[bool], y_pred: &[bool], k: usize) -> (f64, f64) {
+    let n = y_true.len().checked_div(k).unwrap_or(0);
+    let mut samples = 0.0;
+    for i in 0..n {
+        let (t, p) = (&y_true[i * k..(i + 1) * k], &y_pred[i * k..(i + 1) * k]);
+        let both = t.iter().zip(p).filter(|(a, b)| **a && **b).count() as f64;
+        let either = t.iter().zip(p).filter(|(a, b)| **a || **b).count() as f64;
+        samples += div(both, either);
+    }
+    let cm = multilabel_confusion_matrix(y_true, y_pred, k);
+    let labels: f64 = cm.iter().map(|c| div(c[1][1] as f64, (c[1][1] + c[0][1] + c[1][0]) as f64)).sum();
+    (div(samples, n as f64), div(labels, k as f64))
+}
+
+fn column(m: &[bool], k: usize, j: usize) -> Vec<bool> {
+    m.iter().skip(j).step_by(k).copied().collect()
+}
+
+fn score_column(m: &[f64], k: usize, j: usize) -> Vec<f64> {
+    m.iter().skip(j).step_by(k).copied().collect()
+}
+
+/// sklearn `roc_auc_score` on indicator matrices: per label (`None` where a label's column has
+/// one class only), their mean (`None` if any is), and `micro` (every cell as one binary task).
+pub fn roc_auc(y_true: &[bool], scores: &[f64], k: usize) -> (Vec<Option<f64>>, Option<f64>, Option<f64>) {
+    let per: Vec<Option<f64>> =
+        (0..k).map(|j| roc_auc_binary(&column(y_true, k, j), &score_column(scores, k, j))).collect();
+    let macro_avg = per.iter().copied().collect::<Option<Vec<f64>>>().map(|v| div(v.iter().sum(), v.len() as f64));
+    (per, macro_avg, roc_auc_binary(y_true, scores))
+}
+
+/// sklearn `average_precision_score` on indicator matrices: per label (0 for a label no row
+/// has, as sklearn gives it), their mean, and `micro`.
+pub fn average_precisions(y_true: &[bool], scores: &[f64], k: usize) -> (Vec<Option<f64>>, Option<f64>, Option<f64>) {
+    let per: Vec<Option<f64>> =
+        (0..k).map(|j| average_precision(&column(y_true, k, j), &score_column(scores, k, j))).collect();
+    let macro_avg = per.iter().copied().collect::<Option<Vec<f64>>>().map(|v| div(v.iter().sum(), v.len() as f64));
+    (per, macro_avg, average_precision(y_true, scores))
+}
+
+/// sklearn `label_ranking_average_precision_score`: per row, the mean over its true labels of
+/// (true labels scored at least as high) / (labels scored at least as high); a row with no true
+/// label, or every label true, scores 1.
+pub fn label_ranking_average_precision(y_true: &[bool], scores: &[f64], k: usize) -> Option<f64> {
+    if k == 0 || y_true.is_empty() {
+        return None;
+    }
+    let n = y_true.len() / k;
+    let mut total = 0.0;
+    for i in 0..n {
+        let (t, s) = (&y_true[i * k..(i + 1) * k], &scores[i * k..(i + 1) * k]);
+        let relevant = t.iter().filter(|&&x| x).count();
+        if relevant == 0 || relevant == k {
+            total += 1.0;
+            continue;
+        }
+        let mut sum = 0.0;
+        for j in (0..k).filter(|&j| t[j]) {
+            let rank = s.iter().filter(|&&x| x >= s[j]).count() as f64;
+            let above = (0..k).filter(|&l| t[l] && s[l] >= s[j]).count() as f64;
+            sum += above / rank;
+        }
+        total += sum / relevant as f64;
+    }
+    Some(total / n as f64)
+}
+
+/// sklearn `coverage_error`: per row, how many labels are scored at least as high as its
+/// lowest-scored true label (0 for a row without one), averaged.
+pub fn coverage_error(y_true: &[bool], scores: &[f64], k: usize) -> Option<f64> {
+    if k == 0 || y_true.is_empty() {
+        return None;
+    }
+    let n = y_true.len() / k;
+    let mut total = 0.0;
+    for i in 0..n {
+        let (t, s) = (&y_true[i * k..(i + 1) * k], &scores[i * k..(i + 1) * k]);
+        let lowest = (0..k).filter(|&j| t[j]).map(|j| s[j]).fold(f64::INFINITY, f64::min);
+        if lowest.is_finite() {
+            total += s.iter().filter(|&&x| x >= lowest).count() as f64;
+        }
+    }
+    Some(total / n as f64)
+}
+
+/// sklearn `label_ranking_loss`: per row, the share of (true, false) label pairs whose false
+/// label is scored at least as high as the true one (0 for a row with no true or no false
+/// label), averaged.
+pub fn label_ranking_loss(y_true: &[bool], scores: &[f64], k: usize) -> Option<f64> {
+    if k == 0 || y_true.is_empty() {
+        return None;
+    }
+    let n = y_true.len() / k;
+    let mut total = 0.0;
+    for i in 0..n {
+        let (t, s) = (&y_true[i * k..(i + 1) * k], &scores[i * k..(i + 1) * k]);
+        let positives = t.iter().filter(|&&x| x).count();
+        if positives == 0 || positives == k {
+            continue;
+        }
+        let mut wrong = 0usize;
+        for a in (0..k).filter(|&j| t[j]) {
+            wrong += (0..k).filter(|&b| !t[b] && s[b] >= s[a]).count();
+        }
+        total += wrong as f64 / (positives * (k - positives)) as f64;
+    }
+    Some(total / n as f64)
+}
