@@ -24,6 +24,44 @@ pub struct EvalFile {
     pub format: Option<String>,
 }
 
+/// `savant eval --multi-label`: scikit-learn's multi-label metrics of a label-set predictions file.
+pub fn evaluate_label_sets(
+    input: &std::path::Path,
+    format: Option<&str>,
+    label: &str,
+    sep: &str,
+    json: bool,
+    output: Option<&std::path::Path>,
+) -> Result<()> {
+    use savant_core::metrics::multilabel::{evaluate, read_label_sets};
+    let name = input.display().to_string();
+    let format = crate::io::format_for(input, format)?;
+    let reader = TableReader::new(BufReader::with_capacity(1 << 20, open(input)?), format, &name)?;
+    let report = evaluate(&read_label_sets(reader, label, sep)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if let Some(path) = output {
+        write_json(path, &report)?;
+    }
+    let show = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:.4}"));
+    eprintln!(
+        "{name}: n={} labels={} f1_micro={:.4} f1_macro={:.4} f1_samples={:.4} subset_accuracy={} hamming_loss={} (predicted sets: {})",
+        report.n,
+        report.labels.len(),
+        report.f1_micro,
+        report.f1_macro,
+        report.f1_samples,
+        show(report.subset_accuracy),
+        show(report.hamming_loss),
+        report.predicted_by
+    );
+    for w in report.warnings.iter().take(10) {
+        eprintln!("  warning: {w}");
+    }
+    Ok(())
+}
+
 pub fn evaluate_file(args: &EvalFile) -> Result<()> {
     let format = crate::io::format_for(&args.input, args.format.as_deref())?;
     let name = args.input.display().to_string();

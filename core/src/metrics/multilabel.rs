@@ -233,3 +233,210 @@ pub fn label_ranking_loss(y_true: &[bool], scores: &[f64], k: usize) -> Option<f
     }
     Some(total / n as f64)
 }
+
+/// Label-set predictions read from a table: each row's true labels (`label_column`, joined by a
+/// separator), one `prob_<label>` column per label, and optionally `pred` (the predicted set, as
+/// `savant predict` writes it); without it a label is predicted at probability ≥ 0.5.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelSets {
+    pub labels: Vec<String>,
+    pub y_true: Vec<bool>,
+    pub scores: Vec<f64>,
+    pub y_pred: Vec<bool>,
+    /// Where the predicted sets came from: "pred column" or "probability >= 0.5".
+    pub predicted_by: &'static str,
+    /// Things worth saying (a separator that never occurs).
+    pub warnings: Vec<String>,
+}
+
+impl LabelSets {
+    pub fn n(&self) -> usize {
+        self.y_true.len().checked_div(self.labels.len()).unwrap_or(0)
+    }
+}
+
+/// Reads every row of `reader`; every value is checked and a bad one named by line and column.
+/// An empty label cell is a row with no label (valid, as in scikit-learn).
+pub fn read_label_sets<R: std::io::Read>(
+    mut reader: crate::data::TableReader<R>,
+    label_column: &str,
+    sep: &str,
+) -> crate::Result<LabelSets> {
+    use crate::error::{Error, Location};
+    let source = reader.source_name().to_string();
+    let bad =
+        |line: Option<u64>, message: String| Error::Invalid { at: Location { source: source.clone(), line }, message };
+    if sep.is_empty() {
+        return Err(Error::Option("the label separator must not be empty".into()));
+    }
+    let label_col = reader.column(label_column)?;
+    let pred_col = reader.header().iter().position(|h| h == "pred");
+    let prob_cols: Vec<(usize, String)> = reader
+        .header()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.strip_prefix(super::input::PROB_PREFIX).map(|c| (i, c.to_string())))
+        .collect();
+    if prob_cols.is_empty() {
+        return Err(bad(
+            Some(1),
+            format!("no `prob_<label>` columns; expected one probability column per label besides '{label_column}'"),
+        ));
+    }
+    let labels: Vec<String> = prob_cols.iter().map(|(_, c)| c.clone()).collect();
+    let k = labels.len();
+    let (mut y_true, mut scores, mut y_pred) = (Vec::new(), Vec::new(), Vec::new());
+    let mut saw_sep = false;
+    let set = |cell: &str, line: u64, what: &str, into: &mut Vec<bool>| -> crate::Result<()> {
+        let mut row = vec![false; k];
+        for name in cell.split(sep).map(str::trim).filter(|s| !s.is_empty()) {
+            let j = labels.iter().position(|l| l == name).ok_or_else(|| {
+                bad(Some(line), format!("{what} '{name}' has no `prob_{name}` column (labels: {})", labels.join(", ")))
+            })?;
+            row[j] = true;
+        }
+        into.extend(row);
+        Ok(())
+    };
+    while let Some(row) = reader.next_row()? {
+        let row = row.map_err(|m| bad(Some(m.line), format!("malformed row ({}): {}", m.kind, m.message)))?;
+        let cell = row.fields[label_col].trim();
+        saw_sep |= cell.contains(sep);
+        set(cell, row.line, "label", &mut y_true)?;
+        if let Some(c) = pred_col {
+            set(row.fields[c].trim(), row.line, "predicted label", &mut y_pred)?;
+        }
+        for (col, label) in &prob_cols {
+            let raw = row.fields[*col].trim();
+            let value: f64 = raw
+                .parse()
+                .map_err(|_| bad(Some(row.line), format!("column 'prob_{label}': '{raw}' is not a number")))?;
+            if !value.is_finite() || value < 0.0 {
+                return Err(bad(
+                    Some(row.line),
+                    format!("column 'prob_{label}': {raw} is not a finite, non-negative probability"),
+                ));
+            }
+            scores.push(value);
+        }
+    }
+    if y_true.len() < 2 * k {
+        return Err(bad(None, "fewer than two rows: metrics need at least two".into()));
+    }
+    let mut warnings = Vec::new();
+    if !saw_sep {
+        warnings.push(format!(
+            "the separator '{sep}' occurs in no '{label_column}' cell: every row has one label at most — is this single-label data?"
+        ));
+    }
+    let predicted_by = if pred_col.is_some() { "pred column" } else { "probability >= 0.5" };
+    if pred_col.is_none() {
+        y_pred = scores.iter().map(|&s| s >= 0.5).collect();
+    }
+    Ok(LabelSets { labels, y_true, scores, y_pred, predicted_by, warnings })
+}
+
+/// One label's scores in a [`MultilabelReport`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabelScores {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: u64,
+    pub roc_auc: Option<f64>,
+    pub average_precision: Option<f64>,
+}
+
+/// `savant eval --multi-label`'s JSON: keys are scikit-learn's function and average names.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MultilabelReport {
+    pub n: usize,
+    pub labels: Vec<String>,
+    pub predicted_by: &'static str,
+    pub f1_micro: f64,
+    pub f1_macro: f64,
+    pub f1_weighted: f64,
+    pub f1_samples: f64,
+    pub precision_micro: f64,
+    pub precision_macro: f64,
+    pub precision_weighted: f64,
+    pub precision_samples: f64,
+    pub recall_micro: f64,
+    pub recall_macro: f64,
+    pub recall_weighted: f64,
+    pub recall_samples: f64,
+    pub subset_accuracy: Option<f64>,
+    pub hamming_loss: Option<f64>,
+    pub jaccard_samples: f64,
+    pub jaccard_macro: f64,
+    pub roc_auc_micro: Option<f64>,
+    pub roc_auc_macro: Option<f64>,
+    pub average_precision_micro: Option<f64>,
+    pub average_precision_macro: Option<f64>,
+    pub label_ranking_average_precision: Option<f64>,
+    pub coverage_error: Option<f64>,
+    pub label_ranking_loss: Option<f64>,
+    pub per_label: Vec<LabelScores>,
+    /// Per label `[[tn, fp], [fn, tp]]`.
+    pub multilabel_confusion_matrix: Vec<[[u64; 2]; 2]>,
+    pub warnings: Vec<String>,
+}
+
+pub fn evaluate(sets: &LabelSets) -> MultilabelReport {
+    let (t, p, s, k) = (&sets.y_true, &sets.y_pred, &sets.scores, sets.labels.len());
+    let prf = precision_recall_f1(t, p, k);
+    let (jaccard_samples, jaccard_macro) = jaccard(t, p, k);
+    let (auc, roc_auc_macro, roc_auc_micro) = roc_auc(t, s, k);
+    let (ap, average_precision_macro, average_precision_micro) = average_precisions(t, s, k);
+    let mut warnings = sets.warnings.clone();
+    for (j, a) in auc.iter().enumerate() {
+        if a.is_none() {
+            warnings.push(format!(
+                "label '{}': every row has it or none does; its ROC AUC (and the macro mean) is undefined",
+                sets.labels[j]
+            ));
+        }
+    }
+    MultilabelReport {
+        n: sets.n(),
+        labels: sets.labels.clone(),
+        predicted_by: sets.predicted_by,
+        f1_micro: prf.micro.f1,
+        f1_macro: prf.macro_avg.f1,
+        f1_weighted: prf.weighted.f1,
+        f1_samples: prf.samples.f1,
+        precision_micro: prf.micro.precision,
+        precision_macro: prf.macro_avg.precision,
+        precision_weighted: prf.weighted.precision,
+        precision_samples: prf.samples.precision,
+        recall_micro: prf.micro.recall,
+        recall_macro: prf.macro_avg.recall,
+        recall_weighted: prf.weighted.recall,
+        recall_samples: prf.samples.recall,
+        subset_accuracy: subset_accuracy(t, p, k),
+        hamming_loss: hamming_loss(t, p),
+        jaccard_samples,
+        jaccard_macro,
+        roc_auc_micro,
+        roc_auc_macro,
+        average_precision_micro,
+        average_precision_macro,
+        label_ranking_average_precision: label_ranking_average_precision(t, s, k),
+        coverage_error: coverage_error(t, s, k),
+        label_ranking_loss: label_ranking_loss(t, s, k),
+        per_label: (0..k)
+            .map(|j| LabelScores {
+                label: sets.labels[j].clone(),
+                precision: prf.per_label[j].precision,
+                recall: prf.per_label[j].recall,
+                f1: prf.per_label[j].f1,
+                support: prf.support[j],
+                roc_auc: auc[j],
+                average_precision: ap[j],
+            })
+            .collect(),
+        multilabel_confusion_matrix: multilabel_confusion_matrix(t, p, k),
+        warnings,
+    }
+}

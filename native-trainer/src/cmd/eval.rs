@@ -36,9 +36,27 @@ pub struct Args {
     /// Input format, when the extension does not say.
     #[arg(long)]
     pub format: Option<String>,
+    /// Label sets: the label column holds each row's labels joined by --label-sep (an empty
+    /// cell: no label); predicted sets from a `pred` column, else probability ≥ 0.5. Writes
+    /// scikit-learn's multi-label metrics (f1_micro, f1_samples, subset_accuracy, hamming_loss, ...).
+    #[arg(long, conflicts_with_all = ["html", "bootstrap", "curves", "pos_label"])]
+    pub multi_label: bool,
+    /// --multi-label: what joins the labels of a row.
+    #[arg(long, default_value = "|", requires = "multi_label")]
+    pub label_sep: String,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.multi_label {
+        return crate::evaluation::evaluate_label_sets(
+            &args.input,
+            args.format.as_deref(),
+            &args.label,
+            &args.label_sep,
+            args.json,
+            args.output.as_deref(),
+        );
+    }
     let options =
         EvalOptions { pos_label: args.pos_label, bootstrap: args.bootstrap, seed: args.seed, curves: args.curves };
     evaluate_file(&EvalFile {
