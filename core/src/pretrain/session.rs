@@ -233,6 +233,20 @@ impl PretrainSession {
         &self.config
     }
 
+    /// What one micro-batch of this run holds in memory (estimated): `batch_size` windows of
+    /// `max_len` tokens, `mlm_prob` of them predicted.
+    pub fn step_memory(&self, max_len: usize) -> crate::train::StepMemory {
+        let params = crate::finetune::ParamCount::of(self.trainer.model());
+        let o = &self.options;
+        crate::train::StepMemory {
+            params: params.total as u64,
+            trained: params.trainable as u64,
+            rows: o.batch_size,
+            seq: max_len,
+            predicted: (o.batch_size as f64 * max_len as f64 * o.mlm_prob).ceil() as usize,
+        }
+    }
+
     /// Windows held out to measure perplexity.
     pub fn held_out_windows(&self) -> usize {
         self.eval.iter().map(|b| b.tokens.lengths.len()).sum()

@@ -179,14 +179,7 @@ pub fn run(mut args: Args) -> Result<()> {
     }
     run.trainer.set_precision(precision);
     let config = folder.config.clone();
-    let params = savant_core::finetune::ParamCount::of(run.trainer.model());
-    let step_memory = savant_core::train::StepMemory {
-        params: params.total as u64,
-        trained: params.trainable as u64,
-        rows: args.batch_size,
-        seq: max_len,
-        predicted: (args.batch_size as f64 * max_len as f64 * args.mlm_prob).ceil() as usize,
-    };
+    let step_memory = run.step_memory(max_len);
     crate::memory::check_memory(&step_memory, &config, &device_name, parallel.len(), Some(args.grad_accum))?;
     match resumed {
         Some((path, saved)) => {
