@@ -322,8 +322,9 @@ impl savant_core::pretrain::corpus::DocumentSource for Rows {
             Some(Some(t)) => SourceRow::Text(t.to_string()),
         })
     }
-    fn rewind(&mut self) {
+    fn rewind(&mut self) -> Result<(), savant_core::Error> {
         self.1 = 0;
+        Ok(())
     }
 }
 
@@ -382,7 +383,7 @@ fn a_table_in_memory_is_a_corpus_source_pass_after_pass() {
     };
     let first = pass(&mut rows);
     assert_eq!(first, ["the bank", "", "a fee"]);
-    rows.rewind();
+    rows.rewind().unwrap();
     assert_eq!(pass(&mut rows), first);
     let err = TableRows::new(csv, Format::Csv, "corpus.csv", "body").err().unwrap().to_string();
     assert!(err.contains("corpus.csv") && err.contains("body"), "{err}");

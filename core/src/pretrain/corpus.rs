@@ -24,7 +24,7 @@ pub trait DocumentSource {
     type Error: From<crate::Error>;
     fn next_row(&mut self) -> Result<SourceRow, Self::Error>;
     /// Starts the next pass at the first row.
-    fn rewind(&mut self);
+    fn rewind(&mut self) -> Result<(), Self::Error>;
 }
 
 /// A table in memory (CSV/TSV/JSONL bytes: a file the page's user picked) as a corpus source:
@@ -72,9 +72,8 @@ impl DocumentSource for TableRows {
         })
     }
 
-    fn rewind(&mut self) {
-        // The bytes read once already: opening them again cannot fail.
-        self.open().expect("a table that opened once opens again");
+    fn rewind(&mut self) -> crate::Result<()> {
+        self.open()
     }
 }
 
@@ -253,7 +252,7 @@ impl<S: DocumentSource> Corpus<S> {
                 }
                 self.windows_this_pass = 0;
                 self.passes += 1;
-                self.source.rewind();
+                self.source.rewind()?;
                 self.skip = self.held_out;
                 self.trained_this_pass = 0;
             }

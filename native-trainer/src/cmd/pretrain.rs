@@ -401,8 +401,9 @@ impl DocumentSource for Shards {
         }
     }
 
-    fn rewind(&mut self) {
+    fn rewind(&mut self) -> Result<()> {
         (self.reader, self.next) = (None, 0);
+        Ok(())
     }
 }
 
