@@ -165,6 +165,13 @@ pub fn average_precisions(y_true: &[bool], scores: &[f64], k: usize) -> (Vec<Opt
     (per, macro_avg, average_precision(y_true, scores))
 }
 
+/// The labels of one row in score order (`descending` or not).
+fn by_score(s: &[f64], descending: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&a, &b| if descending { s[b].total_cmp(&s[a]) } else { s[a].total_cmp(&s[b]) });
+    order
+}
+
 /// sklearn `label_ranking_average_precision_score`: per row, the mean over its true labels of
 /// (true labels scored at least as high) / (labels scored at least as high); a row with no true
 /// label, or every label true, scores 1.
@@ -181,11 +188,15 @@ pub fn label_ranking_average_precision(y_true: &[bool], scores: &[f64], k: usize
             total += 1.0;
             continue;
         }
-        let mut sum = 0.0;
-        for j in (0..k).filter(|&j| t[j]) {
-            let rank = s.iter().filter(|&&x| x >= s[j]).count() as f64;
-            let above = (0..k).filter(|&l| t[l] && s[l] >= s[j]).count() as f64;
-            sum += above / rank;
+        // Highest score first; within a group of tied scores every label has the group's end as
+        // its rank (labels scored at least as high) and the true labels up to it.
+        let order = by_score(s, true);
+        let (mut sum, mut seen, mut seen_true) = (0.0, 0usize, 0usize);
+        for group in order.chunk_by(|&a, &b| s[a] == s[b]) {
+            let in_group = group.iter().filter(|&&j| t[j]).count();
+            seen += group.len();
+            seen_true += in_group;
+            sum += in_group as f64 * seen_true as f64 / seen as f64;
         }
         total += sum / relevant as f64;
     }
@@ -225,9 +236,13 @@ pub fn label_ranking_loss(y_true: &[bool], scores: &[f64], k: usize) -> Option<f
         if positives == 0 || positives == k {
             continue;
         }
-        let mut wrong = 0usize;
-        for a in (0..k).filter(|&j| t[j]) {
-            wrong += (0..k).filter(|&b| !t[b] && s[b] >= s[a]).count();
+        // Lowest score first: each false label is out of order with every true label scored no
+        // higher (ties included).
+        let order = by_score(s, false);
+        let (mut wrong, mut true_so_far) = (0usize, 0usize);
+        for group in order.chunk_by(|&a, &b| s[a] == s[b]) {
+            true_so_far += group.iter().filter(|&&j| t[j]).count();
+            wrong += true_so_far * group.iter().filter(|&&j| !t[j]).count();
         }
         total += wrong as f64 / (positives * (k - positives)) as f64;
     }
