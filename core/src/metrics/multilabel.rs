@@ -172,21 +172,23 @@ fn by_score(s: &[f64], descending: bool) -> Vec<usize> {
     order
 }
 
+/// The mean over rows of `per_row(true labels, scores)`; `None` without rows.
+fn mean_over_rows(y_true: &[bool], scores: &[f64], k: usize, per_row: impl Fn(&[bool], &[f64]) -> f64) -> Option<f64> {
+    if k == 0 || y_true.is_empty() {
+        return None;
+    }
+    let total: f64 = y_true.chunks(k).zip(scores.chunks(k)).map(|(t, s)| per_row(t, s)).sum();
+    Some(total / (y_true.len() / k) as f64)
+}
+
 /// sklearn `label_ranking_average_precision_score`: per row, the mean over its true labels of
 /// (true labels scored at least as high) / (labels scored at least as high); a row with no true
 /// label, or every label true, scores 1.
 pub fn label_ranking_average_precision(y_true: &[bool], scores: &[f64], k: usize) -> Option<f64> {
-    if k == 0 || y_true.is_empty() {
-        return None;
-    }
-    let n = y_true.len() / k;
-    let mut total = 0.0;
-    for i in 0..n {
-        let (t, s) = (&y_true[i * k..(i + 1) * k], &scores[i * k..(i + 1) * k]);
+    mean_over_rows(y_true, scores, k, |t, s| {
         let relevant = t.iter().filter(|&&x| x).count();
         if relevant == 0 || relevant == k {
-            total += 1.0;
-            continue;
+            return 1.0;
         }
         // Highest score first; within a group of tied scores every label has the group's end as
         // its rank (labels scored at least as high) and the true labels up to it.
@@ -198,43 +200,31 @@ pub fn label_ranking_average_precision(y_true: &[bool], scores: &[f64], k: usize
             seen_true += in_group;
             sum += in_group as f64 * seen_true as f64 / seen as f64;
         }
-        total += sum / relevant as f64;
-    }
-    Some(total / n as f64)
+        sum / relevant as f64
+    })
 }
 
 /// sklearn `coverage_error`: per row, how many labels are scored at least as high as its
 /// lowest-scored true label (0 for a row without one), averaged.
 pub fn coverage_error(y_true: &[bool], scores: &[f64], k: usize) -> Option<f64> {
-    if k == 0 || y_true.is_empty() {
-        return None;
-    }
-    let n = y_true.len() / k;
-    let mut total = 0.0;
-    for i in 0..n {
-        let (t, s) = (&y_true[i * k..(i + 1) * k], &scores[i * k..(i + 1) * k]);
+    mean_over_rows(y_true, scores, k, |t, s| {
         let lowest = (0..k).filter(|&j| t[j]).map(|j| s[j]).fold(f64::INFINITY, f64::min);
         if lowest.is_finite() {
-            total += s.iter().filter(|&&x| x >= lowest).count() as f64;
+            s.iter().filter(|&&x| x >= lowest).count() as f64
+        } else {
+            0.0
         }
-    }
-    Some(total / n as f64)
+    })
 }
 
 /// sklearn `label_ranking_loss`: per row, the share of (true, false) label pairs whose false
 /// label is scored at least as high as the true one (0 for a row with no true or no false
 /// label), averaged.
 pub fn label_ranking_loss(y_true: &[bool], scores: &[f64], k: usize) -> Option<f64> {
-    if k == 0 || y_true.is_empty() {
-        return None;
-    }
-    let n = y_true.len() / k;
-    let mut total = 0.0;
-    for i in 0..n {
-        let (t, s) = (&y_true[i * k..(i + 1) * k], &scores[i * k..(i + 1) * k]);
+    mean_over_rows(y_true, scores, k, |t, s| {
         let positives = t.iter().filter(|&&x| x).count();
         if positives == 0 || positives == k {
-            continue;
+            return 0.0;
         }
         // Lowest score first: each false label is out of order with every true label scored no
         // higher (ties included).
@@ -244,9 +234,8 @@ pub fn label_ranking_loss(y_true: &[bool], scores: &[f64], k: usize) -> Option<f
             true_so_far += group.iter().filter(|&&j| t[j]).count();
             wrong += true_so_far * group.iter().filter(|&&j| !t[j]).count();
         }
-        total += wrong as f64 / (positives * (k - positives)) as f64;
-    }
-    Some(total / n as f64)
+        wrong as f64 / (positives * (k - positives)) as f64
+    })
 }
 
 /// Label-set predictions read from a table: each row's true labels (`label_column`, joined by a

@@ -345,16 +345,12 @@ impl PretrainSession {
             perplexity_before: self.perplexity_before,
             log: self.log.clone(),
         };
-        let optimizer = self
-            .trainer
-            .optimizer()
-            .into_bytes()
-            .map_err(|e| Error::invalid("checkpoint", None, format!("saving the optimiser state: {e:?}")))?;
+        let optimizer = self.trainer.optimizer_bytes()?;
         Ok(SessionCheckpoint {
             state_json: serde_json::to_string_pretty(&saved).expect("state serialises"),
             model: params_to_safetensors(self.trainer.model()).await?,
             best_model: None,
-            optimizer: optimizer.to_vec(),
+            optimizer,
         })
     }
 
@@ -370,10 +366,7 @@ impl PretrainSession {
         }
         let model = params_from_safetensors(self.trainer.model().clone(), &checkpoint.model, source)?;
         self.trainer.set_model(model);
-        let optim = self.trainer.optimizer().clone();
-        *self.trainer.optimizer_mut() = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(checkpoint.optimizer))
-            .map_err(|e| bad(format!("unreadable optimiser state: {e:?}")))?;
+        self.trainer.restore_optimizer(checkpoint.optimizer, source)?;
         self.trainer.step = saved.step;
         self.rng = SplitMix64::new(saved.rng);
         self.pending = saved

@@ -799,11 +799,7 @@ impl Session {
             tokens_since_log: self.tokens_since_log,
             best_report: self.best_report.clone(),
         };
-        let optimizer = self
-            .trainer
-            .optimizer()
-            .into_bytes()
-            .map_err(|e| Error::invalid("checkpoint", None, format!("saving the optimiser state: {e:?}")))?;
+        let optimizer = self.trainer.optimizer_bytes()?;
         Ok(SessionCheckpoint {
             state_json: serde_json::to_string_pretty(&state).expect("state serialises"),
             model: super::checkpoint::params_to_safetensors(self.trainer.model()).await?,
@@ -811,7 +807,7 @@ impl Session {
                 Some(m) => Some(super::checkpoint::params_to_safetensors(m).await?),
                 None => None,
             },
-            optimizer: optimizer.to_vec(),
+            optimizer,
         })
     }
 
@@ -831,11 +827,7 @@ impl Session {
         let model =
             super::checkpoint::params_from_safetensors(self.trainer.model().clone(), &checkpoint.model, source)?;
         self.trainer.set_model(model);
-        let optim = self.trainer.optimizer().clone();
-        let optim = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(checkpoint.optimizer))
-            .map_err(|e| bad(format!("unreadable optimiser state: {e:?}")))?;
-        *self.trainer.optimizer_mut() = optim;
+        self.trainer.restore_optimizer(checkpoint.optimizer, source)?;
         self.best = match checkpoint.best_model {
             Some(bytes) => Some(super::checkpoint::params_from_safetensors(self.trainer.eval_model(), &bytes, source)?),
             None => None,

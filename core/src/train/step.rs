@@ -518,6 +518,25 @@ impl<M: Objective> Trainer<M> {
     pub fn optimizer_mut(&mut self) -> &mut ModuleOptimizer {
         &mut self.optim
     }
+
+    /// AdamW's moments as bytes (burnpack: a checkpoint's `optimizer.bpk`).
+    pub fn optimizer_bytes(&self) -> Result<Vec<u8>> {
+        let bytes = self
+            .optim
+            .into_bytes()
+            .map_err(|e| Error::invalid("checkpoint", None, format!("saving the optimiser state: {e:?}")))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Restores [`Trainer::optimizer_bytes`]; `source` names the checkpoint in errors.
+    pub fn restore_optimizer(&mut self, bytes: Vec<u8>, source: &str) -> Result<()> {
+        self.optim = self
+            .optim
+            .clone()
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| Error::invalid(source, None, format!("unreadable optimiser state: {e:?}")))?;
+        Ok(())
+    }
 }
 
 /// Mean (optionally class-weighted) cross-entropy of `[rows, classes]` logits.
