@@ -10,6 +10,7 @@ use crate::{Error, Result};
 
 /// How a text longer than the max length is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum LongMode {
     /// The first `max_len` tokens (special tokens included), as `truncation=True` does.
@@ -23,6 +24,7 @@ pub enum LongMode {
 
 /// How the windows' outputs become one per document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Aggregate {
     /// The mean of the windows' logits, then softmax.
@@ -33,7 +35,7 @@ pub enum Aggregate {
     /// The mean of the windows' head features is the document's, read by the head: training
     /// takes whole documents (a window budget per batch) and one loss per document, with
     /// gradients through every window. The head is linear, so at inference this equals
-    /// [`Aggregate::MeanLogits`].
+    /// mean-logits.
     MeanPool,
 }
 

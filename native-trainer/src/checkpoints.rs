@@ -111,3 +111,36 @@ pub fn latest_session(dir: &Path) -> Result<Option<(PathBuf, savant_core::train:
     };
     Ok(Some((path, checkpoint)))
 }
+
+/// Readies `output` for a run (`train`'s and `pretrain`'s): with `resume`, its newest checkpoint
+/// (refused when there is none); else a folder holding any of `results` or checkpoints is
+/// refused unless `overwrite`, which sets them aside first.
+pub fn start_run(
+    output: &Path,
+    results: &[&str],
+    resume: bool,
+    overwrite: bool,
+) -> Result<Option<(PathBuf, savant_core::train::SessionCheckpoint)>> {
+    let checkpoints = output.join("checkpoints");
+    if resume {
+        let found = latest_session(&checkpoints)?;
+        return found
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("--resume: {} holds no checkpoint", checkpoints.display()));
+    }
+    let held: Vec<PathBuf> =
+        results.iter().chain(&["checkpoints"]).map(|f| output.join(f)).filter(|p| p.exists()).collect();
+    if held.is_empty() {
+        return Ok(None);
+    }
+    if !overwrite {
+        anyhow::bail!(
+            "{} already holds a run: --resume continues it, --overwrite replaces it (or pick another -o)",
+            output.display()
+        );
+    }
+    for p in held.iter().filter(|p| p.is_dir()) {
+        retire(p)?;
+    }
+    Ok(None)
+}

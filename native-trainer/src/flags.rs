@@ -33,6 +33,20 @@ pub fn as_flags(e: savant_core::Error, fields: &[&str], rename: &[(&str, &str)])
     anyhow::anyhow!(message_as_flags(&e.to_string(), fields, rename))
 }
 
+/// Core's error in the CLI's words, for an options struct `A` whose fields clap made flags
+/// (their ids are the field names); `rename` maps fields that are no flag of `A` (`parts`).
+pub fn options_error<A: clap::Args>(e: savant_core::Error, rename: &[(&str, &str)]) -> anyhow::Error {
+    let command = A::augment_args(clap::Command::new("options"));
+    let flags: Vec<(String, String)> = command
+        .get_arguments()
+        .filter_map(|a| Some((a.get_id().to_string(), format!("--{}", a.get_long()?))))
+        .chain(rename.iter().map(|(f, flag)| (f.to_string(), flag.to_string())))
+        .collect();
+    let fields: Vec<&str> = flags.iter().map(|(f, _)| f.as_str()).collect();
+    let renames: Vec<(&str, &str)> = flags.iter().map(|(f, flag)| (f.as_str(), flag.as_str())).collect();
+    anyhow::anyhow!(message_as_flags(&e.to_string(), &fields, &renames))
+}
+
 /// `text` with every whole-word `word` (not part of a longer identifier) replaced by `with`.
 fn replace_words(text: &str, word: &str, with: &str) -> String {
     let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '-';

@@ -82,6 +82,17 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
+/// Writes `lines` as JSON lines, atomically.
+pub fn write_jsonl<T: serde::Serialize>(path: &Path, lines: &[T]) -> Result<()> {
+    write_atomic(path, |w| {
+        for line in lines {
+            serde_json::to_writer(&mut *w, line)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
 /// Opens an input file with its name in any error.
 pub fn open(path: &Path) -> Result<std::fs::File> {
     std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))

@@ -34,3 +34,14 @@ pub fn rate_text(rate: &Throughput) -> String {
     }
     text
 }
+
+/// A bar over a run's optimiser steps (`train`, `pretrain`).
+pub fn steps_bar(label: &str, total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar.with_finish(indicatif::ProgressFinish::AndClear)
+}

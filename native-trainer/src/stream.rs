@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use savant_core::data::TableReader;
-use savant_core::pretrain::corpus::ShuffleBuffer;
+use savant_core::pretrain::corpus::{Corpus, DocumentSource, ShuffleBuffer, SourceRow};
 use savant_core::tokenize::{Encoded, TextTokenizer};
 
 use crate::io::open;
@@ -70,6 +70,60 @@ impl<R: Read> Read for GzipErrors<R> {
         self.inner
             .read(buf)
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: corrupt gzip data: {e}", self.path)))
+    }
+}
+
+/// One text column of shards in name order, a row at a time, as core's corpus reads documents;
+/// each pass starts again at the first shard.
+pub struct ShardRows {
+    paths: Vec<PathBuf>,
+    text: String,
+    format: Option<String>,
+    reader: Option<(Shard, usize)>,
+    next: usize,
+}
+
+impl ShardRows {
+    pub fn new(paths: Vec<PathBuf>, text: &str, format: Option<&str>) -> ShardRows {
+        ShardRows { paths, text: text.into(), format: format.map(Into::into), reader: None, next: 0 }
+    }
+}
+
+impl DocumentSource for ShardRows {
+    type Error = anyhow::Error;
+
+    fn next_row(&mut self) -> Result<SourceRow> {
+        loop {
+            if self.reader.is_none() {
+                let Some(path) = self.paths.get(self.next).cloned() else { return Ok(SourceRow::End) };
+                self.next += 1;
+                let (reader, columns) = open_shard(&path, self.format.as_deref(), &[&self.text])?;
+                self.reader = Some((reader, columns[0]));
+            }
+            let (reader, column) = self.reader.as_mut().expect("opened above");
+            return Ok(match reader.next_row()? {
+                None => {
+                    self.reader = None;
+                    continue;
+                }
+                Some(Err(_)) => SourceRow::Malformed,
+                Some(Ok(mut row)) => SourceRow::Text(std::mem::take(&mut row.fields[*column])),
+            });
+        }
+    }
+
+    fn rewind(&mut self) -> Result<()> {
+        (self.reader, self.next) = (None, 0);
+        Ok(())
+    }
+}
+
+/// A pretraining corpus read on the feeder thread.
+impl Source for Corpus<ShardRows> {
+    type Item = Encoded;
+
+    fn next_item(&mut self) -> Result<Encoded> {
+        self.next_window()
     }
 }
 

@@ -66,3 +66,12 @@ impl Runner for Threads {
         })
     }
 }
+
+/// "2 threads" or "1 thread, bf16 matmuls": how a run computes.
+pub fn threads_text(threads: usize, precision: savant_core::model::Precision) -> String {
+    let plural = if threads == 1 { "" } else { "s" };
+    match precision {
+        savant_core::model::Precision::F32 => format!("{threads} thread{plural}"),
+        p => format!("{threads} thread{plural}, {p} matmuls"),
+    }
+}

@@ -176,19 +176,8 @@ impl Pretrainer {
             let model = s.run.trainer.eval_model();
             let after = s.run.perplexity().await.map_err(js_error)?;
             let seconds = s.started.map_or(0.0, |t| (js_sys::Date::now() - t) / 1000.0);
-            let mut metrics = s.run.metrics_json(after, seconds, 0.0, None);
-            let obj = metrics.as_object_mut().expect("an object");
-            for (k, v) in [
-                ("device", json!(s.info.backend)),
-                ("documents", json!(s.corpus.documents)),
-                ("windows", json!(s.corpus.windows)),
-                ("split_into_windows", json!(s.corpus.split_documents)),
-                ("passes", json!(s.corpus.passes)),
-                ("skipped", json!(s.corpus.skipped)),
-                ("fresh_head", json!(s.info.fresh_head)),
-            ] {
-                obj.insert(k.into(), v);
-            }
+            let mut metrics = s.run.metrics_json(&s.corpus, after, seconds, 0.0, None);
+            metrics["device"] = json!(s.info.backend);
             let out = js_sys::Object::new();
             for (name, bytes) in masked_lm_files(&model, s.run.config(), &s.files).await.map_err(js_error)? {
                 js_sys::Reflect::set(

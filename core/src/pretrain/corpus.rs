@@ -260,6 +260,26 @@ impl<S: DocumentSource> Corpus<S> {
     }
 }
 
+impl<S> Corpus<S> {
+    /// `savant pretrain --scan`'s report of a pass counted in `seconds` (`held_out` windows aside).
+    pub fn scan_json(&self, c: &PassCounts, held_out: usize, seconds: f64) -> serde_json::Value {
+        serde_json::json!({
+            "documents": self.documents,
+            "windows": c.windows,
+            "held_out_windows": held_out,
+            "split_into_windows": self.split_documents,
+            "skipped": self.skipped,
+            "tokens": c.tokens,
+            "predicted_tokens": c.predicted_tokens,
+            "seconds": seconds,
+            "tokens_per_second": c.tokens as f64 / seconds.max(1e-9),
+            "windows_per_second": c.windows as f64 / seconds.max(1e-9),
+            "max_len": self.max_len,
+            "shuffle_buffer": self.buffer.capacity(),
+        })
+    }
+}
+
 /// One pass of a corpus counted ([`Corpus::count_pass`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct PassCounts {
@@ -333,6 +353,11 @@ impl<T> ShuffleBuffer<T> {
             capacity: capacity.max(1),
             rng: SplitMix64::new(seed),
         }
+    }
+
+    /// Items held at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Adds `item`; once the buffer is full, returns a random one of the held items (or `item`).

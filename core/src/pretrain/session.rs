@@ -20,31 +20,50 @@ use crate::{Error, Result};
 
 /// Every setting of a pretraining run, with `savant pretrain`'s defaults.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct PretrainOptions {
     /// Optimiser steps.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().steps))]
     pub steps: usize,
-    /// Windows per micro-batch.
+    /// Windows per micro-batch (per step without grad_accum).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().batch_size))]
     pub batch_size: usize,
-    /// Micro-batches per optimiser step.
+    /// Micro-batches per optimiser step (gradient accumulation): a step trains on
+    /// batch_size × grad_accum windows while memory holds one micro-batch's activations.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().grad_accum))]
     pub grad_accum: usize,
-    /// Tokens per window ([CLS] and [SEP] included); `None`: 128, or the model's positions
-    /// when fewer (as fine-tuning).
+    /// Tokens per window, [CLS] and [SEP] included; longer documents become several windows
+    /// (default: 128, or the model's positions when fewer, as fine-tuning).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub max_len: Option<usize>,
+    /// Peak learning rate.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().lr))]
     pub lr: f64,
     /// Warm-up: a fraction of the steps (< 1) or a number of steps.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().warmup))]
     pub warmup: f64,
+    /// AdamW's decoupled weight decay (not on biases and LayerNorms).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().weight_decay))]
     pub weight_decay: f64,
     /// Share of tokens to predict (HF `mlm_probability`).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().mlm_prob))]
     pub mlm_prob: f64,
-    /// Mask whole words rather than single tokens.
+    /// Mask whole words (a token and its ## pieces) rather than single tokens.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub whole_word: bool,
-    /// Windows held in the shuffle buffer.
+    /// Windows held in the shuffle buffer (memory stays bounded by it).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().shuffle_buffer))]
     pub shuffle_buffer: usize,
-    /// Documents at the start of the corpus held out to measure perplexity.
+    /// The first this many documents of the corpus are held out (never trained on) to measure
+    /// perplexity before and after.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().eval_docs))]
     pub eval_docs: usize,
+    /// Seeds the shuffle, the masking and dropout.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().seed))]
     pub seed: u64,
     /// A log line every this many steps.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = PretrainOptions::default().log_every))]
     pub log_every: usize,
 }
 
@@ -158,6 +177,8 @@ pub struct PretrainSession {
     /// Seconds and data wait of the processes before a resumption.
     pub prior_seconds: f64,
     pub prior_wait: f64,
+    /// The folder had no MLM head: a fresh one trains.
+    pub fresh_head: bool,
 }
 
 impl PretrainSession {
@@ -195,6 +216,7 @@ impl PretrainSession {
             log: Vec::new(),
             prior_seconds: 0.0,
             prior_wait: 0.0,
+            fresh_head: false,
             options,
         }
     }
@@ -202,12 +224,14 @@ impl PretrainSession {
     /// Loads `files`' model as a masked LM on the autodiff `device` (a fresh MLM head when the
     /// folder has none: the `bool`), holds out the first `eval_docs` documents of `corpus` (from
     /// [`PretrainOptions::corpus`]) and sets the run up; the notes name the tensors left aside.
+    /// `source`: what identifies the data for resuming besides the options (the model, the
+    /// corpus, the threads), an object.
     pub fn start<F: ModelFiles, S: DocumentSource>(
         files: &F,
         folder: &ModelFolder,
         options: PretrainOptions,
         corpus: &mut Corpus<S>,
-        identity: Value,
+        source: Value,
         device: &Device,
     ) -> Result<(PretrainSession, LoadNotes, bool), S::Error> {
         let mut checkpoint = ModelFolder::checkpoint(files)?;
@@ -224,7 +248,13 @@ impl PretrainSession {
             return Err(Error::Option(message).into());
         }
         let masking = corpus.masking().clone();
-        let run = PretrainSession::new(model, &folder.config, options, masking, &held_out, identity, device);
+        // Every option but the logging shapes the updates.
+        let mut identity = serde_json::to_value(&options).expect("options serialise");
+        let entries = identity.as_object_mut().expect("an object");
+        entries.remove("log_every");
+        entries.extend(source.as_object().cloned().unwrap_or_default());
+        let mut run = PretrainSession::new(model, &folder.config, options, masking, &held_out, identity, device);
+        run.fresh_head = fresh_head;
         Ok((run, notes, fresh_head))
     }
 
@@ -380,9 +410,16 @@ impl PretrainSession {
         Ok(())
     }
 
-    /// `metrics.json`'s entries that the run knows (the shell adds the corpus's counts and the
-    /// device).
-    pub fn metrics_json(&self, perplexity_after: f64, seconds: f64, wait: f64, peak_flops: Option<f64>) -> Value {
+    /// `metrics.json` (the shells add the device): the perplexities, the settings, the corpus's
+    /// counts and the throughput.
+    pub fn metrics_json<S>(
+        &self,
+        corpus: &Corpus<S>,
+        perplexity_after: f64,
+        seconds: f64,
+        wait: f64,
+        peak_flops: Option<f64>,
+    ) -> Value {
         let o = &self.options;
         let rate = self.throughput(seconds, peak_flops);
         json!({
@@ -404,6 +441,12 @@ impl PretrainSession {
             "mfu": rate.mfu,
             "seconds": seconds,
             "data_wait_seconds": wait,
+            "documents": corpus.documents,
+            "windows": corpus.windows,
+            "split_into_windows": corpus.split_documents,
+            "passes": corpus.passes,
+            "skipped": corpus.skipped,
+            "fresh_head": self.fresh_head,
         })
     }
 }

@@ -23,6 +23,7 @@ use crate::{Error, Result};
 
 /// What trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Full,
@@ -33,6 +34,7 @@ pub enum Mode {
 
 /// Per-class loss weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ClassWeights {
     /// Every class weighs 1.
@@ -43,6 +45,7 @@ pub enum ClassWeights {
 
 /// What the classification head reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum HeadChoice {
     /// The folder's own sentence pooling when it declares one (`1_Pooling/config.json`, as
@@ -60,6 +63,7 @@ pub enum HeadChoice {
 
 /// Where the head starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum HeadInit {
     /// A logistic regression fitted on the frozen model's features of the training split
@@ -70,56 +74,115 @@ pub enum HeadInit {
 }
 
 /// Every setting of a run, with `savant train`'s defaults (the flags of the same names).
-/// Errors name an option by its field name; the CLI shows them as flags ([`TrainOptions::FIELDS`]).
+/// Errors name an option by its field name; the CLI, whose flags are these fields (feature
+/// `cli`), shows them as flags.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainOptions {
+    /// What trains: every weight, the top layers, Houlsby adapters, or LoRA updates.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = TrainOptions::default().mode))]
     pub mode: Mode,
-    /// partial: the embeddings and the bottom layers frozen (half of them by default).
+    /// partial: the embeddings and this many bottom layers are frozen: a number, `half` (the
+    /// bottom half, rounded down) or `all` (the classifier alone trains).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().freeze_layers))]
     pub freeze_layers: FreezeLayers,
+    /// adapter: bottleneck width.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().adapter_dim))]
     pub adapter_dim: usize,
+    /// lora: rank.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().lora_r))]
     pub lora_r: usize,
+    /// lora: scaling numerator (the update is scaled by alpha / r).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().lora_alpha))]
     pub lora_alpha: f64,
+    /// lora: dropout on the update's input.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().lora_dropout))]
     pub lora_dropout: f64,
+    /// lora: the linears it wraps, comma-separated: query, key, value, attention.output.dense,
+    /// intermediate.dense, output.dense.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', default_values_t = TrainOptions::default().lora_targets))]
     pub lora_targets: Vec<String>,
+    /// Passes over the training split.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().epochs))]
     pub epochs: usize,
-    /// Peak learning rate (`None`: 5e-5 for full and partial, 5e-4 for adapter, 1e-3 for lora).
+    /// Peak learning rate (default: 5e-5 for full and partial, 5e-4 for adapter, 1e-3 for lora).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub lr: Option<f64>,
+    /// Texts (windows, with long = windows) per micro-batch.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().batch_size))]
     pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().grad_accum))]
     pub grad_accum: usize,
-    /// Tokens per text (`None`: 128, or the model's positions when fewer).
+    /// Tokens per text, [CLS] and [SEP] included; longer texts are read as `long` says and
+    /// counted (default: 128, or the model's max positions when fewer).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub max_len: Option<usize>,
-    /// A fraction of all steps (< 1) or a number of steps.
+    /// Warm-up: a fraction of all steps (< 1) or a number of steps.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().warmup))]
     pub warmup: f64,
+    /// AdamW's decoupled weight decay (not on biases and LayerNorms).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().weight_decay))]
     pub weight_decay: f64,
-    /// 0 turns clipping off.
+    /// Clip the global gradient norm to this; 0 turns clipping off.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().max_grad_norm))]
     pub max_grad_norm: f64,
+    /// Per-class loss weights.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = TrainOptions::default().class_weights))]
     pub class_weights: ClassWeights,
+    /// Augmentation: probability of deleting each word piece of a training text (each epoch anew).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().augment_delete))]
     pub augment_delete: f64,
+    /// Augmentation: probability of swapping each word piece with the next.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().augment_swap))]
     pub augment_swap: f64,
+    /// Augmentation: probability of replacing each word piece with [MASK].
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().augment_mask))]
     pub augment_mask: f64,
+    /// Seeds the head, dropout, shuffling and augmentation.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().seed))]
     pub seed: u64,
+    /// Stop after this many epochs without improvement of `metric`.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub patience: Option<usize>,
+    /// The validation metric that picks the best epoch: a key of savant eval's report.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().metric))]
     pub metric: String,
+    /// Read the loss back and log every this many steps.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().log_every))]
     pub log_every: usize,
     /// Each batch is cut into this many parts (threads natively; a resumed run needs the same).
+    #[cfg_attr(feature = "cli", arg(skip = TrainOptions::default().parts))]
     pub parts: usize,
+    /// What the classification head reads.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = TrainOptions::default().head))]
     pub head: HeadChoice,
+    /// Where a new head starts.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = TrainOptions::default().head_init))]
     pub head_init: HeadInit,
-    /// The head's peak learning rate (`None`: `lr`).
+    /// The head's peak learning rate, on the same schedule (default: `lr`).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub head_lr: Option<f64>,
     /// Fit the TF-IDF + logistic-regression baseline on the same splits first (seconds), to
     /// report beside the specialist.
+    #[cfg_attr(feature = "cli", arg(long = "no-baseline", action = clap::ArgAction::SetFalse, help = "Skip the TF-IDF + logistic-regression baseline fitted on the same splits for comparison"))]
     pub baseline: bool,
-    /// How a text longer than `max_len` is read: cut, head + tail, or every token in windows.
+    /// A text longer than `max_len`: cut it (`truncate`), keep its first quarter and last three
+    /// quarters of the budget (`head-tail`), or read every token in windows of `max_len`
+    /// overlapping by `stride` (`windows`), whose outputs are aggregated into the text's.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = TrainOptions::default().long))]
     pub long: LongMode,
-    /// windows: tokens shared by neighbouring windows (`None`: a quarter of a window's text).
+    /// windows: tokens shared by neighbouring windows (default: a quarter of a window's text tokens).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub stride: Option<usize>,
-    /// windows: the first this many windows of each text (`None`: all of them).
+    /// windows: the first this many windows of each text (the texts cut are counted).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub max_windows: Option<usize>,
-    /// windows: how a document's windows' logits become its own at validation and prediction
-    /// (training sees each window with its document's label), or mean-pool: a document's mean
-    /// window features are classified, in training too.
+    /// windows: a text's logits from its windows' (their mean or element-wise maximum);
+    /// `mean-pool` classifies a text from the mean of its windows' features, trained end to end
+    /// on whole texts (`batch_size` windows a batch); in prediction it equals mean-logits.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = TrainOptions::default().aggregate))]
     pub aggregate: Aggregate,
 }
 
@@ -163,42 +226,6 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
-    /// The field names, which errors use to name an option.
-    pub const FIELDS: [&'static str; 32] = [
-        "mode",
-        "freeze_layers",
-        "adapter_dim",
-        "lora_r",
-        "lora_alpha",
-        "lora_dropout",
-        "lora_targets",
-        "epochs",
-        "lr",
-        "batch_size",
-        "grad_accum",
-        "max_len",
-        "warmup",
-        "weight_decay",
-        "max_grad_norm",
-        "class_weights",
-        "augment_delete",
-        "augment_swap",
-        "augment_mask",
-        "seed",
-        "patience",
-        "metric",
-        "log_every",
-        "parts",
-        "head",
-        "head_init",
-        "head_lr",
-        "baseline",
-        "long",
-        "stride",
-        "max_windows",
-        "aggregate",
-    ];
-
     /// How texts longer than `max_len` are read.
     pub fn long_text(&self) -> LongText {
         LongText { mode: self.long, stride: self.stride, max_windows: self.max_windows }
@@ -372,6 +399,16 @@ pub enum FreezeWord {
 impl Default for FreezeLayers {
     fn default() -> Self {
         FreezeLayers::Named(FreezeWord::Half)
+    }
+}
+
+impl std::fmt::Display for FreezeLayers {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            FreezeLayers::Count(n) => write!(f, "{n}"),
+            FreezeLayers::Named(FreezeWord::Half) => f.write_str("half"),
+            FreezeLayers::Named(FreezeWord::All) => f.write_str("all"),
+        }
     }
 }
 

@@ -7,19 +7,17 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
-use savant_core::model::{ModelFolder, Precision};
-use savant_core::pretrain::corpus::{Corpus, DocumentSource, SourceRow};
+use anyhow::{bail, Context, Result};
+use savant_core::model::ModelFolder;
+use savant_core::pretrain::corpus::Corpus;
 use savant_core::pretrain::masked_lm_files;
 use savant_core::pretrain::{PretrainOptions, PretrainSession};
-use savant_core::tokenize::Encoded;
 use serde_json::json;
 
-use crate::io::{write_atomic, write_json};
+use crate::io::{write_atomic, write_json, write_jsonl};
 use crate::model_dir::DirFiles;
 use crate::peak::Peak;
-use crate::stream::Feeder;
+use crate::stream::{Feeder, ShardRows};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -37,45 +35,9 @@ pub struct Args {
     /// Shard format, when the extension does not say.
     #[arg(long)]
     pub format: Option<String>,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 1000)]
-    pub steps: usize,
-    /// Windows per micro-batch (per step without --grad-accum).
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Micro-batches per optimiser step (gradient accumulation): a step trains on
-    /// batch-size × grad-accum windows while memory holds one micro-batch's activations.
-    #[arg(long, default_value_t = 1)]
-    pub grad_accum: usize,
-    /// Tokens per window, [CLS] and [SEP] included; longer documents become several windows
-    /// (default: 128, or the model's positions when fewer — as `train`).
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    #[arg(long, default_value_t = 5e-5)]
-    pub lr: f64,
-    /// Warm-up: a fraction of the steps (< 1) or a number of steps.
-    #[arg(long, default_value_t = 0.06)]
-    pub warmup: f64,
-    #[arg(long, default_value_t = 0.01)]
-    pub weight_decay: f64,
-    /// Share of tokens to predict (HF `mlm_probability`).
-    #[arg(long, default_value_t = 0.15)]
-    pub mlm_prob: f64,
-    /// Mask whole words (a token and its ## pieces) rather than single tokens.
-    #[arg(long)]
-    pub whole_word: bool,
-    /// Windows held in the shuffle buffer (memory stays bounded by it).
-    #[arg(long, default_value_t = 10_000)]
-    pub shuffle_buffer: usize,
-    /// The first this many documents of the corpus are held out (never trained on) to measure
-    /// perplexity before and after.
-    #[arg(long, default_value_t = 200)]
-    pub eval_docs: usize,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Log a line to pretrain_log.jsonl every this many steps.
-    #[arg(long, default_value_t = 50)]
-    pub log_every: usize,
+    /// Everything that shapes the model (core's options, the page's too).
+    #[command(flatten)]
+    pub options: PretrainOptions,
     #[command(flatten)]
     pub place: crate::model_dir::PlacementArgs,
     /// Write a checkpoint (weights, optimiser, stream position) every this many steps to
@@ -99,88 +61,37 @@ pub struct Args {
     pub overwrite: bool,
 }
 
-impl Args {
-    /// Core's options for these flags.
-    fn options(&self) -> PretrainOptions {
-        PretrainOptions {
-            steps: self.steps,
-            batch_size: self.batch_size,
-            grad_accum: self.grad_accum,
-            max_len: self.max_len,
-            lr: self.lr,
-            warmup: self.warmup,
-            weight_decay: self.weight_decay,
-            mlm_prob: self.mlm_prob,
-            whole_word: self.whole_word,
-            shuffle_buffer: self.shuffle_buffer,
-            eval_docs: self.eval_docs,
-            seed: self.seed,
-            log_every: self.log_every,
-        }
-    }
-}
-
-/// Every setting that shapes the updates, and the corpus by name.
-fn identity(args: &Args, shards: &[PathBuf], threads: usize) -> serde_json::Value {
-    json!({
-        "model": args.model.display().to_string(),
-        "corpus": shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "text": args.text, "format": args.format, "steps": args.steps, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
-        "max_len": args.max_len, "lr": args.lr, "warmup": args.warmup, "weight_decay": args.weight_decay,
-        "mlm_prob": args.mlm_prob, "whole_word": args.whole_word, "shuffle_buffer": args.shuffle_buffer,
-        "eval_docs": args.eval_docs, "seed": args.seed, "threads": threads,
-    })
-}
-
 pub fn run(mut args: Args) -> Result<()> {
-    args.options().check().map_err(flags)?;
+    args.options.check().map_err(flags)?;
     if args.checkpoint_every == Some(0) {
         bail!("--checkpoint-every must be at least 1");
     }
     let shards = crate::stream::expand(&args.corpus, "--corpus")?;
     let files = DirFiles::new(&args.model)?;
     let folder = ModelFolder::open(&files)?;
-    let mut options = args.options();
-    let mut corpus = options.corpus(&folder, Shards::new(&args, shards.clone())).map_err(flags)?;
-    args.max_len = options.max_len;
-    let max_len = corpus.max_len();
+    let source = ShardRows::new(shards.clone(), &args.text, args.format.as_deref());
+    let mut corpus = args.options.corpus(&folder, source).map_err(flags)?;
     let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak, precision } =
-        args.place.place(args.batch_size)?;
+        args.place.place(args.options.batch_size)?;
     if args.scan {
         return scan(&args, corpus);
     }
-    let runner = crate::workers::Threads(threads);
-    let out_model = args.output.join("model");
     let checkpoints = args.output.join("checkpoints");
-    let resumed = if args.resume {
-        let found = crate::checkpoints::latest_session(&checkpoints)?;
-        Some(found.ok_or_else(|| anyhow!("--resume: {} holds no checkpoint", checkpoints.display()))?)
-    } else {
-        if out_model.join("model.safetensors").exists() && !args.overwrite {
-            bail!("{} already has a model; pass --overwrite to replace it", out_model.display());
-        }
-        if checkpoints.exists() {
-            if !args.overwrite {
-                bail!(
-                    "{} holds checkpoints of an earlier run: --resume continues it, --overwrite starts again",
-                    checkpoints.display()
-                );
-            }
-            std::fs::remove_dir_all(&checkpoints).with_context(|| format!("removing {}", checkpoints.display()))?;
-        }
-        None
-    };
-    let identity = identity(&args, &shards, threads);
+    let resumed = crate::checkpoints::start_run(&args.output, &["model"], args.resume, args.overwrite)?;
+    let source = json!({
+        "model": args.model.display().to_string(),
+        "corpus": shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "text": args.text, "format": args.format, "threads": threads,
+    });
     let ad = device.clone().autodiff();
     let (mut run, notes, fresh_head) =
-        PretrainSession::start(&files, &folder, options, &mut corpus, identity, &ad).map_err(core_flags)?;
+        PretrainSession::start(&files, &folder, args.options.clone(), &mut corpus, source, &ad).map_err(core_flags)?;
     for name in &notes.ignored {
         eprintln!("note: {name} is not part of a masked LM; left aside");
     }
     run.trainer.set_precision(precision);
-    let config = folder.config.clone();
-    let step_memory = run.step_memory(max_len);
-    crate::memory::check_memory(&step_memory, &config, &device_name, parallel.len(), Some(args.grad_accum))?;
+    let memory = run.step_memory(corpus.max_len());
+    crate::memory::check_memory(&memory, &folder.config, &device_name, parallel.len(), Some(run.options.grad_accum))?;
     match resumed {
         Some((path, saved)) => {
             run.restore(saved, &path.display().to_string())?;
@@ -194,36 +105,36 @@ pub fn run(mut args: Args) -> Result<()> {
         None => _ = pollster::block_on(run.measure_before())?,
     }
     eprintln!(
-        "pretrain on {device_name} ({threads} thread{}{}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
-        if threads == 1 { "" } else { "s" },
-        if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
+        "pretrain on {device_name} ({}): {} shard(s), {} held-out windows; held-out perplexity {:.3}{}",
+        crate::workers::threads_text(threads, precision),
         shards.len(),
         run.held_out_windows(),
         run.perplexity_before,
         if fresh_head { " (a fresh MLM head: the folder had none)" } else { "" }
     );
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let first_step = run.trainer.step + 1;
-    let bar = step_bar(args.steps as u64);
+    let (steps, first_step) = (run.options.steps, run.trainer.step + 1);
+    let bar = crate::progress::steps_bar("pretrain", steps as u64);
     bar.set_position(run.trainer.step as u64);
     let peak_flops = peak.as_ref().map(Peak::flops);
     if let Some(p) = &peak {
         eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
     }
     let per_step = run.options.windows_per_step();
-    let mut feeder = Feeder::spawn(Stream(corpus), 4 * per_step, run.windows);
+    let mut feeder = Feeder::spawn(corpus, 4 * per_step, run.windows);
     let start = Instant::now();
     let (prior_seconds, prior_wait) = (run.prior_seconds, run.prior_wait);
-    let clock = |feeder: &Feeder<Stream>| {
+    let clock = |feeder: &Feeder<Corpus<ShardRows>>| {
         (prior_seconds + start.elapsed().as_secs_f64(), prior_wait + feeder.waited.as_secs_f64())
     };
     // The run as it stands, to OUT/checkpoints (periodically, and before stopping on bad input).
-    let write_checkpoint = |run: &PretrainSession, feeder: &Feeder<Stream>| -> Result<()> {
+    let write_checkpoint = |run: &PretrainSession, feeder: &Feeder<Corpus<ShardRows>>| -> Result<()> {
         let (seconds, wait) = clock(feeder);
         let c = pollster::block_on(run.checkpoint(seconds, wait))?;
         crate::checkpoints::write_checkpoint(&c, &checkpoints, run.trainer.step, None)
     };
-    for step in first_step..=args.steps {
+    let runner = crate::workers::Threads(threads);
+    for step in first_step..=steps {
         let mut texts = Vec::with_capacity(per_step);
         while texts.len() < per_step {
             match feeder.next() {
@@ -231,73 +142,48 @@ pub fn run(mut args: Args) -> Result<()> {
                 Err(e) if args.checkpoint_every.is_some() && step > first_step => {
                     // The steps so far are good: keep them for --resume once the shard is fixed.
                     write_checkpoint(&run, &feeder)?;
-                    bail!(
-                        "{e:#}\n(a checkpoint of step {} is in {}: fix the input and --resume)",
-                        step - 1,
-                        checkpoints.display()
-                    );
+                    let at = checkpoints.display();
+                    bail!("{e:#}\n(a checkpoint of step {} is in {at}: fix the input and --resume)", step - 1);
                 }
                 Err(e) => return Err(e),
             }
         }
         let parts = run.prepare(&texts, threads);
-        let trainer = &mut run.trainer;
-        let loss =
-            crate::memory::guard_step(&device_name, args.batch_size, Some(args.grad_accum), &checkpoints, || {
-                pollster::block_on(trainer.step(&parts, runner.parts(&parallel)))
-            })??;
+        let (trainer, accum) = (&mut run.trainer, Some(run.options.grad_accum));
+        let loss = crate::memory::guard_step(&device_name, run.options.batch_size, accum, &checkpoints, || {
+            pollster::block_on(trainer.step(&parts, runner.parts(&parallel)))
+        })??;
         let (seconds, wait) = clock(&feeder);
         if let Some((mean, rate)) = pollster::block_on(run.record(loss, seconds, wait, peak_flops))? {
             bar.set_message(format!("loss {mean:.4} · {}", crate::progress::rate_text(&rate)));
         }
         bar.inc(1);
-        if args.checkpoint_every.is_some_and(|n| step % n == 0) && step < args.steps {
+        if args.checkpoint_every.is_some_and(|n| step % n == 0) && step < steps {
             write_checkpoint(&run, &feeder)?;
         }
     }
     bar.finish_and_clear();
     let (seconds, waited) = clock(&feeder);
     let rate = run.throughput(seconds, peak_flops);
-    let Stream(corpus) = feeder.finish()?;
+    let corpus = feeder.finish()?;
     let perplexity_after = pollster::block_on(run.perplexity())?;
 
     // OUT/model/: an HF BertForMaskedLM folder.
+    let out_model = args.output.join("model");
     std::fs::create_dir_all(&out_model).with_context(|| format!("creating {}", out_model.display()))?;
-    for (name, bytes) in pollster::block_on(masked_lm_files(&run.trainer.eval_model(), &config, &files))? {
+    for (name, bytes) in pollster::block_on(masked_lm_files(&run.trainer.eval_model(), &folder.config, &files))? {
         write_atomic(&out_model.join(name), |w| Ok(w.write_all(&bytes)?))?;
     }
-    write_atomic(&args.output.join("pretrain_log.jsonl"), |w| {
-        for line in &run.log {
-            serde_json::to_writer(&mut *w, line)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })?;
-    let mut metrics = run.metrics_json(perplexity_after, seconds, waited, peak_flops);
-    let obj = metrics.as_object_mut().expect("an object");
-    for (k, v) in [
-        ("peak", json!(peak)),
-        ("device", json!(device_name)),
-        ("documents", json!(corpus.documents)),
-        ("windows", json!(corpus.windows)),
-        ("split_into_windows", json!(corpus.split_documents)),
-        ("passes", json!(corpus.passes)),
-        ("skipped", json!(corpus.skipped)),
-        ("fresh_head", json!(fresh_head)),
-    ] {
-        obj.insert(k.into(), v);
-    }
+    write_jsonl(&args.output.join("pretrain_log.jsonl"), &run.log)?;
+    let mut metrics = run.metrics_json(&corpus, perplexity_after, seconds, waited, peak_flops);
+    (metrics["peak"], metrics["device"]) = (json!(peak), json!(device_name));
     write_json(&args.output.join("metrics.json"), &metrics)?;
     eprintln!(
-        "{}: {} steps, {} tokens in {:.0} s ({}; {:.1} s of it waiting for data); held-out perplexity {:.3} → {:.3}",
+        "{}: {steps} steps, {} tokens in {seconds:.0} s ({}; {waited:.1} s of it waiting for data); held-out perplexity {:.3} → {perplexity_after:.3}",
         args.output.display(),
-        args.steps,
         run.tokens,
-        seconds,
         crate::progress::rate_text(&rate),
-        waited,
         run.perplexity_before,
-        perplexity_after
     );
     println!("{}", out_model.display());
     Ok(())
@@ -313,42 +199,23 @@ fn core_flags(e: anyhow::Error) -> anyhow::Error {
 
 /// Core's errors with its option fields as flags.
 fn flags(e: savant_core::Error) -> anyhow::Error {
-    crate::flags::as_flags(
-        e,
-        &["steps", "batch_size", "grad_accum", "log_every", "max_len", "lr", "warmup", "eval_docs", "mlm_prob"],
-        &[],
-    )
+    crate::flags::options_error::<PretrainOptions>(e, &[])
 }
 
 /// `--scan`: one pass of the corpus through the input pipeline, no model.
-fn scan(args: &Args, mut corpus: Corpus<Shards>) -> Result<()> {
+fn scan(args: &Args, mut corpus: Corpus<ShardRows>) -> Result<()> {
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let held_out = corpus.take_held_out(args.eval_docs)?.len();
-    let bar = ProgressBar::new_spinner()
-        .with_style(ProgressStyle::with_template("{prefix} {spinner} {msg} ({elapsed})").expect("valid template"));
-    bar.set_prefix("scan");
+    let held_out = corpus.take_held_out(args.options.eval_docs)?.len();
+    let bar = crate::progress::bytes_bar("scan", None);
     let start = Instant::now();
-    let c = corpus.count_pass(args.batch_size, args.seed, |c| {
+    let c = corpus.count_pass(args.options.batch_size, args.options.seed, |c| {
         let rate = c.tokens as f64 / start.elapsed().as_secs_f64();
         bar.set_message(format!("{} windows, {} tokens, {rate:.0} tokens/s", c.windows, c.tokens));
     })?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    let report = json!({
-        "documents": corpus.documents,
-        "windows": c.windows,
-        "held_out_windows": held_out,
-        "split_into_windows": corpus.split_documents,
-        "skipped": corpus.skipped,
-        "tokens": c.tokens,
-        "predicted_tokens": c.predicted_tokens,
-        "seconds": seconds,
-        "tokens_per_second": c.tokens as f64 / seconds.max(1e-9),
-        "windows_per_second": c.windows as f64 / seconds.max(1e-9),
-        "max_len": args.max_len,
-        "shuffle_buffer": args.shuffle_buffer,
-        "peak_rss_mib": crate::memory::peak_rss_mib(),
-    });
+    let mut report = corpus.scan_json(&c, held_out, seconds);
+    report["peak_rss_mib"] = json!(crate::memory::peak_rss_mib());
     write_json(&args.output.join("scan.json"), &report)?;
     eprintln!(
         "{}: {} documents → {} windows ({} split), {} tokens in {seconds:.1} s ({:.0} tokens/s); peak memory {} MiB",
@@ -357,75 +224,10 @@ fn scan(args: &Args, mut corpus: Corpus<Shards>) -> Result<()> {
         c.windows,
         corpus.split_documents,
         c.tokens,
-        c.tokens as f64 / seconds.max(1e-9),
-        crate::memory::peak_rss_mib().map_or("?".into(), |m| format!("{m:.0}"))
+        report["tokens_per_second"],
+        report["peak_rss_mib"].as_f64().map_or("?".into(), |m| format!("{m:.0}"))
     );
     Ok(())
-}
-
-/// The corpus shards in name order, a row at a time; each pass starts again at the first.
-struct Shards {
-    paths: Vec<PathBuf>,
-    text: String,
-    format: Option<String>,
-    reader: Option<(crate::stream::Shard, usize)>,
-    next: usize,
-}
-
-impl Shards {
-    fn new(args: &Args, paths: Vec<PathBuf>) -> Shards {
-        Shards { paths, text: args.text.clone(), format: args.format.clone(), reader: None, next: 0 }
-    }
-}
-
-impl DocumentSource for Shards {
-    type Error = anyhow::Error;
-
-    fn next_row(&mut self) -> Result<SourceRow> {
-        loop {
-            if self.reader.is_none() {
-                let Some(path) = self.paths.get(self.next).cloned() else { return Ok(SourceRow::End) };
-                self.next += 1;
-                let (reader, columns) = crate::stream::open_shard(&path, self.format.as_deref(), &[&self.text])?;
-                self.reader = Some((reader, columns[0]));
-            }
-            let (reader, column) = self.reader.as_mut().expect("opened above");
-            return Ok(match reader.next_row()? {
-                None => {
-                    self.reader = None;
-                    continue;
-                }
-                Some(Err(_)) => SourceRow::Malformed,
-                Some(Ok(mut row)) => SourceRow::Text(std::mem::take(&mut row.fields[*column])),
-            });
-        }
-    }
-
-    fn rewind(&mut self) -> Result<()> {
-        (self.reader, self.next) = (None, 0);
-        Ok(())
-    }
-}
-
-/// The shell's feeder thread reads the core's corpus.
-struct Stream(Corpus<Shards>);
-
-impl crate::stream::Source for Stream {
-    type Item = Encoded;
-
-    fn next_item(&mut self) -> Result<Encoded> {
-        self.0.next_window()
-    }
-}
-
-fn step_bar(total: u64) -> ProgressBar {
-    ProgressBar::new(total)
-        .with_style(
-            ProgressStyle::with_template("pretrain [{bar:30}] {pos}/{len} steps {msg} ({eta})")
-                .expect("valid template")
-                .progress_chars("=> "),
-        )
-        .with_finish(indicatif::ProgressFinish::AndClear)
 }
 
 #[cfg(test)]
@@ -439,10 +241,11 @@ mod tests {
         args: Args,
     }
 
-    // clap's defaults here and PretrainOptions::default() in core must agree.
+    // The flags are core's options (the page sends the same ones): with no flag given they must
+    // be PretrainOptions::default().
     #[test]
     fn the_flags_defaults_are_cores_defaults() {
         let cli = Cli::try_parse_from(["savant", "--model", "m", "--corpus", "c.jsonl", "-o", "out"]).unwrap();
-        assert_eq!(cli.args.options(), PretrainOptions::default());
+        assert_eq!(cli.args.options, PretrainOptions::default());
     }
 }

@@ -8,56 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use savant_core::data::TableReader;
-use savant_core::model::Precision;
-use savant_core::train::{
-    ClassWeights as CoreClassWeights, FineTune, FreezeLayers, HeadChoice, HeadInit as CoreHeadInit, LabelledRows,
-    LabelledTexts, Mode as CoreMode, StreamPlan, Throughput, TrainEvent, TrainOptions,
-};
+use savant_core::train::{FineTune, LabelledRows, LabelledTexts, StreamPlan, Throughput, TrainEvent, TrainOptions};
 use serde_json::json;
 
 use crate::io::{open, write_atomic, write_json};
 use crate::model_dir::DirFiles;
 use crate::peak::Peak;
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum Mode {
-    Full,
-    Partial,
-    Adapter,
-    Lora,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum Head {
-    /// The folder's own sentence pooling when it has 1_Pooling/config.json (mean for MiniLM), else the pooler.
-    Auto,
-    /// tanh(dense([CLS])): HF's BertForSequenceClassification.
-    Pooler,
-    /// The mean of the token vectors.
-    Mean,
-    /// The first token's vector.
-    Cls,
-    /// The element-wise maximum over the tokens.
-    Max,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum HeadInit {
-    /// A logistic regression on the frozen model's features of --train (LP-FT), validated as epoch 0.
-    Probe,
-    /// HF's fresh head (N(0, initializer_range) weights, zero bias).
-    Random,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum ClassWeights {
-    /// Every class weighs 1.
-    None,
-    /// n_rows / (n_classes · n_rows_of_class), sklearn's `compute_class_weight("balanced")`.
-    Balanced,
-}
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -96,87 +53,9 @@ pub struct Args {
     /// Input format, when the extension does not say.
     #[arg(long)]
     pub format: Option<String>,
-    /// What trains: every weight, the top layers, Houlsby adapters, or LoRA updates.
-    #[arg(long, value_enum, default_value = "full")]
-    pub mode: Mode,
-    /// partial: the embeddings and this many bottom layers are frozen: a number, `half` (the
-    /// bottom half, rounded down) or `all` (the classifier alone trains).
-    #[arg(long, default_value = "half")]
-    pub freeze_layers: FreezeLayers,
-    /// adapter: bottleneck width.
-    #[arg(long, default_value_t = 64)]
-    pub adapter_dim: usize,
-    /// lora: rank.
-    #[arg(long, default_value_t = 8)]
-    pub lora_r: usize,
-    /// lora: scaling numerator (the update is scaled by alpha / r).
-    #[arg(long, default_value_t = 16.0)]
-    pub lora_alpha: f64,
-    #[arg(long, default_value_t = 0.1)]
-    pub lora_dropout: f64,
-    /// lora: comma-separated linears: query, key, value, attention.output.dense,
-    /// intermediate.dense, output.dense.
-    #[arg(long, default_value = "query,value")]
-    pub lora_targets: String,
-    #[arg(long, default_value_t = 3)]
-    pub epochs: usize,
-    /// Peak learning rate (default: 5e-5 for full and partial, 5e-4 for adapter, 1e-3 for lora).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// What the classification head reads.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub head: Head,
-    /// Where a new head starts.
-    #[arg(long, value_enum, default_value = "probe")]
-    pub head_init: HeadInit,
-    /// The head's peak learning rate, on the same schedule (default: --lr).
-    #[arg(long)]
-    pub head_lr: Option<f64>,
-    /// Skip the TF-IDF + logistic-regression baseline fitted on the same splits for comparison.
-    #[arg(long)]
-    pub no_baseline: bool,
+    /// Everything that shapes the model (core's options, the page's too).
     #[command(flatten)]
-    pub long: crate::text_input::LongArgs,
-    #[arg(long, default_value_t = 16)]
-    pub batch_size: usize,
-    /// Micro-batches per optimiser step.
-    #[arg(long, default_value_t = 1)]
-    pub grad_accum: usize,
-    /// Tokens per text, [CLS] and [SEP] included; longer texts are truncated and counted
-    /// (default: 128, or the model's max positions when fewer).
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    /// Warmup: a fraction of all steps (< 1) or a number of steps.
-    #[arg(long, default_value_t = 0.1)]
-    pub warmup: f64,
-    /// AdamW's decoupled weight decay (not on biases and LayerNorms).
-    #[arg(long, default_value_t = 0.01)]
-    pub weight_decay: f64,
-    /// Clip the global gradient norm to this; 0 turns clipping off.
-    #[arg(long, default_value_t = 1.0)]
-    pub max_grad_norm: f64,
-    #[arg(long, value_enum, default_value = "none")]
-    pub class_weights: ClassWeights,
-    /// Augmentation: probability of deleting each word piece of a training text (each epoch anew).
-    #[arg(long, default_value_t = 0.0)]
-    pub augment_delete: f64,
-    /// Augmentation: probability of swapping each word piece with the next.
-    #[arg(long, default_value_t = 0.0)]
-    pub augment_swap: f64,
-    /// Augmentation: probability of replacing each word piece with [MASK].
-    #[arg(long, default_value_t = 0.0)]
-    pub augment_mask: f64,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Stop after this many epochs without improvement of --metric.
-    #[arg(long)]
-    pub patience: Option<usize>,
-    /// The validation metric that picks the best epoch: a key of savant eval's report.
-    #[arg(long, default_value = "f1_macro")]
-    pub metric: String,
-    /// Read the loss back and log every this many steps.
-    #[arg(long, default_value_t = 10)]
-    pub log_every: usize,
+    pub options: TrainOptions,
     #[command(flatten)]
     pub place: crate::model_dir::PlacementArgs,
     /// Also checkpoint every this many optimiser steps (one is always written after each epoch).
@@ -194,59 +73,10 @@ pub struct Args {
 }
 
 impl Args {
-    /// The run's options in core's terms (the page sends the same ones).
-    fn options(&self, parts: usize) -> Result<TrainOptions> {
-        Ok(TrainOptions {
-            mode: match self.mode {
-                Mode::Full => CoreMode::Full,
-                Mode::Partial => CoreMode::Partial,
-                Mode::Adapter => CoreMode::Adapter,
-                Mode::Lora => CoreMode::Lora,
-            },
-            freeze_layers: self.freeze_layers,
-            adapter_dim: self.adapter_dim,
-            lora_r: self.lora_r,
-            lora_alpha: self.lora_alpha,
-            lora_dropout: self.lora_dropout,
-            lora_targets: self.lora_targets.split(',').filter(|s| !s.trim().is_empty()).map(String::from).collect(),
-            epochs: self.epochs,
-            lr: self.lr,
-            batch_size: self.batch_size,
-            grad_accum: self.grad_accum,
-            max_len: self.max_len,
-            warmup: self.warmup,
-            weight_decay: self.weight_decay,
-            max_grad_norm: self.max_grad_norm,
-            class_weights: match self.class_weights {
-                ClassWeights::None => CoreClassWeights::None,
-                ClassWeights::Balanced => CoreClassWeights::Balanced,
-            },
-            augment_delete: self.augment_delete,
-            augment_swap: self.augment_swap,
-            augment_mask: self.augment_mask,
-            seed: self.seed,
-            patience: self.patience,
-            metric: self.metric.clone(),
-            log_every: self.log_every,
-            parts,
-            head: match self.head {
-                Head::Auto => HeadChoice::Auto,
-                Head::Pooler => HeadChoice::Pooler,
-                Head::Mean => HeadChoice::Mean,
-                Head::Cls => HeadChoice::Cls,
-                Head::Max => HeadChoice::Max,
-            },
-            head_init: match self.head_init {
-                HeadInit::Probe => CoreHeadInit::Probe,
-                HeadInit::Random => CoreHeadInit::Random,
-            },
-            head_lr: self.head_lr,
-            baseline: !self.no_baseline,
-            long: self.long.settings().0,
-            stride: self.long.windows.stride,
-            max_windows: self.long.windows.max_windows,
-            aggregate: self.long.settings().1,
-        })
+    /// The run's options in core's terms (the page sends the same ones), cut into `parts`.
+    fn options(&self, parts: usize) -> TrainOptions {
+        let targets = self.options.lora_targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty());
+        TrainOptions { parts, lora_targets: targets.map(String::from).collect(), ..self.options.clone() }
     }
 }
 
@@ -269,35 +99,26 @@ pub struct Trained {
 
 pub fn train(args: Args) -> Result<Trained> {
     let started = Instant::now();
-    let existing = ["metrics.json", "checkpoints", "model", "adapter"].iter().any(|f| args.output.join(f).exists());
-    if existing && !args.resume && !args.overwrite {
-        bail!(
-            "{} already holds a run; pass --resume to continue it, --overwrite to replace it, or another -o",
-            args.output.display()
-        );
-    }
-    if args.overwrite && !args.resume {
-        for f in ["checkpoints", "model", "adapter"] {
-            let p = args.output.join(f);
-            if p.exists() {
-                crate::checkpoints::retire(&p)?;
-            }
-        }
-    }
-    if args.batch_size == 0 || args.grad_accum == 0 || args.epochs == 0 {
+    let resumed = crate::checkpoints::start_run(
+        &args.output,
+        &["metrics.json", "model", "adapter"],
+        args.resume,
+        args.overwrite,
+    )?;
+    if args.options.batch_size == 0 || args.options.grad_accum == 0 || args.options.epochs == 0 {
         bail!("--batch-size, --grad-accum and --epochs must be at least 1");
     }
     let files = DirFiles::new(&args.model)?;
     let val = read_labelled(&args.val, &args)?;
     let crate::model_dir::Placement { device: base_device, name: device_name, parallel, threads, peak, precision } =
-        args.place.place(args.batch_size)?;
+        args.place.place(args.options.batch_size)?;
     let train_device = base_device.clone().autodiff();
     let (mut run, stream) = if args.stream {
         let (run, stream) = streamed_run(&args, &files, val, threads, &train_device)?;
         (run, Some(stream))
     } else {
         let train = read_labelled(&args.train, &args)?;
-        (FineTune::new(&files, args.options(threads)?, train, val, &train_device).map_err(as_flags)?, None)
+        (FineTune::new(&files, args.options(threads), train, val, &train_device).map_err(as_flags)?, None)
     };
     for note in &run.notes {
         eprintln!("{note}");
@@ -321,7 +142,7 @@ pub fn train(args: Args) -> Result<Trained> {
         );
     }
     eprintln!(
-        "{} with a {} head ({}) on {device_name} ({threads} thread{}{}): {}",
+        "{} with a {} head ({}) on {device_name} ({}): {}",
         run.strategy.name(),
         run.session.trainer.model().head().name(),
         match run.head_init {
@@ -329,11 +150,16 @@ pub fn train(args: Args) -> Result<Trained> {
             "kept" => "the folder's own",
             _ => "starting at random",
         },
-        if threads == 1 { "" } else { "s" },
-        if precision == Precision::F32 { String::new() } else { format!(", {precision} matmuls") },
+        crate::workers::threads_text(threads, precision),
         run.params.summary()
     );
-    crate::memory::check_memory(&run.step_memory(), &run.config, &device_name, parallel.len(), Some(args.grad_accum))?;
+    crate::memory::check_memory(
+        &run.step_memory(),
+        &run.config,
+        &device_name,
+        parallel.len(),
+        Some(args.options.grad_accum),
+    )?;
     let mut flops = 0.0;
     let session = &mut run.session;
     session.trainer.set_precision(precision);
@@ -341,9 +167,7 @@ pub fn train(args: Args) -> Result<Trained> {
     let checkpoints = args.output.join("checkpoints");
     // Training rows read from the stream so far (a resumed run skips those).
     let mut consumed = 0u64;
-    if args.resume {
-        let (path, checkpoint) = crate::checkpoints::latest_session(&checkpoints)?
-            .ok_or_else(|| anyhow!("--resume: {} holds no checkpoint", checkpoints.display()))?;
+    if let Some((path, checkpoint)) = resumed {
         session.restore(checkpoint, &path.display().to_string())?;
         if stream.is_some() {
             let position = path.join("stream.json");
@@ -355,7 +179,7 @@ pub fn train(args: Args) -> Result<Trained> {
         }
         eprintln!("resumed from {} (step {})", path.display(), session.trainer.step);
     }
-    let rows_per_step = args.batch_size * args.grad_accum;
+    let rows_per_step = args.options.batch_size * args.options.grad_accum;
     let mut feeder = stream.map(|s| crate::stream::Feeder::spawn(s, 4 * rows_per_step, consumed));
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let log_path = args.output.join("train_log.jsonl");
@@ -371,12 +195,7 @@ pub fn train(args: Args) -> Result<Trained> {
     if args.resume {
         writeln!(log, "{}", savant_core::train::LogLine::Resume { step: session.trainer.step }.json())?;
     }
-    let bar = ProgressBar::new(session.total_steps() as u64).with_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} ({eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix("train");
+    let bar = crate::progress::steps_bar("train", session.total_steps() as u64);
     let runner = crate::workers::Threads(threads);
     let train_started = Instant::now();
     let mut tokens = 0usize;
@@ -394,14 +213,19 @@ pub fn train(args: Args) -> Result<Trained> {
             }
             consumed += rows_per_step as u64;
         }
-        let events =
-            crate::memory::guard_step(&device_name, args.batch_size, Some(args.grad_accum), &checkpoints, || {
+        let events = crate::memory::guard_step(
+            &device_name,
+            args.options.batch_size,
+            Some(args.options.grad_accum),
+            &checkpoints,
+            || {
                 if feeder.is_some() {
                     pollster::block_on(session.advance_streamed(rows, runner.parts(&parallel)))
                 } else {
                     pollster::block_on(session.advance(runner.parts(&parallel)))
                 }
-            })??;
+            },
+        )??;
         let epoch_ended =
             events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. } | TrainEvent::Probe { fitted: true, .. }));
         let probing = events.iter().any(|e| matches!(e, TrainEvent::Probe { .. }));
@@ -428,7 +252,7 @@ pub fn train(args: Args) -> Result<Trained> {
                         epoch + 1,
                         crate::progress::rate_text(&rate)
                     ));
-                    event.line(&args.metric).timed(train_started.elapsed().as_secs_f64(), Some(&rate))
+                    event.line(&args.options.metric).timed(train_started.elapsed().as_secs_f64(), Some(&rate))
                 }
                 TrainEvent::Probe { embedded, total, fitted: false, .. } => {
                     bar.set_message(format!("linear probe: {embedded}/{total} training and validation rows embedded"));
@@ -438,20 +262,20 @@ pub fn train(args: Args) -> Result<Trained> {
                     bar.println(format!(
                         "epoch 0 (linear probe on the frozen model, C {} chosen on val, no step yet): val {} {}",
                         c.map_or("1".to_string(), |c| c.to_string()),
-                        args.metric,
+                        args.options.metric,
                         val_metric.map_or("undefined".to_string(), |v| format!("{v:.4}")),
                     ));
-                    event.line(&args.metric).timed(train_started.elapsed().as_secs_f64(), None)
+                    event.line(&args.options.metric).timed(train_started.elapsed().as_secs_f64(), None)
                 }
                 TrainEvent::Epoch { epoch, train_loss, val_metric, improved, .. } => {
                     bar.println(format!(
                         "epoch {}: train loss {train_loss:.4}, val {} {}{}",
                         epoch + 1,
-                        args.metric,
+                        args.options.metric,
                         val_metric.map_or("undefined".to_string(), |v| format!("{v:.4}")),
                         if *improved { " (best so far)" } else { "" }
                     ));
-                    event.line(&args.metric).timed(train_started.elapsed().as_secs_f64(), None)
+                    event.line(&args.options.metric).timed(train_started.elapsed().as_secs_f64(), None)
                 }
             };
             writeln!(log, "{}", line.json())?;
@@ -501,14 +325,14 @@ pub fn train(args: Args) -> Result<Trained> {
     if run.session.progress.best_epoch.is_none() && run.session.progress.probe_metric.is_some() {
         eprintln!(
             "no epoch of fine-tuning beat the linear probe's val {}: the model kept is epoch 0, the probe-initialised head on the unchanged encoder",
-            args.metric
+            args.options.metric
         );
     }
     eprintln!(
         "{}: best epoch {} with val {} {}; {} train / {} val rows ({} skipped, {} truncated to {} tokens) in {:.0} s",
         args.output.display(),
         run.session.progress.best_epoch.map_or(0, |e| e + 1),
-        args.metric,
+        args.options.metric,
         best_metric.map_or("undefined".into(), |v| format!("{v:.4}")),
         run.train_rows,
         run.val_rows,
@@ -535,7 +359,7 @@ pub fn train(args: Args) -> Result<Trained> {
 
 /// Core's errors with its option fields as flags (`parts` is `--threads`).
 fn as_flags(e: savant_core::Error) -> anyhow::Error {
-    crate::flags::as_flags(e, &TrainOptions::FIELDS, &[("parts", "--threads")])
+    crate::flags::options_error::<TrainOptions>(e, &[("parts", "--threads")])
 }
 
 /// A `--stream` run: the label set (given, or read from the shards), the fine-tune set up for
@@ -568,7 +392,7 @@ fn streamed_run(
         "text": args.text, "label": args.label, "shuffle_buffer": args.shuffle_buffer, "steps": steps,
     });
     let plan = StreamPlan { steps, eval_every, identity };
-    let run = FineTune::new_streamed(files, args.options(threads)?, labels, plan, val, device).map_err(as_flags)?;
+    let run = FineTune::new_streamed(files, args.options(threads), labels, plan, val, device).map_err(as_flags)?;
     let stream = crate::stream::LabelledStream::new(
         shards,
         args.format.clone(),
@@ -577,7 +401,7 @@ fn streamed_run(
         run.tokenizer.clone(),
         &run.config.labels,
         args.shuffle_buffer,
-        args.seed,
+        args.options.seed,
     );
     Ok((run, stream))
 }
@@ -593,12 +417,12 @@ mod tests {
         args: Args,
     }
 
-    // Options are declared twice (clap's defaults here, TrainOptions::default() in core, which
-    // the page uses): they must agree, or the CLI and the page train different models.
+    // The flags are core's options (the page sends the same ones): with no flag given they must
+    // be TrainOptions::default(), or the CLI and the page train different models.
     #[test]
     fn the_flags_defaults_are_cores_defaults() {
         let cli =
             Cli::try_parse_from(["savant", "--model", "m", "--train", "t.csv", "--val", "v.csv", "-o", "out"]).unwrap();
-        assert_eq!(cli.args.options(1).unwrap(), TrainOptions::default());
+        assert_eq!(cli.args.options(1), TrainOptions::default());
     }
 }
