@@ -319,7 +319,7 @@ impl savant_core::pretrain::corpus::DocumentSource for Rows {
         Ok(match row {
             None => SourceRow::End,
             Some(None) => SourceRow::Malformed,
-            Some(Some(t)) => SourceRow::Text(t.to_string()),
+            Some(Some(t)) => SourceRow::Fields(vec![t.to_string()]),
         })
     }
     fn rewind(&mut self) -> Result<(), savant_core::Error> {
@@ -370,12 +370,12 @@ fn a_table_in_memory_is_a_corpus_source_pass_after_pass() {
     use savant_core::data::Format;
     use savant_core::pretrain::corpus::{DocumentSource, SourceRow, TableRows};
     let csv = b"id,text\n1,the bank\n2,\n3,a fee\n".to_vec();
-    let mut rows = TableRows::new(csv.clone(), Format::Csv, "corpus.csv", "text").unwrap();
+    let mut rows = TableRows::new(csv.clone(), Format::Csv, "corpus.csv", &["text"]).unwrap();
     let pass = |rows: &mut TableRows| {
         let mut out = Vec::new();
         loop {
             match rows.next_row().unwrap() {
-                SourceRow::Text(t) => out.push(t),
+                SourceRow::Fields(mut f) => out.push(f.remove(0)),
                 SourceRow::Malformed => out.push("<malformed>".into()),
                 SourceRow::End => return out,
             }
@@ -385,6 +385,6 @@ fn a_table_in_memory_is_a_corpus_source_pass_after_pass() {
     assert_eq!(first, ["the bank", "", "a fee"]);
     rows.rewind().unwrap();
     assert_eq!(pass(&mut rows), first);
-    let err = TableRows::new(csv, Format::Csv, "corpus.csv", "body").err().unwrap().to_string();
+    let err = TableRows::new(csv, Format::Csv, "corpus.csv", &["body"]).err().unwrap().to_string();
     assert!(err.contains("corpus.csv") && err.contains("body"), "{err}");
 }

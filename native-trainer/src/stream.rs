@@ -1,9 +1,8 @@
 //! Reading training data as a stream, for `savant pretrain` and `savant train --stream`: shards
-//! matched by globs, CSV/TSV/JSONL, gzip or not, read and tokenised (HF tokenizers' batch
-//! encoding spreads each chunk over every core) by a feeder thread that keeps a few batches
-//! ready, so memory does not grow with the corpus.
+//! matched by globs, CSV/TSV/JSONL, gzip or not, handed as rows to core's streams (which
+//! tokenise, window and shuffle them) on a feeder thread that keeps a few batches ready, so
+//! memory does not grow with the corpus.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -11,9 +10,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use savant_core::data::source::{DocumentSource, SourceRow};
 use savant_core::data::TableReader;
-use savant_core::pretrain::corpus::{Corpus, DocumentSource, ShuffleBuffer, SourceRow};
-use savant_core::tokenize::{Encoded, TextTokenizer};
+use savant_core::pretrain::corpus::Corpus;
+use savant_core::tokenize::Encoded;
+use savant_core::train::stream::LabelledStream;
 
 use crate::io::open;
 
@@ -73,19 +74,20 @@ impl<R: Read> Read for GzipErrors<R> {
     }
 }
 
-/// One text column of shards in name order, a row at a time, as core's corpus reads documents;
-/// each pass starts again at the first shard.
+/// Columns of shards in name order, a row at a time, as core's streams read them (a corpus's
+/// text; a training split's text and label); each pass starts again at the first shard.
 pub struct ShardRows {
     paths: Vec<PathBuf>,
-    text: String,
+    columns: Vec<String>,
     format: Option<String>,
-    reader: Option<(Shard, usize)>,
+    reader: Option<(Shard, Vec<usize>)>,
     next: usize,
 }
 
 impl ShardRows {
-    pub fn new(paths: Vec<PathBuf>, text: &str, format: Option<&str>) -> ShardRows {
-        ShardRows { paths, text: text.into(), format: format.map(Into::into), reader: None, next: 0 }
+    pub fn new(paths: Vec<PathBuf>, columns: &[&str], format: Option<&str>) -> ShardRows {
+        let columns = columns.iter().map(|c| c.to_string()).collect();
+        ShardRows { paths, columns, format: format.map(Into::into), reader: None, next: 0 }
     }
 }
 
@@ -97,17 +99,19 @@ impl DocumentSource for ShardRows {
             if self.reader.is_none() {
                 let Some(path) = self.paths.get(self.next).cloned() else { return Ok(SourceRow::End) };
                 self.next += 1;
-                let (reader, columns) = open_shard(&path, self.format.as_deref(), &[&self.text])?;
-                self.reader = Some((reader, columns[0]));
+                let names: Vec<&str> = self.columns.iter().map(String::as_str).collect();
+                self.reader = Some(open_shard(&path, self.format.as_deref(), &names)?);
             }
-            let (reader, column) = self.reader.as_mut().expect("opened above");
+            let (reader, columns) = self.reader.as_mut().expect("opened above");
             return Ok(match reader.next_row()? {
                 None => {
                     self.reader = None;
                     continue;
                 }
                 Some(Err(_)) => SourceRow::Malformed,
-                Some(Ok(mut row)) => SourceRow::Text(std::mem::take(&mut row.fields[*column])),
+                Some(Ok(mut row)) => {
+                    SourceRow::Fields(columns.iter().map(|&c| std::mem::take(&mut row.fields[c])).collect())
+                }
             });
         }
     }
@@ -179,155 +183,11 @@ impl<S: Source> Feeder<S> {
     }
 }
 
-/// Why rows or documents were not used, with counts (every one is used or counted).
-pub type Skipped = BTreeMap<&'static str, u64>;
-
-/// `savant train --stream`'s training split: labelled rows from shards, tokenised (truncated at
-/// the tokenizer's max length), through a seeded shuffle buffer, endlessly (another pass at the
-/// end of the last shard).
-pub struct LabelledStream {
-    shards: Vec<PathBuf>,
-    format: Option<String>,
-    columns: [String; 2],
-    tokenizer: TextTokenizer,
-    labels: HashMap<String, usize>,
-    buffer: ShuffleBuffer<(Encoded, usize)>,
-    ready: VecDeque<(Encoded, usize)>,
-    /// The open shard and the text and label columns' indices.
-    reader: Option<(Shard, Vec<usize>)>,
-    next_shard: usize,
-    rows_this_pass: u64,
-    pub passes: usize,
-    /// First pass: rows read into training, texts cut at the max length, rows left out.
-    pub rows: u64,
-    pub truncated: u64,
-    pub skipped: Skipped,
-}
-
-/// Rows tokenised at once.
-const CHUNK: usize = 256;
-
-impl LabelledStream {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        shards: Vec<PathBuf>,
-        format: Option<String>,
-        text: &str,
-        label: &str,
-        tokenizer: TextTokenizer,
-        labels: &[String],
-        shuffle_buffer: usize,
-        seed: u64,
-    ) -> LabelledStream {
-        LabelledStream {
-            shards,
-            format,
-            columns: [text.to_string(), label.to_string()],
-            tokenizer,
-            labels: labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect(),
-            buffer: ShuffleBuffer::new(shuffle_buffer, seed),
-            ready: VecDeque::new(),
-            reader: None,
-            next_shard: 0,
-            rows_this_pass: 0,
-            passes: 1,
-            rows: 0,
-            truncated: 0,
-            skipped: Skipped::new(),
-        }
-    }
-
-    /// Every label of the shards' `label` column, sorted: one pass reading that column only.
-    pub fn scan_labels(shards: &[PathBuf], format: Option<&str>, text: &str, label: &str) -> Result<Vec<String>> {
-        let mut seen = std::collections::BTreeSet::new();
-        for path in shards {
-            let (mut reader, columns) = open_shard(path, format, &[text, label])?;
-            while let Some(row) = reader.next_row()? {
-                if let Ok(row) = row {
-                    let label = row.fields[columns[1]].trim();
-                    if !label.is_empty() && !row.fields[columns[0]].trim().is_empty() {
-                        seen.insert(label.to_string());
-                    }
-                }
-            }
-        }
-        Ok(seen.into_iter().collect())
-    }
-
-    fn skip(&mut self, reason: &'static str) {
-        if self.passes == 1 {
-            *self.skipped.entry(reason).or_default() += 1;
-        }
-    }
-
-    /// Up to [`CHUNK`] rows from this pass, `None` at the end of its last shard.
-    fn next_rows(&mut self) -> Result<Option<Vec<(String, usize)>>> {
-        let mut rows = Vec::with_capacity(CHUNK);
-        while rows.len() < CHUNK {
-            if self.reader.is_none() {
-                let Some(path) = self.shards.get(self.next_shard).cloned() else { break };
-                self.next_shard += 1;
-                let columns = [self.columns[0].as_str(), self.columns[1].as_str()];
-                self.reader = Some(open_shard(&path, self.format.as_deref(), &columns)?);
-            }
-            let (reader, columns) = self.reader.as_mut().expect("opened above");
-            let (text, label) = (columns[0], columns[1]);
-            match reader.next_row()? {
-                None => self.reader = None,
-                Some(Err(_)) => self.skip("malformed"),
-                Some(Ok(row)) => {
-                    let (t, l) = (row.fields[text].trim(), row.fields[label].trim());
-                    if t.is_empty() {
-                        self.skip("empty_text");
-                    } else if l.is_empty() {
-                        self.skip("missing_label");
-                    } else if let Some(&id) = self.labels.get(l) {
-                        rows.push((t.to_string(), id));
-                    } else {
-                        self.skip("label_not_in_the_label_set");
-                    }
-                }
-            }
-        }
-        Ok((!rows.is_empty()).then_some(rows))
-    }
-}
-
-impl Source for LabelledStream {
+/// A streamed training split read on the feeder thread.
+impl Source for LabelledStream<ShardRows> {
     type Item = (Encoded, usize);
 
-    /// The next training row, in shuffle order.
     fn next_item(&mut self) -> Result<(Encoded, usize)> {
-        loop {
-            if let Some(row) = self.ready.pop_front() {
-                return Ok(row);
-            }
-            if let Some(rows) = self.next_rows()? {
-                let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
-                let encoded = self.tokenizer.encode_each(&texts)?;
-                self.rows_this_pass += rows.len() as u64;
-                for (e, (_, label)) in encoded.into_iter().zip(rows) {
-                    if self.passes == 1 {
-                        self.rows += 1;
-                        self.truncated += e.truncated as u64;
-                    }
-                    if let Some(out) = self.buffer.push((e, label)) {
-                        self.ready.push_back(out);
-                    }
-                }
-            } else if let Some(row) = self.buffer.pop() {
-                return Ok(row);
-            } else {
-                if self.rows_this_pass == 0 {
-                    bail!(
-                        "the training shards have no usable row (skipped: {})",
-                        self.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
-                    );
-                }
-                self.rows_this_pass = 0;
-                self.passes += 1;
-                self.next_shard = 0;
-            }
-        }
+        self.next_row()
     }
 }

@@ -99,7 +99,7 @@ pub async fn create_pretrainer(
     let files = MemFiles::from_js(&req.model_name, &files).map_err(js_error)?;
     let folder = ModelFolder::open(&files).map_err(js_error)?;
     let chosen = device::choose(&req.backend).await.map_err(js_error)?;
-    let source = TableRows::new(corpus, req.format, "corpus", &req.text_column).map_err(js_error)?;
+    let source = TableRows::new(corpus, req.format, "corpus", &[&req.text_column]).map_err(js_error)?;
     let mut corpus = options.corpus(&folder, source).map_err(js_error)?;
     let identity = json!({ "model": req.model_name });
     let ad = chosen.device.clone().autodiff();

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod redact;
 pub mod report;
 pub mod rng;
+pub mod source;
 pub mod split;
 pub mod text;
 

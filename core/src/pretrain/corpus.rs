@@ -7,75 +7,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::masking::{MaskedBatch, Masking};
 use crate::data::rng::SplitMix64;
+pub use crate::data::source::{DocumentSource, ShuffleBuffer, SourceRow, TableRows};
 use crate::tokenize::{Encoded, TextTokenizer};
-
-/// One row of a corpus source.
-pub enum SourceRow {
-    Text(String),
-    /// A row that could not be read (counted as `malformed` on the first pass).
-    Malformed,
-    /// The end of the pass.
-    End,
-}
-
-/// Where a corpus's rows come from, in the same order every pass.
-pub trait DocumentSource {
-    /// The source's errors; core's own (an unusable corpus) convert into them.
-    type Error: From<crate::Error>;
-    fn next_row(&mut self) -> Result<SourceRow, Self::Error>;
-    /// Starts the next pass at the first row.
-    fn rewind(&mut self) -> Result<(), Self::Error>;
-}
-
-/// A table in memory (CSV/TSV/JSONL bytes: a file the page's user picked) as a corpus source:
-/// its `text` column, row by row, pass after pass.
-pub struct TableRows {
-    bytes: std::sync::Arc<[u8]>,
-    format: crate::data::Format,
-    name: String,
-    text: String,
-    /// The reader of the current pass and the text column's index.
-    reader: Option<(InMemory, usize)>,
-}
-
-type InMemory = crate::data::TableReader<std::io::Cursor<std::sync::Arc<[u8]>>>;
-
-impl TableRows {
-    /// Checks that the table has the `text` column; `name` names it in messages.
-    pub fn new(bytes: Vec<u8>, format: crate::data::Format, name: &str, text: &str) -> crate::Result<TableRows> {
-        let mut rows =
-            TableRows { bytes: bytes.into(), format, name: name.to_string(), text: text.to_string(), reader: None };
-        rows.open()?;
-        Ok(rows)
-    }
-
-    fn open(&mut self) -> crate::Result<()> {
-        let reader = crate::data::TableReader::new(std::io::Cursor::new(self.bytes.clone()), self.format, &self.name)?;
-        let column = reader.column(&self.text)?;
-        self.reader = Some((reader, column));
-        Ok(())
-    }
-}
-
-impl DocumentSource for TableRows {
-    type Error = crate::Error;
-
-    fn next_row(&mut self) -> crate::Result<SourceRow> {
-        let Some((reader, column)) = self.reader.as_mut() else { return Ok(SourceRow::End) };
-        Ok(match reader.next_row()? {
-            None => {
-                self.reader = None;
-                SourceRow::End
-            }
-            Some(Err(_)) => SourceRow::Malformed,
-            Some(Ok(mut row)) => SourceRow::Text(std::mem::take(&mut row.fields[*column])),
-        })
-    }
-
-    fn rewind(&mut self) -> crate::Result<()> {
-        self.open()
-    }
-}
 
 /// What the rows and windows of the first pass were: what was trained on and what was not.
 pub type Skipped = BTreeMap<&'static str, u64>;
@@ -161,8 +94,8 @@ impl<S: DocumentSource> Corpus<S> {
             match self.source.next_row()? {
                 SourceRow::End => break,
                 SourceRow::Malformed => self.count("malformed", 1),
-                SourceRow::Text(t) if t.trim().is_empty() => self.count("empty_text", 1),
-                SourceRow::Text(t) => texts.push(t.trim().to_string()),
+                SourceRow::Fields(f) if f.first().is_none_or(|t| t.trim().is_empty()) => self.count("empty_text", 1),
+                SourceRow::Fields(f) => texts.push(f[0].trim().to_string()),
             }
         }
         Ok((!texts.is_empty()).then_some(texts))
@@ -334,62 +267,6 @@ impl<S: DocumentSource> Corpus<S> {
 pub fn mask_in_batches(masking: &Masking, windows: &[Encoded], batch_size: usize, seed: u64) -> Vec<MaskedBatch> {
     let mut rng = SplitMix64::new(seed);
     windows.chunks(batch_size).map(|chunk| masking.mask(&chunk.iter().collect::<Vec<_>>(), &mut rng)).collect()
-}
-
-/// A bounded shuffle (tf.data's `shuffle(buffer_size)`): items come out in a random order drawn
-/// from a seed while at most `capacity` are held, so a corpus larger than memory is shuffled
-/// locally. The order depends only on the seed and the input order.
-#[derive(Debug, Clone)]
-pub struct ShuffleBuffer<T> {
-    items: Vec<T>,
-    capacity: usize,
-    rng: SplitMix64,
-}
-
-impl<T> ShuffleBuffer<T> {
-    pub fn new(capacity: usize, seed: u64) -> ShuffleBuffer<T> {
-        ShuffleBuffer {
-            items: Vec::with_capacity(capacity.max(1)),
-            capacity: capacity.max(1),
-            rng: SplitMix64::new(seed),
-        }
-    }
-
-    /// Items held at most.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Adds `item`; once the buffer is full, returns a random one of the held items (or `item`).
-    pub fn push(&mut self, item: T) -> Option<T> {
-        if self.items.len() < self.capacity {
-            self.items.push(item);
-            return None;
-        }
-        let i = self.rng.below(self.capacity as u64 + 1) as usize;
-        if i == self.capacity {
-            Some(item)
-        } else {
-            Some(std::mem::replace(&mut self.items[i], item))
-        }
-    }
-
-    /// The next held item at the end of the input, in random order.
-    pub fn pop(&mut self) -> Option<T> {
-        if self.items.is_empty() {
-            return None;
-        }
-        let i = self.rng.below(self.items.len() as u64) as usize;
-        Some(self.items.swap_remove(i))
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
 }
 
 /// A document's tokens (`[CLS] … [SEP]`, untruncated) cut into windows of at most `max_len`

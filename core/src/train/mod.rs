@@ -11,6 +11,7 @@ pub mod schedule;
 pub mod session;
 pub mod setup;
 pub mod step;
+pub mod stream;
 
 pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};

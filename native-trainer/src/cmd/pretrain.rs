@@ -69,7 +69,7 @@ pub fn run(mut args: Args) -> Result<()> {
     let shards = crate::stream::expand(&args.corpus, "--corpus")?;
     let files = DirFiles::new(&args.model)?;
     let folder = ModelFolder::open(&files)?;
-    let source = ShardRows::new(shards.clone(), &args.text, args.format.as_deref());
+    let source = ShardRows::new(shards.clone(), &[&args.text], args.format.as_deref());
     let mut corpus = args.options.corpus(&folder, source).map_err(flags)?;
     let crate::model_dir::Placement { device, name: device_name, parallel, threads, peak, precision } =
         args.place.place(args.options.batch_size)?;

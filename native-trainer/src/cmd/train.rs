@@ -9,12 +9,14 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use savant_core::data::TableReader;
+use savant_core::train::stream::LabelledStream;
 use savant_core::train::{FineTune, LabelledRows, LabelledTexts, StreamPlan, Throughput, TrainEvent, TrainOptions};
 use serde_json::json;
 
 use crate::io::{open, write_atomic, write_json};
 use crate::model_dir::DirFiles;
 use crate::peak::Peak;
+use crate::stream::ShardRows;
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -370,13 +372,14 @@ fn streamed_run(
     val: LabelledRows,
     threads: usize,
     device: &burn::tensor::Device,
-) -> Result<(FineTune, crate::stream::LabelledStream)> {
+) -> Result<(FineTune, LabelledStream<ShardRows>)> {
     let shards = crate::stream::expand(&[args.train.to_string_lossy().into_owned()], "--train")?;
+    let mut rows = ShardRows::new(shards.clone(), &[&args.text, &args.label], args.format.as_deref());
     let labels: Vec<String> = match &args.labels {
         Some(list) => list.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
         None => {
             eprintln!("reading the labels of {} shard(s) (--labels skips this pass)", shards.len());
-            crate::stream::LabelledStream::scan_labels(&shards, args.format.as_deref(), &args.text, &args.label)?
+            LabelledStream::scan_labels(&mut rows)?
         }
     };
     let steps = args.steps.expect("clap requires --steps with --stream");
@@ -393,16 +396,8 @@ fn streamed_run(
     });
     let plan = StreamPlan { steps, eval_every, identity };
     let run = FineTune::new_streamed(files, args.options(threads), labels, plan, val, device).map_err(as_flags)?;
-    let stream = crate::stream::LabelledStream::new(
-        shards,
-        args.format.clone(),
-        &args.text,
-        &args.label,
-        run.tokenizer.clone(),
-        &run.config.labels,
-        args.shuffle_buffer,
-        args.options.seed,
-    );
+    let (labels, seed) = (&run.config.labels, args.options.seed);
+    let stream = LabelledStream::new(rows, run.tokenizer.clone(), labels, args.shuffle_buffer, seed);
     Ok((run, stream))
 }
 
