@@ -67,7 +67,8 @@ pub fn evaluate_file(args: &EvalFile) -> Result<()> {
     let name = args.input.display().to_string();
     let reader = TableReader::new(BufReader::with_capacity(1 << 20, open(&args.input)?), format, &name)?;
     let preds = read_predictions(reader, &args.label)?;
-    let report = evaluate(&preds, &args.options).map_err(|e| anyhow!("{name}: {e}"))?;
+    let flags = |m: &str| crate::flags::message_as_flags(m, &["pos_label"], &[]);
+    let report = evaluate(&preds, &args.options).map_err(|e| anyhow!("{name}: {}", flags(&e)))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
@@ -95,7 +96,7 @@ pub fn evaluate_file(args: &EvalFile) -> Result<()> {
             show(report.log_loss)
         );
         for w in report.warnings.iter().take(10) {
-            eprintln!("  warning: {w}");
+            eprintln!("  warning: {}", flags(w));
         }
     }
     Ok(())

@@ -77,15 +77,35 @@ impl Default for CleanOptions {
 impl CleanOptions {
     pub fn validate(&self) -> Result<()> {
         if !(self.near_threshold > 0.0 && self.near_threshold <= 1.0) {
-            return Err(Error::Option(format!("--near-threshold must be in (0, 1], got {}", self.near_threshold)));
+            return Err(Error::Option(format!("near_threshold must be in (0, 1], got {}", self.near_threshold)));
         }
         if let Some(max) = self.max_chars {
             if max < self.min_chars {
-                return Err(Error::Option(format!("--max-chars ({max}) is below --min-chars ({})", self.min_chars)));
+                return Err(Error::Option(format!("max_chars ({max}) is below min_chars ({})", self.min_chars)));
             }
         }
         Ok(())
     }
+}
+
+/// A label map: a JSON object of label → label, or (`json` false) a CSV of two columns
+/// `from,to` after a header line; `source` names it in messages.
+pub fn parse_label_map(bytes: &[u8], json: bool, source: &str) -> Result<BTreeMap<String, String>> {
+    if json {
+        return serde_json::from_slice(bytes)
+            .map_err(|e| Error::invalid(source, None, format!("expected a JSON object of label → label: {e}")));
+    }
+    let mut map = BTreeMap::new();
+    let mut reader = csv::Reader::from_reader(bytes);
+    for (i, rec) in reader.records().enumerate() {
+        let line = Some(i as u64 + 2);
+        let rec = rec.map_err(|e| Error::invalid(source, line, e.to_string()))?;
+        if rec.len() != 2 {
+            return Err(Error::invalid(source, line, format!("expected two columns (from,to), found {}", rec.len())));
+        }
+        map.insert(rec[0].trim().to_string(), rec[1].trim().to_string());
+    }
+    Ok(map)
 }
 
 /// Whether a (trimmed) value is one of the "missing" tokens.

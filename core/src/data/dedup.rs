@@ -10,12 +10,15 @@ use std::collections::HashMap;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64, xxh3_64_with_seed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum DedupMode {
+    /// Every row on its own.
     None,
     /// The same text after the cleaning rules.
     Exact,
     /// The same text ignoring case, punctuation and whitespace.
+    #[cfg_attr(feature = "cli", value(alias = "normalised"))]
     Normalized,
     /// Estimated Jaccard similarity of word 5-shingles at or above the threshold.
     Near,

@@ -56,6 +56,20 @@ impl PiiType {
         PiiType::Account,
     ];
 
+    /// The types named in `names` (case-insensitive; none named: all of them); an unknown name
+    /// is refused with the known ones.
+    pub fn parse_list(names: &[String]) -> crate::Result<Vec<PiiType>> {
+        if names.is_empty() {
+            return Ok(PiiType::ALL.to_vec());
+        }
+        let known = || PiiType::ALL.map(|t| t.name().to_lowercase()).join(", ");
+        let parse = |t: &String| {
+            PiiType::parse(t)
+                .ok_or_else(|| crate::Error::Option(format!("redact: unknown type '{t}'; known: {}", known())))
+        };
+        names.iter().map(parse).collect()
+    }
+
     /// The upper-case name, which is also the placeholder without its brackets.
     pub fn name(self) -> &'static str {
         match self {

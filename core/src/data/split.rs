@@ -34,17 +34,29 @@ impl Part {
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default)]
 pub struct SplitOptions {
+    /// The label column to stratify on.
+    #[cfg_attr(feature = "cli", arg(long = "label", default_value_t = SplitOptions::default().label_column))]
     pub label_column: String,
-    /// The column whose (near-)duplicates must stay together; `None` picks `text` if present,
-    /// else the column with the longest values in the first 1,000 rows.
+    /// The column whose (near-)duplicates must stay together (default: `text` if present, else
+    /// the column with the longest values in the first 1,000 rows).
+    #[cfg_attr(feature = "cli", arg(long = "text"))]
     pub text_column: Option<String>,
+    /// Fraction for validation.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SplitOptions::default().val))]
     pub val: f64,
+    /// Fraction for test.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SplitOptions::default().test))]
     pub test: f64,
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SplitOptions::default().seed))]
     pub seed: u64,
-    /// How rows are grouped: `near` (default), `normalized`, `exact` or `none`.
+    /// Grouping that never straddles splits.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, ignore_case = true, default_value_t = SplitOptions::default().group_by))]
     pub group_by: DedupMode,
+    /// Jaccard threshold on word 5-shingles for near grouping.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SplitOptions::default().near_threshold))]
     pub near_threshold: f64,
 }
 
@@ -87,6 +99,17 @@ pub struct SplitReport {
     pub warnings: Vec<Warning>,
 }
 
+impl SplitOptions {
+    /// The settings that cannot work, named by field.
+    pub fn check(&self) -> Result<()> {
+        if !(self.val >= 0.0 && self.test >= 0.0 && self.val + self.test < 1.0) {
+            let (val, test) = (self.val, self.test);
+            return Err(Error::Option(format!("val ({val}) and test ({test}) must be ≥ 0 and sum to less than 1")));
+        }
+        Ok(())
+    }
+}
+
 /// Where each data row goes (`None`: dropped), in input order.
 #[derive(Debug, Clone)]
 pub struct SplitPlan {
@@ -96,12 +119,7 @@ pub struct SplitPlan {
 
 /// First pass: reads every row, groups, and assigns groups to parts.
 pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> Result<SplitPlan> {
-    if !(opts.val >= 0.0 && opts.test >= 0.0 && opts.val + opts.test < 1.0) {
-        return Err(Error::Option(format!(
-            "--val ({}) and --test ({}) must be ≥ 0 and sum to less than 1",
-            opts.val, opts.test
-        )));
-    }
+    opts.check()?;
     let source = reader.source_name().to_string();
     let label_col = reader.column(&opts.label_column)?;
 
@@ -118,7 +136,11 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
                 }
             }
             longest_column(reader.header(), &ahead, label_col).ok_or_else(|| {
-                Error::invalid(&source, Some(1), "no column besides the label to group rows by; pass --text")
+                Error::invalid(
+                    &source,
+                    Some(1),
+                    "no column besides the label to group rows by; name one as text_column",
+                )
             })?
         }
     };

@@ -110,14 +110,20 @@ pub fn class_curves(p: &Predictions) -> BTreeMap<String, ClassCurves> {
 }
 
 /// Options of an evaluation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct EvalOptions {
     /// Binary: the positive class (default: the second class in sorted order, as sklearn).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub pos_label: Option<String>,
-    /// Bootstrap resamples for confidence intervals (0 = none) and their seed.
+    /// Bootstrap resamples for 95% confidence intervals (0 = none).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
-    /// Include the curve points in the report.
+    /// Include each class's ROC and precision–recall curve points in the report.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub curves: bool,
 }
 
@@ -132,7 +138,7 @@ pub fn positive_class(classes: &[String], pos_label: Option<&str>) -> Result<usi
         Some(name) => classes
             .iter()
             .position(|c| c == name)
-            .ok_or_else(|| format!("--pos-label '{name}' is not a class (classes: {})", classes.join(", "))),
+            .ok_or_else(|| format!("pos_label '{name}' is not a class (classes: {})", classes.join(", "))),
         None => {
             let mut sorted: Vec<&String> = classes.iter().collect();
             sorted.sort();
@@ -274,7 +280,7 @@ pub fn evaluate(p: &Predictions, opts: &EvalOptions) -> Result<EvalReport, Strin
         }
     }
     if p.k() != 2 && opts.pos_label.is_some() {
-        report.warnings.push("--pos-label only applies to two classes; ignored".into());
+        report.warnings.push("pos_label only applies to two classes; ignored".into());
     }
     if opts.bootstrap > 0 {
         report.confidence_intervals = bootstrap_intervals(p, pos, opts.bootstrap, opts.seed);

@@ -7,7 +7,6 @@ use savant_core::data::redact::PiiType;
 use savant_core::data::{
     apply_fixups, clean_stream, CleanOptions, Cleaner, ConflictPolicy, DedupMode, Report, TableReader,
 };
-use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -134,38 +133,16 @@ impl Args {
         o.label_case_fold = self.label_fold;
         o.label_trim = !self.no_label_trim;
         if let Some(path) = &self.label_map {
-            o.label_map = read_label_map(path)?;
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read label map {}", path.display()))?;
+            let json = path.extension().is_some_and(|e| e == "json");
+            o.label_map = savant_core::data::clean::parse_label_map(&bytes, json, &path.display().to_string())?;
         }
         if self.redact || !self.redact_types.is_empty() {
-            o.redact = if self.redact_types.is_empty() {
-                PiiType::ALL.to_vec()
-            } else {
-                self.redact_types
-                    .iter()
-                    .map(|t| PiiType::parse(t).with_context(|| format!("--redact-types: unknown type '{t}'; known: email, phone, ssn, date, mrn, url, ip, card, iban, zip, account")))
-                    .collect::<Result<_>>()?
-            };
+            o.redact = PiiType::parse_list(&self.redact_types)
+                .map_err(|e| crate::flags::as_flags(e, &["redact"], &[("redact", "--redact-types")]))?;
         }
         Ok(o)
     }
-}
-
-fn read_label_map(path: &Path) -> Result<BTreeMap<String, String>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read label map {}", path.display()))?;
-    if path.extension().is_some_and(|e| e == "json") {
-        return serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: expected a JSON object of label → label", path.display()));
-    }
-    let mut map = BTreeMap::new();
-    let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
-        if rec.len() != 2 {
-            bail!("{}:{}: expected two columns (from,to), found {}", path.display(), i + 2, rec.len());
-        }
-        map.insert(rec[0].trim().to_string(), rec[1].trim().to_string());
-    }
-    Ok(map)
 }
 
 fn input_name(path: &Path) -> String {
@@ -183,7 +160,8 @@ pub fn run(args: Args) -> Result<Report> {
     let reader =
         TableReader::with_max_field(BufReader::with_capacity(1 << 20, file), in_format, &name, args.max_field_bytes)?;
     let label = opts.label_column.clone();
-    let mut cleaner = Cleaner::new(opts, &reader)?;
+    let fields = ["near_threshold", "max_chars", "min_chars"];
+    let mut cleaner = Cleaner::new(opts, &reader).map_err(|e| crate::flags::as_flags(e, &fields, &[]))?;
     let against_text = args.against_text.clone().unwrap_or_else(|| args.text.clone());
     for other in &args.against {
         let fmt = crate::io::format_for(other, None)?;

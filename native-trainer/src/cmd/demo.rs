@@ -83,16 +83,12 @@ pub fn run(args: Args) -> Result<()> {
         let report = clean::run(c)?;
         eprint!("{}", report.summary());
 
+        let mut options = savant_core::data::split::SplitOptions { seed: args.seed, ..Default::default() };
+        (options.label_column, options.text_column) = (got.label.clone(), Some(got.text.clone()));
         let s = split::Args {
             input: dir.join("clean.csv"),
             output: dir.join("splits"),
-            label: got.label.clone(),
-            text: Some(got.text.clone()),
-            val: 0.1,
-            test: 0.1,
-            seed: args.seed,
-            group_by: "near".into(),
-            near_threshold: 0.8,
+            options,
             format: None,
             quiet: true,
         };

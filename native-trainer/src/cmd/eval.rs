@@ -21,18 +21,8 @@ pub struct Args {
     /// Write a self-contained HTML report (plots inline) to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
-    /// Bootstrap resamples for 95% confidence intervals (0 = none).
-    #[arg(long, default_value_t = 0)]
-    pub bootstrap: usize,
-    /// Seed of the bootstrap.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Include each class's ROC and precision–recall curve points in the JSON.
-    #[arg(long)]
-    pub curves: bool,
-    /// Binary: the positive class (default: the second class in sorted order).
-    #[arg(long)]
-    pub pos_label: Option<String>,
+    #[command(flatten)]
+    pub options: EvalOptions,
     /// Input format, when the extension does not say.
     #[arg(long)]
     pub format: Option<String>,
@@ -57,8 +47,7 @@ pub fn run(args: Args) -> Result<()> {
             args.output.as_deref(),
         );
     }
-    let options =
-        EvalOptions { pos_label: args.pos_label, bootstrap: args.bootstrap, seed: args.seed, curves: args.curves };
+    let options = args.options;
     evaluate_file(&EvalFile {
         input: args.input,
         label: args.label,

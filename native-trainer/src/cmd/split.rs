@@ -2,8 +2,7 @@
 
 use crate::io::{open, write_json, AtomicFile};
 use crate::progress;
-use anyhow::{Context, Result};
-use savant_core::data::dedup::DedupMode;
+use anyhow::Result;
 use savant_core::data::split::{plan_split, write_split, Part, SplitOptions, SplitReport};
 use savant_core::data::{TableReader, TableWriter};
 use std::io::{BufReader, BufWriter, Write};
@@ -16,25 +15,8 @@ pub struct Args {
     /// Output folder: train.*, val.*, test.* (the input's format) and split_report.json.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Label column to stratify on.
-    #[arg(long, default_value = "label")]
-    pub label: String,
-    /// Text column whose near-duplicates stay in one split (default: `text`, else the longest column).
-    #[arg(long)]
-    pub text: Option<String>,
-    /// Fraction for validation.
-    #[arg(long, default_value_t = 0.1)]
-    pub val: f64,
-    /// Fraction for test.
-    #[arg(long, default_value_t = 0.1)]
-    pub test: f64,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Grouping that never straddles splits: near, normalized, exact or none.
-    #[arg(long, default_value = "near")]
-    pub group_by: String,
-    #[arg(long, default_value_t = 0.8)]
-    pub near_threshold: f64,
+    #[command(flatten)]
+    pub options: SplitOptions,
     /// Input format, when the extension does not say.
     #[arg(long)]
     pub format: Option<String>,
@@ -45,16 +27,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<SplitReport> {
     let format = crate::io::format_for(&args.input, args.format.as_deref())?;
     let name = args.input.display().to_string();
-    let opts = SplitOptions {
-        label_column: args.label.clone(),
-        text_column: args.text.clone(),
-        val: args.val,
-        test: args.test,
-        seed: args.seed,
-        group_by: DedupMode::parse(&args.group_by)
-            .with_context(|| format!("--group-by must be near, normalized, exact or none, got '{}'", args.group_by))?,
-        near_threshold: args.near_threshold,
-    };
+    let opts = &args.options;
+    opts.check().map_err(flags)?;
     let size = std::fs::metadata(&args.input).ok().map(|m| m.len());
     // Two passes over the file, each with a byte progress bar.
     let reader = |pass: &str| -> Result<_> {
@@ -65,7 +39,7 @@ pub fn run(args: Args) -> Result<SplitReport> {
         let file = bar.wrap_read(open(&args.input)?);
         Ok(TableReader::new(BufReader::with_capacity(1 << 20, file), format, &name)?)
     };
-    let plan = plan_split(reader("split 1/2 (grouping)")?, &opts)?;
+    let plan = plan_split(reader("split 1/2 (grouping)")?, opts).map_err(flags)?;
 
     // The second pass's reader also gives the header the outputs repeat.
     let second = reader("split 2/2 (writing)")?;
@@ -93,6 +67,11 @@ pub fn run(args: Args) -> Result<SplitReport> {
         eprintln!("wrote {}", args.output.display());
     }
     Ok(plan.report)
+}
+
+/// Core's errors with its option fields as flags.
+fn flags(e: savant_core::Error) -> anyhow::Error {
+    crate::flags::options_error::<SplitOptions>(e, &[])
 }
 
 pub fn summary(r: &SplitReport) -> String {
