@@ -5,8 +5,9 @@
 // worker, keeping its data.
 //
 // Training on the CPU uses every core: this worker keeps helper workers (this same file, named
-// "savant-helper", answering the `helper*` commands), each building its own copy of a run, and
-// each step's batch is cut into one part per worker. Helpers get the trainable values with their
+// "savant-helper", answering the `helper*` commands), each building the run's model from the
+// model files and the trainer's part spec (no split read), and each step's batch is cut into
+// one part per worker. Helpers get the trainable values with their
 // part and answer its gradients; the run is the one a single worker would train with the same
 // parts (savant-web's `Trainer.run(onProgress, helpers)`), so they change only its speed. They
 // start with this worker, so their scripts load while the page is online, and they reuse this
@@ -77,13 +78,14 @@ function startPool(n) {
 const pool = isHelper ? [] : startPool(Math.min(self.navigator.hardwareConcurrency || 1, 4) - 1);
 
 // Helpers for a run on the CPU (none on WebGPU: one device), `workers` in all with this one
-// (default: every helper). Each builds its copy of the run; `t` cuts batches into one part each.
-async function helpersFor(t, workers, { files, train, val, request }) {
+// (default: every helper). Each builds the run's model; `t` cuts batches into one part each.
+async function helpersFor(t, workers, files) {
   if (t.info().backend !== "cpu") return null;
   const chosen = pool.slice(0, Math.max((workers ?? pool.length + 1) - 1, 0));
   if (chosen.length === 0) return null;
   try {
-    await Promise.all(chosen.map((h) => h.call("helperInit", { files, train, val, request })));
+    const spec = t.partSpec();
+    await Promise.all(chosen.map((h) => h.call("helperInit", { files, spec })));
   } catch (e) {
     // Not fatal: the run trains in this worker alone, and says so.
     return { count: 0, note: `helper workers not used: ${e.message}` };
@@ -191,7 +193,7 @@ const handlers = {
     trainer?.free();
     trainer = null;
     trainer = await savant.createTrainer(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);
-    const shared = await helpersFor(trainer, workers, { files, train, val, request });
+    const shared = await helpersFor(trainer, workers, files);
     const info = { ...trainer.info(), workers: (shared?.count ?? 0) + 1, workers_note: shared?.note ?? null };
     postMessage({ type: "progress", id, info });
     let last = performance.now();
@@ -208,10 +210,10 @@ const handlers = {
     }
   },
 
-  // Helper side: this worker's copy of the run, and one part of a step.
-  async helperInit({ files, train, val, request }) {
+  // Helper side: this worker's part of the run (its model), and one part of a step.
+  async helperInit({ files, spec }) {
     partHelper?.free();
-    partHelper = await savant.createPartHelper(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);
+    partHelper = await savant.createPartHelper(asBytes(files), spec);
     return true;
   },
 
@@ -263,7 +265,7 @@ const handlers = {
   // Benchmark hook: `steps` optimiser steps of a fresh run, timed here (bench/browser_train.mjs).
   async benchSteps({ files, train, val, request, steps, workers }) {
     const t = await savant.createTrainer(asBytes(files), new Uint8Array(train), new Uint8Array(val), request);
-    const shared = await helpersFor(t, workers, { files, train, val, request });
+    const shared = await helpersFor(t, workers, files);
     const info = { ...t.info(), workers: (shared?.count ?? 0) + 1, workers_note: shared?.note ?? null };
     const times = [];
     const losses = [];

@@ -512,9 +512,21 @@ fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
     assert_eq!(mixed, ensemble.mix(&probs, &texts));
 }
 
-/// Helpers as the page's workers are: each its own run built from the same files and options,
-/// getting every request as JSON.
-struct InProcessHelpers(Vec<std::rc::Rc<std::cell::RefCell<savant_core::train::FineTune>>>, std::cell::Cell<usize>);
+/// Helpers as the page's workers are: each the run's model built from the same files and the
+/// run's part spec (through JSON, as the page sends it), getting every request as JSON.
+struct InProcessHelpers(Vec<std::rc::Rc<std::cell::RefCell<savant_core::train::Trainer>>>, std::cell::Cell<usize>);
+
+impl InProcessHelpers {
+    fn of(files: &FixtureFiles, spec: &savant_core::train::PartSpec, n: usize) -> InProcessHelpers {
+        let spec: savant_core::train::PartSpec = serde_json::from_str(&serde_json::to_string(spec).unwrap()).unwrap();
+        let device = device().autodiff();
+        let make = || savant_core::train::FineTune::part_trainer(files, &spec, &device).expect("a helper");
+        InProcessHelpers(
+            (0..n).map(|_| std::rc::Rc::new(std::cell::RefCell::new(make()))).collect(),
+            Default::default(),
+        )
+    }
+}
 
 impl savant_core::train::PartHelpers<LabelledBatch> for InProcessHelpers {
     fn count(&self) -> usize {
@@ -534,8 +546,8 @@ impl savant_core::train::PartHelpers<LabelledBatch> for InProcessHelpers {
         #[allow(clippy::await_holding_refcell_ref)]
         Box::pin(async move {
             let request: savant_core::train::OwnedPartRequest<LabelledBatch> = serde_json::from_str(&json).unwrap();
-            let mut run = helper.borrow_mut();
-            run.session.trainer.part_reply(&params, &request.as_request()).await
+            let mut trainer = helper.borrow_mut();
+            trainer.part_reply(&params, &request.as_request()).await
         })
     }
 }
@@ -545,7 +557,7 @@ impl savant_core::train::PartHelpers<LabelledBatch> for InProcessHelpers {
 // whose model differs is refused by name.
 #[test]
 fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
-    use savant_core::train::{FineTune, Mode, TrainOptions};
+    use savant_core::train::{ClassWeights, FineTune, Mode, TrainOptions};
     if !on_cpu() {
         // Helpers serve the CPU backend (the page's wasm), where each part's dropout masks come
         // from its own seed; GPU backends draw dropout from the device's generator, whose order
@@ -554,9 +566,10 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
     }
     let files = FixtureFiles(fixture("tiny-cls"));
     let device = device().autodiff();
-    for mode in [Mode::Lora, Mode::Partial] {
+    for (mode, class_weights) in [(Mode::Lora, ClassWeights::None), (Mode::Partial, ClassWeights::Balanced)] {
         let options = TrainOptions {
             mode,
+            class_weights,
             epochs: 1,
             batch_size: 6,
             parts: 3,
@@ -569,8 +582,7 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
         };
         let mut alone = make(&options);
         let mut helped = make(&options);
-        let helper = || std::rc::Rc::new(std::cell::RefCell::new(make(&options)));
-        let helpers = InProcessHelpers(vec![helper(), helper()], Default::default());
+        let helpers = InProcessHelpers::of(&files, &helped.part_spec(), 2);
         let mut steps = 0;
         while !alone.session.finished() {
             let a = pollster::block_on(alone.session.advance(Parts::Here)).expect("a step");
@@ -601,9 +613,9 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
         ..Default::default()
     };
     let mut run = FineTune::new(&files, options.clone(), rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();
-    let other = TrainOptions { lora_r: 4, ..options };
-    let odd = FineTune::new(&files, other, rows("train", 24, 0), rows("val", 9, 24), &device).unwrap();
-    let helpers = InProcessHelpers(vec![std::rc::Rc::new(std::cell::RefCell::new(odd))], Default::default());
+    let mut spec = run.part_spec();
+    spec.options.lora_r = 4;
+    let helpers = InProcessHelpers::of(&files, &spec, 1);
     let err = pollster::block_on(run.session.advance(Parts::Helpers(&helpers))).unwrap_err().to_string();
     assert!(err.contains("helper 1") && err.contains("the helper's model differs"), "{err}");
 }

@@ -192,6 +192,17 @@ struct PreviewRequest {
     rows: usize,
 }
 
+/// The defaults the requests of the trainer and the pretrainer share.
+fn default_model_name() -> String {
+    "model".into()
+}
+fn default_text() -> String {
+    "text".into()
+}
+fn default_backend() -> String {
+    "auto".into()
+}
+
 fn default_rows() -> usize {
     20
 }

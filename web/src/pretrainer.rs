@@ -21,27 +21,17 @@ use crate::{device, to_js};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
-    #[serde(default = "default_model_name")]
+    #[serde(default = "crate::default_model_name")]
     model_name: String,
     format: Format,
-    #[serde(default = "default_text")]
+    #[serde(default = "crate::default_text")]
     text_column: String,
     /// "webgpu", "cpu" or "auto".
-    #[serde(default = "default_backend")]
+    #[serde(default = "crate::default_backend")]
     backend: String,
     /// `savant pretrain`'s settings under their snake_case names.
     #[serde(default)]
     options: PretrainOptions,
-}
-
-fn default_model_name() -> String {
-    "model".into()
-}
-fn default_text() -> String {
-    "text".into()
-}
-fn default_backend() -> String {
-    "auto".into()
 }
 
 #[derive(Serialize)]

@@ -12,7 +12,7 @@ use savant_core::data::{Format, TableReader};
 use savant_core::model::{ModelFiles, ModelFolder};
 use savant_core::train::{
     fit_to_limits, FineTune, LabelledBatch, LabelledRows, OwnedPartRequest, PartFuture, PartHelpers, PartReply,
-    PartRequest, Parts, TrainEvent, TrainOptions,
+    PartRequest, PartSpec, Parts, TrainEvent, TrainOptions,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -67,31 +67,22 @@ impl ModelFiles for MemFiles {
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     /// The model's name in messages and in the adapter's `base_model_name_or_path`.
-    #[serde(default = "default_model_name")]
+    #[serde(default = "crate::default_model_name")]
     model_name: String,
     format: Format,
-    #[serde(default = "default_text")]
+    #[serde(default = "crate::default_text")]
     text_column: String,
     #[serde(default = "default_label")]
     label_column: String,
     /// "webgpu", "cpu" or "auto".
-    #[serde(default = "default_backend")]
+    #[serde(default = "crate::default_backend")]
     backend: String,
     #[serde(default)]
     options: TrainOptions,
 }
 
-fn default_model_name() -> String {
-    "model".into()
-}
-fn default_text() -> String {
-    "text".into()
-}
 fn default_label() -> String {
     "label".into()
-}
-fn default_backend() -> String {
-    "auto".into()
 }
 
 #[derive(Serialize)]
@@ -286,23 +277,24 @@ fn js_message(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// A helper worker's copy of a run: built from the same files, tables and request as the
-/// trainer's (always on the CPU), it computes the parts of steps the trainer sends it.
+/// A helper worker's part of a run: the trainer's model built from the same files (on the CPU)
+/// and its [`Trainer::part_spec`], no split read; it computes the parts of steps the trainer
+/// sends it.
 #[wasm_bindgen]
 pub struct PartHelper {
-    run: Rc<RefCell<FineTune>>,
+    trainer: Rc<RefCell<savant_core::train::Trainer>>,
 }
 
-/// Builds a helper for the trainer `createTrainer(files, train, val, request)` made.
+/// Builds a helper from the model files and the trainer's `partSpec()`.
 #[wasm_bindgen(js_name = createPartHelper)]
-pub async fn create_part_helper(
-    files: js_sys::Object,
-    train: Vec<u8>,
-    val: Vec<u8>,
-    request: JsValue,
-) -> Result<PartHelper, JsValue> {
-    let (run, _, _) = build_run(files, train, val, request, Some("cpu")).await?;
-    Ok(PartHelper { run: Rc::new(RefCell::new(run)) })
+pub async fn create_part_helper(files: js_sys::Object, spec: String) -> Result<PartHelper, JsValue> {
+    crate::install_panic_hook();
+    let (name, spec): (String, PartSpec) =
+        serde_json::from_str(&spec).map_err(|e| js_error(format!("part spec: {e}")))?;
+    let files = MemFiles::from_js(&name, &files).map_err(js_error)?;
+    let chosen = device::choose("cpu").await.map_err(js_error)?;
+    let trainer = FineTune::part_trainer(&files, &spec, &chosen.device.autodiff()).map_err(js_error)?;
+    Ok(PartHelper { trainer: Rc::new(RefCell::new(trainer)) })
 }
 
 #[wasm_bindgen]
@@ -310,12 +302,12 @@ impl PartHelper {
     /// The gradients of one part: `params` and `request` as the trainer's `send` gave them.
     /// Resolves to `{ gradients: Float32Array, present: Uint8Array, loss }`.
     pub fn gradients(&self, params: Vec<f32>, request: String) -> js_sys::Promise {
-        let run = self.run.clone();
+        let trainer = self.trainer.clone();
         future_to_promise(async move {
             let request: OwnedPartRequest<LabelledBatch> =
                 serde_json::from_str(&request).map_err(|e| js_error(format!("part request: {e}")))?;
-            let mut run = run.try_borrow_mut().map_err(|_| busy())?;
-            let reply = run.session.trainer.part_reply(&params, &request.as_request()).await.map_err(js_error)?;
+            let mut trainer = trainer.try_borrow_mut().map_err(|_| busy())?;
+            let reply = trainer.part_reply(&params, &request.as_request()).await.map_err(js_error)?;
             let out = js_sys::Object::new();
             js_sys::Reflect::set(&out, &"gradients".into(), &js_sys::Float32Array::from(reply.gradients.as_slice()))?;
             let present: Vec<u8> = reply.present.iter().map(|&p| p as u8).collect();
@@ -361,6 +353,14 @@ async fn yield_to_event_loop() -> Result<(), JsValue> {
 
 #[wasm_bindgen]
 impl Trainer {
+    /// What a helper worker needs to build its part of this run (`createPartHelper`): the model
+    /// folder's name and core's part spec, as JSON.
+    #[wasm_bindgen(js_name = partSpec)]
+    pub fn part_spec(&self) -> Result<String, JsValue> {
+        let s = self.state.try_borrow().map_err(|_| busy())?;
+        serde_json::to_string(&(&s.files.name, s.run.part_spec())).map_err(js_error)
+    }
+
     /// What the run is: backend (and why not WebGPU), parameter counts, rows, steps.
     pub fn info(&self) -> Result<JsValue, JsValue> {
         to_js(&self.state.borrow().info).map_err(Into::into)

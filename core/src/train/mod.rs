@@ -25,7 +25,7 @@ pub use session::{
     TrainData, TrainEvent,
 };
 pub use setup::{
-    ClassWeights, FineTune, FreezeLayers, FreezeWord, HeadChoice, HeadInit, LabelledRows, Mode, StreamPlan,
+    ClassWeights, FineTune, FreezeLayers, FreezeWord, HeadChoice, HeadInit, LabelledRows, Mode, PartSpec, StreamPlan,
     TrainOptions,
 };
 pub use step::{

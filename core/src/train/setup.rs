@@ -426,6 +426,15 @@ impl std::str::FromStr for FreezeLayers {
     }
 }
 
+/// A run as its helpers see it ([`FineTune::part_spec`]): the options, the classes in order
+/// and the loss's class weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartSpec {
+    pub options: TrainOptions,
+    pub labels: Vec<String>,
+    pub class_weights: Option<Vec<f32>>,
+}
+
 /// A run ready to go: the session to drive, and what it was built from.
 pub struct FineTune {
     pub session: Session,
@@ -695,6 +704,29 @@ impl FineTune {
             baseline,
             ensemble: None,
         })
+    }
+
+    /// What a helper needs to compute parts of this run's steps ([`FineTune::part_trainer`]).
+    pub fn part_spec(&self) -> PartSpec {
+        PartSpec {
+            options: self.options.clone(),
+            labels: self.config.labels.clone(),
+            class_weights: self.session.trainer.loss_options().clone(),
+        }
+    }
+
+    /// A trainer that computes parts of the steps of the run `spec` describes (the page's helper
+    /// workers): the run's model from `files`, its strategy applied on `device`, without reading,
+    /// tokenising or fitting anything; the trainable values come with each part.
+    pub fn part_trainer<F: ModelFiles>(files: &F, spec: &PartSpec, device: &Device) -> Result<Trainer> {
+        let o = &spec.options;
+        let folder = ModelFolder::open(files)?;
+        let strategy = o.strategy(folder.config.num_hidden_layers)?;
+        let config = folder.config.clone().with_labels(spec.labels.clone());
+        let (model, _, _) = base_classifier(files, &folder, config, o.head, o.seed, device, &mut Vec::new())?;
+        let model = prepare(model, &strategy, o.seed, device)?;
+        let schedule = LinearSchedule::new(0.0, 0.0, 1);
+        Ok(Trainer::new(model, OptimConfig::default(), schedule, spec.class_weights.clone(), device))
     }
 
     /// `metrics.json`: savant eval's report of the best epoch on val, and how the run went.

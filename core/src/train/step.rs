@@ -270,6 +270,11 @@ impl<M: Objective> Trainer<M> {
         }
     }
 
+    /// What the loss is weighted by (the classifier's class weights).
+    pub fn loss_options(&self) -> &M::LossOptions {
+        &self.loss_options
+    }
+
     /// Trains with the matmuls in `precision` ([`crate::model::precision`]); the weights and
     /// the optimiser stay f32. f16 scales the loss dynamically ([`LossScale`]), which reads one
     /// value back from the device per step: native only (the page trains in f32).
