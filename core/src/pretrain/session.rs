@@ -3,7 +3,7 @@
 //! held-out perplexity before and after, the log lines, the NaN stop, and checkpoints that
 //! resume to the same weights. The shell owns the clock, the threads and the files.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde_json::{json, Value};
 
 use super::corpus::{mask_in_batches, Corpus, DocumentSource};
@@ -12,10 +12,9 @@ use super::mlm::{load_masked_lm, perplexity, BertForMaskedLm};
 use crate::data::rng::SplitMix64;
 use crate::model::{BertConfig, LoadNotes, ModelFiles, ModelFolder};
 use crate::tokenize::Encoded;
-use crate::train::checkpoint::{identity_differences, params_from_safetensors, params_to_safetensors};
-use crate::train::{
-    batch_training_flops, read_scalar, LinearSchedule, OptimConfig, SessionCheckpoint, Throughput, Trainer,
-};
+use crate::train::checkpoint::{check_identity, params_from_safetensors, params_to_safetensors};
+use crate::train::events::PendingLoss;
+use crate::train::{batch_training_flops, LinearSchedule, OptimConfig, SessionCheckpoint, Throughput, Trainer};
 use crate::{Error, Result};
 
 /// Every setting of a pretraining run, with `savant pretrain`'s defaults.
@@ -140,8 +139,9 @@ struct Saved {
     windows: u64,
     /// The masking generator.
     rng: u64,
-    /// Losses of the steps since the last log line.
-    pending_losses: Vec<f32>,
+    /// The summed loss of the steps since the last log line, and how many.
+    pending_loss: Option<f64>,
+    pending_steps: usize,
     tokens: u64,
     predicted: u64,
     flops: f64,
@@ -162,8 +162,8 @@ pub struct PretrainSession {
     eval: Vec<MaskedBatch>,
     /// What a checkpoint must match to be resumed here.
     identity: Value,
-    /// Losses of the steps since the last log line.
-    pending: Vec<Tensor<1>>,
+    /// The loss of the steps since the last log line.
+    pending: PendingLoss,
     device: Device,
     /// Windows of the stream trained on.
     pub windows: u64,
@@ -206,7 +206,7 @@ impl PretrainSession {
             config: config.clone(),
             masking,
             identity,
-            pending: Vec::new(),
+            pending: PendingLoss::default(),
             device: device.clone(),
             windows: 0,
             tokens: 0,
@@ -322,22 +322,13 @@ impl PretrainSession {
         wait: f64,
         peak_flops: Option<f64>,
     ) -> Result<Option<(f64, Throughput)>> {
-        self.pending.push(loss);
+        self.pending.add(loss);
         let step = self.trainer.step;
         if !step.is_multiple_of(self.options.log_every) && step != self.options.steps {
             return Ok(None);
         }
-        let n = self.pending.len();
-        let sum = std::mem::take(&mut self.pending).into_iter().reduce(|a, b| a + b).expect("this step's loss");
-        let mean = read_scalar(sum).await? / n as f64;
         let lr = self.trainer.schedule.lr(step - 1);
-        if !mean.is_finite() {
-            return Err(Error::invalid(
-                "training",
-                None,
-                format!("the loss became {mean} at step {step} (learning rate {lr:.3e}); lower the learning rate"),
-            ));
-        }
+        let mean = self.pending.take_mean(step, lr).await?;
         let rate = self.throughput(seconds, peak_flops);
         self.log.push(json!({
             "step": step, "loss": mean, "lr": lr, "tokens": self.tokens, "predicted_tokens": self.predicted,
@@ -356,17 +347,15 @@ impl PretrainSession {
 
     /// Everything needed to continue this run at its step (`seconds`, `wait` as in
     /// [`PretrainSession::record`]).
-    pub async fn checkpoint(&self, seconds: f64, wait: f64) -> Result<SessionCheckpoint> {
-        let mut pending_losses = Vec::with_capacity(self.pending.len());
-        for l in &self.pending {
-            pending_losses.push(read_scalar(l.clone()).await? as f32);
-        }
+    pub async fn checkpoint(&mut self, seconds: f64, wait: f64) -> Result<SessionCheckpoint> {
+        let (pending_loss, pending_steps) = self.pending.save(&self.device).await?;
         let saved = Saved {
             identity: self.identity.clone(),
             step: self.trainer.step,
             windows: self.windows,
             rng: self.rng.state(),
-            pending_losses,
+            pending_loss,
+            pending_steps,
             tokens: self.tokens,
             predicted: self.predicted,
             flops: self.flops,
@@ -390,20 +379,13 @@ impl PretrainSession {
         let bad = |m: String| Error::invalid(source, None, m);
         let saved: Saved =
             serde_json::from_str(&checkpoint.state_json).map_err(|e| bad(format!("unreadable state: {e}")))?;
-        if saved.identity != self.identity {
-            let differs = identity_differences(&saved.identity, &self.identity);
-            return Err(bad(format!("the checkpoint belongs to another run: {differs}")));
-        }
+        check_identity(&saved.identity, &self.identity, source)?;
         let model = params_from_safetensors(self.trainer.model().clone(), &checkpoint.model, source)?;
         self.trainer.set_model(model);
         self.trainer.restore_optimizer(checkpoint.optimizer, source)?;
         self.trainer.step = saved.step;
         self.rng = SplitMix64::new(saved.rng);
-        self.pending = saved
-            .pending_losses
-            .iter()
-            .map(|&l| Tensor::from_data(TensorData::new(vec![l], [1]), &self.device))
-            .collect();
+        self.pending = PendingLoss::restore((saved.pending_loss, saved.pending_steps), &self.device);
         (self.tokens, self.predicted, self.flops, self.log) = (saved.tokens, saved.predicted, saved.flops, saved.log);
         (self.windows, self.prior_seconds, self.prior_wait) = (saved.windows, saved.seconds, saved.data_wait_seconds);
         self.perplexity_before = saved.perplexity_before;

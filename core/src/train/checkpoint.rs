@@ -163,6 +163,20 @@ pub fn params_from_safetensors<M: Module>(model: M, bytes: &[u8], source: &str) 
     }
 }
 
+/// Refuses a checkpoint of another run: `saved` is its identity, `ours` this run's (what must
+/// not change between a run and its resumption); `source` names the checkpoint.
+pub fn check_identity(saved: &serde_json::Value, ours: &serde_json::Value, source: &str) -> crate::Result<()> {
+    if saved == ours {
+        return Ok(());
+    }
+    let differs = identity_differences(saved, ours);
+    Err(crate::Error::invalid(
+        source,
+        None,
+        format!("the checkpoint belongs to another run (different data or settings): {differs}"),
+    ))
+}
+
 /// "key: checkpoint A vs now B" for every key of `now` whose value `saved` does not share.
 pub fn identity_differences(saved: &serde_json::Value, now: &serde_json::Value) -> String {
     now.as_object()

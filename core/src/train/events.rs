@@ -169,3 +169,58 @@ mod tests {
         assert_eq!(LogLine::Resume { step: 7 }.json(), r#"{"event":"resume","step":7}"#);
     }
 }
+
+/// The summed loss of the steps since the last logging point, kept on the device (reading it
+/// back is a sync) until one is reached: both run loops' log points and their NaN stop.
+#[derive(Debug, Default)]
+pub struct PendingLoss {
+    sum: Option<burn::tensor::Tensor<1>>,
+    /// Steps summed.
+    pub steps: usize,
+}
+
+impl PendingLoss {
+    pub fn add(&mut self, loss: burn::tensor::Tensor<1>) {
+        self.sum = Some(match self.sum.take() {
+            Some(s) => s + loss,
+            None => loss,
+        });
+        self.steps += 1;
+    }
+
+    /// The mean loss of the steps summed, read back (they are then cleared); a loss that is not
+    /// finite stops the run with what to do (`step`, `lr`: where it happened).
+    pub async fn take_mean(&mut self, step: usize, lr: f64) -> crate::Result<f64> {
+        let n = std::mem::take(&mut self.steps).max(1);
+        let mean = match self.sum.take() {
+            Some(sum) => super::session::read_scalar(sum).await? / n as f64,
+            None => f64::NAN,
+        };
+        if !mean.is_finite() {
+            return Err(crate::Error::invalid(
+                "training",
+                None,
+                format!("the loss became {mean} at step {step} (learning rate {lr:.3e}): training stopped, the last checkpoint is kept; lower the learning rate (lr)"),
+            ));
+        }
+        Ok(mean)
+    }
+
+    /// The sum as a checkpoint holds it (read back, and kept as that exact f32 value, so this
+    /// run goes on as a run resumed from the checkpoint would) and the steps it sums.
+    pub async fn save(&mut self, device: &burn::tensor::Device) -> crate::Result<(Option<f64>, usize)> {
+        let Some(sum) = self.sum.take() else { return Ok((None, self.steps)) };
+        let v = super::session::read_scalar(sum).await?;
+        self.sum = Some(Self::tensor(v, device));
+        Ok((Some(v), self.steps))
+    }
+
+    /// The sum a checkpoint saved ([`PendingLoss::save`]).
+    pub fn restore(saved: (Option<f64>, usize), device: &burn::tensor::Device) -> PendingLoss {
+        PendingLoss { sum: saved.0.map(|v| Self::tensor(v, device)), steps: saved.1 }
+    }
+
+    fn tensor(v: f64, device: &burn::tensor::Device) -> burn::tensor::Tensor<1> {
+        burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(vec![v as f32], [1]), device)
+    }
+}

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::augment::Augment;
 use super::batches::{document_batches, epoch_batches};
+use super::events::PendingLoss;
 use super::flops::batch_training_flops;
 use super::step::{LabelledBatch, Parts, Trainer};
 use crate::data::rng::SplitMix64;
@@ -242,8 +243,7 @@ pub struct Session {
     /// `savant eval`'s report (JSON) of the best epoch.
     pub best_report: Option<serde_json::Value>,
     epoch_batches: Vec<Vec<usize>>,
-    loss_sum: Option<Tensor<1>>,
-    loss_steps: usize,
+    pending: PendingLoss,
     epoch_loss: Vec<f64>,
     tokens_since_log: usize,
     samples_since_log: usize,
@@ -349,8 +349,7 @@ impl Session {
             best: None,
             best_report: None,
             epoch_batches: batches,
-            loss_sum: None,
-            loss_steps: 0,
+            pending: PendingLoss::default(),
             epoch_loss: Vec::new(),
             tokens_since_log: 0,
             samples_since_log: 0,
@@ -482,26 +481,11 @@ impl Session {
         self.device.seed(self.config.seed.wrapping_mul(1_000_003).wrapping_add(self.trainer.step as u64));
         let lr = self.trainer.schedule.lr(self.trainer.step);
         let loss = self.trainer.step(&micro, by).await?;
-        self.loss_sum = Some(match self.loss_sum.take() {
-            Some(s) => s + loss,
-            None => loss,
-        });
-        self.loss_steps += 1;
+        self.pending.add(loss);
         self.progress.batch = end;
         let epoch_done = self.progress.batch >= self.batches_per_epoch();
-        if self.loss_steps >= self.config.log_every.max(1) || epoch_done {
-            let sum = self.loss_sum.take().expect("a loss was added");
-            let mean = read_scalar(sum).await? / self.loss_steps as f64;
-            if !mean.is_finite() {
-                return Err(Error::invalid(
-                    "training",
-                    None,
-                    format!(
-                        "the loss became {mean} at step {} (learning rate {lr:.3e}): training stopped, the last checkpoint is kept; lower the learning rate (lr)",
-                        self.trainer.step
-                    ),
-                ));
-            }
+        if self.pending.steps >= self.config.log_every.max(1) || epoch_done {
+            let mean = self.pending.take_mean(self.trainer.step, lr).await?;
             self.epoch_loss.push(mean);
             events.push(TrainEvent::Step {
                 epoch: self.progress.epoch,
@@ -513,7 +497,6 @@ impl Session {
                 samples: std::mem::take(&mut self.samples_since_log),
                 flops: std::mem::take(&mut self.flops_since_log),
             });
-            self.loss_steps = 0;
         }
         Ok(events)
     }
@@ -779,22 +762,13 @@ impl Session {
 
     /// Everything needed to continue this run. Reads go through `into_data_async`.
     pub async fn checkpoint(&mut self) -> Result<SessionCheckpoint> {
-        let pending_loss = match self.loss_sum.take() {
-            Some(t) => {
-                let v = read_scalar(t).await?;
-                // Put it back as the exact f32 value read, so this run continues as a resumed one.
-                self.loss_sum =
-                    Some(Tensor::from_data(burn::tensor::TensorData::new(vec![v as f32], [1]), &self.device));
-                Some(v)
-            }
-            None => None,
-        };
+        let (pending_loss, loss_steps) = self.pending.save(&self.device).await?;
         let state = SavedState {
             identity: self.identity(),
             step: self.trainer.step,
             progress: self.progress.clone(),
             pending_loss,
-            loss_steps: self.loss_steps,
+            loss_steps,
             epoch_loss: self.epoch_loss.clone(),
             tokens_since_log: self.tokens_since_log,
             best_report: self.best_report.clone(),
@@ -817,13 +791,7 @@ impl Session {
         let bad = |m: String| Error::invalid(source, None, m);
         let state: SavedState =
             serde_json::from_str(&checkpoint.state_json).map_err(|e| bad(format!("unreadable state: {e}")))?;
-        let ours = self.identity();
-        if state.identity != ours {
-            return Err(bad(format!(
-                "the checkpoint belongs to another run (different data or settings): {}",
-                super::checkpoint::identity_differences(&state.identity, &ours)
-            )));
-        }
+        super::checkpoint::check_identity(&state.identity, &self.identity(), source)?;
         let model =
             super::checkpoint::params_from_safetensors(self.trainer.model().clone(), &checkpoint.model, source)?;
         self.trainer.set_model(model);
@@ -834,10 +802,7 @@ impl Session {
         };
         self.trainer.step = state.step;
         self.progress = state.progress;
-        self.loss_sum = state
-            .pending_loss
-            .map(|v| Tensor::from_data(burn::tensor::TensorData::new(vec![v as f32], [1]), &self.device));
-        self.loss_steps = state.loss_steps;
+        self.pending = PendingLoss::restore((state.pending_loss, state.loss_steps), &self.device);
         self.epoch_loss = state.epoch_loss;
         self.tokens_since_log = state.tokens_since_log;
         self.best_report = state.best_report;

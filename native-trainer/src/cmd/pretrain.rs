@@ -128,7 +128,7 @@ pub fn run(mut args: Args) -> Result<()> {
         (prior_seconds + start.elapsed().as_secs_f64(), prior_wait + feeder.waited.as_secs_f64())
     };
     // The run as it stands, to OUT/checkpoints (periodically, and before stopping on bad input).
-    let write_checkpoint = |run: &PretrainSession, feeder: &Feeder<Corpus<ShardRows>>| -> Result<()> {
+    let write_checkpoint = |run: &mut PretrainSession, feeder: &Feeder<Corpus<ShardRows>>| -> Result<()> {
         let (seconds, wait) = clock(feeder);
         let c = pollster::block_on(run.checkpoint(seconds, wait))?;
         crate::checkpoints::write_checkpoint(&c, &checkpoints, run.trainer.step, None)
@@ -141,7 +141,7 @@ pub fn run(mut args: Args) -> Result<()> {
                 Ok(window) => texts.push(window),
                 Err(e) if args.checkpoint_every.is_some() && step > first_step => {
                     // The steps so far are good: keep them for --resume once the shard is fixed.
-                    write_checkpoint(&run, &feeder)?;
+                    write_checkpoint(&mut run, &feeder)?;
                     let at = checkpoints.display();
                     bail!("{e:#}\n(a checkpoint of step {} is in {at}: fix the input and --resume)", step - 1);
                 }
@@ -159,7 +159,7 @@ pub fn run(mut args: Args) -> Result<()> {
         }
         bar.inc(1);
         if args.checkpoint_every.is_some_and(|n| step % n == 0) && step < steps {
-            write_checkpoint(&run, &feeder)?;
+            write_checkpoint(&mut run, &feeder)?;
         }
     }
     bar.finish_and_clear();
