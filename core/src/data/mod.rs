@@ -4,6 +4,7 @@ pub mod clean;
 pub mod dedup;
 pub mod format;
 pub mod ingest;
+pub mod labels;
 pub mod redact;
 pub mod report;
 pub mod rng;

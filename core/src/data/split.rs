@@ -58,6 +58,10 @@ pub struct SplitOptions {
     /// Jaccard threshold on word 5-shingles for near grouping.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = SplitOptions::default().near_threshold))]
     pub near_threshold: f64,
+    /// Multi-label data: the label column holds each row's labels joined by this (or a JSON
+    /// array); the splits are then made by iterative stratification over the label sets.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub label_sep: Option<String>,
 }
 
 impl Default for SplitOptions {
@@ -70,6 +74,7 @@ impl Default for SplitOptions {
             seed: 0,
             group_by: DedupMode::Near,
             near_threshold: 0.8,
+            label_sep: None,
         }
     }
 }
@@ -97,6 +102,11 @@ pub struct SplitReport {
     pub rows_in_multi_row_groups: u64,
     pub splits: BTreeMap<String, PartReport>,
     pub warnings: Vec<Warning>,
+    /// Multi-label data: the separator, and the rows kept that have two labels or more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_sep: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_with_several_labels: Option<u64>,
 }
 
 impl SplitOptions {
@@ -105,6 +115,9 @@ impl SplitOptions {
         if !(self.val >= 0.0 && self.test >= 0.0 && self.val + self.test < 1.0) {
             let (val, test) = (self.val, self.test);
             return Err(Error::Option(format!("val ({val}) and test ({test}) must be ≥ 0 and sum to less than 1")));
+        }
+        if self.label_sep.as_deref() == Some("") {
+            return Err(Error::Option("label_sep must not be empty".into()));
         }
         Ok(())
     }
@@ -159,10 +172,13 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
     let mut index = DedupIndex::new(opts.group_by, opts.near_threshold);
     let mut labels: BTreeMap<String, u32> = BTreeMap::new();
     let mut label_names: Vec<String> = Vec::new();
-    // Per data row: (group, label) or None when dropped.
-    let mut rows: Vec<Option<(GroupId, u32)>> = Vec::new();
+    // Per data row: (group, its labels) or None when dropped.
+    let mut rows: Vec<Option<(GroupId, Vec<u32>)>> = Vec::new();
+    // Per group: its first row's label (single-label), or its rows per label (multi-label).
     let mut group_label: Vec<u32> = Vec::new();
+    let mut group_labels: Vec<BTreeMap<u32, u64>> = Vec::new();
     let mut group_size: Vec<u64> = Vec::new();
+    report.label_sep = opts.label_sep.clone();
 
     let mut ahead = ahead.into_iter();
     loop {
@@ -186,42 +202,115 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
                 continue;
             }
         };
-        let label = row.fields[label_col].trim();
-        if label.is_empty() {
+        let set = match &opts.label_sep {
+            Some(sep) => super::labels::label_set(&row.fields[label_col], sep),
+            None => {
+                Some(row.fields[label_col].trim()).filter(|l| !l.is_empty()).map(str::to_string).into_iter().collect()
+            }
+        };
+        if set.is_empty() {
             *report.dropped.entry("missing_label".into()).or_insert(0) += 1;
             rows.push(None);
             continue;
         }
-        let label_id = match labels.get(label) {
-            Some(&id) => id,
-            None => {
-                let id = label_names.len() as u32;
-                labels.insert(label.to_string(), id);
-                label_names.push(label.to_string());
-                id
-            }
-        };
+        let ids: Vec<u32> = set
+            .into_iter()
+            .map(|label| match labels.get(&label) {
+                Some(&id) => id,
+                None => {
+                    let id = label_names.len() as u32;
+                    labels.insert(label.clone(), id);
+                    label_names.push(label);
+                    id
+                }
+            })
+            .collect();
         let (group, dup) = index.observe(&row.fields[text_col]);
         if dup {
             group_size[group as usize] += 1;
         } else {
-            group_label.push(label_id);
+            group_label.push(ids[0]);
+            group_labels.push(BTreeMap::new());
             group_size.push(1);
         }
-        rows.push(Some((group, label_id)));
+        for &l in &ids {
+            *group_labels[group as usize].entry(l).or_insert(0) += 1;
+        }
+        rows.push(Some((group, ids)));
     }
     if report.rows_in == 0 {
         return Err(Error::NoRows(Location { source, line: None }));
     }
 
-    // Deal groups out label by label (labels in sorted order, groups in a seeded shuffle).
     let mut rng = SplitMix64::new(opts.seed);
+    let group_part = match opts.label_sep {
+        Some(_) => {
+            let groups: Vec<(u64, Vec<(u32, u64)>)> = group_labels
+                .iter()
+                .zip(&group_size)
+                .map(|(l, &n)| (n, l.iter().map(|(&l, &c)| (l, c)).collect()))
+                .collect();
+            for (name, &l) in &labels {
+                let n: u64 = group_labels.iter().filter_map(|g| g.get(&l)).sum();
+                if n == 1 && report.warnings.len() < MAX_WARNINGS {
+                    report.warnings.push(Warning {
+                        line: None,
+                        message: format!("label '{name}' is on one row only: it lands in one split"),
+                    });
+                }
+            }
+            let fractions = [1.0 - opts.val - opts.test, opts.val, opts.test];
+            iterative_stratification(&groups, label_names.len(), fractions, &mut rng)
+        }
+        None => deal_by_label(&labels, &group_label, &group_size, opts, &mut rng, &mut report),
+    };
+    for p in Part::ALL {
+        report.splits.insert(p.name().to_string(), PartReport::default());
+    }
+    let mut assignment = Vec::with_capacity(rows.len());
+    let mut several = 0;
+    for r in rows {
+        let part = r.map(|(g, ids)| {
+            let part = group_part[g as usize];
+            let pr = report.splits.get_mut(part.name()).expect("all parts present");
+            pr.rows += 1;
+            for l in &ids {
+                *pr.label_counts.entry(label_names[*l as usize].clone()).or_insert(0) += 1;
+            }
+            several += (ids.len() > 1) as u64;
+            part
+        });
+        assignment.push(part);
+    }
+    if opts.label_sep.is_some() {
+        report.rows_with_several_labels = Some(several);
+    }
+    for &size in &group_size {
+        if size > 1 {
+            report.multi_row_groups += 1;
+            report.rows_in_multi_row_groups += size;
+        }
+    }
+    report.rows_out = report.splits.values().map(|p| p.rows).sum();
+    Ok(SplitPlan { assignment, report })
+}
+
+/// Single-label data: groups dealt out label by label (labels in sorted order, groups in a
+/// seeded shuffle), each to the part furthest below its target for that label.
+fn deal_by_label(
+    labels: &BTreeMap<String, u32>,
+    group_label: &[u32],
+    group_size: &[u64],
+    opts: &SplitOptions,
+    rng: &mut SplitMix64,
+    report: &mut SplitReport,
+) -> Vec<Part> {
     let mut group_part: Vec<Part> = vec![Part::Train; group_label.len()];
-    let mut by_label: Vec<Vec<GroupId>> = vec![Vec::new(); label_names.len()];
+    let mut by_label: Vec<Vec<GroupId>> = vec![Vec::new(); labels.len()];
     for (g, &l) in group_label.iter().enumerate() {
         by_label[l as usize].push(g as GroupId);
     }
-    for (name, &l) in &labels {
+    for (name, &l) in labels {
         let groups = &mut by_label[l as usize];
         rng.shuffle(groups);
         let n: u64 = groups.iter().map(|&g| group_size[g as usize]).sum();
@@ -243,29 +332,83 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
             group_part[g as usize] = Part::ALL[p];
         }
     }
+    group_part
+}
 
-    for p in Part::ALL {
-        report.splits.insert(p.name().to_string(), PartReport::default());
-    }
-    let mut assignment = Vec::with_capacity(rows.len());
-    for r in rows {
-        let part = r.map(|(g, l)| {
-            let part = group_part[g as usize];
-            let pr = report.splits.get_mut(part.name()).expect("all parts present");
-            pr.rows += 1;
-            *pr.label_counts.entry(label_names[l as usize].clone()).or_insert(0) += 1;
-            part
-        });
-        assignment.push(part);
-    }
-    for &size in &group_size {
-        if size > 1 {
-            report.multi_row_groups += 1;
-            report.rows_in_multi_row_groups += size;
+/// Multi-label data: iterative stratification (Sechidis, Tsoumakas & Vlahavas, "On the
+/// stratification of multi-label data", ECML PKDD 2011 — scikit-multilearn's
+/// `IterativeStratification` of order 1) of groups of rows, `groups[g]` = (rows, rows per label).
+/// The label with the fewest rows still to place goes first; each of its groups (in a seeded
+/// shuffle) goes to the part that most wants rows of that label, ties to the part that wants
+/// the most rows, then to the seeded draw; each part's wants are its `fractions` of the rows.
+fn iterative_stratification(
+    groups: &[(u64, Vec<(u32, u64)>)],
+    n_labels: usize,
+    fractions: [f64; 3],
+    rng: &mut SplitMix64,
+) -> Vec<Part> {
+    let mut label_rows = vec![0u64; n_labels];
+    let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); n_labels];
+    for (g, (_, labels)) in groups.iter().enumerate() {
+        for &(l, c) in labels {
+            label_rows[l as usize] += c;
+            by_label[l as usize].push(g);
         }
     }
-    report.rows_out = report.splits.values().map(|p| p.rows).sum();
-    Ok(SplitPlan { assignment, report })
+    let total: u64 = groups.iter().map(|(n, _)| n).sum();
+    let mut wants = Wants {
+        rows: fractions.map(|r| r * total as f64),
+        label: label_rows.iter().map(|&n| fractions.map(|r| r * n as f64)).collect(),
+        left: label_rows,
+        part: vec![None; groups.len()],
+    };
+    for list in &mut by_label {
+        rng.shuffle(list);
+    }
+    while let Some(l) = (0..n_labels).filter(|&l| wants.left[l] > 0).min_by_key(|&l| (wants.left[l], l)) {
+        for &g in &by_label[l] {
+            if wants.part[g].is_none() {
+                let p = wants.choose(|w, p| (w.label[l][p], w.rows[p]), rng);
+                wants.place(g, &groups[g], p);
+            }
+        }
+    }
+    // Groups without a label (none reach here today: rows without one are dropped).
+    for (g, group) in groups.iter().enumerate() {
+        if wants.part[g].is_none() {
+            let p = wants.choose(|w, p| (w.rows[p], 0.0), rng);
+            wants.place(g, group, p);
+        }
+    }
+    wants.part.into_iter().map(|p| p.expect("every group placed")).collect()
+}
+
+/// What each part still wants during [`iterative_stratification`]: rows, rows of each label;
+/// the rows of each label still to place, and where each group went.
+struct Wants {
+    rows: [f64; 3],
+    label: Vec<[f64; 3]>,
+    left: Vec<u64>,
+    part: Vec<Option<Part>>,
+}
+
+impl Wants {
+    fn place(&mut self, g: usize, (rows, labels): &(u64, Vec<(u32, u64)>), p: usize) {
+        self.part[g] = Some(Part::ALL[p]);
+        for &(l, c) in labels {
+            self.label[l as usize][p] -= c as f64;
+            self.left[l as usize] -= c;
+        }
+        self.rows[p] -= *rows as f64;
+    }
+
+    /// The part wanting most by `key`; exact ties go to the seeded draw.
+    fn choose(&self, key: impl Fn(&Wants, usize) -> (f64, f64), rng: &mut SplitMix64) -> usize {
+        let keys: Vec<(f64, f64)> = (0..3).map(|p| key(self, p)).collect();
+        let best = keys.iter().copied().fold((f64::NEG_INFINITY, f64::NEG_INFINITY), |a, b| if b > a { b } else { a });
+        let tied: Vec<usize> = (0..3).filter(|&p| keys[p] == best).collect();
+        tied[rng.below(tied.len() as u64) as usize]
+    }
 }
 
 /// The column (other than the label) with the longest mean value length in `rows`.
@@ -340,6 +483,52 @@ mod tests {
 
     fn plan(bytes: &[u8], opts: &SplitOptions) -> SplitPlan {
         plan_split(TableReader::new(bytes, Format::Csv, "t.csv").unwrap(), opts).unwrap()
+    }
+
+    // Multi-label rows: iterative stratification keeps every label's rows in each split within
+    // one row of that split's share of them, seeded; rows without a label are dropped and counted.
+    #[test]
+    fn label_sets_are_split_by_iterative_stratification() {
+        let mut rng = SplitMix64::new(3);
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for i in 0..400 {
+            // Skewed label frequencies and co-occurrence: a in most rows, f rare.
+            let set: Vec<&str> = names
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| rng.below(100) < [60, 35, 25, 15, 8, 3][*j])
+                .map(|(_, n)| *n)
+                .collect();
+            rows.push((format!("row {i} text"), set.join("|")));
+        }
+        rows.push(("no label here".into(), String::new()));
+        let refs: Vec<(&str, &str)> = rows.iter().map(|(t, l)| (t.as_str(), l.as_str())).collect();
+        let bytes = csv(&refs);
+        let opts = SplitOptions {
+            seed: 5,
+            group_by: DedupMode::None,
+            val: 0.15,
+            test: 0.15,
+            label_sep: Some("|".into()),
+            ..Default::default()
+        };
+        let p = plan(&bytes, &opts);
+        let empty = rows.iter().filter(|(_, l)| l.is_empty()).count() as u64;
+        assert_eq!(p.report.dropped.get("missing_label").copied(), Some(empty));
+        assert_eq!(p.report.rows_out, 401 - empty);
+        let several = rows.iter().filter(|(_, l)| l.contains('|')).count() as u64;
+        assert_eq!(p.report.rows_with_several_labels, Some(several));
+        for name in names {
+            let n: u64 = p.report.splits.values().map(|s| s.label_counts.get(name).copied().unwrap_or(0)).sum();
+            for (part, share) in [("train", 0.7), ("val", 0.15), ("test", 0.15)] {
+                let got = p.report.splits[part].label_counts.get(name).copied().unwrap_or(0) as f64;
+                let target = share * n as f64;
+                assert!((got - target).abs() <= 1.0, "label {name}: {part} has {got} of {n} rows, target {target:.1}");
+            }
+        }
+        assert_eq!(p.assignment, plan(&bytes, &opts).assignment);
+        assert_ne!(p.assignment, plan(&bytes, &SplitOptions { seed: 6, ..opts.clone() }).assignment);
     }
 
     #[test]
