@@ -74,6 +74,11 @@ async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     data.try_into_vec::<f32>().map_err(|e| Error::invalid("device", None, format!("reading results: {e:?}")))
 }
 
+/// Element-wise logistic sigmoid of logits: a multi-label head's probabilities.
+pub fn sigmoid(logits: &[f32]) -> Vec<f32> {
+    logits.iter().map(|&x| (1.0 / (1.0 + (-(x as f64)).exp())) as f32).collect()
+}
+
 /// Row-wise softmax of `[rows, width]` logits, computed in f64 (what `torch.softmax` gives in f32
 /// to within an ulp).
 pub fn softmax_rows(logits: &[f32], width: usize) -> Vec<f32> {

@@ -69,7 +69,7 @@ fn task(t: &Tiny) -> LabelledBatch {
         labels.push(l);
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    LabelledBatch { tokens: t.tokenizer.encode_batch(&refs).unwrap(), labels, doc: Vec::new() }
+    LabelledBatch { tokens: t.tokenizer.encode_batch(&refs).unwrap(), labels, doc: Vec::new(), targets: Vec::new() }
 }
 
 /// Every float parameter by its module path.
@@ -377,7 +377,7 @@ fn three_training_steps_match_pytorch_adamw() {
     let labels: Vec<usize> = fx["labels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
     let weights: Vec<f32> =
         fx["class_weights"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-    let batch = LabelledBatch { tokens, labels, doc: Vec::new() };
+    let batch = LabelledBatch { tokens, labels, doc: Vec::new(), targets: Vec::new() };
 
     let ad = device().autodiff();
     let model = without_dropout(load(&t, &ad));
@@ -498,7 +498,7 @@ fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
     // metrics.json, the exported files and the predictions asked for it.
     assert!(pollster::block_on(run.predict_windows(&texts, 2, true)).is_err(), "no average before it is chosen");
     assert!(!exported.contains_key(savant_core::baseline::Ensemble::FILE));
-    pollster::block_on(run.choose_ensemble()).unwrap();
+    pollster::block_on(run.choose_on_val()).unwrap();
     let (ensemble, f1) = run.ensemble.clone().expect("the run fitted the baseline");
     let metrics = run.metrics_json().unwrap();
     assert_eq!(
@@ -648,6 +648,7 @@ fn two_devices_with_half_a_batch_each_take_the_one_device_step() {
             tokens: t.tokenizer.encode_batch(&refs).unwrap(),
             labels: batch.labels[rows].to_vec(),
             doc: Vec::new(),
+            targets: Vec::new(),
         }
     };
     let halves = [half(0..6), half(6..12)];
@@ -1122,7 +1123,7 @@ fn mean_pooled_documents_backpropagate_into_every_window() {
         prepare(without_dropout(with_fresh_head(&t, Some(Pooling::Mean), &ad)), &Strategy::Full, 1, &ad).unwrap();
     let windows = ["charge fee interest", "fraud card refund", "loan rate bank"];
     let tokens = t.tokenizer.encode_batch(&windows).unwrap();
-    let batch = LabelledBatch { tokens: tokens.clone(), labels: vec![1], doc: vec![0, 0, 0] };
+    let batch = LabelledBatch { tokens: tokens.clone(), labels: vec![1], doc: vec![0, 0, 0], targets: Vec::new() };
     assert_eq!(<BertClassifier as Objective>::items(&batch), 1, "the loss averages over documents");
     let grads = model.loss(&batch, &None, &ad).backward();
     let g = model.bert.embeddings.word.weight.val().grad(&grads).unwrap();
@@ -1158,4 +1159,36 @@ fn mean_pooled_documents_backpropagate_into_every_window() {
         alone.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
     );
     assert!(max_diff(&doc, &alone) <= 1e-5, "{doc:?} vs {alone:?}");
+}
+
+// Multi-label loss: PyTorch's BCEWithLogitsLoss as its documentation writes it,
+// ℓ = (1 − y)·x + (1 + (p − 1)·y)·(ln(1 + e^−|x|) + max(−x, 0)), mean over rows × labels, in
+// f64 — with and without pos_weight, for logits up to ±40 where the naive form overflows.
+#[test]
+fn bce_with_logits_is_pytorchs() {
+    use savant_core::train::step::bce_with_logits;
+    let logits = [0.0f32, 2.5, -1.25, 40.0, -40.0, 0.3, -7.0, 1e-3];
+    let targets = [1.0f32, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0];
+    let pos_weight = [2.0f32, 0.5, 1.0, 3.0];
+    let reference = |p: Option<&[f32]>| {
+        let total: f64 = logits
+            .iter()
+            .zip(&targets)
+            .enumerate()
+            .map(|(i, (&x, &y))| {
+                let (x, y) = (x as f64, y as f64);
+                let p = p.map_or(1.0, |p| p[i % 4] as f64);
+                (1.0 - y) * x + (1.0 + (p - 1.0) * y) * ((-x.abs()).exp().ln_1p() + (-x).max(0.0))
+            })
+            .sum();
+        total / logits.len() as f64
+    };
+    let d = device();
+    let t = burn::tensor::Tensor::<2>::from_data(burn::tensor::TensorData::new(logits.to_vec(), [2, 4]), &d);
+    for p in [None, Some(&pos_weight[..])] {
+        let got =
+            pollster::block_on(savant_core::train::read_scalar(bce_with_logits(t.clone(), &targets, p, &d))).unwrap();
+        let want = reference(p);
+        assert!((got - want).abs() < 1e-6 * want.abs().max(1.0), "pos_weight {p:?}: {got} vs PyTorch's {want}");
+    }
 }

@@ -292,7 +292,8 @@ pub fn load_with_adapter(
         .ok_or_else(|| anyhow!("{}: missing; it holds the fine-tuned labels (id2label)", name("config.json")))?;
     // The fine-tuned labels and what the head reads (`classifier_pooling`).
     let fine_tuned = BertConfig::from_json(&labels_config, &name("config.json"))?;
-    let mut config = base_config.clone().with_labels(fine_tuned.labels);
+    let multi = fine_tuned.multi_label();
+    let mut config = base_config.clone().with_labels(fine_tuned.labels).with_multi_label(multi);
     config.classifier_pooling = fine_tuned.classifier_pooling;
     let mut checkpoint = ModelFolder::checkpoint(base)?;
     let (bert, _) = load_encoder(base_config, &mut checkpoint, device)?;

@@ -10,6 +10,7 @@ mod clean;
 mod eval;
 mod fetch;
 mod ingest;
+mod multilabel;
 mod predict;
 mod pretrain;
 mod probe;

@@ -182,9 +182,10 @@ async fn build_run(
         options.max_len = Some(fit.max_len);
         fitted = fit.note;
     }
+    let sep = options.label_sep.clone();
     let read = |bytes: &[u8], name: &str| -> Result<LabelledRows, JsValue> {
         let reader = TableReader::new(bytes, req.format, name).map_err(js_error)?;
-        LabelledRows::read(reader, &req.text_column, &req.label_column).map_err(js_error)
+        LabelledRows::read_with(reader, &req.text_column, &req.label_column, sep.as_deref()).map_err(js_error)
     };
     let train = read(&train, "train")?;
     let val = read(&val, "val")?;
@@ -438,7 +439,7 @@ impl Trainer {
             let mut s = state.try_borrow_mut().map_err(|_| busy())?;
             let step = s.run.session.trainer.step;
             if s.ensemble_step != Some(step) && s.run.session.best_report.is_some() {
-                s.run.choose_ensemble().await.map_err(js_error)?;
+                s.run.choose_on_val().await.map_err(js_error)?;
                 s.ensemble_step = Some(step);
             }
             let model = s.run.session.best_model();

@@ -323,7 +323,7 @@ mod tests {
             source: source.into(),
             texts: pairs.iter().map(|p| p.0.to_string()).collect(),
             labels: pairs.iter().map(|p| p.1.to_string()).collect(),
-            skipped: Vec::new(),
+            ..LabelledRows::default()
         }
     }
 

@@ -31,6 +31,9 @@ impl Activation {
     }
 }
 
+/// HF's `problem_type` of a multi-label classifier.
+pub const MULTI_LABEL: &str = "multi_label_classification";
+
 /// What Savant reads from `config.json`. Field names follow HF's `BertConfig`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BertConfig {
@@ -188,6 +191,22 @@ impl BertConfig {
     /// Replaces the class names (a fine-tuned head), as `id2label`/`label2id` on save.
     pub fn with_labels(mut self, labels: Vec<String>) -> BertConfig {
         self.labels = labels;
+        self
+    }
+
+    /// Whether the head is a multi-label one (`problem_type: "multi_label_classification"`,
+    /// HF's marker for sigmoid + binary cross-entropy).
+    pub fn multi_label(&self) -> bool {
+        self.raw.get("problem_type").and_then(Value::as_str) == Some(MULTI_LABEL)
+    }
+
+    /// Marks the head multi-label or not, as `problem_type` on save.
+    pub fn with_multi_label(mut self, multi: bool) -> BertConfig {
+        match multi {
+            true => _ = self.raw.insert("problem_type".into(), Value::String(MULTI_LABEL.into())),
+            false if self.multi_label() => _ = self.raw.remove("problem_type"),
+            false => {}
+        }
         self
     }
 

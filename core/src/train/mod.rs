@@ -12,6 +12,7 @@ pub mod session;
 pub mod setup;
 pub mod step;
 pub mod stream;
+pub mod thresholds;
 
 pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};

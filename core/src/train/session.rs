@@ -15,6 +15,7 @@ use crate::data::rng::SplitMix64;
 use crate::infer::{argmax_rows, classify, head_features, softmax_rows};
 use crate::long::{aggregate, Aggregate};
 use crate::metrics::input::Predictions;
+use crate::metrics::multilabel::LabelSets;
 use crate::metrics::report::{evaluate, EvalOptions, EvalReport};
 use crate::model::{BertClassifier, BertConfig};
 use crate::probe::{macro_f1, ChosenProbe, LinearProbe};
@@ -30,6 +31,11 @@ pub struct LabelledTexts {
     /// The document of each row when rows are windows (empty: each row is a document).
     /// Validation scores documents: their windows' logits aggregated ([`RunConfig::aggregate`]).
     pub doc: Vec<usize>,
+    /// Multi-label rows: `[rows, classes]` 0/1 targets (`labels` then holds zeros); empty for
+    /// one class per row.
+    pub targets: Vec<f32>,
+    /// The classes of a multi-label row's targets (0 when single-label).
+    pub classes: usize,
 }
 
 impl LabelledTexts {
@@ -74,7 +80,14 @@ impl LabelledTexts {
             tokens: TokenBatch::from_encoded(&items, pad_id),
             labels: rows.iter().map(|&i| self.labels[i]).collect(),
             doc: Vec::new(),
+            targets: self.targets_of(rows),
         }
+    }
+
+    /// The multi-label targets of `rows` (empty when single-label).
+    fn targets_of(&self, rows: &[usize]) -> Vec<f32> {
+        let k = self.classes;
+        rows.iter().flat_map(|&i| self.targets.get(i * k..(i + 1) * k).unwrap_or_default()).copied().collect()
     }
 
     /// `rows` (whole documents' windows) as one batch that classifies their documents: each
@@ -135,6 +148,7 @@ impl LabelledTexts {
             tokens: TokenBatch::from_encoded(&refs, pad_id),
             labels: rows.iter().map(|&i| self.labels[i]).collect(),
             doc: Vec::new(),
+            targets: self.targets_of(rows),
         }
     }
 
@@ -503,7 +517,7 @@ impl Session {
 
     async fn end_epoch(&mut self) -> Result<TrainEvent> {
         let model = self.trainer.eval_model();
-        let report = self.evaluate(&model).await?;
+        let report = self.validate(&model).await?;
         let epoch = self.progress.epoch;
         let (value, improved) = self.record(model, &report, Some(epoch))?;
         if !improved && self.config.patience.is_some_and(|p| self.progress.epochs_without_improvement >= p) {
@@ -525,7 +539,7 @@ impl Session {
     fn record(
         &mut self,
         model: BertClassifier,
-        report: &EvalReport,
+        report: &serde_json::Value,
         epoch: Option<usize>,
     ) -> Result<(Option<f64>, bool)> {
         let value = metric_value(report, &self.config.metric)?;
@@ -540,7 +554,7 @@ impl Session {
             self.progress.best_epoch = epoch;
             self.progress.epochs_without_improvement = 0;
             self.best = Some(model);
-            self.best_report = Some(serde_json::to_value(report).expect("reports serialise"));
+            self.best_report = Some(report.clone());
         } else {
             self.progress.epochs_without_improvement += 1;
         }
@@ -625,6 +639,7 @@ impl Session {
         self.trainer.set_model(model);
         let predictions = Predictions { classes: self.model_config.labels.clone(), y_true: val_y, scores };
         let report = evaluate(&predictions, &EvalOptions::default()).map_err(|m| Error::invalid("val", None, m))?;
+        let report = serde_json::to_value(&report).expect("reports serialise");
         let (value, _) = self.record(self.trainer.eval_model(), &report, None)?;
         self.progress.probe_pending = false;
         self.progress.probe_metric = value;
@@ -632,6 +647,38 @@ impl Session {
         let c = chosen.c;
         self.probe_fit = Some(chosen);
         Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value, c: Some(c) })
+    }
+
+    /// The report the run selects on: `savant eval`'s of `model` on the validation split, or
+    /// for multi-label rows `savant eval --multi-label`'s at thresholds of 0.5.
+    pub async fn validate(&self, model: &BertClassifier) -> Result<serde_json::Value> {
+        let report = match self.val.targets.is_empty() {
+            true => serde_json::to_value(self.evaluate(model).await?),
+            false => {
+                serde_json::to_value(crate::metrics::multilabel::evaluate(&self.val_label_sets(model, &[]).await?))
+            }
+        };
+        Ok(report.expect("reports serialise"))
+    }
+
+    /// Multi-label rows: `model`'s probabilities (sigmoid) for the validation rows with their
+    /// label sets, predicted at `thresholds` (one per class; empty: 0.5 each).
+    pub async fn val_label_sets(&self, model: &BertClassifier, thresholds: &[f64]) -> Result<LabelSets> {
+        let k = self.model_config.labels.len();
+        let device = self.device.clone().without_autodiff();
+        let mut scores = Vec::with_capacity(self.val.len() * k);
+        let order: Vec<usize> = (0..self.val.len()).collect();
+        for rows in order.chunks((self.config.batch_size * 2).max(32)) {
+            let batch = self.val.batch(rows, self.pad_id);
+            let logits = classify(model, &self.model_config, &batch.tokens, &device).await?;
+            scores.extend(logits.iter().map(|&x| 1.0 / (1.0 + (-(x as f64)).exp())));
+        }
+        let at = |j: usize| thresholds.get(j % k.max(1)).copied().unwrap_or(0.5);
+        let y_pred = scores.iter().enumerate().map(|(j, &p)| p >= at(j)).collect();
+        let y_true = self.val.targets.iter().map(|&t| t > 0.5).collect();
+        let predicted_by = if thresholds.is_empty() { "probability >= 0.5" } else { "tuned thresholds" };
+        let labels = self.model_config.labels.clone();
+        Ok(LabelSets { labels, y_true, scores, y_pred, predicted_by, warnings: Vec::new() })
     }
 
     /// `savant eval`'s report of `model` on the validation split.
@@ -675,9 +722,8 @@ impl Session {
 }
 
 /// The value of `metric` in `report` (`None` when the data leave it undefined).
-pub fn metric_value(report: &EvalReport, metric: &str) -> Result<Option<f64>> {
-    let v = serde_json::to_value(report).expect("reports serialise");
-    match v.get(metric) {
+pub fn metric_value(report: &serde_json::Value, metric: &str) -> Result<Option<f64>> {
+    match report.get(metric) {
         Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
         Some(serde_json::Value::Null) => Ok(None),
         _ => Err(Error::invalid(

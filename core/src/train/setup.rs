@@ -7,6 +7,7 @@ use std::io::Read;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use super::thresholds::{self, ThresholdChoice, Thresholds};
 use super::{Augment, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, RunConfig, Session, TrainData, Trainer};
 use crate::data::TableReader;
 use crate::finetune::peft::write_adapter;
@@ -184,6 +185,16 @@ pub struct TrainOptions {
     /// on whole texts (`batch_size` windows a batch); in prediction it equals mean-logits.
     #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = TrainOptions::default().aggregate))]
     pub aggregate: Aggregate,
+    /// Multi-label rows: the label column holds each row's labels joined by this (or a JSON
+    /// array); the head trains with sigmoid + binary cross-entropy (HF's
+    /// `multi_label_classification`) and a label applies when its probability reaches its
+    /// threshold.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub label_sep: Option<String>,
+    /// Multi-label: the thresholds, chosen on val to maximise the F1 of `metric` — `global` (one
+    /// for every label) or `per-label` — or a probability for every label.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().thresholds))]
+    pub thresholds: ThresholdChoice,
 }
 
 impl Default for TrainOptions {
@@ -221,6 +232,8 @@ impl Default for TrainOptions {
             stride: None,
             max_windows: None,
             aggregate: Aggregate::MeanLogits,
+            label_sep: None,
+            thresholds: ThresholdChoice::default(),
         }
     }
 }
@@ -316,6 +329,15 @@ impl TrainOptions {
         if !(self.warmup >= 0.0 && self.weight_decay >= 0.0 && self.max_grad_norm >= 0.0) {
             return Err(Error::Option("warmup, weight_decay and max_grad_norm must not be negative".into()));
         }
+        if self.label_sep.as_deref() == Some("") {
+            return Err(Error::Option("label_sep must not be empty".into()));
+        }
+        if self.label_sep.is_some() && self.long == LongMode::Windows {
+            return Err(Error::Option(
+                "label_sep (multi-label) and long windows are not supported together yet (long head-tail or truncate are)"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -326,7 +348,10 @@ pub struct LabelledRows {
     /// The split's name in messages (a file name).
     pub source: String,
     pub texts: Vec<String>,
+    /// Each row's label (multi-label rows: its set joined by the separator).
     pub labels: Vec<String>,
+    /// Multi-label rows: each row's label set (empty when read one label per row).
+    pub sets: Vec<Vec<String>>,
     /// One line per row left out: where and why.
     pub skipped: Vec<String>,
 }
@@ -334,20 +359,37 @@ pub struct LabelledRows {
 impl LabelledRows {
     /// Reads the `text` and `label` columns; rows with an empty text or label, and malformed
     /// rows, are left out and counted.
-    pub fn read<R: Read>(mut reader: TableReader<R>, text: &str, label: &str) -> Result<LabelledRows> {
+    pub fn read<R: Read>(reader: TableReader<R>, text: &str, label: &str) -> Result<LabelledRows> {
+        LabelledRows::read_with(reader, text, label, None)
+    }
+
+    /// [`LabelledRows::read`]; with `sep`, each label cell is a set of labels
+    /// ([`crate::data::labels::label_set`]) and a row whose set is empty is left out.
+    pub fn read_with<R: Read>(
+        mut reader: TableReader<R>,
+        text: &str,
+        label: &str,
+        sep: Option<&str>,
+    ) -> Result<LabelledRows> {
         let name = reader.source_name().to_string();
         let (t, l) = (reader.column(text)?, reader.column(label)?);
         let mut rows = LabelledRows { source: name.clone(), ..LabelledRows::default() };
         while let Some(row) = reader.next_row()? {
             match row {
                 Ok(row) => {
-                    let label = row.fields[l].trim();
+                    let set = sep.map(|sep| crate::data::labels::label_set(&row.fields[l], sep));
+                    let label = match (&set, sep) {
+                        (Some(set), Some(sep)) => set.join(sep),
+                        _ => row.fields[l].trim().to_string(),
+                    };
                     if label.is_empty() {
-                        rows.skipped.push(format!("{name} line {}: empty label", row.line));
+                        let what = if sep.is_some() { "empty label set" } else { "empty label" };
+                        rows.skipped.push(format!("{name} line {}: {what}", row.line));
                     } else if row.fields[t].trim().is_empty() {
                         rows.skipped.push(format!("{name} line {}: empty text", row.line));
                     } else {
-                        rows.labels.push(label.to_string());
+                        rows.labels.push(label);
+                        rows.sets.extend(set);
                         rows.texts.push(row.fields[t].clone());
                     }
                 }
@@ -467,6 +509,9 @@ pub struct FineTune {
     /// The best model averaged with the baseline, and that average's val macro-F1, once
     /// [`FineTune::choose_ensemble`] has run.
     pub ensemble: Option<(crate::baseline::Ensemble, f64)>,
+    /// Multi-label: the thresholds chosen on val ([`FineTune::choose_on_val`]) and the val report
+    /// at them.
+    pub thresholds: Option<(Thresholds, serde_json::Value)>,
 }
 
 /// A streamed run's length: `steps` optimiser steps, validated every `eval_every` of them (the
@@ -513,6 +558,9 @@ impl FineTune {
         if names.len() != labels.len() || labels.len() < 2 {
             return Err(Error::Option(format!("the label set must name two classes or more, each once: {labels:?}")));
         }
+        if options.label_sep.is_some() {
+            return Err(Error::Option("label_sep (multi-label) is not supported with a streamed split yet".into()));
+        }
         if options.long != LongMode::Truncate {
             return Err(Error::Option(format!(
                 "long {}: a streamed split's texts are cut at max_len (windows and head-tail need the training rows in memory)",
@@ -544,7 +592,15 @@ impl FineTune {
         val: LabelledRows,
         device: &Device,
     ) -> Result<FineTune> {
-        let labels = LabelSet::from_labels(train.labels.iter().map(String::as_str), &train.source)?;
+        if options.label_sep.is_some() == train.sets.is_empty() || train.sets.is_empty() != val.sets.is_empty() {
+            return Err(Error::Option(
+                "label_sep (multi-label) and how the splits were read disagree: read both with the separator".into(),
+            ));
+        }
+        let labels = match train.sets.is_empty() {
+            true => LabelSet::from_labels(train.labels.iter().map(String::as_str), &train.source)?,
+            false => LabelSet::from_labels(train.sets.iter().flatten().map(String::as_str), &train.source)?,
+        };
         FineTune::build(files, options, labels, Some(train), None, val, device)
     }
 
@@ -583,14 +639,28 @@ impl FineTune {
             Augment { delete: options.augment_delete, swap: options.augment_swap, mask: options.augment_mask, mask_id };
 
         // A metric that is not a key of the report fails now, not after the first epoch.
-        super::metric_value(&every_key_report(&labels.names), &options.metric)?;
+        let multi = options.label_sep.is_some();
+        super::metric_value(&every_key_report(&labels.names, multi), &options.metric)?;
         if val.texts.is_empty() {
             return Err(Error::invalid(&val.source, None, "the validation split has no usable rows"));
         }
-        let val_ids = labels.ids(val.labels.iter().map(String::as_str), &val.source)?;
+        let k = labels.len();
+        // Each row's class ids, or with label sets its `[rows, k]` 0/1 targets (ids then 0).
+        let targets = |rows: &LabelledRows| -> Result<(Vec<usize>, Vec<f32>)> {
+            if !multi {
+                return Ok((labels.ids(rows.labels.iter().map(String::as_str), &rows.source)?, Vec::new()));
+            }
+            let mut targets = vec![0.0; rows.sets.len() * k];
+            for (i, set) in rows.sets.iter().enumerate() {
+                for j in labels.ids(set.iter().map(String::as_str), &rows.source)? {
+                    targets[i * k + j] = 1.0;
+                }
+            }
+            Ok((vec![0; rows.sets.len()], targets))
+        };
         let long = options.long_text();
         let mut windows = WindowCounts::default();
-        let mut encode = |texts: &[String], ids: Vec<usize>| -> Result<LabelledTexts> {
+        let mut encode = |texts: &[String], (ids, targets): (Vec<usize>, Vec<f32>)| -> Result<LabelledTexts> {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let docs = folder.tokenizer.encode_docs(&refs, &long)?;
             windows.add(&docs);
@@ -599,21 +669,30 @@ impl FineTune {
                 labels: docs.doc.iter().map(|&d| ids[d]).collect(),
                 doc: if windowed { docs.doc } else { Vec::new() },
                 encoded: docs.windows,
+                targets,
+                classes: if multi { k } else { 0 },
             })
         };
         let train_texts = match &train {
-            Some(train) => encode(&train.texts, labels.ids(train.labels.iter().map(String::as_str), &train.source)?)?,
+            Some(train) => encode(&train.texts, targets(train)?)?,
             None => LabelledTexts::default(),
         };
-        let val_texts = encode(&val.texts, val_ids)?;
+        let val_texts = encode(&val.texts, targets(&val)?)?;
         let truncated = windows.truncated;
 
-        let config = folder.config.clone().with_labels(labels.names.clone());
+        let config = folder.config.clone().with_labels(labels.names.clone()).with_multi_label(multi);
         let mut notes = Vec::new();
         let (model, config, kept) =
             base_classifier(files, &folder, config, options.head, options.seed, device, &mut notes)?;
         let head_init = match options.head_init {
             _ if kept => "kept",
+            HeadInit::Probe if multi => {
+                notes.push(
+                    "multi-label rows: the head starts at random (the linear-probe start fits one class per row)"
+                        .into(),
+                );
+                "random"
+            }
             HeadInit::Probe if stream.is_some() => {
                 notes.push("a streamed split is not held in memory: the head starts at random (a probe-initialised head needs the training rows)".into());
                 "random"
@@ -626,6 +705,13 @@ impl FineTune {
 
         let class_weights = match options.class_weights {
             ClassWeights::None => None,
+            // Multi-label: each label's pos_weight, negatives over positives (PyTorch's
+            // BCEWithLogitsLoss(pos_weight=...)).
+            ClassWeights::Balanced if multi => {
+                let n = train_texts.len() as f32;
+                let positives = (0..k).map(|j| train_texts.targets.iter().skip(j).step_by(k).sum::<f32>());
+                Some(positives.map(|p| (n - p) / p.max(1.0)).collect())
+            }
             ClassWeights::Balanced => {
                 let mut counts = vec![0usize; labels.len()];
                 for &l in &train_texts.labels {
@@ -672,6 +758,10 @@ impl FineTune {
         let session = Session::new(trainer, run_config, data, val_texts, config.clone(), pad_id, device)?;
         // A comparison, not the run: a baseline that cannot be fitted is said, not fatal.
         let baseline = match &train {
+            Some(_) if options.baseline && multi => {
+                notes.push("multi-label rows: no TF-IDF baseline to compare with yet".into());
+                None
+            }
             Some(train) if options.baseline => {
                 match crate::baseline::Baseline::fit_rows(train, &val, &Default::default()) {
                     Ok(fit) => Some(fit),
@@ -703,6 +793,7 @@ impl FineTune {
             head_init,
             baseline,
             ensemble: None,
+            thresholds: None,
         })
     }
 
@@ -765,17 +856,45 @@ impl FineTune {
             ("baseline_vocabulary", serde_json::json!(self.baseline.as_ref().map(|b| b.baseline.vocabulary_size()))),
             ("ensemble_weight", serde_json::json!(self.ensemble.as_ref().map(|(e, _)| e.weight))),
             ("ensemble_val_f1_macro", serde_json::json!(self.ensemble.as_ref().map(|(_, f1)| f1))),
+            ("label_sep", serde_json::json!(self.options.label_sep)),
+            ("thresholds", serde_json::json!(self.thresholds.as_ref().map(|(t, _)| &t.thresholds))),
+            ("val_at_thresholds", serde_json::json!(self.thresholds.as_ref().map(|(_, r)| r))),
         ] {
             obj.insert(k.into(), v);
         }
         Ok(metrics)
     }
 
+    /// What is chosen on the validation split once training is over, for `metrics_json`,
+    /// `result_files` and `predict` to find: the multi-label thresholds ([`FineTune::thresholds`])
+    /// and the average with the TF-IDF baseline ([`FineTune::ensemble`]).
+    pub async fn choose_on_val(&mut self) -> Result<()> {
+        self.choose_thresholds().await?;
+        self.choose_ensemble().await
+    }
+
+    /// Multi-label: the thresholds `thresholds` asks for, tuned on the best model's validation
+    /// probabilities, and the val report at them.
+    async fn choose_thresholds(&mut self) -> Result<()> {
+        self.thresholds = None;
+        let Some(sep) = self.options.label_sep.clone() else { return Ok(()) };
+        let model = self.session.best_model();
+        let sets = self.session.val_label_sets(&model, &[]).await?;
+        let k = self.config.labels.len();
+        let chosen = thresholds::tune(&sets.y_true, &sets.scores, k, self.options.thresholds, &self.options.metric);
+        let at = self.session.val_label_sets(&model, &chosen).await?;
+        let report = serde_json::to_value(crate::metrics::multilabel::evaluate(&at)).expect("reports serialise");
+        let labels = self.config.labels.clone();
+        let saved =
+            Thresholds { labels, thresholds: chosen, label_sep: sep, chosen: self.options.thresholds.to_string() };
+        self.thresholds = Some((saved, report));
+        Ok(())
+    }
+
     /// Averages the best model with the TF-IDF baseline ([`crate::baseline::Ensemble`]), its
-    /// weight chosen on the validation split's macro-F1, into [`FineTune::ensemble`] — where
-    /// `metrics_json`, `result_files` and `predict` find it. Nothing without a baseline (or one
-    /// whose classes or rows are not the run's). Run it once training is over.
-    pub async fn choose_ensemble(&mut self) -> Result<()> {
+    /// weight chosen on the validation split's macro-F1, into [`FineTune::ensemble`]. Nothing
+    /// without a baseline (or one whose classes or rows are not the run's).
+    async fn choose_ensemble(&mut self) -> Result<()> {
         self.ensemble = None;
         let Some(fit) = &self.baseline else { return Ok(()) };
         if fit.baseline.classes() != self.config.labels.as_slice() {
@@ -822,6 +941,11 @@ impl FineTune {
         if let Some((e, _)) = &self.ensemble {
             files.push((crate::baseline::Ensemble::FILE.to_string(), e.to_json()));
         }
+        if let Some((t, _)) = &self.thresholds {
+            // Beside the weights predict loads: the adapter's folder, or the model's.
+            let dir = if files.iter().any(|(name, _)| name.starts_with("adapter/")) { "adapter" } else { "model" };
+            files.push((format!("{dir}/{}", Thresholds::FILE), t.to_json()));
+        }
         Ok(files)
     }
 
@@ -863,8 +987,12 @@ impl FineTune {
         )?;
         let out = TextModel::Classifier(&model).run_batches(&self.config, &batches, &device).await?;
         let k = self.config.labels.len();
-        let windows = out.windows.map(|w| WindowOutputs { values: softmax_rows(&w.values, k), ..w });
-        let probs = softmax_rows(&out.values, k);
+        let probabilities = |v: &[f32]| match self.config.multi_label() {
+            true => crate::infer::sigmoid(v),
+            false => softmax_rows(v, k),
+        };
+        let windows = out.windows.map(|w| WindowOutputs { values: probabilities(&w.values), ..w });
+        let probs = probabilities(&out.values);
         Ok((
             match mixer {
                 Some(e) => e.mix(&probs, texts),
@@ -989,14 +1117,26 @@ fn base_classifier<F: ModelFiles>(
 }
 
 /// A report with every key, to check a metric name before training starts.
-fn every_key_report(classes: &[String]) -> crate::metrics::report::EvalReport {
+fn every_key_report(classes: &[String], multi: bool) -> serde_json::Value {
     let k = classes.len();
+    if multi {
+        let sets = crate::metrics::multilabel::LabelSets {
+            labels: classes.to_vec(),
+            y_true: (0..2 * k).map(|i| i % 2 == 0).collect(),
+            scores: (0..2 * k).map(|i| (i % 2) as f64).collect(),
+            y_pred: (0..2 * k).map(|i| i % 2 == 1).collect(),
+            predicted_by: "",
+            warnings: Vec::new(),
+        };
+        return serde_json::to_value(crate::metrics::multilabel::evaluate(&sets)).expect("reports serialise");
+    }
     let p = crate::metrics::input::Predictions {
         classes: classes.to_vec(),
         y_true: (0..k).collect(),
         scores: (0..k * k).map(|i| if i % (k + 1) == 0 { 1.0 } else { 0.0 }).collect(),
     };
-    crate::metrics::report::evaluate(&p, &Default::default()).expect("a well-formed report")
+    serde_json::to_value(crate::metrics::report::evaluate(&p, &Default::default()).expect("a well-formed report"))
+        .expect("reports serialise")
 }
 
 #[cfg(test)]

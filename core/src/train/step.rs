@@ -59,6 +59,10 @@ pub struct LabelledBatch {
     /// classified).
     #[serde(default)]
     pub doc: Vec<usize>,
+    /// Multi-label rows: `[rows, labels]` 0/1 targets (sigmoid + binary cross-entropy); empty:
+    /// one class per row (`labels`, softmax + cross-entropy).
+    #[serde(default)]
+    pub targets: Vec<f32>,
 }
 
 /// What the training step trains: a model, its batches and its loss. The step itself (parts,
@@ -93,7 +97,11 @@ impl Objective for BertClassifier {
             true => self.forward(&input),
             false => self.forward_documents(&input, &batch.doc, batch.labels.len(), device),
         };
-        cross_entropy(logits, &batch.labels, class_weights.as_deref(), device)
+        match batch.targets.is_empty() {
+            true => cross_entropy(logits, &batch.labels, class_weights.as_deref(), device),
+            // Multi-label: the weights are each label's pos_weight.
+            false => bce_with_logits(logits, &batch.targets, class_weights.as_deref(), device),
+        }
     }
 
     fn head_ids(&self) -> Vec<ParamId> {
@@ -559,6 +567,25 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize], weights: Option<&[f32]
             (nll * w).sum() / total as f64
         }
     }
+}
+
+/// PyTorch's `BCEWithLogitsLoss(pos_weight=...)`, the mean over rows × labels: what HF's
+/// `BertForSequenceClassification` trains with when `problem_type` is
+/// `multi_label_classification`. `targets`: `[rows, labels]` 0/1; `pos_weight`: each label's
+/// weight on its positive term. Stable for any logit: log σ(x) = −softplus(−x) and
+/// log(1 − σ(x)) = −softplus(x), softplus(x) = max(x, 0) + ln(1 + e^−|x|).
+pub fn bce_with_logits(logits: Tensor<2>, targets: &[f32], pos_weight: Option<&[f32]>, device: &Device) -> Tensor<1> {
+    let [rows, k] = logits.dims();
+    let y = Tensor::<2>::from_data(TensorData::new(targets.to_vec(), [rows, k]), device);
+    let softplus = |x: Tensor<2>| x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p();
+    let (positive, negative) = (softplus(logits.clone().neg()), softplus(logits));
+    let positive = match pos_weight {
+        None => y.clone() * positive,
+        Some(w) => {
+            y.clone() * positive * Tensor::<1>::from_data(TensorData::new(w.to_vec(), [k]), device).reshape([1, k])
+        }
+    };
+    (positive + (y.neg() + 1.0) * negative).mean()
 }
 
 /// Every parameter's gradients from every device of `multi`, summed by burn, on `device`.

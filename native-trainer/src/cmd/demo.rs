@@ -194,6 +194,7 @@ impl Rows {
             source: source.into(),
             texts: rows.iter().map(|(t, _)| t.clone()).collect(),
             labels: rows.iter().map(|(_, l)| l.clone()).collect(),
+            sets: Vec::new(),
             skipped: Vec::new(),
         }
     }

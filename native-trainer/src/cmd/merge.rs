@@ -34,6 +34,13 @@ pub fn run(args: Args) -> Result<()> {
     // The length the adapter was trained at (savant train writes it), else the base's.
     let max_len = savant_core::model::max_seq_length(&DirFiles::new(&args.adapter)?)?.or(folder.max_seq_length);
     crate::model_dir::save_model_folder(&merged, &config, &files, max_len, &args.output)?;
+    // A multi-label adapter's thresholds go with it.
+    let thresholds = args.adapter.join(savant_core::train::thresholds::Thresholds::FILE);
+    if thresholds.is_file() {
+        let bytes = std::fs::read(&thresholds)?;
+        let to = args.output.join(savant_core::train::thresholds::Thresholds::FILE);
+        crate::io::write_atomic(&to, |w| Ok(w.write_all(&bytes)?))?;
+    }
     eprintln!(
         "{}: {} merged into {} ({} labels); load it with --model like any model folder",
         args.output.display(),

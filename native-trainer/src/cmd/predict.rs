@@ -1,6 +1,7 @@
 //! `savant predict`: a sequence classifier over a text column → the input columns plus `pred`,
-//! `prob_<label>` (softmax) and, with `--logits`, `logit_<label>`, in `id2label` order —
-//! the file `savant eval` reads.
+//! `prob_<label>` (softmax; a multi-label head's sigmoid, `pred` then the labels over their
+//! thresholds joined by the separator) and, with `--logits`, `logit_<label>`, in `id2label`
+//! order — the file `savant eval` (`--multi-label`) reads.
 
 use crate::io::write_atomic;
 use crate::model_dir::load_with_adapter;
@@ -8,9 +9,10 @@ use crate::progress::bytes_bar;
 use crate::text_input::{chunk_rows, in_parallel, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows};
 use anyhow::{bail, Result};
 use savant_core::data::TableWriter;
-use savant_core::infer::{argmax_rows, softmax_rows, TextBatches, TextModel};
+use savant_core::infer::{argmax_rows, sigmoid, softmax_rows, TextBatches, TextModel};
 use savant_core::long::LongMode;
 use savant_core::model::{load_classifier, ModelFolder};
+use savant_core::train::thresholds::Thresholds;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -66,6 +68,22 @@ pub fn run(args: Args) -> Result<RunReport> {
     };
     let labels = s.folder.config.labels.clone();
     let ensemble = args.ensemble.as_deref().map(|path| crate::model_dir::read_ensemble(path, &labels)).transpose()?;
+    // A multi-label head: sigmoid probabilities, `pred` the set over its thresholds.
+    let thresholds = match s.folder.config.multi_label() {
+        true => Some(read_thresholds(args.adapter.as_deref().unwrap_or(&args.model.model), &labels)?),
+        false => None,
+    };
+    if thresholds.is_some() && ensemble.is_some() {
+        bail!("--ensemble averages one-label-per-row probabilities; this model is multi-label");
+    }
+    let probabilities = |logits: &[f32]| match thresholds {
+        Some(_) => sigmoid(logits),
+        None => softmax_rows(logits, labels.len()),
+    };
+    let pred = |probs: &[f32], argmax: usize| match &thresholds {
+        Some(t) => t.label_set(probs),
+        None => labels[argmax].clone(),
+    };
 
     let mut rows = TextRows::open(&args.input, args.model.format.as_deref(), &args.model.text)?;
     let mut header: Vec<String> = rows.header().to_vec();
@@ -105,7 +123,7 @@ pub fn run(args: Args) -> Result<RunReport> {
             report.truncated += out.truncated as u64;
             report.empty_text += out.empty as u64;
             let (probs, preds) = match &ensemble {
-                None => (softmax_rows(&out.values, n_labels), argmax_rows(&out.values, n_labels)),
+                None => (probabilities(&out.values), argmax_rows(&out.values, n_labels)),
                 Some(e) => {
                     let mixed = e.mix(&softmax_rows(&out.values, n_labels), &texts);
                     let preds = argmax_rows(&mixed, n_labels);
@@ -115,8 +133,9 @@ pub fn run(args: Args) -> Result<RunReport> {
             let counts = out.windows.as_ref().map(|w| w.counts(texts.len()));
             for (i, row) in chunk.iter().enumerate() {
                 let mut fields = row.fields.clone();
-                fields.push(labels[preds[i]].clone());
-                fields.extend(probs[i * n_labels..(i + 1) * n_labels].iter().map(|p| p.to_string()));
+                let row_probs = &probs[i * n_labels..(i + 1) * n_labels];
+                fields.push(pred(row_probs, preds[i]));
+                fields.extend(row_probs.iter().map(|p| p.to_string()));
                 if args.logits {
                     fields.extend(out.values[i * n_labels..(i + 1) * n_labels].iter().map(|v| v.to_string()));
                 }
@@ -127,15 +146,16 @@ pub fn run(args: Args) -> Result<RunReport> {
                 report.rows_written += 1;
             }
             if let Some(w) = out.windows.as_ref().filter(|_| args.per_window.is_some()) {
-                let probs = softmax_rows(&w.values, n_labels);
+                let probs = probabilities(&w.values);
                 let preds = argmax_rows(&w.values, n_labels);
                 let mut nth = vec![0usize; texts.len()];
                 for (j, (&d, &(start, end))) in w.doc.iter().zip(&w.spans).enumerate() {
                     nth[d] += 1;
                     let mut fields =
                         vec![(texts_done + d + 1).to_string(), nth[d].to_string(), start.to_string(), end.to_string()];
-                    fields.push(labels[preds[j]].clone());
-                    fields.extend(probs[j * n_labels..(j + 1) * n_labels].iter().map(|p| p.to_string()));
+                    let window_probs = &probs[j * n_labels..(j + 1) * n_labels];
+                    fields.push(pred(window_probs, preds[j]));
+                    fields.extend(window_probs.iter().map(|p| p.to_string()));
                     window_rows.push(fields);
                 }
             }
@@ -166,4 +186,16 @@ pub fn run(args: Args) -> Result<RunReport> {
     report.texts_per_second = report.rows_written as f64 / infer_secs.max(1e-9);
     report.finish(args.model.report.as_deref())?;
     Ok(report)
+}
+
+/// A multi-label model's `savant_thresholds.json` in `dir` (its adapter's or its own folder);
+/// without one, 0.5 for every label, said.
+fn read_thresholds(dir: &std::path::Path, labels: &[String]) -> Result<Thresholds> {
+    let path = dir.join(Thresholds::FILE);
+    if !path.is_file() {
+        eprintln!("note: {} has no {}: every label applies from probability 0.5", dir.display(), Thresholds::FILE);
+        return Ok(Thresholds::half(labels));
+    }
+    let bytes = std::fs::read(&path)?;
+    Ok(Thresholds::from_json(&bytes, labels, &path.display().to_string())?)
 }

@@ -86,7 +86,7 @@ impl Args {
 fn read_labelled(path: &Path, args: &Args) -> Result<LabelledRows> {
     let format = crate::io::format_for(path, args.format.as_deref())?;
     let reader = TableReader::new(BufReader::new(open(path)?), format, &path.display().to_string())?;
-    Ok(LabelledRows::read(reader, &args.text, &args.label)?)
+    Ok(LabelledRows::read_with(reader, &args.text, &args.label, args.options.label_sep.as_deref())?)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -290,8 +290,8 @@ pub fn train(args: Args) -> Result<Trained> {
         run.train_rows = consumed as usize;
     }
 
-    // The specialist averaged with the TF-IDF baseline (savant_ensemble.json, for `predict --ensemble`).
-    pollster::block_on(run.choose_ensemble())?;
+    // Chosen on val: multi-label thresholds, the average with the TF-IDF baseline (for predict).
+    pollster::block_on(run.choose_on_val())?;
     for (name, bytes) in pollster::block_on(run.result_files(&files))? {
         let path = args.output.join(&name);
         if let Some(dir) = path.parent() {

@@ -1,0 +1,116 @@
+//! Multi-label rows end to end: `train --label-sep` (sigmoid + BCE, thresholds tuned on val),
+//! `predict` (label sets over the saved thresholds), `eval --multi-label`, `merge`.
+
+use super::common::*;
+
+/// Rows whose labels are the topics their words name: one, two or three of billing, fraud, fees.
+fn label_set_task(dir: &std::path::Path) {
+    let topics = [("billing charge", "billing"), ("fraud stolen", "fraud"), ("fee", "fees")];
+    let (mut train, mut val) = (String::from("text,topics\n"), String::from("text,topics\n"));
+    for i in 0..40 {
+        let on: Vec<usize> = (0..3).filter(|j| (i % 7 + 1) & (1 << j) != 0).collect();
+        let words: Vec<&str> = on.iter().map(|&j| topics[j].0).collect();
+        let set: Vec<&str> = on.iter().map(|&j| topics[j].1).collect();
+        let row = format!("{} {},{}\n", words.join(" "), ["the", "a", "my", "this"][i % 4], set.join("|"));
+        if i < 30 {
+            train.push_str(&row)
+        } else {
+            val.push_str(&row)
+        }
+    }
+    train.push_str("a text without topics,\n");
+    write(dir, "train.csv", &train);
+    write(dir, "val.csv", &val);
+}
+
+#[test]
+fn multi_label_train_predict_eval_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    label_set_task(dir.path());
+    let model = model_fixture("tiny-cls");
+    let m = model.to_str().unwrap();
+    let train = |mode: &str, out: &str, extra: &[&str]| {
+        let args = ["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--label", "topics"];
+        let more = ["--label-sep", "|", "--mode", mode, "--epochs", "4", "--lr", "2e-2", "--batch-size", "6"];
+        let rest = ["--max-len", "16", "--device", "cpu", "--metric", "f1_micro", "-o", out];
+        savant(&[&args[..], &more[..], &rest[..], extra].concat(), dir.path())
+    };
+    let o = train("lora", "runs/ml", &["--thresholds", "per-label"]);
+    assert_no_panic(&o, "train");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("multi-label rows: the head starts at random"), "{}", stderr(&o));
+    let run = dir.path().join("runs/ml");
+    let metrics = read_report(&run.join("metrics.json"));
+    // sklearn's multi-label keys, the separator, one tuned threshold per label, the val report at them.
+    for key in ["f1_micro", "f1_samples", "subset_accuracy", "hamming_loss", "label_ranking_loss"] {
+        assert!(metrics.get(key).is_some(), "{key}: {metrics}");
+    }
+    assert_eq!(metrics["label_sep"], "|");
+    assert_eq!(metrics["rows_skipped"], 1, "the row without topics is counted: {metrics}");
+    let thresholds: Vec<f64> = serde_json::from_value(metrics["thresholds"].clone()).unwrap();
+    assert_eq!(thresholds.len(), 3);
+    assert!(thresholds.iter().all(|t| *t > 0.0 && *t < 1.0));
+    let tuned = metrics["val_at_thresholds"]["f1_micro"].as_f64().unwrap();
+    let config: Value = serde_json::from_slice(&std::fs::read(run.join("adapter/config.json")).unwrap()).unwrap();
+    assert_eq!(config["problem_type"], "multi_label_classification");
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(run.join("adapter/savant_thresholds.json")).unwrap()).unwrap();
+    assert_eq!(saved["labels"], serde_json::json!(["billing", "fees", "fraud"]));
+    assert_eq!(saved["thresholds"], metrics["thresholds"]);
+
+    // predict writes each row's set over the saved thresholds; eval --multi-label reads it back
+    // to the val report at the tuned thresholds.
+    let predict = |extra: &[&str], out: &str| {
+        let args = ["predict", "--model", m, "val.csv", "--text", "text", "--device", "cpu", "-o", out];
+        savant(&[&args[..], extra].concat(), dir.path())
+    };
+    let o = predict(&["--adapter", "runs/ml/adapter"], "preds.csv");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let preds = std::fs::read_to_string(dir.path().join("preds.csv")).unwrap();
+    let header = preds.lines().next().unwrap();
+    assert_eq!(header, "text,topics,pred,prob_billing,prob_fees,prob_fraud");
+    let o = savant(&["eval", "preds.csv", "--label", "topics", "--multi-label", "--json"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["predicted_by"], "pred column");
+    let f1 = report["f1_micro"].as_f64().unwrap();
+    assert!((f1 - tuned).abs() < 1e-9, "predict + eval give the val micro-F1 at the tuned thresholds: {f1} vs {tuned}");
+    // Probabilities are sigmoids, not a softmax: a row's need not sum to 1.
+    let sums: Vec<f64> =
+        preds.lines().skip(1).map(|l| l.rsplitn(4, ',').take(3).map(|p| p.parse::<f64>().unwrap()).sum()).collect();
+    assert!(sums.iter().any(|s| (s - 1.0).abs() > 0.05), "{sums:?}");
+
+    // Merged, the model keeps its head type and thresholds: the same sets.
+    let o = savant(&["merge", "--model", m, "--adapter", "runs/ml/adapter", "-o", "merged"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("merged/savant_thresholds.json").is_file());
+    let o = savant(
+        &["predict", "--model", "merged", "val.csv", "--text", "text", "--device", "cpu", "-o", "m.csv"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sets = |f: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        text.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().to_string()).collect()
+    };
+    assert_eq!(sets("preds.csv"), sets("m.csv"));
+
+    // Full fine-tuning writes the model folder with both; a folder without the thresholds file
+    // predicts at 0.5, and says so.
+    let o = train("full", "runs/full", &["--thresholds", "0.4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full = dir.path().join("runs/full/model");
+    let saved: Value = serde_json::from_slice(&std::fs::read(full.join("savant_thresholds.json")).unwrap()).unwrap();
+    assert_eq!(saved["thresholds"], serde_json::json!([0.4, 0.4, 0.4]));
+    std::fs::remove_file(full.join("savant_thresholds.json")).unwrap();
+    let o = savant(&["predict", "--model", "runs/full/model", "val.csv", "--device", "cpu", "-o", "f.csv"], dir.path());
+    assert!(o.status.success() && stderr(&o).contains("from probability 0.5"), "{}", stderr(&o));
+
+    // Bad input: windows are refused by name; an empty separator too.
+    let o = train("lora", "runs/bad", &["--long", "windows"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--label-sep (multi-label) and --long windows"),
+        "{}",
+        stderr(&o)
+    );
+}
