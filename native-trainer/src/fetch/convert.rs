@@ -319,6 +319,17 @@ pub(crate) fn licenses<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Licenses>
 /// Notice and full-text rules for one licence each, labelled with that licence's category.
 /// Only `rules/` itself: `inactive/rules/` holds rules ScanCode no longer uses.
 pub(crate) fn license_rules<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Converted> {
+    rules(zip, false)
+}
+
+/// The rules of [`license_rules`] plus those whose expression names several licences
+/// (`mit OR gpl-2.0`, `gpl-2.0 WITH classpath-exception-2.0`), each labelled with the set of its
+/// licences' categories (`Copyleft|Permissive`, sorted; the operators left aside).
+pub(crate) fn license_rules_multi<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Converted> {
+    rules(zip, true)
+}
+
+fn rules<R: Read + Seek>(zip: &mut SafeZip<R>, multi: bool) -> Result<Converted> {
     let lic = licenses(zip)?;
     let names = zip.names(RULES_DIR, ".RULE", true);
     if names.is_empty() {
@@ -356,29 +367,32 @@ pub(crate) fn license_rules<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Conv
         }
         // A single key has no spaces (so no AND/OR/WITH) and no parentheses.
         let expr = non_empty(fm.license_expression).unwrap_or_default();
-        if expr.is_empty() || expr.contains(|c: char| c.is_whitespace() || c == '(' || c == ')') {
+        let keys: Vec<&str> = expr
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .filter(|k| !k.is_empty() && !["and", "or", "with"].contains(&k.to_ascii_lowercase().as_str()))
+            .collect();
+        if keys.is_empty() || (!multi && expr.contains(|c: char| c.is_whitespace() || c == '(' || c == ')')) {
             skips.add(SKIP_COMPOUND);
             continue;
         }
-        let Some(category) = lic.categories.get(&expr) else {
+        let Some(mut categories) = keys.iter().map(|k| lic.categories.get(*k).cloned()).collect::<Option<Vec<_>>>()
+        else {
             skips.add(SKIP_UNKNOWN_LICENCE);
             continue;
         };
+        categories.sort();
+        categories.dedup();
+        let category = categories.join("|");
         let text = body.trim();
         if text.is_empty() {
             skips.add(SKIP_EMPTY);
             continue;
         }
-        table.rows.push(vec![
-            text.to_string(),
-            category.clone(),
-            stem(name, ".RULE").to_string(),
-            expr,
-            kind.to_string(),
-        ]);
+        table.rows.push(vec![text.to_string(), category, stem(name, ".RULE").to_string(), expr, kind.to_string()]);
     }
     // Licence warnings matter here too: a broken licence silently drops its rules.
     let mut all_warnings = lic.converted.warnings;
     all_warnings.extend(warnings);
-    Ok(Converted { outputs: vec![("rules.csv", table)], skips, warnings: all_warnings })
+    let file = if multi { "rules_multi.csv" } else { "rules.csv" };
+    Ok(Converted { outputs: vec![(file, table)], skips, warnings: all_warnings })
 }

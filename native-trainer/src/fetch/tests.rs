@@ -239,6 +239,31 @@ fn rules_keep_single_key_notices_and_texts() {
     assert!(c.warnings[0].contains("broken.LICENSE") && c.warnings[1].contains("bad.RULE"), "{:?}", c.warnings);
 }
 
+// The multi-label rules: compound expressions too, labelled with their licences' categories as
+// a sorted set; an expression naming an unknown licence is still skipped.
+#[test]
+fn multi_label_rules_label_compound_expressions_with_their_categories() {
+    let mut zip = licensedcode_wheel(&[
+        ("mit_1", "---\nlicense_expression: mit\nis_license_notice: yes\n---\nMIT notice\n"),
+        ("mit_or_gpl", "---\nlicense_expression: mit OR gpl-2.0\nis_license_notice: yes\n---\nEither\n"),
+        ("both", "---\nlicense_expression: (gpl-2.0 AND mit) or mit\nis_license_text: yes\n---\nBoth\n"),
+        ("gpl_nope", "---\nlicense_expression: gpl-2.0 WITH no-such\nis_license_notice: yes\n---\nNo\n"),
+    ]);
+    let c = convert::license_rules_multi(&mut zip).expect("convert");
+    assert_eq!(c.outputs[0].0, "rules_multi.csv");
+    let t = &c.outputs[0].1;
+    assert_eq!(
+        t.rows,
+        [
+            ["Both", "Copyleft|Permissive", "both", "(gpl-2.0 AND mit) or mit", "text"],
+            ["MIT notice", "Permissive", "mit_1", "mit", "notice"],
+            ["Either", "Copyleft|Permissive", "mit_or_gpl", "mit OR gpl-2.0", "notice"],
+        ]
+    );
+    assert_eq!(c.skips.get(SKIP_UNKNOWN_LICENCE), 1);
+    assert_eq!(c.skips.get(SKIP_COMPOUND), 0);
+}
+
 // ---- zip guards ------------------------------------------------------------------------------
 
 #[test]
