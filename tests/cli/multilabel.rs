@@ -38,9 +38,11 @@ fn multi_label_train_predict_eval_and_merge() {
     let o = train("lora", "runs/ml", &["--thresholds", "per-label"]);
     assert_no_panic(&o, "train");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("multi-label rows: the head starts at random"), "{}", stderr(&o));
     let run = dir.path().join("runs/ml");
     let metrics = read_report(&run.join("metrics.json"));
+    // The head starts from one logistic regression per label on the frozen model (epoch 0).
+    assert_eq!(metrics["head_init"], "probe", "{metrics}");
+    assert!(metrics["probe_val_f1_micro"].is_number(), "{metrics}");
     // sklearn's multi-label keys, the separator, one tuned threshold per label, the val report at them.
     for key in ["f1_micro", "f1_samples", "subset_accuracy", "hamming_loss", "label_ranking_loss"] {
         assert!(metrics.get(key).is_some(), "{key}: {metrics}");

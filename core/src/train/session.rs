@@ -602,6 +602,9 @@ impl Session {
             self.probe.done = end;
             return Ok(TrainEvent::Probe { embedded: end, total, fitted: false, val_metric: None, c: None });
         }
+        if self.train.classes > 0 {
+            return self.fit_label_probes(n_train, total).await;
+        }
         let classes = self.model_config.labels.len();
         let (train_x, val_x) = self.probe.values.split_at(n_train * hidden);
         // Scored per document, as every validation is: windows' logits aggregated.
@@ -647,6 +650,53 @@ impl Session {
         let c = chosen.c;
         self.probe_fit = Some(chosen);
         Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value, c: Some(c) })
+    }
+
+    /// Multi-label rows: one logistic regression per label on the frozen features (one-vs-rest,
+    /// each label's C chosen on the validation rows by that label's F1), put into the head — a
+    /// two-class softmax is the sigmoid of its logits' difference — and validated (epoch 0).
+    async fn fit_label_probes(&mut self, n_train: usize, total: usize) -> Result<TrainEvent> {
+        let (k, hidden) = (self.model_config.labels.len(), self.model_config.hidden_size);
+        let (train_x, val_x) = self.probe.values.split_at(n_train * hidden);
+        let column = |t: &LabelledTexts, j: usize| -> Vec<usize> {
+            (0..t.len()).map(|i| (t.targets[i * k + j] > 0.5) as usize).collect()
+        };
+        let (mut weights, mut bias, mut cs) = (Vec::with_capacity(k * hidden), Vec::with_capacity(k), Vec::new());
+        for j in 0..k {
+            let (y, val_y) = (column(&self.train, j), column(&self.val, j));
+            if y.iter().all(|&v| v == y[0]) {
+                // A label on every training row, or none: the head says so whatever the text.
+                weights.extend(std::iter::repeat_n(0.0, hidden));
+                bias.push(if y[0] == 1 { 4.0 } else { -4.0 });
+                continue;
+            }
+            let chosen = LinearProbe::fit_choosing_c_by(train_x, hidden, &y, 2, 300, |probe| {
+                let predicted = probe.predict(val_x);
+                let tp = predicted.iter().zip(&val_y).filter(|(p, t)| **p == 1 && **t == 1).count() as f64;
+                let (pp, tt) = (predicted.iter().sum::<usize>() as f64, val_y.iter().sum::<usize>() as f64);
+                if pp + tt == 0.0 {
+                    1.0
+                } else {
+                    2.0 * tp / (pp + tt)
+                }
+            });
+            let (w, b) = chosen.probe.folded();
+            weights.extend(w[hidden..].iter().zip(&w[..hidden]).map(|(one, zero)| one - zero));
+            bias.push(b[1] - b[0]);
+            cs.push(chosen.c);
+        }
+        self.probe = ProbeFeatures::default();
+        let model = crate::finetune::with_head(self.trainer.model().clone(), &weights, &bias);
+        self.trainer.set_model(model);
+        let report = self.validate(&self.trainer.eval_model()).await?;
+        let (value, _) = self.record(self.trainer.eval_model(), &report, None)?;
+        self.progress.probe_pending = false;
+        self.progress.probe_metric = value;
+        // The labels' Cs differ; their median stands for them.
+        cs.sort_by(f64::total_cmp);
+        self.progress.probe_c = cs.get(cs.len() / 2).copied();
+        let c = self.progress.probe_c;
+        Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value, c })
     }
 
     /// The report the run selects on: `savant eval`'s of `model` on the validation split, or

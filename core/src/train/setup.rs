@@ -686,13 +686,6 @@ impl FineTune {
             base_classifier(files, &folder, config, options.head, options.seed, device, &mut notes)?;
         let head_init = match options.head_init {
             _ if kept => "kept",
-            HeadInit::Probe if multi => {
-                notes.push(
-                    "multi-label rows: the head starts at random (the linear-probe start fits one class per row)"
-                        .into(),
-                );
-                "random"
-            }
             HeadInit::Probe if stream.is_some() => {
                 notes.push("a streamed split is not held in memory: the head starts at random (a probe-initialised head needs the training rows)".into());
                 "random"

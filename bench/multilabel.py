@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Multi-label quality on real data: the ScanCode licence rules labelled with the set of their
+licences' categories (`savant fetch dataset license-rules-multi`), Savant's fine-tuned MiniLM vs
+the multi-label bag-of-words baseline, on the same test rows.
+
+    bench/multilabel.py --savant target/release/savant                 # prepare, baseline, LoRA (~45 min)
+    bench/multilabel.py --savant ... --methods full                    # another strategy
+    bench/multilabel.py --table                                        # the README table from the results
+
+Data: rules_multi.csv → `savant clean --dedup near` (the joined label set is the label that
+conflicting duplicates are resolved on) → `savant split --label-sep '|' --seed 7 --val 0.1
+--test 0.1` (iterative stratification, near-duplicate groups kept whole).
+
+Methods (test rows; thresholds, C and the best epoch chosen on val only):
+  tfidf_ovr  scikit-learn: TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2) +
+             OneVsRestClassifier(LogisticRegression(C)), C from {0.1, 1, 10, 100} by val micro-F1,
+             then one threshold per label from 0.05 … 0.95 by that label's val F1 (the same grid and
+             rule as `savant train --thresholds per-label`)
+  lora, full `savant train --label-sep '|' --mode M --metric f1_micro --thresholds per-label`, then
+             `savant predict` on test and `savant eval --multi-label`
+Results: bench/results/multilabel.json (merged by method), README/docs table from it.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / "tests/fixtures/model/.venv"
+RESULTS = ROOT / "bench/results/multilabel.json"
+DATA = ROOT / "bench/data/multilabel"
+SEP = "|"
+csv.field_size_limit(1 << 30)
+
+
+def ensure_venv() -> None:
+    py = VENV / "bin/python"
+    if Path(sys.prefix).resolve() != VENV.resolve() and py.exists():
+        os.execv(str(py), [str(py), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def home() -> Path:
+    return Path(os.environ.get("SAVANT_HOME", Path.home() / ".cache/savant"))
+
+
+def git_rev() -> str:
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout
+    return rev + ("-dirty" if dirty.strip() else "")
+
+
+def run(cmd: list, log: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        p = subprocess.run([str(c) for c in cmd], cwd=ROOT, stdout=out, stderr=out)
+    if p.returncode:
+        sys.exit(f"{' '.join(map(str, cmd))} failed; see {log}:\n{log.read_text(errors='replace')[-1500:]}")
+
+
+def rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="") as f:
+        r = list(csv.DictReader(f))
+    return [x["text"] for x in r], [[l for l in x["label"].split(SEP) if l] for x in r]
+
+
+def prepare(savant: Path) -> dict:
+    src = home() / "datasets/license-rules-multi/rules_multi.csv"
+    if not src.exists():
+        sys.exit(f"{src} is missing: savant fetch dataset license-rules-multi")
+    DATA.mkdir(parents=True, exist_ok=True)
+    splits = DATA / "splits"
+    if not (splits / "test.csv").exists():
+        run([savant, "clean", src, "-o", DATA / "clean.csv", "--dedup", "near", "--report", DATA / "clean_report.json", "-q"], DATA / "clean.log")
+        run([savant, "split", DATA / "clean.csv", "--label-sep", SEP, "--seed", "7", "--val", "0.1", "--test", "0.1", "-o", splits, "-q"], DATA / "split.log")
+    info = {"source": str(src), "clean": json.loads((DATA / "clean_report.json").read_text())["rows_out"]}
+    for s in ["train", "val", "test"]:
+        _, sets = rows(splits / f"{s}.csv")
+        info[s] = {"rows": len(sets), "with_2_or_more_labels": sum(len(x) > 1 for x in sets)}
+    _, sets = rows(splits / "train.csv")
+    info["labels"] = sorted({l for x in sets for l in x})
+    return info
+
+
+def metrics(y_true, y_pred) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+    return {"f1_micro": f1_score(y_true, y_pred, average="micro", zero_division=0),
+            "f1_macro": f1_score(y_true, y_pred, average="macro", zero_division=0),
+            "subset_accuracy": accuracy_score(y_true, y_pred)}
+
+
+def tfidf_ovr(info: dict) -> dict:
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    started = time.time()
+    data = {s: rows(DATA / "splits" / f"{s}.csv") for s in ["train", "val", "test"]}
+    mlb = MultiLabelBinarizer(classes=info["labels"])
+    y = {s: mlb.fit_transform(data[s][1]) for s in data}
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+    x = {"train": vec.fit_transform(data["train"][0])}
+    x.update({s: vec.transform(data[s][0]) for s in ["val", "test"]})
+    best = None
+    for c in [0.1, 1.0, 10.0, 100.0]:
+        clf = OneVsRestClassifier(LogisticRegression(C=c, max_iter=1000)).fit(x["train"], y["train"])
+        f1 = f1_score(y["val"], clf.predict_proba(x["val"]) >= 0.5, average="micro", zero_division=0)
+        if best is None or f1 > best[0]:
+            best = (f1, c, clf)
+    _, c, clf = best
+    pv, pt = clf.predict_proba(x["val"]), clf.predict_proba(x["test"])
+    grid = [i / 20 for i in range(1, 20)]
+    thresholds = []
+    for j in range(len(info["labels"])):
+        scored = [(f1_score(y["val"][:, j], pv[:, j] >= t, zero_division=0), -abs(t - 0.5), t) for t in grid]
+        thresholds.append(max(scored)[2])
+    t = np.array(thresholds)
+    return {"C": c, "thresholds": thresholds, "vocabulary": len(vec.vocabulary_), "val": metrics(y["val"], pv >= t),
+            "test": metrics(y["test"], pt >= t), "seconds": time.time() - started,
+            "what": f"TF-IDF 1-2-grams + one-vs-rest logistic regression (scikit-learn), C {c} and per-label thresholds on val"}
+
+
+def trained(mode: str, savant: Path, epochs: int) -> dict:
+    minilm = home() / "models/minilm"
+    run_dir = DATA / "runs" / mode
+    started = time.time()
+    run([savant, "train", "--model", minilm, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
+         "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
+         "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{mode}.log")
+    train_seconds = time.time() - started
+    m = json.loads((run_dir / "metrics.json").read_text())
+    folder = ["--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() else []
+    model = minilm if folder else run_dir / "model"
+    preds = DATA / f"preds_{mode}.csv"
+    run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", "--device", "cpu", "-o", preds], DATA / f"predict_{mode}.log")
+    report = DATA / f"test_{mode}.json"
+    run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{mode}.log")
+    r = json.loads(report.read_text())
+    v = m["val_at_thresholds"]
+    pick = lambda d: {k: d[k] for k in ["f1_micro", "f1_macro", "subset_accuracy"]}
+    return {"mode": mode, "epochs": epochs, "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
+            "val": pick(v), "test": pick(r), "train_minutes": train_seconds / 60,
+            "trainable_params": m["trainable_params"], "total_params": m["total_params"],
+            "what": f"MiniLM {mode}, sigmoid + BCE, per-label thresholds on val"}
+
+
+def table(doc: dict) -> str:
+    out = ["| method | test micro-F1 | macro-F1 | subset accuracy | val micro-F1 | minutes |", "|---|---|---|---|---|---|"]
+    for name, r in doc.get("results", {}).items():
+        t, v = r["test"], r["val"]
+        minutes = r.get("train_minutes", r.get("seconds", 0) / 60)
+        out.append(f"| {name}: {r['what']} | {100 * t['f1_micro']:.1f} | {100 * t['f1_macro']:.1f} | "
+                   f"{100 * t['subset_accuracy']:.1f} | {100 * v['f1_micro']:.1f} | {minutes:.1f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ensure_venv()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--savant", type=Path, default=ROOT / "target/release/savant")
+    ap.add_argument("--methods", default="tfidf_ovr,lora")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--table", action="store_true")
+    a = ap.parse_args()
+    doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": {}}
+    if a.table:
+        print(table(doc))
+        return
+    doc["data"] = prepare(a.savant)
+    print(f"data: {json.dumps(doc['data'])}", flush=True)
+    for m in a.methods.split(","):
+        r = tfidf_ovr(doc["data"]) if m == "tfidf_ovr" else trained(m, a.savant, a.epochs)
+        r.update({"date": dt.datetime.now().isoformat(timespec="seconds"), "git": git_rev()})
+        doc["results"][m] = r
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"{m}: test {json.dumps(r['test'])} val {json.dumps(r['val'])}", flush=True)
+    print(table(doc))
+
+
+if __name__ == "__main__":
+    main()
