@@ -121,3 +121,45 @@ fn bad_options_are_clear_errors() {
         assert!(stderr(&o).contains(text), "{args:?}: {}", stderr(&o));
     }
 }
+
+// Label sets (`--label-sep`): the label rules apply to each label, the set is written sorted and
+// each label once; duplicates with different sets keep their union (`--conflicts union`); the
+// report counts each label and the rows by labels per row.
+#[test]
+fn clean_label_sets_normalises_each_label_and_unions_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "text,topics\n\
+        \"the fee was charged twice\",Fees | Billing\n\
+        \"the fee was charged twice\",fraud\n\
+        \"someone stole my card\",FRAUD|fraud\n\
+        \"a question about my statement\",billing\n\
+        \"only separators here\",|\n\
+        \"a question\",\n";
+    write(dir.path(), "d.csv", csv);
+    let args = ["clean", "d.csv", "--label", "topics", "--label-sep", "|", "--label-fold", "--conflicts", "union"];
+    let o = savant(&[&args[..], &["--dedup", "exact", "-o", "c.csv", "--report", "r.json", "-q"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("c.csv")).unwrap();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "text,topics",
+            "the fee was charged twice,billing|fees|fraud",
+            "someone stole my card,fraud",
+            "a question about my statement,billing"
+        ]
+    );
+    let r = read_report(&dir.path().join("r.json"));
+    invariant(&r);
+    assert_eq!(r["dropped"]["missing_label"], 2, "{r}");
+    assert_eq!(r["conflicts"]["relabelled"], 1, "{r}");
+    assert_eq!(r["label_sets"]["labels"], serde_json::json!({"billing": 2, "fees": 1, "fraud": 2}), "{r}");
+    assert_eq!(r["label_sets"]["labels_per_row"], serde_json::json!({"1": 2, "3": 1}), "{r}");
+    // Union merges sets: without --label-sep it is refused by name.
+    let o = savant(&["clean", "d.csv", "--label", "topics", "--conflicts", "union", "-o", "x.csv"], dir.path());
+    assert!(
+        !o.status.success() && stderr(&o).contains("--conflicts union merges label sets: it needs --label-sep"),
+        "{}",
+        stderr(&o)
+    );
+}

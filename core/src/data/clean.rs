@@ -22,6 +22,9 @@ pub enum ConflictPolicy {
     Drop,
     /// Keep the representative with the group's most frequent label (ties: the first seen).
     Majority,
+    /// Label sets ([`CleanOptions::label_sep`]): keep the representative with the union of the
+    /// group's sets.
+    Union,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -45,6 +48,11 @@ pub struct CleanOptions {
     pub label_case_fold: bool,
     /// Applied after trim/fold; labels not in the map are kept as they are.
     pub label_map: BTreeMap<String, String>,
+    /// Multi-label rows: the label cell holds a set of labels joined by this (or a JSON array);
+    /// the label rules apply to each label, and the set is written back sorted, each label once,
+    /// joined by it. Duplicates with different sets are conflicts.
+    #[serde(default)]
+    pub label_sep: Option<String>,
     /// Types to redact; empty = no redaction.
     pub redact: Vec<PiiType>,
     /// CSV/TSV output: cells a spreadsheet would run as formulas are written as text (`'=...`).
@@ -68,6 +76,7 @@ impl Default for CleanOptions {
             label_trim: true,
             label_case_fold: false,
             label_map: BTreeMap::new(),
+            label_sep: None,
             redact: Vec::new(),
             spreadsheet_safe: false,
         }
@@ -78,6 +87,12 @@ impl CleanOptions {
     pub fn validate(&self) -> Result<()> {
         if !(self.near_threshold > 0.0 && self.near_threshold <= 1.0) {
             return Err(Error::Option(format!("near_threshold must be in (0, 1], got {}", self.near_threshold)));
+        }
+        if self.label_sep.as_deref() == Some("") {
+            return Err(Error::Option("label_sep must not be empty".into()));
+        }
+        if self.conflicts == ConflictPolicy::Union && self.label_sep.is_none() {
+            return Err(Error::Option("conflicts union merges label sets: it needs label_sep".into()));
         }
         if let Some(max) = self.max_chars {
             if max < self.min_chars {
@@ -260,6 +275,11 @@ impl Cleaner {
                     return None;
                 }
                 let (label, normalized, mapped) = self.normalize_label(&row.fields[c]);
+                if label.is_empty() {
+                    // A label set of separators only.
+                    self.report.drop_row("missing_label");
+                    return None;
+                }
                 (Some(label), normalized, mapped)
             }
             None => (None, false, false),
@@ -337,8 +357,28 @@ impl Cleaner {
         Some(row.fields)
     }
 
-    /// The label after trim / case-fold / map, and which of those changed it.
+    /// The label after trim / case-fold / map, and which of those changed it; a label set's
+    /// labels each, the set then sorted, each label once.
     fn normalize_label(&self, raw: &str) -> (String, bool, bool) {
+        let Some(sep) = &self.opts.label_sep else { return self.normalize_one(raw) };
+        let (mut normalized, mut mapped) = (false, false);
+        let mut set: Vec<String> = super::labels::label_set(raw, sep)
+            .iter()
+            .map(|l| {
+                let (l, n, m) = self.normalize_one(l);
+                (normalized, mapped) = (normalized | n, mapped | m);
+                l
+            })
+            .filter(|l| !l.is_empty())
+            .collect();
+        set.sort();
+        set.dedup();
+        let label = set.join(sep);
+        normalized |= !mapped && label != raw.trim();
+        (label, normalized, mapped)
+    }
+
+    fn normalize_one(&self, raw: &str) -> (String, bool, bool) {
         let mut label = if self.opts.label_trim { raw.trim().to_string() } else { raw.to_string() };
         if self.opts.label_case_fold {
             label = label.to_lowercase();
@@ -415,9 +455,39 @@ impl Cleaner {
                         format!("this row and its duplicates disagree on the label ({}); {kept}", votes.join(", ")),
                     );
                 }
+                ConflictPolicy::Union => {
+                    let sep = self.opts.label_sep.as_deref().unwrap_or("|");
+                    let mut union: Vec<&str> = g
+                        .votes
+                        .keys()
+                        .flat_map(|l| self.labels[*l as usize].split(sep))
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    union.sort();
+                    union.dedup();
+                    let new = union.join(sep);
+                    if new != *rep {
+                        c.relabelled += 1;
+                        if let Some(n) = rep_count {
+                            *n -= 1;
+                        }
+                        *self.report.label_counts.entry(new.clone()).or_insert(0) += 1;
+                        fixups.rows.insert(g.out_index, Some(new.clone()));
+                    }
+                    self.report.warn(
+                        Some(g.line),
+                        format!(
+                            "this row and its duplicates disagree on the label set ({}); kept '{new}'",
+                            votes.join(", ")
+                        ),
+                    );
+                }
             }
         }
         self.report.label_counts.retain(|_, n| *n > 0);
+        if let Some(sep) = &self.opts.label_sep {
+            self.report.label_sets = Some(super::report::LabelSetCounts::of(&self.report.label_counts, sep));
+        }
         for (t, n) in &self.redaction_counts {
             self.report.redactions.insert(t.name().to_string(), *n);
         }

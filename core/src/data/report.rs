@@ -37,11 +37,40 @@ pub struct Report {
     pub modified: BTreeMap<String, u64>,
     /// Placeholders inserted, by type (EMAIL, PHONE, ...).
     pub redactions: BTreeMap<String, u64>,
-    /// Labels of the written rows.
+    /// Labels of the written rows (label sets: each set, as written).
     pub label_counts: BTreeMap<String, u64>,
+    /// Label sets: each label's rows and the rows by how many labels they carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_sets: Option<LabelSetCounts>,
     pub conflicts: ConflictReport,
     pub warnings: Vec<Warning>,
     pub warnings_total: u64,
+}
+
+/// What the written label sets hold.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LabelSetCounts {
+    /// Rows carrying each label.
+    pub labels: BTreeMap<String, u64>,
+    /// Rows by the number of labels in their set.
+    pub labels_per_row: BTreeMap<usize, u64>,
+    /// Distinct sets written.
+    pub distinct_sets: usize,
+}
+
+impl LabelSetCounts {
+    /// From the counts of each set (`label_counts`), whose labels are joined by `sep`.
+    pub fn of(sets: &BTreeMap<String, u64>, sep: &str) -> LabelSetCounts {
+        let mut c = LabelSetCounts { distinct_sets: sets.len(), ..Default::default() };
+        for (set, &n) in sets {
+            let labels: Vec<&str> = set.split(sep).filter(|l| !l.is_empty()).collect();
+            *c.labels_per_row.entry(labels.len()).or_insert(0) += n;
+            for l in labels {
+                *c.labels.entry(l.to_string()).or_insert(0) += n;
+            }
+        }
+        c
+    }
 }
 
 impl Report {
@@ -59,6 +88,14 @@ impl Report {
         }
         if !r.redactions.is_empty() {
             s += &format!("  redactions: {}\n", list(&r.redactions));
+        }
+        if let Some(sets) = &r.label_sets {
+            let per_row = sets.labels_per_row.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ");
+            s += &format!(
+                "  label sets: {} distinct; rows by labels per row {per_row}; labels: {}\n",
+                sets.distinct_sets,
+                list(&sets.labels)
+            );
         }
         if r.conflicts.groups > 0 {
             let c = &r.conflicts;

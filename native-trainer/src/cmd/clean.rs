@@ -48,9 +48,14 @@ pub struct Args {
     /// Jaccard threshold on word 5-shingles for --dedup near.
     #[arg(long, default_value_t = 0.8)]
     pub near_threshold: f64,
-    /// Duplicates with different labels: drop the group, or keep the majority label.
+    /// Duplicates with different labels: drop the group, keep the majority label, or (label sets)
+    /// keep the union of the group's sets.
     #[arg(long, default_value = "majority")]
     pub conflicts: String,
+    /// Multi-label rows: the label column holds each row's labels joined by this (or a JSON
+    /// array); the label rules apply to each label and the set is written back sorted, joined by it.
+    #[arg(long)]
+    pub label_sep: Option<String>,
     /// Values that mean "missing" (repeatable; replaces the default "", NA, N/A, null, NaN, None).
     #[arg(long = "na")]
     pub na: Vec<String>,
@@ -120,8 +125,10 @@ impl Args {
         o.conflicts = match self.conflicts.as_str() {
             "drop" => ConflictPolicy::Drop,
             "majority" => ConflictPolicy::Majority,
-            other => bail!("--conflicts must be drop or majority, got '{other}'"),
+            "union" => ConflictPolicy::Union,
+            other => bail!("--conflicts must be drop, majority or union, got '{other}'"),
         };
+        o.label_sep = self.label_sep.clone();
         if !self.na.is_empty() {
             o.na_values = self.na.clone();
         }
@@ -160,7 +167,7 @@ pub fn run(args: Args) -> Result<Report> {
     let reader =
         TableReader::with_max_field(BufReader::with_capacity(1 << 20, file), in_format, &name, args.max_field_bytes)?;
     let label = opts.label_column.clone();
-    let fields = ["near_threshold", "max_chars", "min_chars"];
+    let fields = ["near_threshold", "max_chars", "min_chars", "label_sep", "conflicts"];
     let mut cleaner = Cleaner::new(opts, &reader).map_err(|e| crate::flags::as_flags(e, &fields, &[]))?;
     let against_text = args.against_text.clone().unwrap_or_else(|| args.text.clone());
     for other in &args.against {
