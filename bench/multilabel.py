@@ -7,9 +7,9 @@ the multi-label bag-of-words baseline, on the same test rows.
     bench/multilabel.py --savant ... --methods full                    # another strategy
     bench/multilabel.py --table                                        # the README table from the results
 
-Data: rules_multi.csv → `savant clean --dedup near` (the joined label set is the label that
-conflicting duplicates are resolved on) → `savant split --label-sep '|' --seed 7 --val 0.1
---test 0.1` (iterative stratification, near-duplicate groups kept whole).
+Data: rules_multi.csv → `savant clean --label-sep '|' --conflicts union --dedup near` (near
+duplicates with different sets keep their union) → `savant split --label-sep '|' --seed 7 --val
+0.1 --test 0.1` (iterative stratification, near-duplicate groups kept whole).
 
 Methods (test rows; thresholds, C and the best epoch chosen on val only):
   tfidf_ovr  scikit-learn: TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2) +
@@ -77,7 +77,8 @@ def prepare(savant: Path) -> dict:
     DATA.mkdir(parents=True, exist_ok=True)
     splits = DATA / "splits"
     if not (splits / "test.csv").exists():
-        run([savant, "clean", src, "-o", DATA / "clean.csv", "--dedup", "near", "--report", DATA / "clean_report.json", "-q"], DATA / "clean.log")
+        run([savant, "clean", src, "-o", DATA / "clean.csv", "--label-sep", SEP, "--conflicts", "union", "--dedup", "near",
+             "--report", DATA / "clean_report.json", "-q"], DATA / "clean.log")
         run([savant, "split", DATA / "clean.csv", "--label-sep", SEP, "--seed", "7", "--val", "0.1", "--test", "0.1", "-o", splits, "-q"], DATA / "split.log")
     info = {"source": str(src), "clean": json.loads((DATA / "clean_report.json").read_text())["rows_out"]}
     for s in ["train", "val", "test"]:

@@ -32,12 +32,19 @@ pub fn evaluate_label_sets(
     sep: &str,
     json: bool,
     output: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
 ) -> Result<()> {
     use savant_core::metrics::multilabel::{evaluate, read_label_sets};
     let name = input.display().to_string();
     let format = crate::io::format_for(input, format)?;
     let reader = TableReader::new(BufReader::with_capacity(1 << 20, open(input)?), format, &name)?;
-    let report = evaluate(&read_label_sets(reader, label, sep)?);
+    let sets = read_label_sets(reader, label, sep)?;
+    let report = evaluate(&sets);
+    if let Some(path) = html {
+        let file = input.file_name().map_or(name.clone(), |f| f.to_string_lossy().into_owned());
+        let page = savant_core::metrics::html::multilabel_html(&report, &sets, &format!("Savant evaluation — {file}"));
+        write_atomic(path, |w| Ok(w.write_all(page.as_bytes())?))?;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }

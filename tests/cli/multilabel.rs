@@ -71,8 +71,15 @@ fn multi_label_train_predict_eval_and_merge() {
     let preds = std::fs::read_to_string(dir.path().join("preds.csv")).unwrap();
     let header = preds.lines().next().unwrap();
     assert_eq!(header, "text,topics,pred,prob_billing,prob_fees,prob_fraud");
-    let o = savant(&["eval", "preds.csv", "--label", "topics", "--multi-label", "--json"], dir.path());
+    let o =
+        savant(&["eval", "preds.csv", "--label", "topics", "--multi-label", "--json", "--html", "r.html"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
+    // The HTML report: self-contained, a row and a heatmap cell per label, the micro-averaged curve.
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(html.contains("F1 per label") && html.contains("micro-average") && !html.contains("<script"));
+    for label in ["billing", "fees", "fraud"] {
+        assert!(html.contains(&format!("<tr><td>{label}</td>")), "{label} in the per-label table");
+    }
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["predicted_by"], "pred column");
     let f1 = report["f1_micro"].as_f64().unwrap();

@@ -2,8 +2,10 @@
 
 use super::classification as cls;
 use super::input::Predictions;
+use super::multilabel::{LabelSets, MultilabelReport};
+use super::ranking::precision_recall_curve;
 use super::report::{class_curves, EvalReport, ECE_BINS};
-use super::svg::{confusion_heatmap, escape, unit_square_plot, Series};
+use super::svg::{confusion_heatmap, escape, label_heatmap, unit_square_plot, Series};
 use std::fmt::Write;
 
 fn num(v: Option<f64>) -> String {
@@ -29,7 +31,8 @@ fn curves(p: &Predictions, pr: bool) -> Vec<Series> {
         .collect()
 }
 
-pub fn html_report(r: &EvalReport, p: &Predictions, title: &str) -> String {
+/// The document around a report body: inline CSS, no scripts.
+fn page(title: &str, body: &str) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
@@ -40,9 +43,99 @@ pub fn html_report(r: &EvalReport, p: &Predictions, title: &str) -> String {
          <h1>{t}</h1>",
         t = escape(title),
     );
-    h.push_str(&report_body(r, p));
+    h.push_str(body);
     h.push_str("</body></html>\n");
     h
+}
+
+pub fn html_report(r: &EvalReport, p: &Predictions, title: &str) -> String {
+    page(title, &report_body(r, p))
+}
+
+/// `savant eval --multi-label --html`: the summary, the per-label table with each label's
+/// confusion counts, a heatmap of per-label F1, and the micro-averaged and per-label
+/// precision–recall curves.
+pub fn multilabel_html(r: &MultilabelReport, sets: &LabelSets, title: &str) -> String {
+    let mut h = String::new();
+    let k = r.labels.len();
+    let _ = write!(h, "<p>{} rows, {k} labels; predicted sets from the {}.</p>", r.n, escape(r.predicted_by));
+    h.push_str("<h2>Summary</h2><table><tr><th>metric</th><th>value</th></tr>");
+    let some = |v: f64| Some(v);
+    let rows: [(&str, Option<f64>); 23] = [
+        ("f1_micro", some(r.f1_micro)),
+        ("f1_macro", some(r.f1_macro)),
+        ("f1_weighted", some(r.f1_weighted)),
+        ("f1_samples", some(r.f1_samples)),
+        ("precision_micro", some(r.precision_micro)),
+        ("precision_macro", some(r.precision_macro)),
+        ("precision_weighted", some(r.precision_weighted)),
+        ("precision_samples", some(r.precision_samples)),
+        ("recall_micro", some(r.recall_micro)),
+        ("recall_macro", some(r.recall_macro)),
+        ("recall_weighted", some(r.recall_weighted)),
+        ("recall_samples", some(r.recall_samples)),
+        ("subset_accuracy", r.subset_accuracy),
+        ("hamming_loss", r.hamming_loss),
+        ("jaccard_samples", some(r.jaccard_samples)),
+        ("jaccard_macro", some(r.jaccard_macro)),
+        ("roc_auc_micro", r.roc_auc_micro),
+        ("roc_auc_macro", r.roc_auc_macro),
+        ("average_precision_micro", r.average_precision_micro),
+        ("average_precision_macro", r.average_precision_macro),
+        ("label_ranking_average_precision", r.label_ranking_average_precision),
+        ("coverage_error", r.coverage_error),
+        ("label_ranking_loss", r.label_ranking_loss),
+    ];
+    for (key, v) in rows {
+        let _ = write!(h, "<tr><td>{key}</td><td>{}</td></tr>", num(v));
+    }
+    h.push_str("</table><h2>Per label</h2><table><tr><th>label</th><th>precision</th><th>recall</th><th>f1</th><th>support</th><th>ROC AUC</th><th>average precision</th><th>tn</th><th>fp</th><th>fn</th><th>tp</th></tr>");
+    for (l, cm) in r.per_label.iter().zip(&r.multilabel_confusion_matrix) {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&l.label),
+            num(Some(l.precision)),
+            num(Some(l.recall)),
+            num(Some(l.f1)),
+            l.support,
+            num(l.roc_auc),
+            num(l.average_precision),
+            cm[0][0],
+            cm[0][1],
+            cm[1][0],
+            cm[1][1]
+        );
+    }
+    h.push_str("</table><h2>Plots</h2><div class=\"plots\">");
+    let f1: Vec<f64> = r.per_label.iter().map(|l| l.f1).collect();
+    h.push_str(&label_heatmap("F1 per label", &r.labels, &f1));
+    let column = |j: usize| -> (Vec<bool>, Vec<f64>) {
+        (
+            sets.y_true.iter().skip(j).step_by(k).copied().collect(),
+            sets.scores.iter().skip(j).step_by(k).copied().collect(),
+        )
+    };
+    let mut series = Vec::new();
+    if let Some(c) = precision_recall_curve(&sets.y_true, &sets.scores) {
+        series.push(Series { name: "micro-average".into(), points: c.x.into_iter().zip(c.y).collect() });
+    }
+    for j in 0..k.min(11) {
+        let (t, s) = column(j);
+        if let Some(c) = precision_recall_curve(&t, &s) {
+            series.push(Series { name: r.labels[j].clone(), points: c.x.into_iter().zip(c.y).collect() });
+        }
+    }
+    h.push_str(&unit_square_plot("Precision–recall", "recall", "precision", &series, false));
+    h.push_str("</div>");
+    if !r.warnings.is_empty() {
+        h.push_str("<h2>Warnings</h2><ul>");
+        for w in &r.warnings {
+            let _ = write!(h, "<li>{}</li>", escape(w));
+        }
+        h.push_str("</ul>");
+    }
+    page(title, &h)
 }
 
 /// The report without the document around it: summary, per-class table, plots (inline SVG),

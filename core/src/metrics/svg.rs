@@ -213,6 +213,33 @@ pub fn confusion_heatmap(title: &str, classes: &[String], matrix: &[Vec<u64>]) -
     s
 }
 
+/// One value in [0, 1] per label as a column of shaded cells with the value written in: a
+/// heatmap of per-label scores (multi-label F1).
+pub fn label_heatmap(title: &str, labels: &[String], values: &[f64]) -> String {
+    let (left, top, cell_w, cell_h) = (150.0, 34.0, 90.0, 18.0);
+    let height = top + cell_h * labels.len() as f64 + 12.0;
+    let width = left + cell_w + 20.0;
+    let mut s = String::new();
+    header(&mut s, title, width, height);
+    for (i, (name, &v)) in labels.iter().zip(values).enumerate() {
+        let y = top + cell_h * i as f64;
+        let shade = (255.0 - v.clamp(0.0, 1.0) * 200.0).round() as u8;
+        let text = if v > 0.6 { "#fff" } else { "#000" };
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{left}" y="{y}" width="{cell_w}" height="{cell_h}" fill="rgb({shade},{shade},255)" stroke="#fff"><title>{}: {v:.4}</title></rect><text x="{}" y="{}" text-anchor="middle" fill="{text}">{v:.3}</text>"##,
+            left - 4.0,
+            y + cell_h / 2.0 + 4.0,
+            escape(&truncate(name, 22)),
+            escape(name),
+            left + cell_w / 2.0,
+            y + cell_h / 2.0 + 4.0
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

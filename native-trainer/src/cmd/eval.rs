@@ -29,7 +29,7 @@ pub struct Args {
     /// Label sets: the label column holds each row's labels joined by --label-sep (an empty
     /// cell: no label); predicted sets from a `pred` column, else probability ≥ 0.5. Writes
     /// scikit-learn's multi-label metrics (f1_micro, f1_samples, subset_accuracy, hamming_loss, ...).
-    #[arg(long, conflicts_with_all = ["html", "bootstrap", "curves", "pos_label"])]
+    #[arg(long, conflicts_with_all = ["bootstrap", "curves", "pos_label"])]
     pub multi_label: bool,
     /// --multi-label: what joins the labels of a row.
     #[arg(long, default_value = "|", requires = "multi_label")]
@@ -45,6 +45,7 @@ pub fn run(args: Args) -> Result<()> {
             &args.label_sep,
             args.json,
             args.output.as_deref(),
+            args.html.as_deref(),
         );
     }
     let options = args.options;
