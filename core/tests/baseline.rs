@@ -94,3 +94,35 @@ fn binary_equals_sklearns_sigmoid_model() {
     let diff = compare(&fit, &expected()["binary"], &train, &test);
     assert!(diff < 1e-6, "binary: test probabilities differ from sklearn's by up to {diff}");
 }
+
+// The multi-label baseline (one-vs-rest) against scikit-learn's OneVsRestClassifier on the
+// committed fixture (`tests/fixtures/baseline/make_multilabel.py`): every C's val micro-F1
+// within 0.5 points, the same C and per-label thresholds, test probabilities within 1e-4.
+#[test]
+fn one_vs_rest_equals_sklearn() {
+    use savant_core::baseline::multilabel::LabelSetBaseline;
+    let read = |name: &str| {
+        let bytes = std::fs::read(dir().join(name)).unwrap();
+        let reader = TableReader::new(&bytes[..], Format::Csv, name).unwrap();
+        LabelledRows::read_with(reader, "text", "labels", Some("|")).unwrap()
+    };
+    let (train, val, test) = (read("train_multi.csv"), read("val_multi.csv"), read("test_multi.csv"));
+    let want: Value = serde_json::from_slice(&std::fs::read(dir().join("expected_multilabel.json")).unwrap()).unwrap();
+    let options = BaselineOptions { tol: 1e-10, max_iter: 10_000, ..Default::default() };
+    let fit = LabelSetBaseline::fit_rows(&train, &val, &options).unwrap();
+    assert_eq!(serde_json::json!(fit.baseline.labels), want["labels"]);
+    for ((c, f1), w) in fit.table.iter().zip(want["c_table"].as_array().unwrap()) {
+        assert_eq!(Some(*c), w["c"].as_f64());
+        let sk = w["val_f1_micro"].as_f64().unwrap();
+        assert!((f1 - sk).abs() <= 0.005, "C {c}: val micro-F1 {f1} vs sklearn {sk}");
+    }
+    assert_eq!(Some(fit.c), want["c"].as_f64());
+    assert_eq!(fit.baseline.thresholds, f64s(&want["thresholds"]));
+    let texts: Vec<&str> = test.texts.iter().map(String::as_str).collect();
+    let got = fit.baseline.probabilities(&texts);
+    let sk: Vec<f64> = want["test_probabilities"].as_array().unwrap().iter().flat_map(f64s).collect();
+    assert_eq!(got.len(), sk.len());
+    let worst = got.iter().zip(&sk).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-4, "test probabilities differ from sklearn's by {worst}");
+    assert!((fit.val_f1_micro - want["val_f1_micro"].as_f64().unwrap()).abs() <= 0.005);
+}

@@ -48,6 +48,9 @@ fn multi_label_train_predict_eval_and_merge() {
         assert!(metrics.get(key).is_some(), "{key}: {metrics}");
     }
     assert_eq!(metrics["label_sep"], "|");
+    // The one-vs-rest TF-IDF baseline on the same splits, compared at the end.
+    assert!(metrics["baseline_val_f1_micro"].is_number(), "{metrics}");
+    assert!(stderr(&o).contains("val micro-F1 at the tuned thresholds: the fine-tuned specialist"), "{}", stderr(&o));
     assert_eq!(metrics["rows_skipped"], 1, "the row without topics is counted: {metrics}");
     let thresholds: Vec<f64> = serde_json::from_value(metrics["thresholds"].clone()).unwrap();
     assert_eq!(thresholds.len(), 3);
@@ -114,6 +117,20 @@ fn multi_label_train_predict_eval_and_merge() {
     std::fs::remove_file(full.join("savant_thresholds.json")).unwrap();
     let o = savant(&["predict", "--model", "runs/full/model", "val.csv", "--device", "cpu", "-o", "f.csv"], dir.path());
     assert!(o.status.success() && stderr(&o).contains("from probability 0.5"), "{}", stderr(&o));
+
+    // The one-vs-rest baseline alone (`savant baseline --label-sep`): its thresholds, the test
+    // predictions as label sets, eval --multi-label's reports.
+    let args = ["baseline", "--train", "train.csv", "--val", "val.csv", "--test", "val.csv", "--label", "topics"];
+    let o = savant(&[&args[..], &["--label-sep", "|", "-o", "base"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b = read_report(&dir.path().join("base/baseline.json"));
+    assert_eq!(b["labels"], serde_json::json!(["billing", "fees", "fraud"]));
+    assert_eq!(b["thresholds"].as_array().unwrap().len(), 3);
+    let t = read_report(&dir.path().join("base/test_metrics.json"));
+    assert_eq!(t["f1_micro"], b["test"]["f1_micro"]);
+    assert!(dir.path().join("base/test_report.html").is_file());
+    let preds = std::fs::read_to_string(dir.path().join("base/test_predictions.csv")).unwrap();
+    assert_eq!(preds.lines().next().unwrap(), "text,topics,pred,prob_billing,prob_fees,prob_fraud");
 
     // Bad input: windows are refused by name; an empty separator too.
     let o = train("lora", "runs/bad", &["--long", "windows"]);

@@ -8,6 +8,7 @@
 
 pub mod lbfgs;
 pub mod logistic;
+pub mod multilabel;
 pub mod tfidf;
 
 use crate::probe::{choose_c, macro_f1};

@@ -506,6 +506,8 @@ pub struct FineTune {
     /// The TF-IDF + logistic-regression baseline on the same train and val rows
     /// ([`TrainOptions::baseline`]; not for a streamed split).
     pub baseline: Option<crate::baseline::BaselineFit>,
+    /// Label sets: TF-IDF + one-vs-rest logistic regression on the same splits.
+    pub label_baseline: Option<crate::baseline::multilabel::LabelSetFit>,
     /// The best model averaged with the baseline, and that average's val macro-F1, once
     /// [`FineTune::choose_ensemble`] has run.
     pub ensemble: Option<(crate::baseline::Ensemble, f64)>,
@@ -751,12 +753,22 @@ impl FineTune {
         let session = Session::new(trainer, run_config, data, val_texts, config.clone(), pad_id, device)?;
         // A comparison, not the run: a baseline that cannot be fitted is said, not fatal.
         let baseline = match &train {
-            Some(_) if options.baseline && multi => {
-                notes.push("multi-label rows: no TF-IDF baseline to compare with yet".into());
-                None
-            }
+            Some(_) if multi => None,
             Some(train) if options.baseline => {
                 match crate::baseline::Baseline::fit_rows(train, &val, &Default::default()) {
+                    Ok(fit) => Some(fit),
+                    Err(e) => {
+                        notes.push(format!("no TF-IDF baseline to compare with: {e}"));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        // Label sets: the one-vs-rest baseline instead, compared the same way.
+        let label_baseline = match &train {
+            Some(train) if options.baseline && multi => {
+                match crate::baseline::multilabel::LabelSetBaseline::fit_rows(train, &val, &Default::default()) {
                     Ok(fit) => Some(fit),
                     Err(e) => {
                         notes.push(format!("no TF-IDF baseline to compare with: {e}"));
@@ -785,6 +797,7 @@ impl FineTune {
             streamed: stream,
             head_init,
             baseline,
+            label_baseline,
             ensemble: None,
             thresholds: None,
         })
@@ -850,6 +863,8 @@ impl FineTune {
             ("ensemble_weight", serde_json::json!(self.ensemble.as_ref().map(|(e, _)| e.weight))),
             ("ensemble_val_f1_macro", serde_json::json!(self.ensemble.as_ref().map(|(_, f1)| f1))),
             ("label_sep", serde_json::json!(self.options.label_sep)),
+            ("baseline_val_f1_micro", serde_json::json!(self.label_baseline.as_ref().map(|b| b.val_f1_micro))),
+            ("baseline_label_c", serde_json::json!(self.label_baseline.as_ref().map(|b| b.c))),
             ("thresholds", serde_json::json!(self.thresholds.as_ref().map(|(t, _)| &t.thresholds))),
             ("val_at_thresholds", serde_json::json!(self.thresholds.as_ref().map(|(_, r)| r))),
         ] {
@@ -906,6 +921,17 @@ impl FineTune {
     /// One line comparing the specialist's validation macro-F1 with the TF-IDF baseline's and
     /// the untrained encoder's (the probe-initialised head before any step), naming the best.
     pub fn comparison(&self) -> Option<String> {
+        if self.options.label_sep.is_some() {
+            // Label sets: micro-F1, the specialist's and the baseline's each at their thresholds.
+            let specialist = self.thresholds.as_ref()?.1.get("f1_micro")?.as_f64()?;
+            let mut rows = vec![("the fine-tuned specialist", specialist)];
+            rows.extend(
+                self.label_baseline.as_ref().map(|b| ("TF-IDF + one-vs-rest logistic regression", b.val_f1_micro)),
+            );
+            let (best, _) = rows.iter().fold(rows[0], |a, b| if b.1 > a.1 { *b } else { a });
+            let listed: Vec<String> = rows.iter().map(|(name, v)| format!("{name} {v:.4}")).collect();
+            return Some(format!("val micro-F1 at the tuned thresholds: {}; best: {best}", listed.join(", ")));
+        }
         let report = self.session.best_report.as_ref()?;
         let specialist = report.get("f1_macro").and_then(serde_json::Value::as_f64)?;
         let p = &self.session.progress;

@@ -143,6 +143,14 @@ pub fn train(args: Args) -> Result<Trained> {
             b.val_macro_f1
         );
     }
+    if let Some(b) = &run.label_baseline {
+        eprintln!(
+            "baseline: TF-IDF (1-2-grams, {} terms) + one-vs-rest logistic regression, C {} and per-label thresholds chosen on val: val micro-F1 {:.4}",
+            b.baseline.vocabulary_size(),
+            b.c,
+            b.val_f1_micro
+        );
+    }
     eprintln!(
         "{} with a {} head ({}) on {device_name} ({}): {}",
         run.strategy.name(),
