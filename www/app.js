@@ -264,6 +264,8 @@ $("clean-btn").addEventListener("click", () =>
       label_column: $("label-col").value,
       dedup: $("dedup").value,
       redact: $("redact").checked ? REDACT_ALL : [],
+      label_sep: labelSep(),
+      conflicts: labelSep() ? "union" : "majority",
     };
     const { output, report } = await call("clean", { bytes: f.bytes.slice(0), format: f.format, source: f.name, options });
     state.cleaned = { bytes: output.buffer.slice(output.byteOffset, output.byteOffset + output.byteLength), report };
@@ -290,6 +292,7 @@ $("split-btn").addEventListener("click", () =>
       seed: Number($("split-seed").value),
       label_column: $("label-col").value,
       text_column: $("text-col").value,
+      label_sep: labelSep(),
     };
     const out = await call("split", { bytes: state.cleaned.bytes.slice(0), format: f.format, source: "cleaned", options });
     const buf = (u8) => u8.buffer.slice(u8.byteOffset, u8.byteOffset + u8.byteLength);
@@ -497,8 +500,16 @@ function trainRequest() {
       aggregate: $("aggregate").value,
       lora_r: Number($("lora-r").value),
       log_every: Number($("log-every").value),
+      label_sep: labelSep(),
+      // Multi-label rows: thresholds and the best epoch by micro-F1 (savant train --metric f1_micro).
+      ...(labelSep() ? { metric: "f1_micro" } : {}),
     },
   };
+}
+
+// Multi-label rows: what joins a row's labels (null: one label per row).
+function labelSep() {
+  return $("label-sep").value === "" ? null : $("label-sep").value;
 }
 
 $("train-btn").addEventListener("click", () =>
@@ -520,7 +531,7 @@ $("train-btn").addEventListener("click", () =>
     $("loss-chart").replaceChildren();
     $("metric-chart").replaceChildren();
     const request = trainRequest();
-    state.metricName = "f1_macro";
+    state.metricName = request.options.metric ?? "f1_macro";
     status("Setting up the run (loading the model into the backend)…");
     const files = {};
     for (const [k, v] of Object.entries(state.model.files)) files[k] = v.slice(0);
@@ -592,7 +603,10 @@ $("stop-btn").addEventListener("click", () => {
 function renderEvaluation(evaluation) {
   const box = $("eval");
   const r = evaluation.report;
-  box.replaceChildren(el("h3", { text: `Validation (${r.n} rows): accuracy ${fmt(r.accuracy)}, macro-F1 ${fmt(r.f1_macro)}` }));
+  const summary = r.subset_accuracy !== undefined
+    ? `micro-F1 ${fmt(r.f1_micro)}, macro-F1 ${fmt(r.f1_macro)}, subset accuracy ${fmt(r.subset_accuracy)} (labels over their tuned thresholds)`
+    : `accuracy ${fmt(r.accuracy)}, macro-F1 ${fmt(r.f1_macro)}`;
+  box.replaceChildren(el("h3", { text: `Validation (${r.n} rows): ${summary}` }));
   const comparison = comparisonOf(evaluation.metrics);
   if (comparison) box.append(comparison);
   const body = el("div", { class: "report" });
@@ -615,6 +629,16 @@ function renderEvaluation(evaluation) {
 // line): TF-IDF + logistic regression and the untrained encoder's linear probe (epoch 0).
 function comparisonOf(metrics) {
   if (!metrics) return null;
+  if (metrics.label_sep != null) {
+    // Label sets: micro-F1, each at its own tuned thresholds (savant train's closing line).
+    const rows = [["the fine-tuned specialist", metrics.val_at_thresholds?.f1_micro, "specialist"]];
+    if (metrics.baseline_val_f1_micro != null) rows.push(["TF-IDF + one-vs-rest logistic regression", metrics.baseline_val_f1_micro, "baseline"]);
+    const best = rows.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const p = el("p", { id: "comparison", text: `Validation micro-F1: ${rows.map(([n, v]) => `${n} ${fmt(v)}`).join(", ")}; best: ${best[0]}.` });
+    for (const [, v, key] of rows) p.dataset[key] = v;
+    p.dataset.best = best[2];
+    return p;
+  }
   const rows = [["the fine-tuned specialist", metrics.f1_macro, "specialist"]];
   if (metrics.baseline_val_f1_macro != null) rows.push(["TF-IDF + logistic regression", metrics.baseline_val_f1_macro, "baseline"]);
   if (metrics.probe_val_f1_macro != null) rows.push(["the untrained encoder (linear probe)", metrics.probe_val_f1_macro, "probe"]);
@@ -650,11 +674,13 @@ $("predict-btn").addEventListener("click", () =>
     const texts = $("predict-input").value.split("\n").filter((t) => t.trim() !== "");
     if (!texts.length) throw new Error("type at least one text");
     const ensemble = !$("predict-ensemble-box").hidden && $("predict-ensemble").checked;
-    const { labels, probs, windows } = await call("predict", { texts, ensemble });
-    state.predictions = { texts, labels, probs, windows, ensemble };
+    const { labels, probs, windows, sets } = await call("predict", { texts, ensemble });
+    state.predictions = { texts, labels, probs, windows, ensemble, sets };
     const short = (t) => (t.length > 80 ? t.slice(0, 79) + "…" : t);
     const argmax = (p) => labels[p.indexOf(Math.max(...p))];
-    const rows = texts.map((t, i) => [short(t), argmax(probs[i]), ...probs[i].map((p) => p.toFixed(4))]);
+    // A multi-label model: every label over its threshold (sigmoid probabilities).
+    const predicted = (i) => (sets ? sets[i] : argmax(probs[i]));
+    const rows = texts.map((t, i) => [short(t), predicted(i), ...probs[i].map((p) => p.toFixed(4))]);
     const header = ["text", "prediction", ...labels.map((l) => `p(${l})`)];
     if (!windows) {
       $("predictions").replaceChildren(table(header, rows));

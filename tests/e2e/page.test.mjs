@@ -268,6 +268,60 @@ test("long texts in windows: trained on every window, predicted per text as sava
   await context.close();
 });
 
+// Multi-label rows in the page: a label separator makes clean keep sets, split stratify them,
+// training use sigmoid + BCE with thresholds tuned on val; predict shows each text's set; the
+// exported adapter (with its thresholds) gives `savant predict` the page's sets and probabilities.
+test("label sets: clean, split, train, predict and export multi-label as savant does", async () => {
+  const { context, page, logs } = await openPage();
+  const topics = [["billing charge", "billing"], ["fraud stolen", "fraud"], ["fee", "fees"]];
+  const rows = ["text,label"];
+  for (let i = 0; i < 60; i++) {
+    const on = [0, 1, 2].filter((j) => ((i % 7) + 1) & (1 << j));
+    rows.push(`${on.map((j) => topics[j][0]).join(" ")} ${["the", "a", "my", "this"][i % 4]} ${i},${on.map((j) => topics[j][1]).join("|")}`);
+  }
+  mkdirSync(OUT, { recursive: true });
+  const file = join(OUT, "label_sets.csv");
+  writeFileSync(file, rows.join("\n") + "\n");
+  await page.fill("#label-sep", "|");
+  await loadAndClean(page, file);
+  const split = await page.evaluate(() => window.savantPage.state.splits.report);
+  assert.equal(split.label_sep, "|");
+  assert.ok(split.rows_with_several_labels > 0, JSON.stringify(split));
+  await pickTinyModel(page);
+  await train(page, logs, { backend: "cpu", epochs: "4", batch: "8", lr: "0.02" });
+  const metrics = await page.evaluate(() => window.savantPage.state.metricsJson);
+  assert.equal(metrics.label_sep, "|");
+  assert.equal(metrics.thresholds.length, 3);
+  assert.ok(metrics.f1_micro != null && metrics.baseline_val_f1_micro != null, JSON.stringify(metrics));
+  assert.match(await page.textContent("#comparison"), /Validation micro-F1: the fine-tuned specialist/);
+  assert.match(await page.textContent("#eval h3"), /micro-F1 .* subset accuracy/);
+  await page.fill("#predict-input", TEXTS.join("\n"));
+  await page.click("#predict-btn");
+  await page.waitForFunction(() => window.savantPage.state.predictions?.sets != null);
+  const pred = await page.evaluate(() => window.savantPage.state.predictions);
+  const dir = join(OUT, "export-label-sets");
+  const links = page.locator("#exports a");
+  const names = [];
+  for (let i = 0; i < (await links.count()); i++) {
+    const name = await links.nth(i).getAttribute("data-file");
+    names.push(name);
+    await download(page, links.nth(i), join(dir, name));
+  }
+  assert.ok(names.includes("adapter/savant_thresholds.json"), names.join(", "));
+  assert.equal(JSON.parse(readFileSync(join(dir, "adapter/config.json"), "utf8")).problem_type, "multi_label_classification");
+  const input = join(dir, "texts.csv");
+  writeFileSync(input, "text\n" + TEXTS.map((t) => `"${t}"`).join("\n") + "\n");
+  const out = join(dir, "cli.csv");
+  execFileSync(SAVANT, ["predict", "--model", TINY, "--adapter", join(dir, "adapter"), input, "-o", out]);
+  const lines = readFileSync(out, "utf8").trim().split("\n");
+  const header = lines[0].split(",");
+  const cells = lines.slice(1).map((l) => l.split(","));
+  assert.deepEqual(cells.map((c) => c[header.indexOf("pred")]), pred.sets);
+  const worst = Math.max(...cells.flatMap((c, i) => pred.labels.map((l, j) => Math.abs(Number(c[header.indexOf(`prob_${l}`)]) - pred.probs[i][j]))));
+  assert.ok(worst <= 1e-4, `page vs savant predict: ${worst}`);
+  await context.close();
+});
+
 // Training on the CPU uses a helper worker per further core: each step's parts go to the workers
 // and come back as gradients. The run must be the one a single worker trains with the same parts:
 // the same losses, to the last bit.

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use savant_core::data::{Format, TableReader};
 use savant_core::model::{ModelFiles, ModelFolder};
+use savant_core::train::thresholds::Thresholds;
 use savant_core::train::{
     fit_to_limits, FineTune, LabelledBatch, LabelledRows, OwnedPartRequest, PartFuture, PartHelpers, PartReply,
     PartRequest, PartSpec, Parts, TrainEvent, TrainOptions,
@@ -443,11 +444,19 @@ impl Trainer {
                 s.ensemble_step = Some(step);
             }
             let model = s.run.session.best_model();
+            let metrics =
+                if s.run.session.best_report.is_some() { Some(s.run.metrics_json().map_err(js_error)?) } else { None };
+            if s.run.options.label_sep.is_some() {
+                // Label sets: eval --multi-label's report at the thresholds chosen on val.
+                let thresholds = s.run.thresholds.as_ref().map(|(t, _)| t.thresholds.clone()).unwrap_or_default();
+                let sets = s.run.session.val_label_sets(&model, &thresholds).await.map_err(js_error)?;
+                let report = savant_core::metrics::multilabel::evaluate(&sets);
+                let html = savant_core::metrics::html::multilabel_body(&report, &sets);
+                return to_js(&json!({ "report": report, "html": html, "metrics": metrics })).map_err(Into::into);
+            }
             let predictions = s.run.session.val_predictions(&model).await.map_err(js_error)?;
             let report = savant_core::metrics::report::evaluate(&predictions, &Default::default()).map_err(js_error)?;
             let html = savant_core::metrics::html::report_body(&report, &predictions);
-            let metrics =
-                if s.run.session.best_report.is_some() { Some(s.run.metrics_json().map_err(js_error)?) } else { None };
             to_js(&json!({ "report": report, "html": html, "metrics": metrics })).map_err(Into::into)
         })
     }
@@ -472,7 +481,14 @@ impl Trainer {
                 rows.map(|((d, (start, end)), p)| json!({ "text": d, "start": start, "end": end, "probs": p }))
                     .collect::<Vec<_>>()
             });
-            to_js(&json!({ "labels": s.run.config.labels, "probs": rows, "windows": windows })).map_err(Into::into)
+            // A multi-label model: each text's labels over their thresholds (0.5 before they are chosen).
+            let sets = s.run.config.multi_label().then(|| {
+                let labels = &s.run.config.labels;
+                let t = s.run.thresholds.as_ref().map_or_else(|| Thresholds::half(labels), |(t, _)| t.clone());
+                rows.iter().map(|p| t.label_set(p)).collect::<Vec<_>>()
+            });
+            to_js(&json!({ "labels": s.run.config.labels, "probs": rows, "windows": windows, "sets": sets }))
+                .map_err(Into::into)
         })
     }
 

@@ -56,6 +56,11 @@ pub fn html_report(r: &EvalReport, p: &Predictions, title: &str) -> String {
 /// confusion counts, a heatmap of per-label F1, and the micro-averaged and per-label
 /// precision–recall curves.
 pub fn multilabel_html(r: &MultilabelReport, sets: &LabelSets, title: &str) -> String {
+    page(title, &multilabel_body(r, sets))
+}
+
+/// [`multilabel_html`] without the document around it (for the page, as [`report_body`]).
+pub fn multilabel_body(r: &MultilabelReport, sets: &LabelSets) -> String {
     let mut h = String::new();
     let k = r.labels.len();
     let _ = write!(h, "<p>{} rows, {k} labels; predicted sets from the {}.</p>", r.n, escape(r.predicted_by));
@@ -135,7 +140,7 @@ pub fn multilabel_html(r: &MultilabelReport, sets: &LabelSets, title: &str) -> S
         }
         h.push_str("</ul>");
     }
-    page(title, &h)
+    h
 }
 
 /// The report without the document around it: summary, per-class table, plots (inline SVG),
