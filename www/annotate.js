@@ -48,6 +48,11 @@ export function initAnnotator(page) {
 
   const textAt = () => work.table.columns.indexOf(work.table.text_column);
   const row = () => work.order[work.pos];
+  // Multi-label rows (the page's Label separator set): number keys toggle labels into the row's
+  // set, Enter confirms it; a mark's label is then the set joined by the separator.
+  const sep = () => $("label-sep").value;
+  let pending = null; // the set being built for the current row (multi-label), or null
+  const setOf = (mark) => (mark ? (sep() ? mark.label.split(sep()).filter((l) => l !== "") : [mark.label]) : []);
   const labelledCount = () => work.marks.filter((m) => m != null).length;
 
   function progress() {
@@ -92,12 +97,12 @@ export function initAnnotator(page) {
     const done = labelledCount();
     $("ann-progress").textContent = `${done} / ${n} labelled · ${work.table.source}`;
     const counts = Object.fromEntries(work.labels.map((l) => [l, 0]));
-    for (const m of work.marks) if (m) counts[m.label] = (counts[m.label] ?? 0) + 1;
+    for (const m of work.marks) for (const l of setOf(m)) counts[l] = (counts[l] ?? 0) + 1;
     $("ann-counts").replaceChildren(table(["label", "rows"], Object.entries(counts)));
     $("ann-order").value = work.mode;
     const buttons = work.labels.map((l, i) => {
       const b = el("button", { "data-label": l, text: `${i < 9 ? `${i + 1} ` : ""}${l}` });
-      b.addEventListener("click", () => act(() => label(l)));
+      b.addEventListener("click", () => act(() => (sep() ? toggle(l) : label(l))));
       return b;
     });
     $("ann-buttons").replaceChildren(...buttons);
@@ -115,8 +120,11 @@ export function initAnnotator(page) {
       (hint ? ` · the model's guess: ${work.labels[hint.predicted]} (entropy ${hint.entropy.toFixed(3)})` : "");
     $("ann-card").dataset.row = r;
     renderText(work.table.rows[r][textAt()]);
-    $("ann-current").textContent = mark ? `labelled ${mark.label} by ${mark.by} at ${mark.at}` : "not labelled yet";
-    for (const b of buttons) b.classList.toggle("chosen", mark?.label === b.dataset.label);
+    $("ann-current").textContent =
+      (mark ? `labelled ${mark.label} by ${mark.by} at ${mark.at}` : "not labelled yet") +
+      (pending ? ` · this row's set: ${[...pending].join(sep()) || "(none yet)"} — Enter confirms` : "");
+    const chosen = pending ?? new Set(setOf(mark));
+    for (const b of buttons) b.classList.toggle("chosen", chosen.has(b.dataset.label));
   }
 
   // The next row in the order that is not labelled, after the current one (or the end).
@@ -134,6 +142,22 @@ export function initAnnotator(page) {
     work.sinceScore++;
     advance();
     if (work.mode === "uncertain" && work.sinceScore >= RESCORE_EVERY) rescore().catch((e) => showError("Re-scoring", e));
+  }
+
+  // Multi-label: `name` in or out of the current row's set (which starts as the row's mark).
+  function toggle(name) {
+    if (work.pos >= work.order.length) return;
+    pending ??= new Set(setOf(work.marks[row()]));
+    if (pending.has(name)) pending.delete(name);
+    else pending.add(name);
+  }
+
+  // Multi-label: the built set becomes the row's label (in the label set's order).
+  function confirmSet() {
+    if (!pending || pending.size === 0) return;
+    const set = work.labels.filter((l) => pending.has(l)).join(sep());
+    pending = null;
+    label(set);
   }
 
   function skip() {
@@ -158,7 +182,9 @@ export function initAnnotator(page) {
 
   function act(change) {
     if (!work) return;
+    const at = work.pos;
     change();
+    if (work.pos !== at) pending = null;
     render();
     save();
   }
@@ -168,7 +194,10 @@ export function initAnnotator(page) {
     const t = event.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
     const k = event.key;
-    if (/^[1-9]$/.test(k) && Number(k) <= work.labels.length) act(() => label(work.labels[Number(k) - 1]));
+    if (/^[1-9]$/.test(k) && Number(k) <= work.labels.length) {
+      const name = work.labels[Number(k) - 1];
+      act(() => (sep() ? toggle(name) : label(name)));
+    } else if (k === "Enter" && sep()) act(confirmSet);
     else if (k === "s" || k === "S") act(skip);
     else if (k === "u" || k === "U") act(undo);
     else if (k === "ArrowRight") act(() => move(1));
@@ -197,8 +226,10 @@ export function initAnnotator(page) {
         },
       });
       const typed = $("ann-labels").value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      // Multi-label: the labels inside the file's sets.
+      const found = sep() ? [...new Set(loaded.labels_found.flatMap((l) => l.split(sep()).map((x) => x.trim()).filter((x) => x !== "")))] : loaded.labels_found;
       // The typed set, plus any label the file already uses; else the file's own.
-      const names = typed.length ? [...typed, ...loaded.labels_found.filter((l) => !typed.includes(l))] : loaded.labels_found;
+      const names = typed.length ? [...typed, ...found.filter((l) => !typed.includes(l))] : found;
       const labels = await call("labelSet", { names });
       loaded.source = f.name;
       loaded.format = f.format;
@@ -212,7 +243,8 @@ export function initAnnotator(page) {
       render();
       $("ann-card").focus();
       const bad = loaded.malformed.length ? ` ${loaded.malformed.length} malformed rows were not loaded (first at line ${loaded.malformed[0][0]}: ${loaded.malformed[0][1]}).` : "";
-      status(`Labelling ${f.name}: ${loaded.rows.length} rows, ${labelledCount()} already labelled.${bad} Keys 1–${Math.min(labels.length, 9)} label the row.`);
+      const keys = sep() ? `Keys 1–${Math.min(labels.length, 9)} toggle labels into the row's set, Enter confirms it.` : `Keys 1–${Math.min(labels.length, 9)} label the row.`;
+      status(`Labelling ${f.name}: ${loaded.rows.length} rows, ${labelledCount()} already labelled.${bad} ${keys}`);
     }),
   );
 

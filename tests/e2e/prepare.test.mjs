@@ -156,6 +156,35 @@ test("annotate: 20 rows by keyboard, a reload, export, savant clean counts the s
   await context.close();
 });
 
+test("annotate label sets: number keys toggle labels into a row's set, Enter confirms; savant clean --label-sep counts the export", async () => {
+  const dir = join(OUT, "annotate-sets");
+  mkdirSync(dir, { recursive: true });
+  const reviews = join(dir, "reviews.csv");
+  execFileSync("python3", ["-c", MAKE_REVIEWS, DRUGS, reviews]);
+  const { context, page, logs } = await openPage();
+  await page.setInputFiles("#data-file", reviews);
+  await page.waitForSelector("#preview table");
+  await page.selectOption("#text-col", "text");
+  await page.fill("#label-sep", "|");
+  await page.fill("#ann-labels", "positive, negative, mixed");
+  await page.click("#ann-start-btn");
+  await page.waitForSelector("#ann-box:not([hidden])");
+  await noError(page, logs);
+  await page.locator("#ann-card").focus();
+  // Row 1: positive and mixed; row 2: negative; row 3: all three, then mixed out again.
+  for (const k of ["1", "3", "Enter", "2", "Enter", "1", "2", "3", "3", "Enter"]) await page.keyboard.press(k);
+  assert.deepEqual(labelsOf(await marks(page)).slice(0, 4), ["positive|mixed", "negative", "positive|negative", null]);
+  const exported = join(dir, "sets.csv");
+  const text = (await download(page, page.locator("#ann-export-csv"), exported)).toString("utf8");
+  assert.match(text, /,positive\|mixed,/);
+  const report = join(dir, "clean_report.json");
+  execFileSync(SAVANT, ["clean", exported, "--text", "text", "--label", "label", "--label-sep", "|", "-o", join(dir, "cleaned.csv"), "--report", report]);
+  const r = JSON.parse(readFileSync(report, "utf8"));
+  assert.deepEqual(r.label_sets.labels, { mixed: 1, negative: 2, positive: 2 });
+  assert.deepEqual(r.label_sets.labels_per_row, { 1: 1, 2: 2 });
+  await context.close();
+});
+
 test("a picked folder of documents becomes the data: savant ingest's bytes, a 1 GB file counted and not read", async () => {
   const docs = join(OUT, "docs");
   cpSync(join(REPO, "tests/fixtures/ingest"), docs, { recursive: true });
