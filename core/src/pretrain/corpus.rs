@@ -194,6 +194,18 @@ impl<S: DocumentSource> Corpus<S> {
 }
 
 impl<S> Corpus<S> {
+    /// One line on a pass counted in `seconds`: documents, windows, tokens and their rate.
+    pub fn scan_line(&self, c: &PassCounts, seconds: f64) -> String {
+        format!(
+            "{} documents → {} windows ({} split), {} tokens in {seconds:.1} s ({:.0} tokens/s)",
+            self.documents,
+            c.windows,
+            self.split_documents,
+            c.tokens,
+            c.tokens as f64 / seconds.max(1e-9)
+        )
+    }
+
     /// `savant pretrain --scan`'s report of a pass counted in `seconds` (`held_out` windows aside).
     pub fn scan_json(&self, c: &PassCounts, held_out: usize, seconds: f64) -> serde_json::Value {
         serde_json::json!({

@@ -217,16 +217,8 @@ fn scan(args: &Args, mut corpus: Corpus<ShardRows>) -> Result<()> {
     let mut report = corpus.scan_json(&c, held_out, seconds);
     report["peak_rss_mib"] = json!(crate::memory::peak_rss_mib());
     write_json(&args.output.join("scan.json"), &report)?;
-    eprintln!(
-        "{}: {} documents → {} windows ({} split), {} tokens in {seconds:.1} s ({:.0} tokens/s); peak memory {} MiB",
-        args.output.display(),
-        corpus.documents,
-        c.windows,
-        corpus.split_documents,
-        c.tokens,
-        report["tokens_per_second"],
-        report["peak_rss_mib"].as_f64().map_or("?".into(), |m| format!("{m:.0}"))
-    );
+    let peak = report["peak_rss_mib"].as_f64().map_or("?".into(), |m| format!("{m:.0}"));
+    eprintln!("{}: {}; peak memory {peak} MiB", args.output.display(), corpus.scan_line(&c, seconds));
     Ok(())
 }
 
