@@ -52,8 +52,9 @@ pub struct Report {
 pub struct LabelSetCounts {
     /// Rows carrying each label.
     pub labels: BTreeMap<String, u64>,
-    /// Rows by the number of labels in their set.
-    pub labels_per_row: BTreeMap<usize, u64>,
+    /// Rows by the number of labels in their set (the number as a string key, as JSON and
+    /// JavaScript objects have them).
+    pub labels_per_row: BTreeMap<String, u64>,
     /// Distinct sets written.
     pub distinct_sets: usize,
 }
@@ -64,7 +65,7 @@ impl LabelSetCounts {
         let mut c = LabelSetCounts { distinct_sets: sets.len(), ..Default::default() };
         for (set, &n) in sets {
             let labels: Vec<&str> = set.split(sep).filter(|l| !l.is_empty()).collect();
-            *c.labels_per_row.entry(labels.len()).or_insert(0) += n;
+            *c.labels_per_row.entry(labels.len().to_string()).or_insert(0) += n;
             for l in labels {
                 *c.labels.entry(l.to_string()).or_insert(0) += n;
             }
