@@ -132,7 +132,39 @@ fn multi_label_train_predict_eval_and_merge() {
     let preds = std::fs::read_to_string(dir.path().join("base/test_predictions.csv")).unwrap();
     assert_eq!(preds.lines().next().unwrap(), "text,topics,pred,prob_billing,prob_fees,prob_fraud");
 
-    // Bad input: windows are refused by name; an empty separator too.
+    // Bad input: windows are refused by name; a separator that joins nothing is said; a JSON
+    // array's label holding the separator is refused with its row.
+    let base =
+        ["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--label", "topics", "--epochs", "1"];
+    let o = savant(
+        &[&base[..], &["--label-sep", ";", "--max-len", "16", "--no-baseline", "-o", "runs/semi"]].concat(),
+        dir.path(),
+    );
+    assert!(o.status.success() && stderr(&o).contains("never joins two"), "{}", stderr(&o));
+    write(dir.path(), "arr.jsonl", "{\"text\": \"fee fraud\", \"topics\": [\"fees|fraud\"]}\n");
+    let o = savant(
+        &[
+            "train",
+            "--model",
+            m,
+            "--train",
+            "arr.jsonl",
+            "--val",
+            "arr.jsonl",
+            "--label",
+            "topics",
+            "--label-sep",
+            "|",
+            "-o",
+            "runs/arr",
+        ],
+        dir.path(),
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("label 'fees|fraud' contains the separator '|' (--label-sep)"),
+        "{}",
+        stderr(&o)
+    );
     let o = train("lora", "runs/bad", &["--long", "windows"]);
     assert!(
         !o.status.success() && stderr(&o).contains("--label-sep (multi-label) and --long windows"),

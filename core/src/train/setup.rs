@@ -378,6 +378,15 @@ impl LabelledRows {
             match row {
                 Ok(row) => {
                     let set = sep.map(|sep| crate::data::labels::label_set(&row.fields[l], sep));
+                    // A JSON array's label may hold the separator: joined, it would read as two.
+                    if let (Some(set), Some(sep)) = (&set, sep) {
+                        if let Some(bad) = set.iter().find(|label| label.contains(sep)) {
+                            let message = format!(
+                                "label '{bad}' contains the separator '{sep}' (label_sep): choose another separator"
+                            );
+                            return Err(Error::invalid(&name, Some(row.line), message));
+                        }
+                    }
                     let label = match (&set, sep) {
                         (Some(set), Some(sep)) => set.join(sep),
                         _ => row.fields[l].trim().to_string(),
@@ -766,6 +775,12 @@ impl FineTune {
             _ => None,
         };
         // Label sets: the one-vs-rest baseline instead, compared the same way.
+        if multi && train.as_ref().is_some_and(|t| t.sets.iter().all(|set| set.len() < 2)) {
+            notes.push(format!(
+                "no training row has two labels or more: the separator '{}' never joins two — is this one-label data?",
+                options.label_sep.as_deref().unwrap_or_default()
+            ));
+        }
         let label_baseline = match &train {
             Some(train) if options.baseline && multi => {
                 match crate::baseline::multilabel::LabelSetBaseline::fit_rows(train, &val, &Default::default()) {

@@ -86,7 +86,7 @@ impl Args {
 fn read_labelled(path: &Path, args: &Args) -> Result<LabelledRows> {
     let format = crate::io::format_for(path, args.format.as_deref())?;
     let reader = TableReader::new(BufReader::new(open(path)?), format, &path.display().to_string())?;
-    Ok(LabelledRows::read_with(reader, &args.text, &args.label, args.options.label_sep.as_deref())?)
+    LabelledRows::read_with(reader, &args.text, &args.label, args.options.label_sep.as_deref()).map_err(as_flags)
 }
 
 pub fn run(args: Args) -> Result<()> {
