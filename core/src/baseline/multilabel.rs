@@ -8,7 +8,7 @@ use super::lbfgs::Lbfgs;
 use super::logistic::Softmax;
 use super::tfidf::TfIdf;
 use super::BaselineOptions;
-use crate::metrics::multilabel::precision_recall_f1;
+use crate::metrics::multilabel::{column, precision_recall_f1};
 use crate::train::thresholds::{self, ThresholdChoice, ThresholdWord};
 use crate::train::{LabelSet, LabelledRows};
 use crate::{Error, Result};
@@ -68,8 +68,7 @@ impl LabelSetBaseline {
         let (tfidf, x) = TfIdf::fit(train.0, source)?;
         let val_x = tfidf.transform(val.0);
         let solver = Lbfgs { max_iter: options.max_iter, gtol: options.tol, ..Lbfgs::default() };
-        let column =
-            |t: &[bool], j: usize| -> Vec<usize> { t.iter().skip(j).step_by(k).map(|&b| b as usize).collect() };
+        let column = |t: &[bool], j: usize| -> Vec<usize> { column(t, k, j).into_iter().map(usize::from).collect() };
         let mut cs = options.cs.clone();
         cs.sort_by(f64::total_cmp);
         cs.dedup();

@@ -2,7 +2,7 @@
 
 use super::classification as cls;
 use super::input::Predictions;
-use super::multilabel::{LabelSets, MultilabelReport};
+use super::multilabel::{column, LabelSets, MultilabelReport};
 use super::ranking::precision_recall_curve;
 use super::report::{class_curves, EvalReport, ECE_BINS};
 use super::svg::{confusion_heatmap, escape, label_heatmap, unit_square_plot, Series};
@@ -115,12 +115,7 @@ pub fn multilabel_body(r: &MultilabelReport, sets: &LabelSets) -> String {
     h.push_str("</table><h2>Plots</h2><div class=\"plots\">");
     let f1: Vec<f64> = r.per_label.iter().map(|l| l.f1).collect();
     h.push_str(&label_heatmap("F1 per label", &r.labels, &f1));
-    let column = |j: usize| -> (Vec<bool>, Vec<f64>) {
-        (
-            sets.y_true.iter().skip(j).step_by(k).copied().collect(),
-            sets.scores.iter().skip(j).step_by(k).copied().collect(),
-        )
-    };
+    let column = |j: usize| (column(&sets.y_true, k, j), column(&sets.scores, k, j));
     let mut series = Vec::new();
     if let Some(c) = precision_recall_curve(&sets.y_true, &sets.scores) {
         series.push(Series { name: "micro-average".into(), points: c.x.into_iter().zip(c.y).collect() });

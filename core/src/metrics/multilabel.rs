@@ -139,19 +139,15 @@ pub fn jaccard(y_true: &[bool], y_pred: &[bool], k: usize) -> (f64, f64) {
     (div(samples, n as f64), div(labels, k as f64))
 }
 
-fn column(m: &[bool], k: usize, j: usize) -> Vec<bool> {
-    m.iter().skip(j).step_by(k).copied().collect()
-}
-
-fn score_column(m: &[f64], k: usize, j: usize) -> Vec<f64> {
+/// Column `j` of a `[rows, k]` row-major matrix: one label's values over the rows.
+pub fn column<T: Copy>(m: &[T], k: usize, j: usize) -> Vec<T> {
     m.iter().skip(j).step_by(k).copied().collect()
 }
 
 /// sklearn `roc_auc_score` on indicator matrices: per label (`None` where a label's column has
 /// one class only), their mean (`None` if any is), and `micro` (every cell as one binary task).
 pub fn roc_auc(y_true: &[bool], scores: &[f64], k: usize) -> (Vec<Option<f64>>, Option<f64>, Option<f64>) {
-    let per: Vec<Option<f64>> =
-        (0..k).map(|j| roc_auc_binary(&column(y_true, k, j), &score_column(scores, k, j))).collect();
+    let per: Vec<Option<f64>> = (0..k).map(|j| roc_auc_binary(&column(y_true, k, j), &column(scores, k, j))).collect();
     let macro_avg = per.iter().copied().collect::<Option<Vec<f64>>>().map(|v| div(v.iter().sum(), v.len() as f64));
     (per, macro_avg, roc_auc_binary(y_true, scores))
 }
@@ -160,7 +156,7 @@ pub fn roc_auc(y_true: &[bool], scores: &[f64], k: usize) -> (Vec<Option<f64>>, 
 /// has, as sklearn gives it), their mean, and `micro`.
 pub fn average_precisions(y_true: &[bool], scores: &[f64], k: usize) -> (Vec<Option<f64>>, Option<f64>, Option<f64>) {
     let per: Vec<Option<f64>> =
-        (0..k).map(|j| average_precision(&column(y_true, k, j), &score_column(scores, k, j))).collect();
+        (0..k).map(|j| average_precision(&column(y_true, k, j), &column(scores, k, j))).collect();
     let macro_avg = per.iter().copied().collect::<Option<Vec<f64>>>().map(|v| div(v.iter().sum(), v.len() as f64));
     (per, macro_avg, average_precision(y_true, scores))
 }

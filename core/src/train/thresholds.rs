@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::multilabel::precision_recall_f1;
+use crate::metrics::multilabel::{column, precision_recall_f1};
 use crate::{Error, Result};
 
 /// How the thresholds are set (`global`, `per-label`, or a number).
@@ -84,10 +84,9 @@ pub fn tune(y_true: &[bool], scores: &[f64], k: usize, choice: ThresholdChoice, 
         }
         ThresholdChoice::Named(ThresholdWord::PerLabel) => (0..k)
             .map(|j| {
-                let column = |v: &[bool]| -> Vec<bool> { v.iter().skip(j).step_by(k).copied().collect() };
-                let truth = column(y_true);
+                let (truth, label_scores) = (column(y_true, k, j), column(scores, k, j));
                 let f1 = |t: f64| {
-                    let pred: Vec<bool> = scores.iter().skip(j).step_by(k).map(|&s| s >= t).collect();
+                    let pred: Vec<bool> = label_scores.iter().map(|&s| s >= t).collect();
                     precision_recall_f1(&truth, &pred, 1).micro.f1
                 };
                 candidates().map(|t| (t, f1(t))).max_by(nearest_half).map_or(0.5, |(t, _)| t)
