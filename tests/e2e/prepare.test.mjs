@@ -48,8 +48,9 @@ function counts(labels) {
   return out;
 }
 
-test("annotate: 20 rows by keyboard, a reload, export, savant clean counts the same; continue from the export", async () => {
-  const dir = join(OUT, "annotate");
+// A page with the review table (an address in its first row) loaded, its text column picked.
+async function withReviews(name) {
+  const dir = join(OUT, name);
   mkdirSync(dir, { recursive: true });
   const reviews = join(dir, "reviews.csv");
   execFileSync("python3", ["-c", MAKE_REVIEWS, DRUGS, reviews]);
@@ -57,6 +58,11 @@ test("annotate: 20 rows by keyboard, a reload, export, savant clean counts the s
   await page.setInputFiles("#data-file", reviews);
   await page.waitForSelector("#preview table");
   await page.selectOption("#text-col", "text");
+  return { dir, context, page, logs };
+}
+
+test("annotate: 20 rows by keyboard, a reload, export, savant clean counts the same; continue from the export", async () => {
+  const { dir, context, page, logs } = await withReviews("annotate");
 
   // A label set of one is refused, with the reason.
   await page.fill("#ann-labels", "positive");
@@ -157,14 +163,7 @@ test("annotate: 20 rows by keyboard, a reload, export, savant clean counts the s
 });
 
 test("annotate label sets: number keys toggle labels into a row's set, Enter confirms; savant clean --label-sep counts the export", async () => {
-  const dir = join(OUT, "annotate-sets");
-  mkdirSync(dir, { recursive: true });
-  const reviews = join(dir, "reviews.csv");
-  execFileSync("python3", ["-c", MAKE_REVIEWS, DRUGS, reviews]);
-  const { context, page, logs } = await openPage();
-  await page.setInputFiles("#data-file", reviews);
-  await page.waitForSelector("#preview table");
-  await page.selectOption("#text-col", "text");
+  const { dir, context, page, logs } = await withReviews("annotate-sets");
   await page.fill("#label-sep", "|");
   await page.fill("#ann-labels", "positive, negative, mixed");
   await page.click("#ann-start-btn");
