@@ -118,6 +118,13 @@ fn multi_label_train_predict_eval_and_merge() {
     let o = savant(&["predict", "--model", "runs/full/model", "val.csv", "--device", "cpu", "-o", "f.csv"], dir.path());
     assert!(o.status.success() && stderr(&o).contains("from probability 0.5"), "{}", stderr(&o));
 
+    // Resuming needs the same label sets: the targets are part of the run's identity.
+    let original = std::fs::read_to_string(dir.path().join("train.csv")).unwrap();
+    write(dir.path(), "train.csv", &original.replace("billing|fees", "billing"));
+    let o = train("lora", "runs/ml", &["--thresholds", "per-label", "--resume"]);
+    assert!(!o.status.success() && stderr(&o).contains("train_targets_checksum"), "{}", stderr(&o));
+    write(dir.path(), "train.csv", &original);
+
     // The one-vs-rest baseline alone (`savant baseline --label-sep`): its thresholds, the test
     // predictions as label sets, eval --multi-label's reports.
     let args = ["baseline", "--train", "train.csv", "--val", "val.csv", "--test", "val.csv", "--label", "topics"];

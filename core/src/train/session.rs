@@ -853,6 +853,14 @@ impl Session {
         if !self.val.doc.is_empty() {
             identity["aggregate"] = serde_json::json!(self.config.aggregate);
         }
+        if !self.train.targets.is_empty() {
+            // Label sets: the rows' labels are their targets (`labels` holds zeros).
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for &t in &self.train.targets {
+                h = (h ^ t.to_bits() as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+            identity["train_targets_checksum"] = serde_json::json!(h.to_string());
+        }
         identity
     }
 
