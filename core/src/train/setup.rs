@@ -14,6 +14,7 @@ use crate::finetune::peft::write_adapter;
 use crate::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
 use crate::infer::{softmax_rows, TextBatches, TextModel, WindowOutputs};
 use crate::long::{Aggregate, DocWindows, LongMode, LongText};
+use crate::metrics::multilabel::column;
 use crate::model::{
     classifier_to_safetensors, load_classifier, load_encoder, BertClassifier, BertConfig, Head, ModelFiles,
     ModelFolder, Pooling,
@@ -713,7 +714,7 @@ impl FineTune {
             // BCEWithLogitsLoss(pos_weight=...)).
             ClassWeights::Balanced if multi => {
                 let n = train_texts.len() as f32;
-                let positives = (0..k).map(|j| train_texts.targets.iter().skip(j).step_by(k).sum::<f32>());
+                let positives = (0..k).map(|j| column(&train_texts.targets, k, j).iter().sum::<f32>());
                 Some(positives.map(|p| (n - p) / p.max(1.0)).collect())
             }
             ClassWeights::Balanced => {
