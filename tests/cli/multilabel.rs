@@ -107,9 +107,9 @@ fn multi_label_train_predict_eval_and_merge() {
     };
     assert_eq!(sets("preds.csv"), sets("m.csv"));
 
-    // Full fine-tuning writes the model folder with both; a folder without the thresholds file
+    // Full fine-tuning (with each label's pos_weight) writes the model folder with both; a folder without the thresholds file
     // predicts at 0.5, and says so.
-    let o = train("full", "runs/full", &["--thresholds", "0.4"]);
+    let o = train("full", "runs/full", &["--thresholds", "0.4", "--class-weights", "balanced"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let full = dir.path().join("runs/full/model");
     let saved: Value = serde_json::from_slice(&std::fs::read(full.join("savant_thresholds.json")).unwrap()).unwrap();
