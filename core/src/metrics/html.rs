@@ -31,6 +31,19 @@ fn curves(p: &Predictions, pr: bool) -> Vec<Series> {
         .collect()
 }
 
+/// The report's warnings as a list (nothing when there are none).
+fn warnings(list: &[String]) -> String {
+    let mut h = String::new();
+    if !list.is_empty() {
+        h.push_str("<h2>Warnings</h2><ul>");
+        for w in list {
+            let _ = write!(h, "<li>{}</li>", escape(w));
+        }
+        h.push_str("</ul>");
+    }
+    h
+}
+
 /// The document around a report body: inline CSS, no scripts.
 fn page(title: &str, body: &str) -> String {
     let mut h = String::new();
@@ -128,13 +141,7 @@ pub fn multilabel_body(r: &MultilabelReport, sets: &LabelSets) -> String {
     }
     h.push_str(&unit_square_plot("Precision–recall", "recall", "precision", &series, false));
     h.push_str("</div>");
-    if !r.warnings.is_empty() {
-        h.push_str("<h2>Warnings</h2><ul>");
-        for w in &r.warnings {
-            let _ = write!(h, "<li>{}</li>", escape(w));
-        }
-        h.push_str("</ul>");
-    }
+    h.push_str(&warnings(&r.warnings));
     h
 }
 
@@ -213,12 +220,6 @@ pub fn report_body(r: &EvalReport, p: &Predictions) -> String {
     h.push_str("</div><h2>Classification report</h2><pre>");
     h.push_str(&escape(&cls::classification_report(&r.classes, &r.confusion_matrix, 4)));
     h.push_str("</pre>");
-    if !r.warnings.is_empty() {
-        h.push_str("<h2>Warnings</h2><ul>");
-        for w in &r.warnings {
-            let _ = write!(h, "<li>{}</li>", escape(w));
-        }
-        h.push_str("</ul>");
-    }
+    h.push_str(&warnings(&r.warnings));
     h
 }

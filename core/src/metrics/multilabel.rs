@@ -250,6 +250,14 @@ pub struct LabelSets {
 }
 
 impl LabelSets {
+    /// The predicted sets at `thresholds` (one per label; empty: 0.5 each).
+    pub fn predict_at(&mut self, thresholds: &[f64]) {
+        let k = self.labels.len().max(1);
+        let at = |j: usize| thresholds.get(j % k).copied().unwrap_or(0.5);
+        self.y_pred = self.scores.iter().enumerate().map(|(j, &p)| p >= at(j)).collect();
+        self.predicted_by = if thresholds.is_empty() { "probability >= 0.5" } else { "tuned thresholds" };
+    }
+
     pub fn n(&self) -> usize {
         self.y_true.len().checked_div(self.labels.len()).unwrap_or(0)
     }

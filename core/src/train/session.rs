@@ -723,12 +723,11 @@ impl Session {
             let logits = classify(model, &self.model_config, &batch.tokens, &device).await?;
             scores.extend(logits.iter().map(|&x| 1.0 / (1.0 + (-(x as f64)).exp())));
         }
-        let at = |j: usize| thresholds.get(j % k.max(1)).copied().unwrap_or(0.5);
-        let y_pred = scores.iter().enumerate().map(|(j, &p)| p >= at(j)).collect();
         let y_true = self.val.targets.iter().map(|&t| t > 0.5).collect();
-        let predicted_by = if thresholds.is_empty() { "probability >= 0.5" } else { "tuned thresholds" };
         let labels = self.model_config.labels.clone();
-        Ok(LabelSets { labels, y_true, scores, y_pred, predicted_by, warnings: Vec::new() })
+        let mut sets = LabelSets { labels, y_true, scores, y_pred: Vec::new(), predicted_by: "", warnings: Vec::new() };
+        sets.predict_at(thresholds);
+        Ok(sets)
     }
 
     /// `savant eval`'s report of `model` on the validation split.

@@ -903,11 +903,12 @@ impl FineTune {
         self.thresholds = None;
         let Some(sep) = self.options.label_sep.clone() else { return Ok(()) };
         let model = self.session.best_model();
-        let sets = self.session.val_label_sets(&model, &[]).await?;
+        let mut sets = self.session.val_label_sets(&model, &[]).await?;
         let k = self.config.labels.len();
         let chosen = thresholds::tune(&sets.y_true, &sets.scores, k, self.options.thresholds, &self.options.metric);
-        let at = self.session.val_label_sets(&model, &chosen).await?;
-        let report = serde_json::to_value(crate::metrics::multilabel::evaluate(&at)).expect("reports serialise");
+        // The same probabilities, the sets re-drawn at the chosen thresholds.
+        sets.predict_at(&chosen);
+        let report = serde_json::to_value(crate::metrics::multilabel::evaluate(&sets)).expect("reports serialise");
         let labels = self.config.labels.clone();
         let saved =
             Thresholds { labels, thresholds: chosen, label_sep: sep, chosen: self.options.thresholds.to_string() };
