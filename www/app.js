@@ -618,10 +618,14 @@ function renderEvaluation(evaluation) {
   const m = evaluation.metrics;
   const averaged = m != null && m.ensemble_weight != null;
   $("predict-ensemble-box").hidden = !averaged;
-  $("predict-ensemble").checked = averaged && m.ensemble_val_f1_macro > m.f1_macro;
+  // Label sets compare micro-F1, each at its own thresholds; one label per row macro-F1.
+  const [mine, theirs, what] = m?.label_sep != null
+    ? [m.val_at_thresholds?.f1_micro, m.ensemble_val_f1_micro, "micro-F1"]
+    : [m?.f1_macro, m?.ensemble_val_f1_macro, "macro-F1"];
+  $("predict-ensemble").checked = averaged && theirs > mine;
   if (averaged) {
     $("predict-ensemble-text").textContent =
-      `averaged with TF-IDF + logistic regression (weight ${m.ensemble_weight.toFixed(1)} on the specialist; val macro-F1 ${fmt(m.ensemble_val_f1_macro)})`;
+      `averaged with TF-IDF + logistic regression (weight ${m.ensemble_weight.toFixed(1)} on the specialist; val ${what} ${fmt(theirs)})`;
   }
 }
 
@@ -633,6 +637,9 @@ function comparisonOf(metrics) {
     // Label sets: micro-F1, each at its own tuned thresholds (savant train's closing line).
     const rows = [["the fine-tuned specialist", metrics.val_at_thresholds?.f1_micro, "specialist"]];
     if (metrics.baseline_val_f1_micro != null) rows.push(["TF-IDF + one-vs-rest logistic regression", metrics.baseline_val_f1_micro, "baseline"]);
+    if (metrics.ensemble_val_f1_micro != null) {
+      rows.push([`the specialist averaged with it (weight ${metrics.ensemble_weight.toFixed(1)})`, metrics.ensemble_val_f1_micro, "ensemble"]);
+    }
     const best = rows.reduce((a, b) => (b[1] > a[1] ? b : a));
     const p = el("p", { id: "comparison", text: `Validation micro-F1: ${rows.map(([n, v]) => `${n} ${fmt(v)}`).join(", ")}; best: ${best[0]}.` });
     for (const [, v, key] of rows) p.dataset[key] = v;

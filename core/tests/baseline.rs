@@ -104,7 +104,7 @@ fn one_vs_rest_equals_sklearn() {
     let read = |name: &str| {
         let bytes = std::fs::read(dir().join(name)).unwrap();
         let reader = TableReader::new(&bytes[..], Format::Csv, name).unwrap();
-        LabelledRows::read_with(reader, "text", "labels", Some("|")).unwrap()
+        LabelledRows::read_with(reader, "text", "labels", Some("|"), false).unwrap()
     };
     let (train, val, test) = (read("train_multi.csv"), read("val_multi.csv"), read("test_multi.csv"));
     let want: Value = serde_json::from_slice(&std::fs::read(dir().join("expected_multilabel.json")).unwrap()).unwrap();
@@ -125,4 +125,56 @@ fn one_vs_rest_equals_sklearn() {
     let worst = got.iter().zip(&sk).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(worst < 1e-4, "test probabilities differ from sklearn's by {worst}");
     assert!((fit.val_f1_micro - want["val_f1_micro"].as_f64().unwrap()).abs() <= 0.005);
+}
+
+// The multi-label average with the one-vs-rest baseline: the saved file reads back to the same
+// probabilities and thresholds; the weight chosen on val is never worse than the baseline alone
+// and keeps a perfect specialist whole.
+#[test]
+fn label_set_ensemble_round_trips_and_chooses_on_val() {
+    use savant_core::baseline::multilabel::{LabelSetBaseline, LabelSetEnsemble};
+    use savant_core::train::thresholds::{ThresholdChoice, ThresholdWord, Thresholds};
+    let read = |name: &str| {
+        let bytes = std::fs::read(dir().join(name)).unwrap();
+        let reader = TableReader::new(&bytes[..], Format::Csv, name).unwrap();
+        LabelledRows::read_with(reader, "text", "labels", Some("|"), false).unwrap()
+    };
+    let (train, val) = (read("train_multi.csv"), read("val_multi.csv"));
+    let fit = LabelSetBaseline::fit_rows(&train, &val, &BaselineOptions::default()).unwrap();
+    let labels = fit.baseline.labels.clone();
+    let k = labels.len();
+    let rows = val.texts.len();
+    let mut y = vec![false; rows * k];
+    for (i, set) in val.sets.iter().enumerate() {
+        for l in set {
+            y[i * k + labels.iter().position(|x| x == l).unwrap()] = true;
+        }
+    }
+    let per_label = ThresholdChoice::Named(ThresholdWord::PerLabel);
+    let noise = vec![0.5; rows * k];
+    let (w, chosen, score) = LabelSetEnsemble::choose(&noise, &fit.val_probabilities, &y, k, per_label, "f1_micro");
+    // Weight 0 (the baseline alone, at its own thresholds) is one of the candidates: the chosen
+    // average is never worse on val.
+    assert!(w <= 0.5 && score >= fit.val_f1_micro - 1e-12, "weight {w}: {score} vs {}", fit.val_f1_micro);
+    if w == 0.0 {
+        assert_eq!(chosen, fit.baseline.thresholds, "weight 0: the baseline's own thresholds");
+    }
+    let truth: Vec<f64> = y.iter().map(|&b| b as u8 as f64).collect();
+    let (w, _, score) = LabelSetEnsemble::choose(&truth, &fit.val_probabilities, &y, k, per_label, "f1_micro");
+    assert_eq!((w, score), (1.0, 1.0), "a perfect specialist keeps weight 1");
+
+    let thresholds = Thresholds { labels: labels.clone(), thresholds: chosen, label_sep: "|".into(), chosen: "per-label".into() };
+    let e = LabelSetEnsemble { weight: 0.3, baseline: fit.baseline.clone(), thresholds };
+    let back = LabelSetEnsemble::from_json(&e.to_json(), &labels, "savant_ensemble.json").unwrap();
+    assert_eq!((back.weight, &back.thresholds), (e.weight, &e.thresholds));
+    assert_eq!(back.baseline.thresholds, fit.baseline.thresholds);
+    let texts: Vec<&str> = val.texts.iter().map(String::as_str).collect();
+    let specialist = vec![0.25f32; rows * k];
+    assert_eq!(back.mix(&specialist, &texts), e.mix(&specialist, &texts));
+    // Another model's labels, or a one-label ensemble file, are refused by name.
+    let other: Vec<String> = labels.iter().map(|l| format!("{l}x")).collect();
+    let err = LabelSetEnsemble::from_json(&e.to_json(), &other, "e.json").unwrap_err().to_string();
+    assert!(err.contains("e.json") && err.contains("labels"), "{err}");
+    let err = LabelSetEnsemble::from_json(b"{\"weight\": 0.5}", &labels, "e.json").unwrap_err().to_string();
+    assert!(err.contains("e.json") && err.contains("savant-label-set-ensemble/1"), "{err}");
 }

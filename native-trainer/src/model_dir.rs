@@ -331,13 +331,25 @@ pub fn save_model_folder(
     Ok(())
 }
 
-/// `savant train`'s average with the TF-IDF baseline ([`savant_core::baseline::Ensemble`]):
-/// `path` is the file or the run folder holding it; its classes must be `labels`.
-pub fn read_ensemble(path: &Path, labels: &[String]) -> Result<savant_core::baseline::Ensemble> {
-    use savant_core::baseline::Ensemble;
-    let file = if path.is_dir() { path.join(Ensemble::FILE) } else { path.to_path_buf() };
+/// `savant train`'s average with the TF-IDF baseline: one label per row
+/// ([`savant_core::baseline::Ensemble`]) or label sets
+/// ([`savant_core::baseline::multilabel::LabelSetEnsemble`], with its own thresholds).
+pub enum Ensemble {
+    Classes(savant_core::baseline::Ensemble),
+    LabelSets(savant_core::baseline::multilabel::LabelSetEnsemble),
+}
+
+/// Reads [`Ensemble`]: `path` is the file or the run folder holding it; its classes must be
+/// `labels`, and it must be of the model's kind (`multi`: label sets).
+pub fn read_ensemble(path: &Path, labels: &[String], multi: bool) -> Result<Ensemble> {
+    use savant_core::baseline::{multilabel::LabelSetEnsemble, Ensemble as Classes};
+    let file = if path.is_dir() { path.join(Classes::FILE) } else { path.to_path_buf() };
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    let ensemble = Ensemble::from_json(&bytes, &file.display().to_string())?;
+    let source = file.display().to_string();
+    if multi {
+        return Ok(Ensemble::LabelSets(LabelSetEnsemble::from_json(&bytes, labels, &source)?));
+    }
+    let ensemble = Classes::from_json(&bytes, &source)?;
     if ensemble.baseline.classes() != labels {
         bail!(
             "{}: the baseline's classes ({}) are not the model's ({})",
@@ -346,5 +358,5 @@ pub fn read_ensemble(path: &Path, labels: &[String]) -> Result<savant_core::base
             labels.join(", ")
         );
     }
-    Ok(ensemble)
+    Ok(Ensemble::Classes(ensemble))
 }

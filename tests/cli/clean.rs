@@ -155,6 +155,18 @@ fn clean_label_sets_normalises_each_label_and_unions_conflicts() {
     assert_eq!(r["conflicts"]["relabelled"], 1, "{r}");
     assert_eq!(r["label_sets"]["labels"], serde_json::json!({"billing": 2, "fees": 1, "fraud": 2}), "{r}");
     assert_eq!(r["label_sets"]["labels_per_row"], serde_json::json!({"1": 2, "3": 1}), "{r}");
+    // --allow-empty-labels: rows whose set is empty are kept (no label applies), counted as 0 labels.
+    let o = savant(
+        &[&args[..], &["--dedup", "exact", "--allow-empty-labels", "-o", "e.csv", "--report", "e.json", "-q"]].concat(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("e.csv")).unwrap();
+    assert!(out.contains("\nonly separators here,\n") && out.ends_with("\na question,\n"), "{out}");
+    let r = read_report(&dir.path().join("e.json"));
+    invariant(&r);
+    assert!(r["dropped"].get("missing_label").is_none(), "{r}");
+    assert_eq!(r["label_sets"]["labels_per_row"], serde_json::json!({"0": 2, "1": 2, "3": 1}), "{r}");
     // Union merges sets: without --label-sep it is refused by name.
     let o = savant(&["clean", "d.csv", "--label", "topics", "--conflicts", "union", "-o", "x.csv"], dir.path());
     assert!(

@@ -35,9 +35,10 @@ fn multi_label_train_predict_eval_and_merge() {
         let rest = ["--max-len", "16", "--device", "cpu", "--metric", "f1_micro", "-o", out];
         savant(&[&args[..], &more[..], &rest[..], extra].concat(), dir.path())
     };
-    let o = train("lora", "runs/ml", &["--thresholds", "per-label"]);
-    assert_no_panic(&o, "train");
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o_train = train("lora", "runs/ml", &["--thresholds", "per-label"]);
+    let o = &o_train;
+    assert_no_panic(o, "train");
+    assert!(o.status.success(), "{}", stderr(o));
     let run = dir.path().join("runs/ml");
     let metrics = read_report(&run.join("metrics.json"));
     // The head starts from one logistic regression per label on the frozen model (epoch 0).
@@ -50,7 +51,7 @@ fn multi_label_train_predict_eval_and_merge() {
     assert_eq!(metrics["label_sep"], "|");
     // The one-vs-rest TF-IDF baseline on the same splits, compared at the end.
     assert!(metrics["baseline_val_f1_micro"].is_number(), "{metrics}");
-    assert!(stderr(&o).contains("val micro-F1 at the tuned thresholds: the fine-tuned specialist"), "{}", stderr(&o));
+    assert!(stderr(o).contains("val micro-F1 at the tuned thresholds: the fine-tuned specialist"), "{}", stderr(o));
     assert_eq!(metrics["rows_skipped"], 1, "the row without topics is counted: {metrics}");
     let thresholds: Vec<f64> = serde_json::from_value(metrics["thresholds"].clone()).unwrap();
     assert_eq!(thresholds.len(), 3);
@@ -91,6 +92,22 @@ fn multi_label_train_predict_eval_and_merge() {
     let sums: Vec<f64> =
         preds.lines().skip(1).map(|l| l.rsplitn(4, ',').take(3).map(|p| p.parse::<f64>().unwrap()).sum()).collect();
     assert!(sums.iter().any(|s| (s - 1.0).abs() > 0.05), "{sums:?}");
+
+    // Averaged with the one-vs-rest baseline (weight and thresholds chosen together on val):
+    // predict --ensemble + eval give the average's val report.
+    let averaged = &metrics["ensemble_val_at_thresholds"];
+    assert!(metrics["ensemble_weight"].is_number() && averaged["f1_micro"].is_number(), "{metrics}");
+    assert_eq!(metrics["ensemble_val_f1_micro"], averaged["f1_micro"]);
+    assert!(stderr(&o_train).contains("averaged with the one-vs-rest baseline"), "{}", stderr(&o_train));
+    let o = predict(&["--adapter", "runs/ml/adapter", "--ensemble", "runs/ml"], "ens.csv");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = savant(&["eval", "ens.csv", "--label", "topics", "--multi-label", "--json"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in ["f1_micro", "f1_macro", "subset_accuracy", "hamming_loss"] {
+        let (got, want) = (report[key].as_f64().unwrap(), averaged[key].as_f64().unwrap());
+        assert!((got - want).abs() < 1e-9, "{key}: predict --ensemble + eval {got} vs the val report {want}");
+    }
 
     // Merged, the model keeps its head type and thresholds: the same sets.
     let o = savant(&["merge", "--model", m, "--adapter", "runs/ml/adapter", "-o", "merged"], dir.path());
@@ -172,6 +189,15 @@ fn multi_label_train_predict_eval_and_merge() {
         "{}",
         stderr(&o)
     );
+    // --allow-empty-labels keeps the row without topics: all its targets negative.
+    let o = savant(
+        &[&base[..], &["--label-sep", "|", "--max-len", "16", "--no-baseline", "--allow-empty-labels", "-o", "runs/empty"]]
+            .concat(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = read_report(&dir.path().join("runs/empty/metrics.json"));
+    assert_eq!((e["rows_skipped"].as_u64(), e["train_rows"].as_u64()), (Some(0), Some(31)), "{e}");
     let o = train("lora", "runs/bad", &["--long", "windows"]);
     assert!(
         !o.status.success() && stderr(&o).contains("--label-sep (multi-label) and --long windows"),

@@ -62,6 +62,19 @@ fn split_with_label_sets_stratifies_each_label() {
         .collect();
     assert_eq!(rows.len(), 90);
     assert_eq!(rows.iter().filter(|l| l.ends_with("Public Domain|Permissive")).count(), 18);
+    // --allow-empty-labels: the row without categories is kept (no label applies) and placed.
+    let o = savant(&[&args[..], &["--allow-empty-labels", "--seed", "1", "-o", "e", "-q"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = read_report(&dir.path().join("e/split_report.json"));
+    assert_eq!((e["rows_out"].as_u64(), e["dropped"].get("missing_label")), (Some(91), None), "{e}");
+    let kept: usize = ["train", "val", "test"]
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(dir.path().join(format!("e/{p}.csv"))).unwrap();
+            text.lines().filter(|l| l.starts_with("a notice without categories")).count()
+        })
+        .sum();
+    assert_eq!(kept, 1);
     for (label, n) in [("Copyleft", 54.0), ("Permissive", 54.0), ("Public Domain", 18.0)] {
         for (part, share) in [("train", 0.8), ("val", 0.1), ("test", 0.1)] {
             let got = r["splits"][part]["label_counts"][label].as_f64().unwrap_or(0.0);

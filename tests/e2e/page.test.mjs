@@ -295,6 +295,11 @@ test("label sets: clean, split, train, predict and export multi-label as savant 
   assert.ok(metrics.f1_micro != null && metrics.baseline_val_f1_micro != null, JSON.stringify(metrics));
   assert.match(await page.textContent("#comparison"), /Validation micro-F1: the fine-tuned specialist/);
   assert.match(await page.textContent("#eval h3"), /micro-F1 .* subset accuracy/);
+  // The average with the one-vs-rest baseline is offered (weight and thresholds chosen on val);
+  // the model's own sets first.
+  assert.ok(metrics.ensemble_weight != null && metrics.ensemble_val_f1_micro != null, JSON.stringify(metrics));
+  assert.ok(!(await page.locator("#predict-ensemble-box").isHidden()));
+  await page.uncheck("#predict-ensemble");
   await page.fill("#predict-input", TEXTS.join("\n"));
   await page.click("#predict-btn");
   await page.waitForFunction(() => window.savantPage.state.predictions?.sets != null);
@@ -307,18 +312,26 @@ test("label sets: clean, split, train, predict and export multi-label as savant 
     names.push(name);
     await download(page, links.nth(i), join(dir, name));
   }
-  assert.ok(names.includes("adapter/savant_thresholds.json"), names.join(", "));
+  assert.ok(names.includes("adapter/savant_thresholds.json") && names.includes("savant_ensemble.json"), names.join(", "));
   assert.equal(JSON.parse(readFileSync(join(dir, "adapter/config.json"), "utf8")).problem_type, "multi_label_classification");
   const input = join(dir, "texts.csv");
   writeFileSync(input, "text\n" + TEXTS.map((t) => `"${t}"`).join("\n") + "\n");
-  const out = join(dir, "cli.csv");
-  execFileSync(SAVANT, ["predict", "--model", TINY, "--adapter", join(dir, "adapter"), input, "-o", out]);
-  const lines = readFileSync(out, "utf8").trim().split("\n");
-  const header = lines[0].split(",");
-  const cells = lines.slice(1).map((l) => l.split(","));
-  assert.deepEqual(cells.map((c) => c[header.indexOf("pred")]), pred.sets);
-  const worst = Math.max(...cells.flatMap((c, i) => pred.labels.map((l, j) => Math.abs(Number(c[header.indexOf(`prob_${l}`)]) - pred.probs[i][j]))));
-  assert.ok(worst <= 1e-4, `page vs savant predict: ${worst}`);
+  const same = (file, more, shown) => {
+    const out = join(dir, file);
+    execFileSync(SAVANT, ["predict", "--model", TINY, "--adapter", join(dir, "adapter"), input, "-o", out, ...more]);
+    const lines = readFileSync(out, "utf8").trim().split("\n");
+    const header = lines[0].split(",");
+    const cells = lines.slice(1).map((l) => l.split(","));
+    assert.deepEqual(cells.map((c) => c[header.indexOf("pred")]), shown.sets);
+    const worst = Math.max(...cells.flatMap((c, i) => shown.labels.map((l, j) => Math.abs(Number(c[header.indexOf(`prob_${l}`)]) - shown.probs[i][j]))));
+    assert.ok(worst <= 1e-4, `page vs savant predict ${more.join(" ")}: ${worst}`);
+  };
+  same("cli.csv", [], pred);
+  // The page's average is savant predict --ensemble with the exported file: the same sets.
+  await page.check("#predict-ensemble");
+  await page.click("#predict-btn");
+  await page.waitForFunction(() => window.savantPage.state.predictions?.ensemble === true);
+  same("cli_ensemble.csv", ["--ensemble", join(dir, "savant_ensemble.json")], await page.evaluate(() => window.savantPage.state.predictions));
   await context.close();
 });
 

@@ -10,7 +10,6 @@ use std::rc::Rc;
 
 use savant_core::data::{Format, TableReader};
 use savant_core::model::{ModelFiles, ModelFolder};
-use savant_core::train::thresholds::Thresholds;
 use savant_core::train::{
     fit_to_limits, FineTune, LabelledBatch, LabelledRows, OwnedPartRequest, PartFuture, PartHelpers, PartReply,
     PartRequest, PartSpec, Parts, TrainEvent, TrainOptions,
@@ -183,10 +182,11 @@ async fn build_run(
         options.max_len = Some(fit.max_len);
         fitted = fit.note;
     }
-    let sep = options.label_sep.clone();
+    let (sep, allow_empty) = (options.label_sep.clone(), options.allow_empty_labels);
     let read = |bytes: &[u8], name: &str| -> Result<LabelledRows, JsValue> {
         let reader = TableReader::new(bytes, req.format, name).map_err(js_error)?;
-        LabelledRows::read_with(reader, &req.text_column, &req.label_column, sep.as_deref()).map_err(js_error)
+        LabelledRows::read_with(reader, &req.text_column, &req.label_column, sep.as_deref(), allow_empty)
+            .map_err(js_error)
     };
     let train = read(&train, "train")?;
     let val = read(&val, "val")?;
@@ -482,11 +482,7 @@ impl Trainer {
                     .collect::<Vec<_>>()
             });
             // A multi-label model: each text's labels over their thresholds (0.5 before they are chosen).
-            let sets = s.run.config.multi_label().then(|| {
-                let labels = &s.run.config.labels;
-                let t = s.run.thresholds.as_ref().map_or_else(|| Thresholds::half(labels), |(t, _)| t.clone());
-                rows.iter().map(|p| t.label_set(p)).collect::<Vec<_>>()
-            });
+            let sets = s.run.label_sets(&probs, ensemble);
             to_js(&json!({ "labels": s.run.config.labels, "probs": rows, "windows": windows, "sets": sets }))
                 .map_err(Into::into)
         })

@@ -152,3 +152,155 @@ fn probabilities(models: &[LabelModel], x: &super::tfidf::SparseRows, rows: usiz
     }
     out
 }
+
+/// A one-vs-rest baseline as saved inside [`LabelSetEnsemble::to_json`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedLabelSetBaseline {
+    labels: Vec<String>,
+    terms: Vec<String>,
+    idf: Vec<f64>,
+    /// Each label's binary logistic regression (`[terms, 2]` row-major, then the two
+    /// intercepts), or `None` for a label constant in training (`constant`).
+    params: Vec<Option<Vec<f64>>>,
+    constant: Vec<bool>,
+    /// The baseline's own thresholds (chosen on val for it alone).
+    thresholds: Vec<f64>,
+}
+
+impl LabelSetBaseline {
+    fn saved(&self) -> SavedLabelSetBaseline {
+        let params = self
+            .models
+            .iter()
+            .map(|m| match m {
+                LabelModel::Fitted(s) => Some(s.params().to_vec()),
+                LabelModel::Constant(_) => None,
+            })
+            .collect();
+        let constant = self.models.iter().map(|m| matches!(m, LabelModel::Constant(true))).collect();
+        SavedLabelSetBaseline {
+            labels: self.labels.clone(),
+            terms: self.tfidf.terms().to_vec(),
+            idf: self.tfidf.idf().to_vec(),
+            params,
+            constant,
+            thresholds: self.thresholds.clone(),
+        }
+    }
+
+    fn from_saved(s: SavedLabelSetBaseline, source: &str) -> Result<LabelSetBaseline> {
+        let features = s.terms.len();
+        let k = s.labels.len();
+        if s.params.len() != k || s.constant.len() != k || s.thresholds.len() != k {
+            return Err(Error::invalid(source, None, format!("{} labels but {} label models", k, s.params.len())));
+        }
+        let tfidf = TfIdf::from_terms(s.terms, s.idf, source)?;
+        let models = s
+            .params
+            .into_iter()
+            .zip(s.constant)
+            .zip(&s.labels)
+            .map(|((params, on), label)| match params {
+                None => Ok(LabelModel::Constant(on)),
+                Some(p) => Softmax::from_params(features, 2, p).map(LabelModel::Fitted).ok_or_else(|| {
+                    Error::invalid(source, None, format!("label '{label}': the weights do not fit {features} terms × 2"))
+                }),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LabelSetBaseline { tfidf, models, labels: s.labels, thresholds: s.thresholds })
+    }
+}
+
+/// A multi-label model's label probabilities averaged with the one-vs-rest baseline's:
+/// `weight · specialist + (1 − weight) · baseline`, then cut at thresholds tuned on the averaged
+/// validation probabilities (the weight and thresholds chosen together on val, as
+/// [`crate::baseline::Ensemble`] does for one label per row).
+#[derive(Debug, Clone)]
+pub struct LabelSetEnsemble {
+    pub weight: f64,
+    pub baseline: LabelSetBaseline,
+    /// The averaged probabilities' thresholds (not the specialist's own).
+    pub thresholds: thresholds::Thresholds,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedLabelSetEnsemble {
+    format: String,
+    weight: f64,
+    thresholds: thresholds::Thresholds,
+    baseline: SavedLabelSetBaseline,
+}
+
+const LABEL_SET_ENSEMBLE_FORMAT: &str = "savant-label-set-ensemble/1";
+
+impl LabelSetEnsemble {
+    /// The weight in 0, 0.1, … 1 and the thresholds (`choice`, as `savant train --thresholds`)
+    /// whose averaged `[rows, labels]` probabilities score the best `metric` on `y_true` (ties:
+    /// the larger weight), with that score. `specialist` and `baseline` are in the same label
+    /// order.
+    pub fn choose(
+        specialist: &[f64],
+        baseline: &[f64],
+        y_true: &[bool],
+        k: usize,
+        choice: ThresholdChoice,
+        metric: &str,
+    ) -> (f64, Vec<f64>, f64) {
+        let mut best = (1.0, vec![0.5; k], f64::NEG_INFINITY);
+        for step in (0..=10).rev() {
+            let w = step as f64 / 10.0;
+            let mixed: Vec<f64> = specialist.iter().zip(baseline).map(|(s, b)| w * s + (1.0 - w) * b).collect();
+            let chosen = thresholds::tune(y_true, &mixed, k, choice, metric);
+            let score = thresholds::score(y_true, &mixed, &chosen, k, metric);
+            if score > best.2 {
+                best = (w, chosen, score);
+            }
+        }
+        best
+    }
+
+    /// The averaged probabilities of `texts`, given the specialist's (`[texts, labels]`, in the
+    /// baseline's label order).
+    pub fn mix(&self, specialist: &[f32], texts: &[&str]) -> Vec<f32> {
+        let w = self.weight;
+        let baseline = self.baseline.probabilities(texts);
+        specialist.iter().zip(&baseline).map(|(&s, &b)| (w * s as f64 + (1.0 - w) * b) as f32).collect()
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&SavedLabelSetEnsemble {
+            format: LABEL_SET_ENSEMBLE_FORMAT.into(),
+            weight: self.weight,
+            thresholds: self.thresholds.clone(),
+            baseline: self.baseline.saved(),
+        })
+        .expect("an ensemble serialises")
+    }
+
+    /// Reads [`LabelSetEnsemble::to_json`]'s bytes, checked against the model's `labels`;
+    /// `source` names them in errors.
+    pub fn from_json(bytes: &[u8], labels: &[String], source: &str) -> Result<LabelSetEnsemble> {
+        let s: SavedLabelSetEnsemble = serde_json::from_slice(bytes).map_err(|e| {
+            Error::invalid(source, None, format!("not a multi-label ensemble file ({LABEL_SET_ENSEMBLE_FORMAT}): {e}"))
+        })?;
+        if s.format != LABEL_SET_ENSEMBLE_FORMAT {
+            return Err(Error::invalid(
+                source,
+                None,
+                format!("format '{}', expected '{LABEL_SET_ENSEMBLE_FORMAT}'", s.format),
+            ));
+        }
+        if !(0.0..=1.0).contains(&s.weight) {
+            return Err(Error::invalid(source, None, format!("weight {} is not in [0, 1]", s.weight)));
+        }
+        if s.baseline.labels != labels || s.thresholds.labels != labels || s.thresholds.thresholds.len() != labels.len() {
+            return Err(Error::invalid(
+                source,
+                None,
+                format!("its labels {:?} are not the model's {:?}", s.baseline.labels, labels),
+            ));
+        }
+        let baseline = LabelSetBaseline::from_saved(s.baseline, source)?;
+        Ok(LabelSetEnsemble { weight: s.weight, baseline, thresholds: s.thresholds })
+    }
+}

@@ -53,6 +53,10 @@ pub struct CleanOptions {
     /// joined by it. Duplicates with different sets are conflicts.
     #[serde(default)]
     pub label_sep: Option<String>,
+    /// Multi-label rows: keep a row whose label set is empty (no label applies, as
+    /// scikit-learn's multi-label targets allow) instead of leaving it out as missing_label.
+    #[serde(default)]
+    pub allow_empty_labels: bool,
     /// Types to redact; empty = no redaction.
     pub redact: Vec<PiiType>,
     /// CSV/TSV output: cells a spreadsheet would run as formulas are written as text (`'=...`).
@@ -77,6 +81,7 @@ impl Default for CleanOptions {
             label_case_fold: false,
             label_map: BTreeMap::new(),
             label_sep: None,
+            allow_empty_labels: false,
             redact: Vec::new(),
             spreadsheet_safe: false,
         }
@@ -270,12 +275,17 @@ impl Cleaner {
         }
         let (label, label_normalized, label_mapped) = match self.label_col {
             Some(c) => {
-                if self.is_na(row.fields[c].trim()) {
+                // Label sets may be empty when asked: no label applies.
+                let empty_ok = self.opts.allow_empty_labels && self.opts.label_sep.is_some();
+                if self.is_na(row.fields[c].trim()) && !empty_ok {
                     self.report.drop_row("missing_label");
                     return None;
                 }
-                let (label, normalized, mapped) = self.normalize_label(&row.fields[c]);
-                if label.is_empty() {
+                let (label, normalized, mapped) = match self.is_na(row.fields[c].trim()) {
+                    true => (String::new(), false, false),
+                    false => self.normalize_label(&row.fields[c]),
+                };
+                if label.is_empty() && !empty_ok {
                     // A label set of separators only.
                     self.report.drop_row("missing_label");
                     return None;

@@ -62,6 +62,10 @@ pub struct SplitOptions {
     /// array); the splits are then made by iterative stratification over the label sets.
     #[cfg_attr(feature = "cli", arg(long))]
     pub label_sep: Option<String>,
+    /// Multi-label rows: keep a row whose label set is empty (no label applies, as
+    /// scikit-learn's multi-label targets allow) instead of leaving it out as missing_label.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub allow_empty_labels: bool,
 }
 
 impl Default for SplitOptions {
@@ -75,6 +79,7 @@ impl Default for SplitOptions {
             group_by: DedupMode::Near,
             near_threshold: 0.8,
             label_sep: None,
+            allow_empty_labels: false,
         }
     }
 }
@@ -208,7 +213,7 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
                 Some(row.fields[label_col].trim()).filter(|l| !l.is_empty()).map(str::to_string).into_iter().collect()
             }
         };
-        if set.is_empty() {
+        if set.is_empty() && !(opts.allow_empty_labels && opts.label_sep.is_some()) {
             *report.dropped.entry("missing_label".into()).or_insert(0) += 1;
             rows.push(None);
             continue;
@@ -229,7 +234,8 @@ pub fn plan_split<R: Read>(mut reader: TableReader<R>, opts: &SplitOptions) -> R
         if dup {
             group_size[group as usize] += 1;
         } else {
-            group_label.push(ids[0]);
+            // One-label stratification's class (label sets, which may be empty, use group_labels).
+            group_label.push(ids.first().copied().unwrap_or(0));
             group_labels.push(BTreeMap::new());
             group_size.push(1);
         }
@@ -373,7 +379,7 @@ fn iterative_stratification(
             }
         }
     }
-    // Groups without a label (none reach here today: rows without one are dropped).
+    // Groups without a label (rows with an empty label set, kept by allow_empty_labels).
     for (g, group) in groups.iter().enumerate() {
         if wants.part[g].is_none() {
             let p = wants.choose(|w, p| (w.rows[p], 0.0), rng);

@@ -192,6 +192,10 @@ pub struct TrainOptions {
     /// threshold.
     #[cfg_attr(feature = "cli", arg(long))]
     pub label_sep: Option<String>,
+    /// Multi-label rows: keep a row whose label set is empty (no label applies, as
+    /// scikit-learn's multi-label targets allow) instead of leaving it out as missing_label.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub allow_empty_labels: bool,
     /// Multi-label: the thresholds, chosen on val to maximise the F1 of `metric` — `global` (one
     /// for every label) or `per-label` — or a probability for every label.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainOptions::default().thresholds))]
@@ -234,6 +238,7 @@ impl Default for TrainOptions {
             max_windows: None,
             aggregate: Aggregate::MeanLogits,
             label_sep: None,
+            allow_empty_labels: false,
             thresholds: ThresholdChoice::default(),
         }
     }
@@ -361,16 +366,18 @@ impl LabelledRows {
     /// Reads the `text` and `label` columns; rows with an empty text or label, and malformed
     /// rows, are left out and counted.
     pub fn read<R: Read>(reader: TableReader<R>, text: &str, label: &str) -> Result<LabelledRows> {
-        LabelledRows::read_with(reader, text, label, None)
+        LabelledRows::read_with(reader, text, label, None, false)
     }
 
     /// [`LabelledRows::read`]; with `sep`, each label cell is a set of labels
-    /// ([`crate::data::labels::label_set`]) and a row whose set is empty is left out.
+    /// ([`crate::data::labels::label_set`]) and a row whose set is empty is left out (kept, with
+    /// no label, when `allow_empty`).
     pub fn read_with<R: Read>(
         mut reader: TableReader<R>,
         text: &str,
         label: &str,
         sep: Option<&str>,
+        allow_empty: bool,
     ) -> Result<LabelledRows> {
         let name = reader.source_name().to_string();
         let (t, l) = (reader.column(text)?, reader.column(label)?);
@@ -392,7 +399,7 @@ impl LabelledRows {
                         (Some(set), Some(sep)) => set.join(sep),
                         _ => row.fields[l].trim().to_string(),
                     };
-                    if label.is_empty() {
+                    if label.is_empty() && !(allow_empty && sep.is_some()) {
                         let what = if sep.is_some() { "empty label set" } else { "empty label" };
                         rows.skipped.push(format!("{name} line {}: {what}", row.line));
                     } else if row.fields[t].trim().is_empty() {
@@ -524,6 +531,10 @@ pub struct FineTune {
     /// Multi-label: the thresholds chosen on val ([`FineTune::choose_on_val`]) and the val report
     /// at them.
     pub thresholds: Option<(Thresholds, serde_json::Value)>,
+    /// Multi-label: the best model averaged with the one-vs-rest baseline (weight and thresholds
+    /// chosen on val together) and the val report of that average, once
+    /// [`FineTune::choose_on_val`] has run.
+    pub label_ensemble: Option<(crate::baseline::multilabel::LabelSetEnsemble, serde_json::Value)>,
 }
 
 /// A streamed run's length: `steps` optimiser steps, validated every `eval_every` of them (the
@@ -816,6 +827,7 @@ impl FineTune {
             label_baseline,
             ensemble: None,
             thresholds: None,
+            label_ensemble: None,
         })
     }
 
@@ -852,6 +864,8 @@ impl FineTune {
         let obj = metrics.as_object_mut().expect("a report is an object");
         let p = &self.session.progress;
         let probe_key = format!("probe_val_{}", self.options.metric);
+        let ensemble_weight =
+            self.ensemble.as_ref().map(|(e, _)| e.weight).or(self.label_ensemble.as_ref().map(|(e, _)| e.weight));
         for (k, v) in [
             // 0: the probe-initialised head before any step was never beaten.
             ("best_epoch", serde_json::json!(p.best_epoch.map(|e| e + 1).or(p.probe_metric.map(|_| 0)))),
@@ -876,13 +890,16 @@ impl FineTune {
             ("baseline_val_f1_macro", serde_json::json!(self.baseline.as_ref().map(|b| b.val_macro_f1))),
             ("baseline_c", serde_json::json!(self.baseline.as_ref().map(|b| b.c))),
             ("baseline_vocabulary", serde_json::json!(self.baseline.as_ref().map(|b| b.baseline.vocabulary_size()))),
-            ("ensemble_weight", serde_json::json!(self.ensemble.as_ref().map(|(e, _)| e.weight))),
+            ("ensemble_weight", serde_json::json!(ensemble_weight)),
             ("ensemble_val_f1_macro", serde_json::json!(self.ensemble.as_ref().map(|(_, f1)| f1))),
             ("label_sep", serde_json::json!(self.options.label_sep)),
             ("baseline_val_f1_micro", serde_json::json!(self.label_baseline.as_ref().map(|b| b.val_f1_micro))),
             ("baseline_label_c", serde_json::json!(self.label_baseline.as_ref().map(|b| b.c))),
             ("thresholds", serde_json::json!(self.thresholds.as_ref().map(|(t, _)| &t.thresholds))),
             ("val_at_thresholds", serde_json::json!(self.thresholds.as_ref().map(|(_, r)| r))),
+            ("ensemble_val_f1_micro", serde_json::json!(self.label_ensemble.as_ref().and_then(|(_, r)| r.get("f1_micro")))),
+            ("ensemble_thresholds", serde_json::json!(self.label_ensemble.as_ref().map(|(e, _)| &e.thresholds.thresholds))),
+            ("ensemble_val_at_thresholds", serde_json::json!(self.label_ensemble.as_ref().map(|(_, r)| r))),
         ] {
             obj.insert(k.into(), v);
         }
@@ -898,9 +915,11 @@ impl FineTune {
     }
 
     /// Multi-label: the thresholds `thresholds` asks for, tuned on the best model's validation
-    /// probabilities, and the val report at them.
+    /// probabilities, and the val report at them; then the average with the one-vs-rest
+    /// baseline, its weight and thresholds tuned on the same probabilities.
     async fn choose_thresholds(&mut self) -> Result<()> {
         self.thresholds = None;
+        self.label_ensemble = None;
         let Some(sep) = self.options.label_sep.clone() else { return Ok(()) };
         let model = self.session.best_model();
         let mut sets = self.session.val_label_sets(&model, &[]).await?;
@@ -910,9 +929,32 @@ impl FineTune {
         sets.predict_at(&chosen);
         let report = serde_json::to_value(crate::metrics::multilabel::evaluate(&sets)).expect("reports serialise");
         let labels = self.config.labels.clone();
-        let saved =
-            Thresholds { labels, thresholds: chosen, label_sep: sep, chosen: self.options.thresholds.to_string() };
+        let saved = Thresholds {
+            labels: labels.clone(),
+            thresholds: chosen,
+            label_sep: sep.clone(),
+            chosen: self.options.thresholds.to_string(),
+        };
         self.thresholds = Some((saved, report));
+        let Some(fit) = &self.label_baseline else { return Ok(()) };
+        if fit.baseline.labels != labels || fit.val_probabilities.len() != sets.scores.len() {
+            return Ok(());
+        }
+        let (choice, metric) = (self.options.thresholds, &self.options.metric);
+        let (weight, chosen, _) = crate::baseline::multilabel::LabelSetEnsemble::choose(
+            &sets.scores,
+            &fit.val_probabilities,
+            &sets.y_true,
+            k,
+            choice,
+            metric,
+        );
+        sets.scores = sets.scores.iter().zip(&fit.val_probabilities).map(|(s, b)| weight * s + (1.0 - weight) * b).collect();
+        sets.predict_at(&chosen);
+        let report = serde_json::to_value(crate::metrics::multilabel::evaluate(&sets)).expect("reports serialise");
+        let thresholds = Thresholds { labels, thresholds: chosen, label_sep: sep, chosen: choice.to_string() };
+        let ensemble = crate::baseline::multilabel::LabelSetEnsemble { weight, baseline: fit.baseline.clone(), thresholds };
+        self.label_ensemble = Some((ensemble, report));
         Ok(())
     }
 
@@ -945,6 +987,8 @@ impl FineTune {
             rows.extend(
                 self.label_baseline.as_ref().map(|b| ("TF-IDF + one-vs-rest logistic regression", b.val_f1_micro)),
             );
+            let averaged = self.label_ensemble.as_ref().and_then(|(_, r)| r.get("f1_micro")?.as_f64());
+            rows.extend(averaged.map(|v| ("the two averaged (predict --ensemble)", v)));
             let (best, _) = rows.iter().fold(rows[0], |a, b| if b.1 > a.1 { *b } else { a });
             let listed: Vec<String> = rows.iter().map(|(name, v)| format!("{name} {v:.4}")).collect();
             return Some(format!("val micro-F1 at the tuned thresholds: {}; best: {best}", listed.join(", ")));
@@ -977,12 +1021,32 @@ impl FineTune {
         if let Some((e, _)) = &self.ensemble {
             files.push((crate::baseline::Ensemble::FILE.to_string(), e.to_json()));
         }
+        if let Some((e, _)) = &self.label_ensemble {
+            files.push((crate::baseline::Ensemble::FILE.to_string(), e.to_json()));
+        }
         if let Some((t, _)) = &self.thresholds {
             // Beside the weights predict loads: the adapter's folder, or the model's.
             let dir = if files.iter().any(|(name, _)| name.starts_with("adapter/")) { "adapter" } else { "model" };
             files.push((format!("{dir}/{}", Thresholds::FILE), t.to_json()));
         }
         Ok(files)
+    }
+
+    /// A multi-label run's sets for `[texts, labels]` probabilities from
+    /// [`FineTune::predict_windows`]: at the thresholds chosen on val for the model alone, or
+    /// for its average with the baseline (`ensemble`); 0.5 each before they are chosen. `None`
+    /// for one label per row.
+    pub fn label_sets(&self, probs: &[f32], ensemble: bool) -> Option<Vec<String>> {
+        let labels = &self.config.labels;
+        if !self.config.multi_label() || labels.is_empty() {
+            return None;
+        }
+        let chosen = match (&self.label_ensemble, &self.thresholds, ensemble) {
+            (Some((e, _)), _, true) => e.thresholds.clone(),
+            (_, Some((t, _)), _) => t.clone(),
+            _ => Thresholds::half(labels),
+        };
+        Some(probs.chunks(labels.len()).map(|p| chosen.label_set(p)).collect())
     }
 
     /// Class probabilities of `texts` under the best weights so far, `[texts, labels]` row-major
@@ -1002,10 +1066,11 @@ impl FineTune {
         batch_size: usize,
         ensemble: bool,
     ) -> Result<(Vec<f32>, Option<WindowOutputs>)> {
-        let mixer = match (&self.ensemble, ensemble) {
-            (_, false) => None,
-            (Some((e, _)), true) => Some(e),
-            (None, true) => {
+        let mixer = match (&self.ensemble, &self.label_ensemble, ensemble) {
+            (_, _, false) => None,
+            (Some((e, _)), _, true) => Some(Mixer::Classes(e)),
+            (_, Some((e, _)), true) => Some(Mixer::LabelSets(e)),
+            (None, None, true) => {
                 return Err(Error::Option(
                     "no average with the TF-IDF baseline to predict with: it is chosen on val once training ends, and needs the baseline".into(),
                 ))
@@ -1031,12 +1096,19 @@ impl FineTune {
         let probs = probabilities(&out.values);
         Ok((
             match mixer {
-                Some(e) => e.mix(&probs, texts),
+                Some(Mixer::Classes(e)) => e.mix(&probs, texts),
+                Some(Mixer::LabelSets(e)) => e.mix(&probs, texts),
                 None => probs,
             },
             windows,
         ))
     }
+}
+
+/// What [`FineTune::predict_windows`] averages the model's probabilities with.
+enum Mixer<'a> {
+    Classes(&'a crate::baseline::Ensemble),
+    LabelSets(&'a crate::baseline::multilabel::LabelSetEnsemble),
 }
 
 /// Tokenizer files copied into a saved model folder, when the base has them.

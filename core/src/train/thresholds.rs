@@ -70,15 +70,7 @@ pub fn tune(y_true: &[bool], scores: &[f64], k: usize, choice: ThresholdChoice, 
     match choice {
         ThresholdChoice::Fixed(t) => vec![t; k],
         ThresholdChoice::Named(ThresholdWord::Global) => {
-            let f1 = |t: f64| {
-                let y_pred: Vec<bool> = scores.iter().map(|&s| s >= t).collect();
-                let prf = precision_recall_f1(y_true, &y_pred, k);
-                match metric {
-                    "f1_macro" => prf.macro_avg.f1,
-                    "f1_samples" => prf.samples.f1,
-                    _ => prf.micro.f1,
-                }
-            };
+            let f1 = |t: f64| score(y_true, scores, &[t], k, metric);
             let best = candidates().map(|t| (t, f1(t))).max_by(nearest_half).map_or(0.5, |(t, _)| t);
             vec![best; k]
         }
@@ -92,6 +84,19 @@ pub fn tune(y_true: &[bool], scores: &[f64], k: usize, choice: ThresholdChoice, 
                 candidates().map(|t| (t, f1(t))).max_by(nearest_half).map_or(0.5, |(t, _)| t)
             })
             .collect(),
+    }
+}
+
+/// `metric`'s F1 (`f1_macro`, `f1_samples`, else `f1_micro`) of the sets `scores` give at
+/// `thresholds` (one per label; one value: every label's).
+pub fn score(y_true: &[bool], scores: &[f64], thresholds: &[f64], k: usize, metric: &str) -> f64 {
+    let at = |j: usize| thresholds[(j % k) % thresholds.len()];
+    let y_pred: Vec<bool> = scores.iter().enumerate().map(|(j, &s)| s >= at(j)).collect();
+    let prf = precision_recall_f1(y_true, &y_pred, k);
+    match metric {
+        "f1_macro" => prf.macro_avg.f1,
+        "f1_samples" => prf.samples.f1,
+        _ => prf.micro.f1,
     }
 }
 

@@ -50,12 +50,16 @@ pub struct Args {
     /// val micro-F1, each label's threshold by its val F1; the test report is `eval --multi-label`'s.
     #[arg(long)]
     pub label_sep: Option<String>,
+    /// With --label-sep: keep rows whose label set is empty (no label applies) instead of
+    /// leaving them out.
+    #[arg(long)]
+    pub allow_empty_labels: bool,
 }
 
 fn read(path: &Path, args: &Args) -> Result<LabelledRows> {
     let format = crate::io::format_for(path, args.format.as_deref())?;
     let reader = TableReader::new(BufReader::new(open(path)?), format, &path.display().to_string())?;
-    Ok(LabelledRows::read_with(reader, &args.text, &args.label, args.label_sep.as_deref())?)
+    Ok(LabelledRows::read_with(reader, &args.text, &args.label, args.label_sep.as_deref(), args.allow_empty_labels)?)
 }
 
 pub fn run(args: Args) -> Result<()> {

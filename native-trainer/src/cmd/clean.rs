@@ -56,6 +56,10 @@ pub struct Args {
     /// array); the label rules apply to each label and the set is written back sorted, joined by it.
     #[arg(long)]
     pub label_sep: Option<String>,
+    /// With --label-sep: keep rows whose label set is empty (no label applies, as in
+    /// scikit-learn) instead of dropping them as missing_label.
+    #[arg(long)]
+    pub allow_empty_labels: bool,
     /// Values that mean "missing" (repeatable; replaces the default "", NA, N/A, null, NaN, None).
     #[arg(long = "na")]
     pub na: Vec<String>,
@@ -129,6 +133,7 @@ impl Args {
             other => bail!("--conflicts must be drop, majority or union, got '{other}'"),
         };
         o.label_sep = self.label_sep.clone();
+        o.allow_empty_labels = self.allow_empty_labels;
         if !self.na.is_empty() {
             o.na_values = self.na.clone();
         }

@@ -4,7 +4,7 @@
 //! order — the file `savant eval` (`--multi-label`) reads.
 
 use crate::io::write_atomic;
-use crate::model_dir::load_with_adapter;
+use crate::model_dir::{load_with_adapter, read_ensemble, Ensemble};
 use crate::progress::bytes_bar;
 use crate::text_input::{chunk_rows, in_parallel, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows};
 use anyhow::{bail, Result};
@@ -41,8 +41,9 @@ pub struct Args {
     pub per_window: Option<PathBuf>,
     /// The model's probabilities averaged with the TF-IDF baseline's: `savant train`'s
     /// `savant_ensemble.json` (or its run folder), which holds the baseline and the weight chosen
-    /// on val. `pred` and `prob_*` are then the average's (`--logits` and `--per-window` stay the
-    /// model's own).
+    /// on val (a multi-label run's: the one-vs-rest baseline, and the thresholds chosen for the
+    /// average). `pred` and `prob_*` are then the average's (`--logits` and `--per-window` stay
+    /// the model's own).
     #[arg(long)]
     pub ensemble: Option<PathBuf>,
 }
@@ -67,15 +68,15 @@ pub fn run(args: Args) -> Result<RunReport> {
         }
     };
     let labels = s.folder.config.labels.clone();
-    let ensemble = args.ensemble.as_deref().map(|path| crate::model_dir::read_ensemble(path, &labels)).transpose()?;
-    // A multi-label head: sigmoid probabilities, `pred` the set over its thresholds.
-    let thresholds = match s.folder.config.multi_label() {
-        true => Some(read_thresholds(args.adapter.as_deref().unwrap_or(&args.model.model), &labels)?),
-        false => None,
+    let multi = s.folder.config.multi_label();
+    let ensemble = args.ensemble.as_deref().map(|path| read_ensemble(path, &labels, multi)).transpose()?;
+    // A multi-label head: sigmoid probabilities, `pred` the set over its thresholds (the
+    // average's own when averaged with the baseline).
+    let thresholds = match (multi, &ensemble) {
+        (false, _) => None,
+        (true, Some(Ensemble::LabelSets(e))) => Some(e.thresholds.clone()),
+        (true, _) => Some(read_thresholds(args.adapter.as_deref().unwrap_or(&args.model.model), &labels)?),
     };
-    if thresholds.is_some() && ensemble.is_some() {
-        bail!("--ensemble averages one-label-per-row probabilities; this model is multi-label");
-    }
     let probabilities = |logits: &[f32]| match thresholds {
         Some(_) => sigmoid(logits),
         None => softmax_rows(logits, labels.len()),
@@ -124,8 +125,13 @@ pub fn run(args: Args) -> Result<RunReport> {
             report.empty_text += out.empty as u64;
             let (probs, preds) = match &ensemble {
                 None => (probabilities(&out.values), argmax_rows(&out.values, n_labels)),
-                Some(e) => {
+                Some(Ensemble::Classes(e)) => {
                     let mixed = e.mix(&softmax_rows(&out.values, n_labels), &texts);
+                    let preds = argmax_rows(&mixed, n_labels);
+                    (mixed, preds)
+                }
+                Some(Ensemble::LabelSets(e)) => {
+                    let mixed = e.mix(&sigmoid(&out.values), &texts);
                     let preds = argmax_rows(&mixed, n_labels);
                     (mixed, preds)
                 }

@@ -86,7 +86,8 @@ impl Args {
 fn read_labelled(path: &Path, args: &Args) -> Result<LabelledRows> {
     let format = crate::io::format_for(path, args.format.as_deref())?;
     let reader = TableReader::new(BufReader::new(open(path)?), format, &path.display().to_string())?;
-    LabelledRows::read_with(reader, &args.text, &args.label, args.options.label_sep.as_deref()).map_err(as_flags)
+    LabelledRows::read_with(reader, &args.text, &args.label, args.options.label_sep.as_deref(), args.options.allow_empty_labels)
+        .map_err(as_flags)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -361,6 +362,14 @@ pub fn train(args: Args) -> Result<Trained> {
         eprintln!(
             "averaged with the TF-IDF baseline (weight {:.1} on the specialist, chosen on val): val macro-F1 {f1:.4}; predict with --ensemble {}",
             e.weight,
+            args.output.join(savant_core::baseline::Ensemble::FILE).display()
+        );
+    }
+    if let Some((e, report)) = &run.label_ensemble {
+        eprintln!(
+            "averaged with the one-vs-rest baseline (weight {:.1} on the specialist, thresholds chosen with it on val): val micro-F1 {:.4}; predict with --ensemble {}",
+            e.weight,
+            report.get("f1_micro").and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN),
             args.output.join(savant_core::baseline::Ensemble::FILE).display()
         );
     }
