@@ -8,6 +8,7 @@ pub mod cpu_fast;
 pub mod dropout;
 pub mod folder;
 pub mod hf;
+pub mod int8;
 pub mod lora;
 pub mod precision;
 
