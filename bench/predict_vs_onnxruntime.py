@@ -65,7 +65,10 @@ def worker_export(model_dir: str) -> dict:
     from onnxruntime.transformers.optimizer import optimize_model
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).eval()
+    # Eager attention: the graph then holds the MatMul/Softmax pattern onnxruntime's optimizer
+    # fuses into its Attention op (SDPA's export is left unfused).
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32,
+                                                               attn_implementation="eager").eval()
     tok = AutoTokenizer.from_pretrained(model_dir)
     enc = tok(["an example complaint about a charge", "two"], padding=True, return_tensors="pt")
     args = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
