@@ -163,7 +163,8 @@ fn label_set_ensemble_round_trips_and_chooses_on_val() {
     let (w, _, score) = LabelSetEnsemble::choose(&truth, &fit.val_probabilities, &y, k, per_label, "f1_micro");
     assert_eq!((w, score), (1.0, 1.0), "a perfect specialist keeps weight 1");
 
-    let thresholds = Thresholds { labels: labels.clone(), thresholds: chosen, label_sep: "|".into(), chosen: "per-label".into() };
+    let thresholds =
+        Thresholds { labels: labels.clone(), thresholds: chosen, label_sep: "|".into(), chosen: "per-label".into() };
     let e = LabelSetEnsemble { weight: 0.3, baseline: fit.baseline.clone(), thresholds };
     let back = LabelSetEnsemble::from_json(&e.to_json(), &labels, "savant_ensemble.json").unwrap();
     assert_eq!((back.weight, &back.thresholds), (e.weight, &e.thresholds));

@@ -191,8 +191,11 @@ fn multi_label_train_predict_eval_and_merge() {
     );
     // --allow-empty-labels keeps the row without topics: all its targets negative.
     let o = savant(
-        &[&base[..], &["--label-sep", "|", "--max-len", "16", "--no-baseline", "--allow-empty-labels", "-o", "runs/empty"]]
-            .concat(),
+        &[
+            &base[..],
+            &["--label-sep", "|", "--max-len", "16", "--no-baseline", "--allow-empty-labels", "-o", "runs/empty"],
+        ]
+        .concat(),
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));

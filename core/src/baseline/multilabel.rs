@@ -203,7 +203,11 @@ impl LabelSetBaseline {
             .map(|((params, on), label)| match params {
                 None => Ok(LabelModel::Constant(on)),
                 Some(p) => Softmax::from_params(features, 2, p).map(LabelModel::Fitted).ok_or_else(|| {
-                    Error::invalid(source, None, format!("label '{label}': the weights do not fit {features} terms × 2"))
+                    Error::invalid(
+                        source,
+                        None,
+                        format!("label '{label}': the weights do not fit {features} terms × 2"),
+                    )
                 }),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -293,7 +297,8 @@ impl LabelSetEnsemble {
         if !(0.0..=1.0).contains(&s.weight) {
             return Err(Error::invalid(source, None, format!("weight {} is not in [0, 1]", s.weight)));
         }
-        if s.baseline.labels != labels || s.thresholds.labels != labels || s.thresholds.thresholds.len() != labels.len() {
+        if s.baseline.labels != labels || s.thresholds.labels != labels || s.thresholds.thresholds.len() != labels.len()
+        {
             return Err(Error::invalid(
                 source,
                 None,

@@ -204,7 +204,10 @@ mod tests {
                 // Each product is off by at most |x|·sw/2 + |w|·sx/2 + sx·sw/4.
                 let sw = q.scale[o] as f64;
                 let bound: f64 = (0..d_in)
-                    .map(|k| (xr[k].abs() as f64 * sw + w[k * d_out + o].abs() as f64 * sx as f64 + sx as f64 * sw / 2.0) / 2.0)
+                    .map(|k| {
+                        (xr[k].abs() as f64 * sw + w[k * d_out + o].abs() as f64 * sx as f64 + sx as f64 * sw / 2.0)
+                            / 2.0
+                    })
                     .sum();
                 let got = y[r * d_out + o] as f64;
                 assert!((got - exact).abs() <= bound + 1e-5, "row {r} out {o}: {got} vs {exact}, bound {bound}");

@@ -897,8 +897,14 @@ impl FineTune {
             ("baseline_label_c", serde_json::json!(self.label_baseline.as_ref().map(|b| b.c))),
             ("thresholds", serde_json::json!(self.thresholds.as_ref().map(|(t, _)| &t.thresholds))),
             ("val_at_thresholds", serde_json::json!(self.thresholds.as_ref().map(|(_, r)| r))),
-            ("ensemble_val_f1_micro", serde_json::json!(self.label_ensemble.as_ref().and_then(|(_, r)| r.get("f1_micro")))),
-            ("ensemble_thresholds", serde_json::json!(self.label_ensemble.as_ref().map(|(e, _)| &e.thresholds.thresholds))),
+            (
+                "ensemble_val_f1_micro",
+                serde_json::json!(self.label_ensemble.as_ref().and_then(|(_, r)| r.get("f1_micro"))),
+            ),
+            (
+                "ensemble_thresholds",
+                serde_json::json!(self.label_ensemble.as_ref().map(|(e, _)| &e.thresholds.thresholds)),
+            ),
             ("ensemble_val_at_thresholds", serde_json::json!(self.label_ensemble.as_ref().map(|(_, r)| r))),
         ] {
             obj.insert(k.into(), v);
@@ -949,11 +955,13 @@ impl FineTune {
             choice,
             metric,
         );
-        sets.scores = sets.scores.iter().zip(&fit.val_probabilities).map(|(s, b)| weight * s + (1.0 - weight) * b).collect();
+        sets.scores =
+            sets.scores.iter().zip(&fit.val_probabilities).map(|(s, b)| weight * s + (1.0 - weight) * b).collect();
         sets.predict_at(&chosen);
         let report = serde_json::to_value(crate::metrics::multilabel::evaluate(&sets)).expect("reports serialise");
         let thresholds = Thresholds { labels, thresholds: chosen, label_sep: sep, chosen: choice.to_string() };
-        let ensemble = crate::baseline::multilabel::LabelSetEnsemble { weight, baseline: fit.baseline.clone(), thresholds };
+        let ensemble =
+            crate::baseline::multilabel::LabelSetEnsemble { weight, baseline: fit.baseline.clone(), thresholds };
         self.label_ensemble = Some((ensemble, report));
         Ok(())
     }

@@ -468,7 +468,8 @@ fn fine_tune(
     let file = run.join(Ensemble::FILE);
     if file.is_file() {
         let t = Instant::now();
-        let crate::model_dir::Ensemble::Classes(ensemble) = crate::model_dir::read_ensemble(&file, &rows.classes, false)?
+        let crate::model_dir::Ensemble::Classes(ensemble) =
+            crate::model_dir::read_ensemble(&file, &rows.classes, false)?
         else {
             unreachable!("read_ensemble reads one-label files when asked for them")
         };

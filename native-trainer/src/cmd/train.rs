@@ -86,8 +86,14 @@ impl Args {
 fn read_labelled(path: &Path, args: &Args) -> Result<LabelledRows> {
     let format = crate::io::format_for(path, args.format.as_deref())?;
     let reader = TableReader::new(BufReader::new(open(path)?), format, &path.display().to_string())?;
-    LabelledRows::read_with(reader, &args.text, &args.label, args.options.label_sep.as_deref(), args.options.allow_empty_labels)
-        .map_err(as_flags)
+    LabelledRows::read_with(
+        reader,
+        &args.text,
+        &args.label,
+        args.options.label_sep.as_deref(),
+        args.options.allow_empty_labels,
+    )
+    .map_err(as_flags)
 }
 
 pub fn run(args: Args) -> Result<()> {
