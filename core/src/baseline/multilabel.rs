@@ -253,7 +253,7 @@ impl LabelSetEnsemble {
         let mut best = (1.0, vec![0.5; k], f64::NEG_INFINITY);
         for step in (0..=10).rev() {
             let w = step as f64 / 10.0;
-            let mixed: Vec<f64> = specialist.iter().zip(baseline).map(|(s, b)| w * s + (1.0 - w) * b).collect();
+            let mixed = LabelSetEnsemble::average(w, specialist, baseline);
             let chosen = thresholds::tune(y_true, &mixed, k, choice, metric);
             let score = thresholds::score(y_true, &mixed, &chosen, k, metric);
             if score > best.2 {
@@ -261,6 +261,11 @@ impl LabelSetEnsemble {
             }
         }
         best
+    }
+
+    /// `weight · specialist + (1 − weight) · baseline`, element by element.
+    pub fn average(weight: f64, specialist: &[f64], baseline: &[f64]) -> Vec<f64> {
+        specialist.iter().zip(baseline).map(|(s, b)| weight * s + (1.0 - weight) * b).collect()
     }
 
     /// The averaged probabilities of `texts`, given the specialist's (`[texts, labels]`, in the

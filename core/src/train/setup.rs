@@ -956,7 +956,7 @@ impl FineTune {
             metric,
         );
         sets.scores =
-            sets.scores.iter().zip(&fit.val_probabilities).map(|(s, b)| weight * s + (1.0 - weight) * b).collect();
+            crate::baseline::multilabel::LabelSetEnsemble::average(weight, &sets.scores, &fit.val_probabilities);
         sets.predict_at(&chosen);
         let report = serde_json::to_value(crate::metrics::multilabel::evaluate(&sets)).expect("reports serialise");
         let thresholds = Thresholds { labels, thresholds: chosen, label_sep: sep, chosen: choice.to_string() };
