@@ -95,18 +95,20 @@ fn binary_equals_sklearns_sigmoid_model() {
     assert!(diff < 1e-6, "binary: test probabilities differ from sklearn's by up to {diff}");
 }
 
+/// A multi-label fixture split: `labels` holds each row's set joined by `|`.
+fn read_sets(name: &str) -> LabelledRows {
+    let bytes = std::fs::read(dir().join(name)).unwrap();
+    let reader = TableReader::new(&bytes[..], Format::Csv, name).unwrap();
+    LabelledRows::read_with(reader, "text", "labels", Some("|"), false).unwrap()
+}
+
 // The multi-label baseline (one-vs-rest) against scikit-learn's OneVsRestClassifier on the
 // committed fixture (`tests/fixtures/baseline/make_multilabel.py`): every C's val micro-F1
 // within 0.5 points, the same C and per-label thresholds, test probabilities within 1e-4.
 #[test]
 fn one_vs_rest_equals_sklearn() {
     use savant_core::baseline::multilabel::LabelSetBaseline;
-    let read = |name: &str| {
-        let bytes = std::fs::read(dir().join(name)).unwrap();
-        let reader = TableReader::new(&bytes[..], Format::Csv, name).unwrap();
-        LabelledRows::read_with(reader, "text", "labels", Some("|"), false).unwrap()
-    };
-    let (train, val, test) = (read("train_multi.csv"), read("val_multi.csv"), read("test_multi.csv"));
+    let (train, val, test) = (read_sets("train_multi.csv"), read_sets("val_multi.csv"), read_sets("test_multi.csv"));
     let want: Value = serde_json::from_slice(&std::fs::read(dir().join("expected_multilabel.json")).unwrap()).unwrap();
     let options = BaselineOptions { tol: 1e-10, max_iter: 10_000, ..Default::default() };
     let fit = LabelSetBaseline::fit_rows(&train, &val, &options).unwrap();
@@ -134,12 +136,7 @@ fn one_vs_rest_equals_sklearn() {
 fn label_set_ensemble_round_trips_and_chooses_on_val() {
     use savant_core::baseline::multilabel::{LabelSetBaseline, LabelSetEnsemble};
     use savant_core::train::thresholds::{ThresholdChoice, ThresholdWord, Thresholds};
-    let read = |name: &str| {
-        let bytes = std::fs::read(dir().join(name)).unwrap();
-        let reader = TableReader::new(&bytes[..], Format::Csv, name).unwrap();
-        LabelledRows::read_with(reader, "text", "labels", Some("|"), false).unwrap()
-    };
-    let (train, val) = (read("train_multi.csv"), read("val_multi.csv"));
+    let (train, val) = (read_sets("train_multi.csv"), read_sets("val_multi.csv"));
     let fit = LabelSetBaseline::fit_rows(&train, &val, &BaselineOptions::default()).unwrap();
     let labels = fit.baseline.labels.clone();
     let k = labels.len();
