@@ -5,6 +5,7 @@ the multi-label bag-of-words baseline, on the same test rows.
 
     bench/multilabel.py --savant target/release/savant                 # prepare, baseline, LoRA (~45 min)
     bench/multilabel.py --savant ... --methods full                    # another strategy
+    bench/multilabel.py --savant ... --methods full --epochs 4 --variant e4   # another setting, its own row
     bench/multilabel.py --table                                        # the README table from the results
 
 Data: rules_multi.csv → `savant clean --label-sep '|' --conflicts union --dedup near` (near
@@ -132,39 +133,41 @@ def tfidf_ovr(info: dict) -> dict:
             "what": f"TF-IDF 1-2-grams + one-vs-rest logistic regression (scikit-learn), C {c} and per-label thresholds on val"}
 
 
-def trained(mode: str, savant: Path, epochs: int) -> dict:
+def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate") -> dict:
     minilm = home() / "models/minilm"
-    run_dir = DATA / "runs" / mode
+    name = f"{mode}_{variant}" if variant else mode
+    run_dir = DATA / "runs" / name
     started = time.time()
     run([savant, "train", "--model", minilm, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
          "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
-         "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{mode}.log")
+         "--long", long, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
+    long_what = "" if long == "truncate" else f", --long {long}"
     train_seconds = time.time() - started
     m = json.loads((run_dir / "metrics.json").read_text())
     folder = ["--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() else []
     model = minilm if folder else run_dir / "model"
-    preds = DATA / f"preds_{mode}.csv"
-    run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", "--device", "cpu", "-o", preds], DATA / f"predict_{mode}.log")
-    report = DATA / f"test_{mode}.json"
-    run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{mode}.log")
+    preds = DATA / f"preds_{name}.csv"
+    run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", "--long", long, "--device", "cpu", "-o", preds], DATA / f"predict_{name}.log")
+    report = DATA / f"test_{name}.json"
+    run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{name}.log")
     r = json.loads(report.read_text())
     v = m["val_at_thresholds"]
     pick = lambda d: {k: d[k] for k in ["f1_micro", "f1_macro", "subset_accuracy"]}
-    out = {mode: {"mode": mode, "epochs": epochs, "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
+    out = {name: {"mode": mode, "epochs": epochs, "long": long, "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
                   "val": pick(v), "test": pick(r), "train_minutes": train_seconds / 60,
                   "trainable_params": m["trainable_params"], "total_params": m["total_params"],
-                  "what": f"MiniLM {mode}, sigmoid + BCE, per-label thresholds on val"}}
+                  "what": f"MiniLM {mode}, {epochs} epochs{long_what}, sigmoid + BCE, per-label thresholds on val"}}
     if (run_dir / "savant_ensemble.json").exists():
         # The run's own average with the one-vs-rest baseline (weight and thresholds chosen on val).
-        preds = DATA / f"preds_{mode}_ens.csv"
-        run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", "--ensemble", run_dir,
-             "--device", "cpu", "-o", preds], DATA / f"predict_{mode}_ens.log")
-        report = DATA / f"test_{mode}_ens.json"
-        run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{mode}_ens.log")
-        out[f"{mode}_ens"] = {"mode": mode, "epochs": epochs, "ensemble_weight": m["ensemble_weight"],
+        preds = DATA / f"preds_{name}_ens.csv"
+        run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", "--long", long, "--ensemble", run_dir,
+             "--device", "cpu", "-o", preds], DATA / f"predict_{name}_ens.log")
+        report = DATA / f"test_{name}_ens.json"
+        run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{name}_ens.log")
+        out[f"{name}_ens"] = {"mode": mode, "epochs": epochs, "long": long, "ensemble_weight": m["ensemble_weight"],
                               "thresholds": m["ensemble_thresholds"], "val": pick(m["ensemble_val_at_thresholds"]),
                               "test": pick(json.loads(report.read_text())),
-                              "what": f"MiniLM {mode} averaged with the one-vs-rest baseline (savant train's "
+                              "what": f"MiniLM {mode}, {epochs} epochs{long_what}, averaged with the one-vs-rest baseline (savant train's "
                                       f"weight {m['ensemble_weight']:.1f} and thresholds, chosen on val; predict --ensemble)"}
     return out
 
@@ -185,6 +188,8 @@ def main() -> None:
     ap.add_argument("--savant", type=Path, default=ROOT / "target/release/savant")
     ap.add_argument("--methods", default="tfidf_ovr,lora")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--long", default="truncate", help="savant train/predict --long (truncate, head-tail)")
+    ap.add_argument("--variant", default="", help="a suffix for the result's name (another setting of a method)")
     ap.add_argument("--table", action="store_true")
     a = ap.parse_args()
     doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": {}}
@@ -194,7 +199,7 @@ def main() -> None:
     doc["data"] = prepare(a.savant)
     print(f"data: {json.dumps(doc['data'])}", flush=True)
     for m in a.methods.split(","):
-        rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs)
+        rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long)
         for name, r in rows.items():
             r.update({"date": dt.datetime.now().isoformat(timespec="seconds"), "git": git_rev()})
             doc["results"][name] = r

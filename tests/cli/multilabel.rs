@@ -156,8 +156,8 @@ fn multi_label_train_predict_eval_and_merge() {
     let preds = std::fs::read_to_string(dir.path().join("base/test_predictions.csv")).unwrap();
     assert_eq!(preds.lines().next().unwrap(), "text,topics,pred,prob_billing,prob_fees,prob_fraud");
 
-    // Bad input: windows are refused by name; a separator that joins nothing is said; a JSON
-    // array's label holding the separator is refused with its row.
+    // Bad input: a separator that joins nothing is said; a JSON array's label holding the
+    // separator is refused with its row.
     let base =
         ["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--label", "topics", "--epochs", "1"];
     let o = savant(
@@ -201,10 +201,59 @@ fn multi_label_train_predict_eval_and_merge() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = read_report(&dir.path().join("runs/empty/metrics.json"));
     assert_eq!((e["rows_skipped"].as_u64(), e["train_rows"].as_u64()), (Some(0), Some(31)), "{e}");
-    let o = train("lora", "runs/bad", &["--long", "windows"]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("--label-sep (multi-label) and --long windows"),
-        "{}",
-        stderr(&o)
-    );
+}
+
+/// Label sets read in windows: a window carries its text's set, validation scores texts from
+/// their windows' aggregated logits, so `predict --long windows` + `eval --multi-label` give the
+/// run's val report (the model's and its average with the baseline), with each aggregation.
+#[test]
+fn multi_label_windows_validate_texts_as_predict_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    label_set_task(dir.path());
+    // The topics after eight filler words: past the first window of 6 text tokens.
+    for file in ["train.csv", "val.csv"] {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        let mut lines = text.lines();
+        let mut long = format!("{}\n", lines.next().unwrap());
+        for line in lines {
+            long.push_str(&format!("the a my this the a my this {line}\n"));
+        }
+        write(dir.path(), file, &long);
+    }
+    let model = model_fixture("tiny-cls");
+    let m = model.to_str().unwrap();
+    for (aggregate, reads_as) in [("max-logits", "max-logits"), ("mean-pool", "mean-logits")] {
+        let out = format!("runs/{aggregate}");
+        let args = ["train", "--model", m, "--train", "train.csv", "--val", "val.csv", "--label", "topics"];
+        let more = ["--label-sep", "|", "--mode", "lora", "--epochs", "2", "--lr", "2e-2", "--batch-size", "6"];
+        let long = ["--long", "windows", "--max-len", "8", "--stride", "2", "--aggregate", aggregate];
+        let rest = ["--thresholds", "per-label", "--device", "cpu", "--metric", "f1_micro", "-o", &out];
+        let o = savant(&[&args[..], &more[..], &long[..], &rest[..]].concat(), dir.path());
+        assert_no_panic(&o, "train");
+        assert!(o.status.success(), "{aggregate}: {}", stderr(&o));
+        let metrics = read_report(&dir.path().join(&out).join("metrics.json"));
+        assert_eq!(metrics["long"], "windows", "{metrics}");
+        assert!(metrics["windows_per_text"].as_f64().unwrap() > 2.0, "{metrics}");
+        // Every report counts texts, not windows.
+        assert_eq!(metrics["val_at_thresholds"]["n"], 10, "{metrics}");
+        assert!(metrics["probe_val_f1_micro"].is_number(), "{metrics}");
+        let adapter = format!("{out}/adapter");
+        for (extra, report, file) in [
+            (vec![], &metrics["val_at_thresholds"], "p.csv"),
+            (vec!["--ensemble", out.as_str()], &metrics["ensemble_val_at_thresholds"], "e.csv"),
+        ] {
+            let args = ["predict", "--model", m, "--adapter", &adapter, "val.csv", "--text", "text", "--device", "cpu"];
+            let long = ["--long", "windows", "--stride", "2", "--aggregate", reads_as, "-o", file];
+            let o = savant(&[&args[..], &long[..], &extra[..]].concat(), dir.path());
+            assert!(o.status.success(), "{aggregate} {extra:?}: {}", stderr(&o));
+            let o = savant(&["eval", file, "--label", "topics", "--multi-label", "--json"], dir.path());
+            assert!(o.status.success(), "{}", stderr(&o));
+            let got: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(got["n"], 10);
+            for key in ["f1_micro", "f1_macro", "subset_accuracy", "hamming_loss"] {
+                let (g, w) = (got[key].as_f64().unwrap(), report[key].as_f64().unwrap());
+                assert!((g - w).abs() < 1e-9, "{aggregate} {extra:?} {key}: predict + eval {g} vs the val report {w}");
+            }
+        }
+    }
 }

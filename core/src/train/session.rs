@@ -65,6 +65,18 @@ impl LabelledTexts {
         labels
     }
 
+    /// Multi-label rows: each document's `[documents, classes]` targets (its first window's).
+    fn document_targets(&self) -> Vec<f32> {
+        let k = self.classes;
+        match self.doc.is_empty() {
+            true => self.targets.clone(),
+            false => (0..self.len())
+                .filter(|&i| i == 0 || self.doc[i] != self.doc[i - 1])
+                .flat_map(|i| self.targets[i * k..(i + 1) * k].iter().copied())
+                .collect(),
+        }
+    }
+
     /// One row of `[rows, width]` values per document (the rows' values when each row is one).
     fn per_document(&self, values: Vec<f32>, width: usize, how: Aggregate) -> Vec<f32> {
         if self.doc.is_empty() {
@@ -95,6 +107,7 @@ impl LabelledTexts {
     fn by_document(&self, mut batch: LabelledBatch, rows: &[usize]) -> LabelledBatch {
         let docs = self.documents_of(rows);
         batch.labels = docs.iter().map(|d| self.labels[d[0]]).collect();
+        batch.targets = docs.iter().flat_map(|d| self.targets_of(&d[..1])).collect();
         batch.doc = docs.iter().enumerate().flat_map(|(i, d)| std::iter::repeat_n(i, d.len())).collect();
         batch
     }
@@ -658,12 +671,24 @@ impl Session {
     async fn fit_label_probes(&mut self, n_train: usize, total: usize) -> Result<TrainEvent> {
         let (k, hidden) = (self.model_config.labels.len(), self.model_config.hidden_size);
         let (train_x, val_x) = self.probe.values.split_at(n_train * hidden);
-        let column = |t: &LabelledTexts, j: usize| -> Vec<usize> {
-            (0..t.len()).map(|i| (t.targets[i * k + j] > 0.5) as usize).collect()
+        let column = |targets: &[f32], j: usize| -> Vec<usize> {
+            targets.chunks(k).map(|row| (row[j] > 0.5) as usize).collect()
         };
+        // Mean-pooled documents: fitted on each document's mean features, as the head reads them.
+        let (doc_x, train_targets);
+        let (train_x, train_targets) = match self.by_document {
+            true => {
+                doc_x = self.train.per_document(train_x.to_vec(), hidden, Aggregate::MeanPool);
+                train_targets = self.train.document_targets();
+                (&doc_x[..], &train_targets[..])
+            }
+            false => (train_x, &self.train.targets[..]),
+        };
+        // Validation scores documents: a label applies where its windows' aggregated logit is > 0.
+        let (val, how, val_targets) = (&self.val, self.config.aggregate, self.val.document_targets());
         let (mut weights, mut bias, mut cs) = (Vec::with_capacity(k * hidden), Vec::with_capacity(k), Vec::new());
         for j in 0..k {
-            let (y, val_y) = (column(&self.train, j), column(&self.val, j));
+            let (y, val_y) = (column(train_targets, j), column(&val_targets, j));
             if y.iter().all(|&v| v == y[0]) {
                 // A label on every training row, or none: the head says so whatever the text.
                 weights.extend(std::iter::repeat_n(0.0, hidden));
@@ -671,7 +696,9 @@ impl Session {
                 continue;
             }
             let chosen = LinearProbe::fit_choosing_c_by(train_x, hidden, &y, 2, 300, |probe| {
-                let predicted = probe.predict(val_x);
+                let margins: Vec<f32> = probe.logits(val_x).chunks(2).map(|l| l[1] - l[0]).collect();
+                let predicted: Vec<usize> =
+                    val.per_document(margins, 1, how).iter().map(|&m| (m > 0.0) as usize).collect();
                 let tp = predicted.iter().zip(&val_y).filter(|(p, t)| **p == 1 && **t == 1).count() as f64;
                 let (pp, tt) = (predicted.iter().sum::<usize>() as f64, val_y.iter().sum::<usize>() as f64);
                 if pp + tt == 0.0 {
@@ -716,14 +743,16 @@ impl Session {
     pub async fn val_label_sets(&self, model: &BertClassifier, thresholds: &[f64]) -> Result<LabelSets> {
         let k = self.model_config.labels.len();
         let device = self.device.clone().without_autodiff();
-        let mut scores = Vec::with_capacity(self.val.len() * k);
+        let mut logits = Vec::with_capacity(self.val.len() * k);
         let order: Vec<usize> = (0..self.val.len()).collect();
         for rows in order.chunks((self.config.batch_size * 2).max(32)) {
             let batch = self.val.batch(rows, self.pad_id);
-            let logits = classify(model, &self.model_config, &batch.tokens, &device).await?;
-            scores.extend(logits.iter().map(|&x| 1.0 / (1.0 + (-(x as f64)).exp())));
+            logits.extend(classify(model, &self.model_config, &batch.tokens, &device).await?);
         }
-        let y_true = self.val.targets.iter().map(|&t| t > 0.5).collect();
+        // A windowed document's logits are its windows' aggregated, as `savant predict` does.
+        let logits = self.val.per_document(logits, k, self.config.aggregate);
+        let scores = logits.iter().map(|&x| 1.0 / (1.0 + (-(x as f64)).exp())).collect();
+        let y_true = self.val.document_targets().iter().map(|&t| t > 0.5).collect();
         let labels = self.model_config.labels.clone();
         let mut sets = LabelSets { labels, y_true, scores, y_pred: Vec::new(), predicted_by: "", warnings: Vec::new() };
         sets.predict_at(thresholds);

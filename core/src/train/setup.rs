@@ -338,12 +338,6 @@ impl TrainOptions {
         if self.label_sep.as_deref() == Some("") {
             return Err(Error::Option("label_sep must not be empty".into()));
         }
-        if self.label_sep.is_some() && self.long == LongMode::Windows {
-            return Err(Error::Option(
-                "label_sep (multi-label) and long windows are not supported together yet (long head-tail or truncate are)"
-                    .into(),
-            ));
-        }
         Ok(())
     }
 }
@@ -688,6 +682,11 @@ impl FineTune {
             let docs = folder.tokenizer.encode_docs(&refs, &long)?;
             windows.add(&docs);
             let windowed = long.mode == LongMode::Windows;
+            // A window carries its text's label set, as it carries its text's class.
+            let targets = match multi {
+                true => docs.doc.iter().flat_map(|&d| targets[d * k..(d + 1) * k].iter().copied()).collect(),
+                false => targets,
+            };
             Ok(LabelledTexts {
                 labels: docs.doc.iter().map(|&d| ids[d]).collect(),
                 doc: if windowed { docs.doc } else { Vec::new() },
