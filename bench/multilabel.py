@@ -133,34 +133,37 @@ def tfidf_ovr(info: dict) -> dict:
             "what": f"TF-IDF 1-2-grams + one-vs-rest logistic regression (scikit-learn), C {c} and per-label thresholds on val"}
 
 
-def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate") -> dict:
+def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0) -> dict:
     minilm = home() / "models/minilm"
     name = f"{mode}_{variant}" if variant else mode
+    # How texts are read, the same in train and predict (windows: the first max_windows of each).
+    reading = ["--long", long] + (["--max-windows", str(max_windows)] if long == "windows" and max_windows else [])
     run_dir = DATA / "runs" / name
     started = time.time()
     run([savant, "train", "--model", minilm, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
          "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
-         "--long", long, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
-    long_what = "" if long == "truncate" else f", --long {long}"
+         *reading, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
+    long_what = "" if long == "truncate" else f", --long {long}" + (f" --max-windows {max_windows}" if max_windows else "")
     train_seconds = time.time() - started
     m = json.loads((run_dir / "metrics.json").read_text())
     folder = ["--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() else []
     model = minilm if folder else run_dir / "model"
     preds = DATA / f"preds_{name}.csv"
-    run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", "--long", long, "--device", "cpu", "-o", preds], DATA / f"predict_{name}.log")
+    run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", *reading, "--device", "cpu", "-o", preds], DATA / f"predict_{name}.log")
     report = DATA / f"test_{name}.json"
     run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{name}.log")
     r = json.loads(report.read_text())
     v = m["val_at_thresholds"]
     pick = lambda d: {k: d[k] for k in ["f1_micro", "f1_macro", "subset_accuracy"]}
-    out = {name: {"mode": mode, "epochs": epochs, "long": long, "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
+    out = {name: {"mode": mode, "epochs": epochs, "long": long, "max_windows": max_windows or None,
+                  "windows_per_text": m.get("windows_per_text"), "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
                   "val": pick(v), "test": pick(r), "train_minutes": train_seconds / 60,
                   "trainable_params": m["trainable_params"], "total_params": m["total_params"],
                   "what": f"MiniLM {mode}, {epochs} epochs{long_what}, sigmoid + BCE, per-label thresholds on val"}}
     if (run_dir / "savant_ensemble.json").exists():
         # The run's own average with the one-vs-rest baseline (weight and thresholds chosen on val).
         preds = DATA / f"preds_{name}_ens.csv"
-        run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", "--long", long, "--ensemble", run_dir,
+        run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", *reading, "--ensemble", run_dir,
              "--device", "cpu", "-o", preds], DATA / f"predict_{name}_ens.log")
         report = DATA / f"test_{name}_ens.json"
         run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{name}_ens.log")
@@ -189,6 +192,7 @@ def main() -> None:
     ap.add_argument("--methods", default="tfidf_ovr,lora")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--long", default="truncate", help="savant train/predict --long (truncate, head-tail)")
+    ap.add_argument("--max-windows", type=int, default=0, help="with --long windows: the first N windows of each text")
     ap.add_argument("--variant", default="", help="a suffix for the result's name (another setting of a method)")
     ap.add_argument("--table", action="store_true")
     a = ap.parse_args()
@@ -199,7 +203,7 @@ def main() -> None:
     doc["data"] = prepare(a.savant)
     print(f"data: {json.dumps(doc['data'])}", flush=True)
     for m in a.methods.split(","):
-        rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long)
+        rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long, a.max_windows)
         for name, r in rows.items():
             r.update({"date": dt.datetime.now().isoformat(timespec="seconds"), "git": git_rev()})
             doc["results"][name] = r

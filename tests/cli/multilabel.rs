@@ -231,6 +231,7 @@ fn multi_label_windows_validate_texts_as_predict_reads_them() {
         let o = savant(&[&args[..], &more[..], &long[..], &rest[..]].concat(), dir.path());
         assert_no_panic(&o, "train");
         assert!(o.status.success(), "{aggregate}: {}", stderr(&o));
+        assert!(stderr(&o).contains("each window trains with its text's label set"), "{}", stderr(&o));
         let metrics = read_report(&dir.path().join(&out).join("metrics.json"));
         assert_eq!(metrics["long"], "windows", "{metrics}");
         assert!(metrics["windows_per_text"].as_f64().unwrap() > 2.0, "{metrics}");

@@ -134,12 +134,13 @@ pub fn train(args: Args) -> Result<Trained> {
     }
     if run.windows.windows != run.windows.texts {
         eprintln!(
-            "long texts in windows of {} tokens: {} windows for {} texts ({:.2} a text; {} texts cut at --max-windows); each window trains with its text's label, val scores texts",
+            "long texts in windows of {} tokens: {} windows for {} texts ({:.2} a text; {} texts cut at --max-windows); each window trains with its text's {}, val scores texts",
             run.max_len,
             run.windows.windows,
             run.windows.texts,
             run.windows.mean(),
-            run.windows.truncated
+            run.windows.truncated,
+            if run.options.label_sep.is_some() { "label set" } else { "label" }
         );
     }
     if let Some(b) = &run.baseline {
