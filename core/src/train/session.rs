@@ -627,19 +627,12 @@ impl Session {
             true => probe.probabilities(val_x),
             false => softmax_rows(&val.per_document(probe.logits(val_x), classes, how), classes),
         };
-        // Mean-pooled documents: the head reads a document's mean features, so the probe is
-        // fitted on those, one row per document.
-        let doc_x;
-        let doc_y;
-        let (train_x, train_y) = match self.by_document {
-            true => {
-                doc_x = self.train.per_document(train_x.to_vec(), hidden, Aggregate::MeanPool);
-                doc_y = self.train.document_labels();
-                (&doc_x[..], &doc_y[..])
-            }
-            false => (train_x, &self.train.labels[..]),
+        let train_x = self.probe_rows(train_x);
+        let train_y = match self.by_document {
+            true => self.train.document_labels(),
+            false => self.train.labels.clone(),
         };
-        let chosen = LinearProbe::fit_choosing_c_by(train_x, hidden, train_y, classes, 300, |probe| {
+        let chosen = LinearProbe::fit_choosing_c_by(&train_x, hidden, &train_y, classes, 300, |probe| {
             let predicted = match val.doc.is_empty() {
                 true => probe.predict(val_x),
                 false => argmax_rows(&val_probabilities(probe), classes),
@@ -665,6 +658,17 @@ impl Session {
         Ok(TrainEvent::Probe { embedded: total, total, fitted: true, val_metric: value, c: Some(c) })
     }
 
+    /// The probe's training features: each row's, or with mean-pooled documents (the head reads
+    /// a document's mean features) one row per document.
+    fn probe_rows<'a>(&self, train_x: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        match self.by_document {
+            true => {
+                self.train.per_document(train_x.to_vec(), self.model_config.hidden_size, Aggregate::MeanPool).into()
+            }
+            false => train_x.into(),
+        }
+    }
+
     /// Multi-label rows: one logistic regression per label on the frozen features (one-vs-rest,
     /// each label's C chosen on the validation rows by that label's F1), put into the head — a
     /// two-class softmax is the sigmoid of its logits' difference — and validated (epoch 0).
@@ -674,28 +678,23 @@ impl Session {
         let column = |targets: &[f32], j: usize| -> Vec<usize> {
             targets.chunks(k).map(|row| (row[j] > 0.5) as usize).collect()
         };
-        // Mean-pooled documents: fitted on each document's mean features, as the head reads them.
-        let (doc_x, train_targets);
-        let (train_x, train_targets) = match self.by_document {
-            true => {
-                doc_x = self.train.per_document(train_x.to_vec(), hidden, Aggregate::MeanPool);
-                train_targets = self.train.document_targets();
-                (&doc_x[..], &train_targets[..])
-            }
-            false => (train_x, &self.train.targets[..]),
+        let train_x = self.probe_rows(train_x);
+        let train_targets = match self.by_document {
+            true => self.train.document_targets(),
+            false => self.train.targets.clone(),
         };
         // Validation scores documents: a label applies where its windows' aggregated logit is > 0.
         let (val, how, val_targets) = (&self.val, self.config.aggregate, self.val.document_targets());
         let (mut weights, mut bias, mut cs) = (Vec::with_capacity(k * hidden), Vec::with_capacity(k), Vec::new());
         for j in 0..k {
-            let (y, val_y) = (column(train_targets, j), column(&val_targets, j));
+            let (y, val_y) = (column(&train_targets, j), column(&val_targets, j));
             if y.iter().all(|&v| v == y[0]) {
                 // A label on every training row, or none: the head says so whatever the text.
                 weights.extend(std::iter::repeat_n(0.0, hidden));
                 bias.push(if y[0] == 1 { 4.0 } else { -4.0 });
                 continue;
             }
-            let chosen = LinearProbe::fit_choosing_c_by(train_x, hidden, &y, 2, 300, |probe| {
+            let chosen = LinearProbe::fit_choosing_c_by(&train_x, hidden, &y, 2, 300, |probe| {
                 let margins: Vec<f32> = probe.logits(val_x).chunks(2).map(|l| l[1] - l[0]).collect();
                 let predicted: Vec<usize> =
                     val.per_document(margins, 1, how).iter().map(|&m| (m > 0.0) as usize).collect();
