@@ -148,11 +148,16 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
     m = json.loads((run_dir / "metrics.json").read_text())
     folder = ["--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() else []
     model = minilm if folder else run_dir / "model"
-    preds = DATA / f"preds_{name}.csv"
-    run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", *reading, "--device", "cpu", "-o", preds], DATA / f"predict_{name}.log")
-    report = DATA / f"test_{name}.json"
-    run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{name}.log")
-    r = json.loads(report.read_text())
+
+    def scored(extra: list, suffix: str) -> dict:
+        """`savant predict` (+ `extra`) on the test rows, then `eval --multi-label`: its report."""
+        preds, report = DATA / f"preds_{name}{suffix}.csv", DATA / f"test_{name}{suffix}.json"
+        run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", *reading, *extra, "--device", "cpu",
+             "-o", preds], DATA / f"predict_{name}{suffix}.log")
+        run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{name}{suffix}.log")
+        return json.loads(report.read_text())
+
+    r = scored([], "")
     v = m["val_at_thresholds"]
     pick = lambda d: {k: d[k] for k in ["f1_micro", "f1_macro", "subset_accuracy"]}
     out = {name: {"mode": mode, "epochs": epochs, "long": long, "max_windows": max_windows or None,
@@ -162,14 +167,10 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
                   "what": f"MiniLM {mode}, {epochs} epochs{long_what}, sigmoid + BCE, per-label thresholds on val"}}
     if (run_dir / "savant_ensemble.json").exists():
         # The run's own average with the one-vs-rest baseline (weight and thresholds chosen on val).
-        preds = DATA / f"preds_{name}_ens.csv"
-        run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", *reading, "--ensemble", run_dir,
-             "--device", "cpu", "-o", preds], DATA / f"predict_{name}_ens.log")
-        report = DATA / f"test_{name}_ens.json"
-        run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{name}_ens.log")
+        ens = scored(["--ensemble", run_dir], "_ens")
         out[f"{name}_ens"] = {"mode": mode, "epochs": epochs, "long": long, "ensemble_weight": m["ensemble_weight"],
                               "thresholds": m["ensemble_thresholds"], "val": pick(m["ensemble_val_at_thresholds"]),
-                              "test": pick(json.loads(report.read_text())),
+                              "test": pick(ens),
                               "what": f"MiniLM {mode}, {epochs} epochs{long_what}, averaged with the one-vs-rest baseline (savant train's "
                                       f"weight {m['ensemble_weight']:.1f} and thresholds, chosen on val; predict --ensemble)"}
     return out
@@ -191,7 +192,7 @@ def main() -> None:
     ap.add_argument("--savant", type=Path, default=ROOT / "target/release/savant")
     ap.add_argument("--methods", default="tfidf_ovr,lora")
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--long", default="truncate", help="savant train/predict --long (truncate, head-tail)")
+    ap.add_argument("--long", default="truncate", help="savant train/predict --long (truncate, head-tail, windows)")
     ap.add_argument("--max-windows", type=int, default=0, help="with --long windows: the first N windows of each text")
     ap.add_argument("--variant", default="", help="a suffix for the result's name (another setting of a method)")
     ap.add_argument("--table", action="store_true")

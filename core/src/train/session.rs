@@ -53,28 +53,19 @@ impl LabelledTexts {
         self.doc.last().map_or(self.len(), |&d| d + 1)
     }
 
+    /// Each document's first row (every row when each row is one).
+    fn document_starts(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len()).filter(|&i| self.doc.is_empty() || i == 0 || self.doc[i] != self.doc[i - 1])
+    }
+
     /// Each document's class (its first window's).
     pub fn document_labels(&self) -> Vec<usize> {
-        if self.doc.is_empty() {
-            return self.labels.clone();
-        }
-        let mut labels = vec![0; self.documents()];
-        for (&d, &l) in self.doc.iter().zip(&self.labels).rev() {
-            labels[d] = l;
-        }
-        labels
+        self.document_starts().map(|i| self.labels[i]).collect()
     }
 
     /// Multi-label rows: each document's `[documents, classes]` targets (its first window's).
     fn document_targets(&self) -> Vec<f32> {
-        let k = self.classes;
-        match self.doc.is_empty() {
-            true => self.targets.clone(),
-            false => (0..self.len())
-                .filter(|&i| i == 0 || self.doc[i] != self.doc[i - 1])
-                .flat_map(|i| self.targets[i * k..(i + 1) * k].iter().copied())
-                .collect(),
-        }
+        self.document_starts().flat_map(|i| self.targets_of(&[i])).collect()
     }
 
     /// One row of `[rows, width]` values per document (the rows' values when each row is one).
