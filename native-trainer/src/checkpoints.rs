@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use savant_core::train::Session;
+use savant_core::train::{Session, Task};
 
 use crate::io::write_atomic;
 
@@ -13,7 +13,7 @@ use crate::io::write_atomic;
 const KEEP_CHECKPOINTS: usize = 2;
 
 /// Writes `checkpoints/step-N/` of a fine-tuning run (with a streamed run's position).
-pub fn write_session(session: &mut Session, dir: &Path, stream_position: Option<&[u8]>) -> Result<()> {
+pub fn write_session<T: Task>(session: &mut Session<T>, dir: &Path, stream_position: Option<&[u8]>) -> Result<()> {
     let c = pollster::block_on(session.checkpoint())?;
     write_checkpoint(&c, dir, session.trainer.step, stream_position)
 }

@@ -1,5 +1,5 @@
 //! Masked-LM pretraining from JavaScript: a [`Pretrainer`] built from model files and a table of
-//! unlabelled texts, driven one step at a time — core's `PretrainSession` over core's corpus,
+//! unlabelled texts, driven one step at a time — core's run loop (`PretrainSession`) over core's corpus,
 //! the run `savant pretrain` drives from its shards.
 
 use std::cell::RefCell;
@@ -94,7 +94,8 @@ pub async fn create_pretrainer(
     let identity = json!({ "model": req.model_name });
     let ad = chosen.device.clone().autodiff();
     let (mut run, notes, fresh_head) =
-        PretrainSession::start(&files, &folder, options, &mut corpus, identity, &ad).map_err(js_error)?;
+        PretrainSession::start_pretraining(&files, &folder, options, &mut corpus, identity, 1, &ad)
+            .map_err(js_error)?;
     let perplexity_before = run.measure_before().await.map_err(js_error)?;
     let info = Info {
         backend: chosen.backend,
@@ -103,7 +104,7 @@ pub async fn create_pretrainer(
         held_out_windows: run.held_out_windows(),
         perplexity_before,
         fresh_head,
-        steps: run.options.steps,
+        steps: run.total_steps(),
         notes: notes.ignored.iter().map(|n| format!("{n} is not part of a masked LM; left aside")).collect(),
     };
     Ok(Pretrainer { state: Rc::new(RefCell::new(State { run, corpus, files, info, started: None })) })
@@ -128,18 +129,21 @@ impl Pretrainer {
                 return Err(js_error("the run has made all its steps"));
             }
             let started = *s.started.get_or_insert_with(js_sys::Date::now);
-            let mut windows = Vec::with_capacity(s.run.options.windows_per_step());
-            for _ in 0..s.run.options.windows_per_step() {
+            let mut windows = Vec::with_capacity(s.run.windows_per_step());
+            for _ in 0..s.run.windows_per_step() {
                 windows.push(s.corpus.next_window().map_err(js_error)?);
             }
-            let parts = s.run.prepare(&windows, 1);
-            let loss = s.run.trainer.step(&parts, Parts::Here).await.map_err(js_error)?;
+            // Core's run loop: the step; after the last one, its closing validation too.
+            let events = s.run.advance_streamed(windows, Parts::Here).await.map_err(js_error)?;
             let seconds = (js_sys::Date::now() - started) / 1000.0;
-            let line = s.run.record(loss, seconds, 0.0, None).await.map_err(js_error)?;
+            let line = events.iter().find_map(|e| s.run.log_line(e, seconds, 0.0, None));
+            if !s.run.needs_rows() && !s.run.finished() {
+                s.run.advance_streamed(Vec::new(), Parts::Here).await.map_err(js_error)?;
+            }
             let out = json!({
-                "line": line.and(s.run.log.last().cloned()),
+                "line": line.and(s.run.task.log.last().cloned()),
                 "step": s.run.trainer.step,
-                "total_steps": s.run.options.steps,
+                "total_steps": s.run.total_steps(),
                 "finished": s.run.finished(),
             });
             to_js(&out).map_err(Into::into)
@@ -163,13 +167,16 @@ impl Pretrainer {
         let state = self.state.clone();
         future_to_promise(async move {
             let s = state.try_borrow().map_err(|_| busy())?;
-            let model = s.run.trainer.eval_model();
-            let after = s.run.perplexity().await.map_err(js_error)?;
+            let model = s.run.best_model();
+            let after = match s.run.perplexity_after() {
+                Some(p) => p,
+                None => s.run.perplexity().await.map_err(js_error)?,
+            };
             let seconds = s.started.map_or(0.0, |t| (js_sys::Date::now() - t) / 1000.0);
             let mut metrics = s.run.metrics_json(&s.corpus, after, seconds, 0.0, None);
             metrics["device"] = json!(s.info.backend);
             let out = js_sys::Object::new();
-            for (name, bytes) in masked_lm_files(&model, s.run.config(), &s.files).await.map_err(js_error)? {
+            for (name, bytes) in masked_lm_files(&model, s.run.model_config(), &s.files).await.map_err(js_error)? {
                 js_sys::Reflect::set(
                     &out,
                     &format!("model/{name}").into(),

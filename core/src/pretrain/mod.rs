@@ -12,4 +12,4 @@ pub mod session;
 
 pub use masking::{MaskedBatch, Masking};
 pub use mlm::{load_masked_lm, masked_lm_files, masked_lm_to_safetensors, perplexity, BertForMaskedLm, MlmHead};
-pub use session::{PretrainOptions, PretrainSession};
+pub use session::{MaskedLm, PretrainOptions, PretrainSession};

@@ -1,9 +1,13 @@
-//! A masked-LM pretraining run as state a shell drives a step at a time (the CLI from its
-//! shards' stream; the page could from picked files): the optimiser step on masked windows, the
-//! held-out perplexity before and after, the log lines, the NaN stop, and checkpoints that
-//! resume to the same weights. The shell owns the clock, the threads and the files.
+//! Masked-LM pretraining as a [`Task`] of the run loop ([`Session`]): the caller streams each
+//! step's windows in (the CLI from its shards, the page from a picked table), the task masks
+//! them; the run is one round of `steps` optimiser steps validated by the held-out perplexity
+//! (measured before the first step too). The loop gives the log points, the NaN stop and the
+//! checkpoints that resume to the same weights; the shell owns the clock, the threads and the
+//! files.
 
-use burn::tensor::{Device, Tensor};
+use std::ops::Range;
+
+use burn::tensor::Device;
 use serde_json::{json, Value};
 
 use super::corpus::{mask_in_batches, Corpus, DocumentSource};
@@ -12,9 +16,10 @@ use super::mlm::{load_masked_lm, perplexity, BertForMaskedLm};
 use crate::data::rng::SplitMix64;
 use crate::model::{BertConfig, LoadNotes, ModelFiles, ModelFolder};
 use crate::tokenize::Encoded;
-use crate::train::checkpoint::{check_identity, params_from_safetensors, params_to_safetensors};
-use crate::train::events::PendingLoss;
-use crate::train::{batch_training_flops, LinearSchedule, OptimConfig, SessionCheckpoint, Throughput, Trainer};
+use crate::train::{
+    batch_training_flops, LinearSchedule, OptimConfig, RunConfig, Session, SessionCheckpoint, Task, Throughput,
+    TrainEvent, Trainer,
+};
 use crate::{Error, Result};
 
 /// Every setting of a pretraining run, with `savant pretrain`'s defaults.
@@ -129,19 +134,13 @@ impl PretrainOptions {
     }
 }
 
-/// What a checkpoint holds besides the weights and the optimiser.
+/// What a checkpoint holds besides the loop's state.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Saved {
-    /// What must not change between the run and its resumption.
-    identity: Value,
-    step: usize,
     /// Windows of the stream the steps so far trained on.
     windows: u64,
     /// The masking generator.
     rng: u64,
-    /// The summed loss of the steps since the last log line, and how many.
-    pending_loss: Option<f64>,
-    pending_steps: usize,
     tokens: u64,
     predicted: u64,
     flops: f64,
@@ -151,19 +150,17 @@ struct Saved {
     log: Vec<Value>,
 }
 
-/// The run; see the module's comment.
-pub struct PretrainSession {
-    pub trainer: Trainer<BertForMaskedLm>,
+/// Masked-LM pretraining; see the module's comment.
+pub struct MaskedLm {
     pub options: PretrainOptions,
     config: BertConfig,
     masking: Masking,
     rng: SplitMix64,
     /// The held-out windows, masked once.
     eval: Vec<MaskedBatch>,
-    /// What a checkpoint must match to be resumed here.
+    /// What identifies the data for resuming besides the loop's settings.
     identity: Value,
-    /// The loss of the steps since the last log line.
-    pending: PendingLoss,
+    /// Where the perplexity is measured: the run's device off autodiff.
     device: Device,
     /// Windows of the stream trained on.
     pub windows: u64,
@@ -177,61 +174,110 @@ pub struct PretrainSession {
     /// Seconds and data wait of the processes before a resumption.
     pub prior_seconds: f64,
     pub prior_wait: f64,
+    /// The shell's clock when it asks for a checkpoint ([`Session::checkpoint_at`]).
+    clock: (f64, f64),
     /// The folder had no MLM head: a fresh one trains.
     pub fresh_head: bool,
 }
 
-impl PretrainSession {
-    /// A run of `model` (on the autodiff `device`) measured on `held_out`. `identity`: what else
-    /// identifies the run for resuming (the model, the corpus, the threads). Its matmuls run in
-    /// f32 unless `trainer.set_precision` says otherwise.
-    pub fn new(
-        model: BertForMaskedLm,
-        config: &BertConfig,
-        options: PretrainOptions,
-        masking: Masking,
-        held_out: &[Encoded],
-        identity: Value,
-        device: &Device,
-    ) -> PretrainSession {
-        let o = &options;
-        let warmup = if o.warmup < 1.0 { o.warmup * o.steps as f64 } else { o.warmup };
-        let optim = OptimConfig { lr: o.lr, weight_decay: o.weight_decay, ..OptimConfig::default() };
-        let mut trainer = Trainer::new(model, optim, LinearSchedule::new(o.lr, warmup, o.steps), (), device);
-        trainer.set_dropout_seed(o.seed);
-        PretrainSession {
-            eval: mask_in_batches(&masking, held_out, o.batch_size, o.seed ^ 0xe7a1),
-            rng: SplitMix64::new(o.seed ^ 0x3a5c),
-            trainer,
-            config: config.clone(),
-            masking,
-            identity,
-            pending: PendingLoss::default(),
-            device: device.clone(),
-            windows: 0,
-            tokens: 0,
-            predicted: 0,
-            flops: 0.0,
-            perplexity_before: f64::NAN,
-            log: Vec::new(),
-            prior_seconds: 0.0,
-            prior_wait: 0.0,
-            fresh_head: false,
-            options,
-        }
+/// A pretraining run.
+pub type PretrainSession = Session<MaskedLm>;
+
+impl Task for MaskedLm {
+    type Model = BertForMaskedLm;
+    /// The step's windows, unmasked.
+    type Rows = Vec<Encoded>;
+
+    fn streamed(&self) -> bool {
+        true
     }
 
+    fn batches_per_round(&self) -> usize {
+        self.options.steps * self.options.grad_accum
+    }
+
+    fn plan_round(&mut self, _round: usize, _config: &RunConfig) {}
+
+    /// The step's windows masked into parts of `batch_size / parts` windows (`parts` per
+    /// micro-batch), counted.
+    fn step_parts(
+        &mut self,
+        _round: usize,
+        _batches: Range<usize>,
+        _step: usize,
+        rows: Option<Vec<Encoded>>,
+        config: &RunConfig,
+    ) -> Result<Vec<MaskedBatch>> {
+        let windows = rows.unwrap_or_default();
+        if windows.is_empty() {
+            return Err(Error::invalid("training", None, "a pretraining step got no windows"));
+        }
+        self.windows += windows.len() as u64;
+        let refs: Vec<&Encoded> = windows.iter().collect();
+        let size = self.options.batch_size.div_ceil(config.parts.max(1));
+        let parts: Vec<MaskedBatch> = refs.chunks(size).map(|part| self.masking.mask(part, &mut self.rng)).collect();
+        for part in &parts {
+            let (tokens, _, flops) = self.count(part);
+            self.tokens += tokens as u64;
+            self.predicted += part.targets.len() as u64;
+            self.flops += flops;
+        }
+        Ok(parts)
+    }
+
+    fn count(&self, part: &MaskedBatch) -> (usize, usize, f64) {
+        let lengths = &part.tokens.lengths;
+        (lengths.iter().sum(), lengths.len(), batch_training_flops(&self.config, lengths, part.targets.len(), true))
+    }
+
+    async fn validate(&self, model: &BertForMaskedLm, _config: &RunConfig) -> Result<Value> {
+        Ok(json!({ "perplexity": perplexity(model, &self.eval, &self.device).await? }))
+    }
+
+    fn identity(&self) -> Value {
+        self.identity.clone()
+    }
+
+    fn save(&self) -> Value {
+        let saved = Saved {
+            windows: self.windows,
+            rng: self.rng.state(),
+            tokens: self.tokens,
+            predicted: self.predicted,
+            flops: self.flops,
+            seconds: self.clock.0,
+            data_wait_seconds: self.clock.1,
+            perplexity_before: self.perplexity_before,
+            log: self.log.clone(),
+        };
+        serde_json::to_value(saved).expect("state serialises")
+    }
+
+    fn restore(&mut self, saved: Value, source: &str) -> Result<()> {
+        let saved: Saved = serde_json::from_value(saved)
+            .map_err(|e| Error::invalid(source, None, format!("unreadable pretraining state: {e}")))?;
+        self.rng = SplitMix64::new(saved.rng);
+        (self.tokens, self.predicted, self.flops, self.log) = (saved.tokens, saved.predicted, saved.flops, saved.log);
+        (self.windows, self.prior_seconds, self.prior_wait) = (saved.windows, saved.seconds, saved.data_wait_seconds);
+        self.perplexity_before = saved.perplexity_before;
+        Ok(())
+    }
+}
+
+impl Session<MaskedLm> {
     /// Loads `files`' model as a masked LM on the autodiff `device` (a fresh MLM head when the
     /// folder has none: the `bool`), holds out the first `eval_docs` documents of `corpus` (from
-    /// [`PretrainOptions::corpus`]) and sets the run up; the notes name the tensors left aside.
-    /// `source`: what identifies the data for resuming besides the options (the model, the
-    /// corpus, the threads), an object.
-    pub fn start<F: ModelFiles, S: DocumentSource>(
+    /// [`PretrainOptions::corpus`]) and sets the run up, each micro-batch cut into `parts` parts;
+    /// the notes name the tensors left aside. `source`: what identifies the data for resuming
+    /// besides the options (the model, the corpus), an object. Its matmuls run in f32 unless
+    /// `trainer.set_precision` says otherwise.
+    pub fn start_pretraining<F: ModelFiles, S: DocumentSource>(
         files: &F,
         folder: &ModelFolder,
         options: PretrainOptions,
         corpus: &mut Corpus<S>,
         source: Value,
+        parts: usize,
         device: &Device,
     ) -> Result<(PretrainSession, LoadNotes, bool), S::Error> {
         let mut checkpoint = ModelFolder::checkpoint(files)?;
@@ -253,21 +299,52 @@ impl PretrainSession {
         let entries = identity.as_object_mut().expect("an object");
         entries.remove("log_every");
         entries.extend(source.as_object().cloned().unwrap_or_default());
-        let mut run = PretrainSession::new(model, &folder.config, options, masking, &held_out, identity, device);
-        run.fresh_head = fresh_head;
-        Ok((run, notes, fresh_head))
+        let o = &options;
+        let warmup = if o.warmup < 1.0 { o.warmup * o.steps as f64 } else { o.warmup };
+        let optim = OptimConfig { lr: o.lr, weight_decay: o.weight_decay, ..OptimConfig::default() };
+        let trainer = Trainer::new(model, optim, LinearSchedule::new(o.lr, warmup, o.steps), (), device);
+        let config = RunConfig {
+            epochs: 1,
+            batch_size: o.batch_size,
+            grad_accum: o.grad_accum,
+            seed: o.seed,
+            patience: None,
+            metric: "perplexity".into(),
+            log_every: o.log_every,
+            parts: parts.max(1),
+        };
+        let task = MaskedLm {
+            eval: mask_in_batches(&masking, &held_out, o.batch_size, o.seed ^ 0xe7a1),
+            rng: SplitMix64::new(o.seed ^ 0x3a5c),
+            config: folder.config.clone(),
+            masking,
+            identity,
+            device: device.clone().without_autodiff(),
+            windows: 0,
+            tokens: 0,
+            predicted: 0,
+            flops: 0.0,
+            perplexity_before: f64::NAN,
+            log: Vec::new(),
+            prior_seconds: 0.0,
+            prior_wait: 0.0,
+            clock: (0.0, 0.0),
+            fresh_head,
+            options,
+        };
+        Ok((Session::start(trainer, config, task, false, device), notes, fresh_head))
     }
 
     /// The model's config.
-    pub fn config(&self) -> &BertConfig {
-        &self.config
+    pub fn model_config(&self) -> &BertConfig {
+        &self.task.config
     }
 
     /// What one micro-batch of this run holds in memory (estimated): `batch_size` windows of
     /// `max_len` tokens, `mlm_prob` of them predicted.
     pub fn step_memory(&self, max_len: usize) -> crate::train::StepMemory {
         let params = crate::finetune::ParamCount::of(self.trainer.model());
-        let o = &self.options;
+        let o = &self.task.options;
         crate::train::StepMemory {
             params: params.total as u64,
             trained: params.trainable as u64,
@@ -279,117 +356,63 @@ impl PretrainSession {
 
     /// Windows held out to measure perplexity.
     pub fn held_out_windows(&self) -> usize {
-        self.eval.iter().map(|b| b.tokens.lengths.len()).sum()
+        self.task.eval.iter().map(|b| b.tokens.lengths.len()).sum()
     }
 
-    pub fn finished(&self) -> bool {
-        self.trainer.step >= self.options.steps
+    /// Windows per optimiser step.
+    pub fn windows_per_step(&self) -> usize {
+        self.task.options.windows_per_step()
     }
 
     /// The held-out perplexity under the current weights (dropout off).
     pub async fn perplexity(&self) -> Result<f64> {
-        perplexity(&self.trainer.eval_model(), &self.eval, &self.device.clone().without_autodiff()).await
+        perplexity(&self.trainer.eval_model(), &self.task.eval, &self.task.device).await
     }
 
     /// Measures the perplexity before training (a resumed run has it from its checkpoint).
     pub async fn measure_before(&mut self) -> Result<f64> {
-        self.perplexity_before = self.perplexity().await?;
-        Ok(self.perplexity_before)
+        self.task.perplexity_before = self.perplexity().await?;
+        Ok(self.task.perplexity_before)
     }
 
-    /// The next step's windows masked into `parts` micro-batches' worth of parts (one per thread
-    /// of a micro-batch), counted.
-    pub fn prepare(&mut self, windows: &[Encoded], threads: usize) -> Vec<MaskedBatch> {
-        self.windows += windows.len() as u64;
-        let refs: Vec<&Encoded> = windows.iter().collect();
-        let size = self.options.batch_size.div_ceil(threads.max(1));
-        let parts: Vec<MaskedBatch> = refs.chunks(size).map(|part| self.masking.mask(part, &mut self.rng)).collect();
-        for part in &parts {
-            self.tokens += part.tokens.lengths.iter().sum::<usize>() as u64;
-            self.predicted += part.targets.len() as u64;
-            self.flops += batch_training_flops(&self.config, &part.tokens.lengths, part.targets.len(), true);
-        }
-        parts
+    /// The held-out perplexity after the last step (the run's validation), once finished.
+    pub fn perplexity_after(&self) -> Option<f64> {
+        self.best_report.as_ref().and_then(|r| r["perplexity"].as_f64())
     }
 
-    /// Takes the loss of the step just made; at a logging point (every `log_every` steps and the
-    /// last) reads the mean loss back, stops on a NaN, adds the log line and returns it.
-    /// `seconds`, `wait`: the run's time so far and how much of it went waiting for data.
-    pub async fn record(
+    /// A logging point's `pretrain_log.jsonl` line, kept in the log: the event's loss and
+    /// learning rate, the tokens so far and the speed over `seconds` (the run's time so far,
+    /// `wait` of it waiting for data). Returns the loss and the speed.
+    pub fn log_line(
         &mut self,
-        loss: Tensor<1>,
+        event: &TrainEvent,
         seconds: f64,
         wait: f64,
         peak_flops: Option<f64>,
-    ) -> Result<Option<(f64, Throughput)>> {
-        self.pending.add(loss);
-        let step = self.trainer.step;
-        if !step.is_multiple_of(self.options.log_every) && step != self.options.steps {
-            return Ok(None);
-        }
-        let lr = self.trainer.schedule.lr(step - 1);
-        let mean = self.pending.take_mean(step, lr).await?;
+    ) -> Option<(f64, Throughput)> {
+        let TrainEvent::Step { step, loss, lr, .. } = *event else { return None };
         let rate = self.throughput(seconds, peak_flops);
-        self.log.push(json!({
-            "step": step, "loss": mean, "lr": lr, "tokens": self.tokens, "predicted_tokens": self.predicted,
+        let t = &self.task;
+        self.task.log.push(json!({
+            "step": step, "loss": loss, "lr": lr, "tokens": t.tokens, "predicted_tokens": t.predicted,
             "tokens_per_second": rate.tokens_per_second, "samples_per_second": rate.samples_per_second,
             "model_tflops_per_second": rate.model_tflops_per_second, "mfu": rate.mfu,
             "seconds": seconds, "data_wait_seconds": wait,
         }));
-        Ok(Some((mean, rate)))
+        Some((loss, rate))
     }
 
     /// Tokens, windows and model FLOPs per second of the steps so far over `seconds`.
     pub fn throughput(&self, seconds: f64, peak_flops: Option<f64>) -> Throughput {
-        let samples = (self.trainer.step * self.options.windows_per_step()) as u64;
-        Throughput::new(self.tokens, samples, self.flops, seconds, peak_flops)
+        let samples = (self.trainer.step * self.windows_per_step()) as u64;
+        Throughput::new(self.task.tokens, samples, self.task.flops, seconds, peak_flops)
     }
 
-    /// Everything needed to continue this run at its step (`seconds`, `wait` as in
-    /// [`PretrainSession::record`]).
-    pub async fn checkpoint(&mut self, seconds: f64, wait: f64) -> Result<SessionCheckpoint> {
-        let (pending_loss, pending_steps) = self.pending.save(&self.device).await?;
-        let saved = Saved {
-            identity: self.identity.clone(),
-            step: self.trainer.step,
-            windows: self.windows,
-            rng: self.rng.state(),
-            pending_loss,
-            pending_steps,
-            tokens: self.tokens,
-            predicted: self.predicted,
-            flops: self.flops,
-            seconds,
-            data_wait_seconds: wait,
-            perplexity_before: self.perplexity_before,
-            log: self.log.clone(),
-        };
-        let optimizer = self.trainer.optimizer_bytes()?;
-        Ok(SessionCheckpoint {
-            state_json: serde_json::to_string_pretty(&saved).expect("state serialises"),
-            model: params_to_safetensors(self.trainer.model()).await?,
-            best_model: None,
-            optimizer,
-        })
-    }
-
-    /// Continues from `checkpoint`, which must come from a run with the same identity; `source`
-    /// names it in errors.
-    pub fn restore(&mut self, checkpoint: SessionCheckpoint, source: &str) -> Result<()> {
-        let bad = |m: String| Error::invalid(source, None, m);
-        let saved: Saved =
-            serde_json::from_str(&checkpoint.state_json).map_err(|e| bad(format!("unreadable state: {e}")))?;
-        check_identity(&saved.identity, &self.identity, source)?;
-        let model = params_from_safetensors(self.trainer.model().clone(), &checkpoint.model, source)?;
-        self.trainer.set_model(model);
-        self.trainer.restore_optimizer(checkpoint.optimizer, source)?;
-        self.trainer.step = saved.step;
-        self.rng = SplitMix64::new(saved.rng);
-        self.pending = PendingLoss::restore((saved.pending_loss, saved.pending_steps), &self.device);
-        (self.tokens, self.predicted, self.flops, self.log) = (saved.tokens, saved.predicted, saved.flops, saved.log);
-        (self.windows, self.prior_seconds, self.prior_wait) = (saved.windows, saved.seconds, saved.data_wait_seconds);
-        self.perplexity_before = saved.perplexity_before;
-        Ok(())
+    /// Everything needed to continue this run at its step ([`Session::checkpoint`]) with the
+    /// shell's clock: `seconds` so far, `wait` of them waiting for data.
+    pub async fn checkpoint_at(&mut self, seconds: f64, wait: f64) -> Result<SessionCheckpoint> {
+        self.task.clock = (seconds, wait);
+        self.checkpoint().await
     }
 
     /// `metrics.json` (the shells add the device): the perplexities, the settings, the corpus's
@@ -402,21 +425,21 @@ impl PretrainSession {
         wait: f64,
         peak_flops: Option<f64>,
     ) -> Value {
-        let o = &self.options;
+        let (t, o) = (&self.task, &self.task.options);
         let rate = self.throughput(seconds, peak_flops);
         json!({
-            "perplexity_before": self.perplexity_before,
+            "perplexity_before": t.perplexity_before,
             "perplexity_after": perplexity_after,
             "held_out_windows": self.held_out_windows(),
             "steps": o.steps,
             "batch_size": o.batch_size,
             "grad_accum": o.grad_accum,
-            "windows_trained": self.windows,
+            "windows_trained": t.windows,
             "max_len": o.max_len,
             "mlm_prob": o.mlm_prob,
             "whole_word": o.whole_word,
-            "tokens": self.tokens,
-            "predicted_tokens": self.predicted,
+            "tokens": t.tokens,
+            "predicted_tokens": t.predicted,
             "tokens_per_second": rate.tokens_per_second,
             "samples_per_second": rate.samples_per_second,
             "model_tflops_per_second": rate.model_tflops_per_second,
@@ -428,7 +451,7 @@ impl PretrainSession {
             "split_into_windows": corpus.split_documents,
             "passes": corpus.passes,
             "skipped": corpus.skipped,
-            "fresh_head": self.fresh_head,
+            "fresh_head": t.fresh_head,
         })
     }
 }

@@ -8,7 +8,10 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::thresholds::{self, ThresholdChoice, Thresholds};
-use super::{Augment, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, RunConfig, Session, TrainData, Trainer};
+use super::{
+    Augment, Classify, ClassifyConfig, LabelSet, LabelledTexts, LinearSchedule, OptimConfig, RunConfig, Session,
+    TrainData, Trainer,
+};
 use crate::data::TableReader;
 use crate::finetune::peft::write_adapter;
 use crate::finetune::{new_classifier, prepare, LoraConfig, LoraTarget, ParamCount, Strategy};
@@ -490,7 +493,7 @@ pub struct PartSpec {
 
 /// A run ready to go: the session to drive, and what it was built from.
 pub struct FineTune {
-    pub session: Session,
+    pub session: Session<Classify>,
     pub options: TrainOptions,
     pub strategy: Strategy,
     /// The model's config with the fine-tuned labels.
@@ -758,10 +761,8 @@ impl FineTune {
             metric: options.metric.clone(),
             log_every: options.log_every,
             parts: options.parts,
-            augment,
-            probe_head: head_init == "probe",
-            aggregate: options.aggregate,
         };
+        let settings = ClassifyConfig { augment, probe_head: head_init == "probe", aggregate: options.aggregate };
         let schedule = LinearSchedule::new(lr, options.warmup, steps_per_epoch * epochs);
         let trainer = Trainer::new(model, optim, schedule, class_weights, device);
         let pad_id = folder.tokenizer.pad_id();
@@ -770,7 +771,7 @@ impl FineTune {
             Some(plan) => TrainData::Stream { steps_per_epoch, identity: plan.identity.clone() },
             None => TrainData::Rows(train_texts),
         };
-        let session = Session::new(trainer, run_config, data, val_texts, config.clone(), pad_id, device)?;
+        let session = Session::new(trainer, run_config, settings, data, val_texts, config.clone(), pad_id, device)?;
         // A comparison, not the run: a baseline that cannot be fitted is said, not fatal.
         let baseline = match &train {
             Some(_) if multi => None,

@@ -85,13 +85,14 @@ pub fn run(mut args: Args) -> Result<()> {
     });
     let ad = device.clone().autodiff();
     let (mut run, notes, fresh_head) =
-        PretrainSession::start(&files, &folder, args.options.clone(), &mut corpus, source, &ad).map_err(core_flags)?;
+        PretrainSession::start_pretraining(&files, &folder, args.options.clone(), &mut corpus, source, threads, &ad)
+            .map_err(core_flags)?;
     for name in &notes.ignored {
         eprintln!("note: {name} is not part of a masked LM; left aside");
     }
     run.trainer.set_precision(precision);
     let memory = run.step_memory(corpus.max_len());
-    crate::memory::check_memory(&memory, &folder.config, &device_name, parallel.len(), Some(run.options.grad_accum))?;
+    crate::memory::check_memory(&memory, &folder.config, &device_name, parallel.len(), Some(run.config.grad_accum))?;
     match resumed {
         Some((path, saved)) => {
             run.restore(saved, &path.display().to_string())?;
@@ -99,7 +100,7 @@ pub fn run(mut args: Args) -> Result<()> {
                 "resuming from {} at step {} (window {} of the stream)",
                 path.display(),
                 run.trainer.step,
-                run.windows
+                run.task.windows
             );
         }
         None => _ = pollster::block_on(run.measure_before())?,
@@ -109,81 +110,91 @@ pub fn run(mut args: Args) -> Result<()> {
         crate::workers::threads_text(threads, precision),
         shards.len(),
         run.held_out_windows(),
-        run.perplexity_before,
+        run.task.perplexity_before,
         if fresh_head { " (a fresh MLM head: the folder had none)" } else { "" }
     );
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let (steps, first_step) = (run.options.steps, run.trainer.step + 1);
+    let (steps, first_step) = (run.total_steps(), run.trainer.step + 1);
     let bar = crate::progress::steps_bar("pretrain", steps as u64);
     bar.set_position(run.trainer.step as u64);
     let peak_flops = peak.as_ref().map(Peak::flops);
     if let Some(p) = &peak {
         eprintln!("MFU against a peak of {:.3} TFLOP/s ({})", p.tflops, p.source);
     }
-    let per_step = run.options.windows_per_step();
-    let mut feeder = Feeder::spawn(corpus, 4 * per_step, run.windows);
+    let per_step = run.windows_per_step();
+    let mut feeder = Feeder::spawn(corpus, 4 * per_step, run.task.windows);
     let start = Instant::now();
-    let (prior_seconds, prior_wait) = (run.prior_seconds, run.prior_wait);
+    let (prior_seconds, prior_wait) = (run.task.prior_seconds, run.task.prior_wait);
     let clock = |feeder: &Feeder<Corpus<ShardRows>>| {
         (prior_seconds + start.elapsed().as_secs_f64(), prior_wait + feeder.waited.as_secs_f64())
     };
     // The run as it stands, to OUT/checkpoints (periodically, and before stopping on bad input).
     let write_checkpoint = |run: &mut PretrainSession, feeder: &Feeder<Corpus<ShardRows>>| -> Result<()> {
         let (seconds, wait) = clock(feeder);
-        let c = pollster::block_on(run.checkpoint(seconds, wait))?;
+        let c = pollster::block_on(run.checkpoint_at(seconds, wait))?;
         crate::checkpoints::write_checkpoint(&c, &checkpoints, run.trainer.step, None)
     };
     let runner = crate::workers::Threads(threads);
-    for step in first_step..=steps {
-        let mut texts = Vec::with_capacity(per_step);
-        while texts.len() < per_step {
+    // The clock after the last step: the throughput leaves the closing perplexity out.
+    let mut trained_at = clock(&feeder);
+    // Core's run loop: each call a step on the windows read here, the last one the held-out
+    // perplexity after.
+    while !run.finished() {
+        let stepping = run.needs_rows();
+        let mut texts = Vec::with_capacity(if stepping { per_step } else { 0 });
+        while stepping && texts.len() < per_step {
             match feeder.next() {
                 Ok(window) => texts.push(window),
-                Err(e) if args.checkpoint_every.is_some() && step > first_step => {
+                Err(e) if args.checkpoint_every.is_some() && run.trainer.step >= first_step => {
                     // The steps so far are good: keep them for --resume once the shard is fixed.
                     write_checkpoint(&mut run, &feeder)?;
                     let at = checkpoints.display();
-                    bail!("{e:#}\n(a checkpoint of step {} is in {at}: fix the input and --resume)", step - 1);
+                    bail!("{e:#}\n(a checkpoint of step {} is in {at}: fix the input and --resume)", run.trainer.step);
                 }
                 Err(e) => return Err(e),
             }
         }
-        let parts = run.prepare(&texts, threads);
-        let (trainer, accum) = (&mut run.trainer, Some(run.options.grad_accum));
-        let loss = crate::memory::guard_step(&device_name, run.options.batch_size, accum, &checkpoints, || {
-            pollster::block_on(trainer.step(&parts, runner.parts(&parallel)))
+        let (batch_size, accum) = (run.config.batch_size, Some(run.config.grad_accum));
+        let events = crate::memory::guard_step(&device_name, batch_size, accum, &checkpoints, || {
+            pollster::block_on(run.advance_streamed(texts, runner.parts(&parallel)))
         })??;
-        let (seconds, wait) = clock(&feeder);
-        if let Some((mean, rate)) = pollster::block_on(run.record(loss, seconds, wait, peak_flops))? {
-            bar.set_message(format!("loss {mean:.4} · {}", crate::progress::rate_text(&rate)));
+        for event in &events {
+            let (seconds, wait) = clock(&feeder);
+            if let Some((mean, rate)) = run.log_line(event, seconds, wait, peak_flops) {
+                bar.set_message(format!("loss {mean:.4} · {}", crate::progress::rate_text(&rate)));
+            }
         }
-        bar.inc(1);
-        if args.checkpoint_every.is_some_and(|n| step % n == 0) && step < steps {
+        bar.set_position(run.trainer.step as u64);
+        if stepping {
+            trained_at = clock(&feeder);
+        }
+        let step = run.trainer.step;
+        if stepping && args.checkpoint_every.is_some_and(|n| step % n == 0) && step < steps {
             write_checkpoint(&mut run, &feeder)?;
         }
     }
     bar.finish_and_clear();
-    let (seconds, waited) = clock(&feeder);
+    let (seconds, waited) = trained_at;
     let rate = run.throughput(seconds, peak_flops);
     let corpus = feeder.finish()?;
-    let perplexity_after = pollster::block_on(run.perplexity())?;
+    let perplexity_after = run.perplexity_after().unwrap_or(f64::NAN);
 
     // OUT/model/: an HF BertForMaskedLM folder.
     let out_model = args.output.join("model");
     std::fs::create_dir_all(&out_model).with_context(|| format!("creating {}", out_model.display()))?;
-    for (name, bytes) in pollster::block_on(masked_lm_files(&run.trainer.eval_model(), &folder.config, &files))? {
+    for (name, bytes) in pollster::block_on(masked_lm_files(&run.best_model(), &folder.config, &files))? {
         write_atomic(&out_model.join(name), |w| Ok(w.write_all(&bytes)?))?;
     }
-    write_jsonl(&args.output.join("pretrain_log.jsonl"), &run.log)?;
+    write_jsonl(&args.output.join("pretrain_log.jsonl"), &run.task.log)?;
     let mut metrics = run.metrics_json(&corpus, perplexity_after, seconds, waited, peak_flops);
     (metrics["peak"], metrics["device"]) = (json!(peak), json!(device_name));
     write_json(&args.output.join("metrics.json"), &metrics)?;
     eprintln!(
         "{}: {steps} steps, {} tokens in {seconds:.0} s ({}; {waited:.1} s of it waiting for data); held-out perplexity {:.3} → {perplexity_after:.3}",
         args.output.display(),
-        run.tokens,
+        run.task.tokens,
         crate::progress::rate_text(&rate),
-        run.perplexity_before,
+        run.task.perplexity_before,
     );
     println!("{}", out_model.display());
     Ok(())

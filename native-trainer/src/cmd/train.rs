@@ -380,7 +380,7 @@ pub fn train(args: Args) -> Result<Trained> {
             args.output.join(savant_core::baseline::Ensemble::FILE).display()
         );
     }
-    Ok(Trained { probe: run.session.probe_fit.take() })
+    Ok(Trained { probe: run.session.take_probe_fit() })
 }
 
 /// Core's errors with its option fields as flags (`parts` is `--threads`).
