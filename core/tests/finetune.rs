@@ -463,7 +463,7 @@ fn a_fine_tune_run_predicts_what_its_exported_adapter_predicts() {
         .expect("a run");
     assert_eq!(run.config.labels, ["billing", "fraud", "misc"], "a fresh head for new labels");
     while !run.session.finished() {
-        pollster::block_on(run.session.advance(Parts::Here)).expect("a step");
+        pollster::block_on(run.session.advance(None, Parts::Here)).expect("a step");
     }
     let model = run.session.best_model();
     let a = pollster::block_on(run.session.val_predictions(&model)).unwrap().scores;
@@ -585,8 +585,8 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
         let helpers = InProcessHelpers::of(&files, &helped.part_spec(), 2);
         let mut steps = 0;
         while !alone.session.finished() {
-            let a = pollster::block_on(alone.session.advance(Parts::Here)).expect("a step");
-            let b = pollster::block_on(helped.session.advance(Parts::Helpers(&helpers))).expect("a helped step");
+            let a = pollster::block_on(alone.session.advance(None, Parts::Here)).expect("a step");
+            let b = pollster::block_on(helped.session.advance(None, Parts::Helpers(&helpers))).expect("a helped step");
             assert_eq!(a, b, "{mode:?}: step {steps}'s events");
             steps += 1;
         }
@@ -616,7 +616,7 @@ fn a_run_with_helpers_takes_the_same_steps_as_one_without() {
     let mut spec = run.part_spec();
     spec.options.lora_r = 4;
     let helpers = InProcessHelpers::of(&files, &spec, 1);
-    let err = pollster::block_on(run.session.advance(Parts::Helpers(&helpers))).unwrap_err().to_string();
+    let err = pollster::block_on(run.session.advance(None, Parts::Helpers(&helpers))).unwrap_err().to_string();
     assert!(err.contains("helper 1") && err.contains("the helper's model differs"), "{err}");
 }
 
@@ -888,7 +888,7 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     assert_eq!(run.head_init, "probe");
     let mut events = Vec::new();
     while !matches!(events.last(), Some(TrainEvent::Probe { fitted: true, .. })) {
-        events.extend(pollster::block_on(run.session.advance(Parts::Here)).unwrap());
+        events.extend(pollster::block_on(run.session.advance(None, Parts::Here)).unwrap());
     }
     assert_eq!(run.session.trainer.step, 0, "no optimiser step before the head is fitted");
     // The 24 training rows (one chunk), then the 9 validation rows.
@@ -942,7 +942,7 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
 
     // lr 0: training cannot beat epoch 0, so the probe-initialised model is kept.
     while !run.session.finished() {
-        pollster::block_on(run.session.advance(Parts::Here)).unwrap();
+        pollster::block_on(run.session.advance(None, Parts::Here)).unwrap();
     }
     let p = &run.session.progress;
     assert!(p.probe_metric.is_some() && p.best_epoch.is_none(), "{p:?}");
@@ -959,7 +959,7 @@ fn a_probe_initialised_head_starts_at_the_logistic_regressions_logits() {
     let random = TrainOptions { head_init: HeadInit::Random, ..options };
     let mut run =
         FineTune::new(&files, random, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
-    let first = pollster::block_on(run.session.advance(Parts::Here)).unwrap();
+    let first = pollster::block_on(run.session.advance(None, Parts::Here)).unwrap();
     assert!(!first.iter().any(|e| matches!(e, TrainEvent::Probe { .. })), "{first:?}");
     assert_eq!((run.session.trainer.step, run.head_init), (1, "random"), "the first call is an optimiser step");
 }
@@ -983,7 +983,7 @@ fn a_pooled_head_model_folder_reads_back_to_the_same_logits() {
     let mut run =
         FineTune::new(&files, options, rows("train", 24, 0), rows("val", 9, 24), &device.clone().autodiff()).unwrap();
     while !run.session.finished() {
-        pollster::block_on(run.session.advance(Parts::Here)).unwrap();
+        pollster::block_on(run.session.advance(None, Parts::Here)).unwrap();
     }
     let exported: BTreeMap<String, Vec<u8>> =
         pollster::block_on(run.result_files(&files)).unwrap().into_iter().collect();
@@ -1054,7 +1054,7 @@ fn windowed_run(aggregate: savant_core::long::Aggregate) {
     assert_eq!(run.session.train_len(), run.windows.windows - val_windows(&run, &val), "the training rows are windows");
     let mut events = Vec::new();
     while !run.session.finished() {
-        events.extend(pollster::block_on(run.session.advance(Parts::Here)).unwrap());
+        events.extend(pollster::block_on(run.session.advance(None, Parts::Here)).unwrap());
     }
     let Some(TrainEvent::Probe { total, .. }) = events.iter().find(|e| matches!(e, TrainEvent::Probe { .. })) else {
         panic!()

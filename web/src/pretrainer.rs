@@ -134,11 +134,11 @@ impl Pretrainer {
                 windows.push(s.corpus.next_window().map_err(js_error)?);
             }
             // Core's run loop: the step; after the last one, its closing validation too.
-            let events = s.run.advance_streamed(windows, Parts::Here).await.map_err(js_error)?;
+            let events = s.run.advance(Some(windows), Parts::Here).await.map_err(js_error)?;
             let seconds = (js_sys::Date::now() - started) / 1000.0;
             let line = events.iter().find_map(|e| s.run.log_line(e, seconds, 0.0, None));
             if !s.run.needs_rows() && !s.run.finished() {
-                s.run.advance_streamed(Vec::new(), Parts::Here).await.map_err(js_error)?;
+                s.run.advance(None, Parts::Here).await.map_err(js_error)?;
             }
             let out = json!({
                 "line": line.and(s.run.task.log.last().cloned()),

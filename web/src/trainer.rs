@@ -328,8 +328,8 @@ fn event_json(e: &TrainEvent, metric: &str) -> serde_json::Value {
 async fn advance(s: &mut State, helpers: Option<&JsHelpers>) -> Result<JsValue, JsValue> {
     let metric = s.run.options.metric.clone();
     let events = match helpers {
-        Some(h) => s.run.session.advance(Parts::Helpers(h)).await,
-        None => s.run.session.advance(Parts::Here).await,
+        Some(h) => s.run.session.advance(None, Parts::Helpers(h)).await,
+        None => s.run.session.advance(None, Parts::Here).await,
     }
     .map_err(js_error)?;
     let session = &s.run.session;

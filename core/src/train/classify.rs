@@ -188,7 +188,7 @@ pub struct ClassifyConfig {
 pub enum TrainData {
     /// Held in memory: batched by length, reshuffled each epoch.
     Rows(LabelledTexts),
-    /// Streamed in by the caller, a step's rows at a time ([`Session::advance_streamed`]):
+    /// Streamed in by the caller, a step's rows at a time ([`Session::advance`]):
     /// `steps_per_epoch` optimiser steps between validations; `identity` (the shards and how
     /// they are read) must match on resume.
     Stream { steps_per_epoch: usize, identity: Value },
@@ -210,7 +210,7 @@ pub struct Classify {
     /// Training classifies whole documents from their windows ([`Aggregate::MeanPool`]).
     by_document: bool,
     /// A streamed run: micro-batches per epoch (an evaluation round), and what identifies the
-    /// stream. The caller reads the rows and hands each step's to [`Session::advance_streamed`].
+    /// stream. The caller reads the rows and hands each step's to [`Session::advance`].
     stream: Option<(usize, Value)>,
     /// The training rows' head features so far, while the probe-initialised head is fitted.
     probe: ProbeFeatures,

@@ -29,7 +29,7 @@ pub use session::{
 };
 pub use setup::{
     ClassWeights, FineTune, FreezeLayers, FreezeWord, HeadChoice, HeadInit, LabelledRows, Mode, PartSpec, StreamPlan,
-    TrainOptions,
+    TrainOptions, TrainTiming,
 };
 pub use step::{
     cross_entropy, Job, LabelledBatch, LossScale, Objective, OptimConfig, PartResult, Parts, Runner, Sequential,

@@ -100,7 +100,7 @@ pub enum Before {
 #[allow(async_fn_in_trait)] // Driven by one caller at a time, in the browser too: no Send needed.
 pub trait Task {
     type Model: Objective;
-    /// A streamed step's rows, handed in by the caller ([`Session::advance_streamed`]).
+    /// A streamed step's rows, handed in by the caller ([`Session::advance`]).
     type Rows;
     /// Whether the caller hands each step's rows in (else the task holds them).
     fn streamed(&self) -> bool;
@@ -230,24 +230,17 @@ impl<T: Task> Session<T> {
     /// One optimiser step, its parts computed as `by` says, or (the call after an epoch's last
     /// step) the validation pass (on the session's device), or a share of the work before the
     /// first step. Returns the events of this call: a logging point, or the epoch summary.
-    pub async fn advance(&mut self, by: Parts<'_, <T::Model as Objective>::Batch>) -> Result<Vec<TrainEvent>> {
-        if self.task.streamed() {
-            return Err(Error::invalid("training", None, "a streamed session advances with advance_streamed"));
-        }
-        self.advance_on(by, None).await
-    }
-
-    /// [`Session::advance`] for a streamed run: `rows` are this step's (ignored when
-    /// [`Session::needs_rows`] is false), cut into parts computed as `by` says.
-    pub async fn advance_streamed(
+    /// `rows`: a streamed task's rows for this step ([`Task::streamed`]; ignored when
+    /// [`Session::needs_rows`] is false); `None` for a task that holds its own.
+    pub async fn advance(
         &mut self,
-        rows: T::Rows,
+        rows: Option<T::Rows>,
         by: Parts<'_, <T::Model as Objective>::Batch>,
     ) -> Result<Vec<TrainEvent>> {
-        if !self.task.streamed() {
-            return Err(Error::invalid("training", None, "advance_streamed needs a streamed session"));
+        if rows.is_some() && !self.task.streamed() {
+            return Err(Error::invalid("training", None, "rows were handed to a run that holds its own"));
         }
-        self.advance_on(by, Some(rows)).await
+        self.advance_on(by, rows).await
     }
 
     async fn advance_on(

@@ -490,6 +490,83 @@ pub struct PartSpec {
     pub labels: Vec<String>,
     pub class_weights: Option<Vec<f32>>,
 }
+/// What `metrics.json` says of a run besides its best validation report ([`FineTune::metrics_json`]).
+#[derive(Serialize)]
+struct RunSummary<'a> {
+    best_epoch: Option<usize>,
+    selection_metric: &'a str,
+    mode: &'a str,
+    trainable_params: usize,
+    total_params: usize,
+    train_rows: usize,
+    val_rows: usize,
+    rows_skipped: usize,
+    skipped: Vec<&'a String>,
+    truncated: usize,
+    long: LongMode,
+    aggregate: Aggregate,
+    windows: usize,
+    windows_per_text: f64,
+    stopped_early: bool,
+    head: &'a str,
+    head_init: &'a str,
+    /// `probe_val_<metric>`: the probe-initialised head's validation (epoch 0).
+    #[serde(flatten)]
+    probe_val: std::collections::BTreeMap<String, Option<f64>>,
+    probe_c: Option<f64>,
+    baseline_val_f1_macro: Option<f64>,
+    baseline_c: Option<f64>,
+    baseline_vocabulary: Option<usize>,
+    ensemble_weight: Option<f64>,
+    ensemble_val_f1_macro: Option<f64>,
+    label_sep: Option<&'a str>,
+    baseline_val_f1_micro: Option<f64>,
+    baseline_label_c: Option<f64>,
+    thresholds: Option<&'a [f64]>,
+    val_at_thresholds: Option<&'a serde_json::Value>,
+    ensemble_val_f1_micro: Option<&'a serde_json::Value>,
+    ensemble_thresholds: Option<&'a [f64]>,
+    ensemble_val_at_thresholds: Option<&'a serde_json::Value>,
+}
+
+/// What a shell timed of a run (core has no clock), as `metrics.json` reports it: the run's
+/// seconds, the seconds in optimiser steps (validation passes left out), and the tokens and
+/// model FLOPs those steps trained on; speeds and MFU (against `peak_flops`) follow from them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainTiming {
+    #[serde(rename = "train_seconds")]
+    pub seconds: f64,
+    #[serde(rename = "train_step_seconds")]
+    pub step_seconds: f64,
+    #[serde(rename = "train_tokens")]
+    pub tokens: usize,
+    #[serde(skip)]
+    pub flops: f64,
+    #[serde(skip)]
+    pub peak_flops: Option<f64>,
+    #[serde(rename = "train_tokens_per_second")]
+    tokens_per_second: f64,
+    #[serde(rename = "train_model_tflops_per_second")]
+    model_tflops_per_second: f64,
+    #[serde(rename = "train_mfu")]
+    mfu: Option<f64>,
+}
+
+impl TrainTiming {
+    pub fn new(seconds: f64, step_seconds: f64, tokens: usize, flops: f64, peak_flops: Option<f64>) -> TrainTiming {
+        let per_second = |x: f64| x / step_seconds.max(1e-9);
+        TrainTiming {
+            seconds,
+            step_seconds,
+            tokens,
+            flops,
+            peak_flops,
+            tokens_per_second: per_second(tokens as f64),
+            model_tflops_per_second: per_second(flops) / 1e12,
+            mfu: peak_flops.map(|p| per_second(flops) / p),
+        }
+    }
+}
 
 /// A run ready to go: the session to drive, and what it was built from.
 pub struct FineTune {
@@ -562,7 +639,7 @@ impl FineTune {
         }
     }
 
-    /// A run whose training rows the caller streams in ([`Session::advance_streamed`]): `labels`
+    /// A run whose training rows the caller streams in ([`Session::advance`]): `labels`
     /// is the class set (in this order), `stream` how many steps and how often to validate.
     pub fn new_streamed<F: ModelFiles>(
         files: &F,
@@ -856,58 +933,58 @@ impl FineTune {
 
     /// `metrics.json`: savant eval's report of the best epoch on val, and how the run went.
     pub fn metrics_json(&self) -> Result<serde_json::Value> {
-        let report =
+        self.metrics_json_timed(None)
+    }
+
+    /// [`FineTune::metrics_json`] with what the shell timed (it has the clock).
+    pub fn metrics_json_timed(&self, timing: Option<&TrainTiming>) -> Result<serde_json::Value> {
+        let mut metrics =
             self.session.best_report.clone().ok_or_else(|| {
                 Error::invalid("training", None, "no epoch finished, so there is no validation report")
             })?;
-        let mut metrics = report;
-        let obj = metrics.as_object_mut().expect("a report is an object");
         let p = &self.session.progress;
-        let probe_key = format!("probe_val_{}", self.options.metric);
-        let ensemble_weight =
-            self.ensemble.as_ref().map(|(e, _)| e.weight).or(self.label_ensemble.as_ref().map(|(e, _)| e.weight));
-        for (k, v) in [
+        let label_ensemble = self.label_ensemble.as_ref();
+        let summary = RunSummary {
             // 0: the probe-initialised head before any step was never beaten.
-            ("best_epoch", serde_json::json!(p.best_epoch.map(|e| e + 1).or(p.probe_metric.map(|_| 0)))),
-            ("selection_metric", serde_json::json!(self.options.metric)),
-            ("mode", serde_json::json!(self.strategy.name())),
-            ("trainable_params", serde_json::json!(self.params.trainable)),
-            ("total_params", serde_json::json!(self.params.total)),
-            ("train_rows", serde_json::json!(self.train_rows)),
-            ("val_rows", serde_json::json!(self.val_rows)),
-            ("rows_skipped", serde_json::json!(self.skipped.len())),
-            ("skipped", serde_json::json!(self.skipped.iter().take(100).collect::<Vec<_>>())),
-            ("truncated", serde_json::json!(self.truncated)),
-            ("long", serde_json::json!(self.options.long)),
-            ("aggregate", serde_json::json!(self.options.aggregate)),
-            ("windows", serde_json::json!(self.windows.windows)),
-            ("windows_per_text", serde_json::json!(self.windows.mean())),
-            ("stopped_early", serde_json::json!(p.stopped_early)),
-            ("head", serde_json::json!(self.session.best_model().head().name())),
-            ("head_init", serde_json::json!(self.head_init)),
-            (probe_key.as_str(), serde_json::json!(p.probe_metric)),
-            ("probe_c", serde_json::json!(p.probe_c)),
-            ("baseline_val_f1_macro", serde_json::json!(self.baseline.as_ref().map(|b| b.val_macro_f1))),
-            ("baseline_c", serde_json::json!(self.baseline.as_ref().map(|b| b.c))),
-            ("baseline_vocabulary", serde_json::json!(self.baseline.as_ref().map(|b| b.baseline.vocabulary_size()))),
-            ("ensemble_weight", serde_json::json!(ensemble_weight)),
-            ("ensemble_val_f1_macro", serde_json::json!(self.ensemble.as_ref().map(|(_, f1)| f1))),
-            ("label_sep", serde_json::json!(self.options.label_sep)),
-            ("baseline_val_f1_micro", serde_json::json!(self.label_baseline.as_ref().map(|b| b.val_f1_micro))),
-            ("baseline_label_c", serde_json::json!(self.label_baseline.as_ref().map(|b| b.c))),
-            ("thresholds", serde_json::json!(self.thresholds.as_ref().map(|(t, _)| &t.thresholds))),
-            ("val_at_thresholds", serde_json::json!(self.thresholds.as_ref().map(|(_, r)| r))),
-            (
-                "ensemble_val_f1_micro",
-                serde_json::json!(self.label_ensemble.as_ref().and_then(|(_, r)| r.get("f1_micro"))),
-            ),
-            (
-                "ensemble_thresholds",
-                serde_json::json!(self.label_ensemble.as_ref().map(|(e, _)| &e.thresholds.thresholds)),
-            ),
-            ("ensemble_val_at_thresholds", serde_json::json!(self.label_ensemble.as_ref().map(|(_, r)| r))),
-        ] {
-            obj.insert(k.into(), v);
+            best_epoch: p.best_epoch.map(|e| e + 1).or(p.probe_metric.map(|_| 0)),
+            selection_metric: &self.options.metric,
+            mode: self.strategy.name(),
+            trainable_params: self.params.trainable,
+            total_params: self.params.total,
+            train_rows: self.train_rows,
+            val_rows: self.val_rows,
+            rows_skipped: self.skipped.len(),
+            skipped: self.skipped.iter().take(100).collect(),
+            truncated: self.truncated,
+            long: self.options.long,
+            aggregate: self.options.aggregate,
+            windows: self.windows.windows,
+            windows_per_text: self.windows.mean(),
+            stopped_early: p.stopped_early,
+            head: self.session.best_model().head().name(),
+            head_init: self.head_init,
+            probe_val: [(format!("probe_val_{}", self.options.metric), p.probe_metric)].into(),
+            probe_c: p.probe_c,
+            baseline_val_f1_macro: self.baseline.as_ref().map(|b| b.val_macro_f1),
+            baseline_c: self.baseline.as_ref().map(|b| b.c),
+            baseline_vocabulary: self.baseline.as_ref().map(|b| b.baseline.vocabulary_size()),
+            ensemble_weight: self.ensemble.as_ref().map(|(e, _)| e.weight).or(label_ensemble.map(|(e, _)| e.weight)),
+            ensemble_val_f1_macro: self.ensemble.as_ref().map(|(_, f1)| *f1),
+            label_sep: self.options.label_sep.as_deref(),
+            baseline_val_f1_micro: self.label_baseline.as_ref().map(|b| b.val_f1_micro),
+            baseline_label_c: self.label_baseline.as_ref().map(|b| b.c),
+            thresholds: self.thresholds.as_ref().map(|(t, _)| &t.thresholds[..]),
+            val_at_thresholds: self.thresholds.as_ref().map(|(_, r)| r),
+            ensemble_val_f1_micro: label_ensemble.and_then(|(_, r)| r.get("f1_micro")),
+            ensemble_thresholds: label_ensemble.map(|(e, _)| &e.thresholds.thresholds[..]),
+            ensemble_val_at_thresholds: label_ensemble.map(|(_, r)| r),
+        };
+        let obj = metrics.as_object_mut().expect("a report is an object");
+        // The run's fields over the report's (the report's keys are scikit-learn's names).
+        for value in [serde_json::to_value(summary), serde_json::to_value(timing)] {
+            if let serde_json::Value::Object(fields) = value.expect("metrics serialise") {
+                obj.extend(fields);
+            }
         }
         Ok(metrics)
     }

@@ -137,11 +137,9 @@ pub fn run(mut args: Args) -> Result<()> {
     let runner = crate::workers::Threads(threads);
     // The clock after the last step: the throughput leaves the closing perplexity out.
     let mut trained_at = clock(&feeder);
-    // Core's run loop: each call a step on the windows read here, the last one the held-out
-    // perplexity after.
+    // Core's run loop: a step a call on the windows read here; the last call, the perplexity after.
     while !run.finished() {
-        let stepping = run.needs_rows();
-        let mut texts = Vec::with_capacity(if stepping { per_step } else { 0 });
+        let (stepping, mut texts) = (run.needs_rows(), Vec::new());
         while stepping && texts.len() < per_step {
             match feeder.next() {
                 Ok(window) => texts.push(window),
@@ -156,18 +154,14 @@ pub fn run(mut args: Args) -> Result<()> {
         }
         let (batch_size, accum) = (run.config.batch_size, Some(run.config.grad_accum));
         let events = crate::memory::guard_step(&device_name, batch_size, accum, &checkpoints, || {
-            pollster::block_on(run.advance_streamed(texts, runner.parts(&parallel)))
+            pollster::block_on(run.advance(stepping.then_some(texts), runner.parts(&parallel)))
         })??;
-        for event in &events {
-            let (seconds, wait) = clock(&feeder);
-            if let Some((mean, rate)) = run.log_line(event, seconds, wait, peak_flops) {
-                bar.set_message(format!("loss {mean:.4} · {}", crate::progress::rate_text(&rate)));
-            }
+        let (seconds, wait) = clock(&feeder);
+        if let Some((mean, rate)) = events.iter().find_map(|e| run.log_line(e, seconds, wait, peak_flops)) {
+            bar.set_message(format!("loss {mean:.4} · {}", crate::progress::rate_text(&rate)));
         }
         bar.set_position(run.trainer.step as u64);
-        if stepping {
-            trained_at = clock(&feeder);
-        }
+        trained_at = if stepping { (seconds, wait) } else { trained_at };
         let step = run.trainer.step;
         if stepping && args.checkpoint_every.is_some_and(|n| step % n == 0) && step < steps {
             write_checkpoint(&mut run, &feeder)?;

@@ -10,7 +10,9 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use savant_core::data::TableReader;
 use savant_core::train::stream::LabelledStream;
-use savant_core::train::{FineTune, LabelledRows, LabelledTexts, StreamPlan, Throughput, TrainEvent, TrainOptions};
+use savant_core::train::{
+    FineTune, LabelledRows, LabelledTexts, StreamPlan, Throughput, TrainEvent, TrainOptions, TrainTiming,
+};
 use serde_json::json;
 
 use crate::io::{open, write_atomic, write_json};
@@ -236,13 +238,7 @@ pub fn train(args: Args) -> Result<Trained> {
             args.options.batch_size,
             Some(args.options.grad_accum),
             &checkpoints,
-            || {
-                if feeder.is_some() {
-                    pollster::block_on(session.advance_streamed(rows, runner.parts(&parallel)))
-                } else {
-                    pollster::block_on(session.advance(runner.parts(&parallel)))
-                }
-            },
+            || pollster::block_on(session.advance(feeder.is_some().then_some(rows), runner.parts(&parallel))),
         )??;
         let epoch_ended =
             events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. } | TrainEvent::Probe { fitted: true, .. }));
@@ -315,14 +311,9 @@ pub fn train(args: Args) -> Result<Trained> {
         }
         write_atomic(&path, |w| Ok(w.write_all(&bytes)?))?;
     }
-    let mut metrics = run.metrics_json()?;
+    let timing = TrainTiming::new(train_seconds, step_seconds, tokens, flops, peak.as_ref().map(Peak::flops));
+    let mut metrics = run.metrics_json_timed(Some(&timing))?;
     let obj = metrics.as_object_mut().expect("an object");
-    obj.insert("train_seconds".into(), json!(train_seconds));
-    obj.insert("train_step_seconds".into(), json!(step_seconds));
-    obj.insert("train_tokens".into(), json!(tokens));
-    obj.insert("train_tokens_per_second".into(), json!(tokens as f64 / step_seconds.max(1e-9)));
-    obj.insert("train_model_tflops_per_second".into(), json!(flops / step_seconds.max(1e-9) / 1e12));
-    obj.insert("train_mfu".into(), json!(peak.as_ref().map(|p| flops / step_seconds.max(1e-9) / p.flops())));
     obj.insert("peak".into(), json!(peak));
     obj.insert("peak_rss_mib".into(), json!(crate::memory::peak_rss_mib()));
     if let Some(feeder) = feeder {
