@@ -529,41 +529,39 @@ struct RunSummary<'a> {
     ensemble_val_at_thresholds: Option<&'a serde_json::Value>,
 }
 
-/// What a shell timed of a run (core has no clock), as `metrics.json` reports it: the run's
-/// seconds, the seconds in optimiser steps (validation passes left out), and the tokens and
-/// model FLOPs those steps trained on; speeds and MFU (against `peak_flops`) follow from them.
-#[derive(Debug, Clone, Serialize)]
+/// What a shell timed of a run (core has no clock): the run's seconds, the seconds in optimiser
+/// steps (validation passes left out), and the tokens and model FLOPs those steps trained on.
+#[derive(Debug, Clone)]
 pub struct TrainTiming {
-    #[serde(rename = "train_seconds")]
     pub seconds: f64,
-    #[serde(rename = "train_step_seconds")]
     pub step_seconds: f64,
-    #[serde(rename = "train_tokens")]
     pub tokens: usize,
-    #[serde(skip)]
     pub flops: f64,
-    #[serde(skip)]
+    /// The device's peak FLOP/s, for the MFU.
     pub peak_flops: Option<f64>,
-    #[serde(rename = "train_tokens_per_second")]
-    tokens_per_second: f64,
-    #[serde(rename = "train_model_tflops_per_second")]
-    model_tflops_per_second: f64,
-    #[serde(rename = "train_mfu")]
-    mfu: Option<f64>,
 }
 
-impl TrainTiming {
-    pub fn new(seconds: f64, step_seconds: f64, tokens: usize, flops: f64, peak_flops: Option<f64>) -> TrainTiming {
-        let per_second = |x: f64| x / step_seconds.max(1e-9);
-        TrainTiming {
-            seconds,
-            step_seconds,
-            tokens,
-            flops,
-            peak_flops,
-            tokens_per_second: per_second(tokens as f64),
-            model_tflops_per_second: per_second(flops) / 1e12,
-            mfu: peak_flops.map(|p| per_second(flops) / p),
+/// [`TrainTiming`] as `metrics.json` reports it, speeds and MFU over the step seconds.
+#[derive(Serialize)]
+struct TimingFields {
+    train_seconds: f64,
+    train_step_seconds: f64,
+    train_tokens: usize,
+    train_tokens_per_second: f64,
+    train_model_tflops_per_second: f64,
+    train_mfu: Option<f64>,
+}
+
+impl From<&TrainTiming> for TimingFields {
+    fn from(t: &TrainTiming) -> TimingFields {
+        let per_second = |x: f64| x / t.step_seconds.max(1e-9);
+        TimingFields {
+            train_seconds: t.seconds,
+            train_step_seconds: t.step_seconds,
+            train_tokens: t.tokens,
+            train_tokens_per_second: per_second(t.tokens as f64),
+            train_model_tflops_per_second: per_second(t.flops) / 1e12,
+            train_mfu: t.peak_flops.map(|p| per_second(t.flops) / p),
         }
     }
 }
@@ -981,7 +979,7 @@ impl FineTune {
         };
         let obj = metrics.as_object_mut().expect("a report is an object");
         // The run's fields over the report's (the report's keys are scikit-learn's names).
-        for value in [serde_json::to_value(summary), serde_json::to_value(timing)] {
+        for value in [serde_json::to_value(summary), serde_json::to_value(timing.map(TimingFields::from))] {
             if let serde_json::Value::Object(fields) = value.expect("metrics serialise") {
                 obj.extend(fields);
             }

@@ -311,7 +311,8 @@ pub fn train(args: Args) -> Result<Trained> {
         }
         write_atomic(&path, |w| Ok(w.write_all(&bytes)?))?;
     }
-    let timing = TrainTiming::new(train_seconds, step_seconds, tokens, flops, peak.as_ref().map(Peak::flops));
+    let peak_flops = peak.as_ref().map(Peak::flops);
+    let timing = TrainTiming { seconds: train_seconds, step_seconds, tokens, flops, peak_flops };
     let mut metrics = run.metrics_json_timed(Some(&timing))?;
     let obj = metrics.as_object_mut().expect("an object");
     obj.insert("peak".into(), json!(peak));
