@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use super::augment::Augment;
 use super::batches::{document_batches, epoch_batches};
+use super::events::TrainEvent;
 use super::flops::batch_training_flops;
-use super::session::{Before, RunConfig, Session, Task, TrainEvent};
+use super::session::{Before, RunConfig, Session, Task};
 use super::step::{LabelledBatch, Trainer};
 use crate::data::rng::SplitMix64;
 use crate::infer::{argmax_rows, classify, head_features, softmax_rows};

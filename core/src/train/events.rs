@@ -2,10 +2,34 @@
 //! read — declared once, so both shells write the same shape. Timings come from the shell (core
 //! has no clock): [`LogLine::timed`].
 
+use burn::tensor::Tensor;
 use serde::Serialize;
 
 use super::flops::Throughput;
-use super::session::TrainEvent;
+use crate::{Error, Result};
+
+/// What the run tells its renderer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainEvent {
+    /// A logging point: the mean loss of the steps since the last one, and the tokens, rows and
+    /// model FLOPs ([`super::flops`]) those steps trained on.
+    Step {
+        epoch: usize,
+        step: usize,
+        total_steps: usize,
+        loss: f64,
+        lr: f64,
+        tokens: usize,
+        samples: usize,
+        flops: f64,
+    },
+    /// Validation after an epoch.
+    Epoch { epoch: usize, step: usize, train_loss: f64, val_metric: Option<f64>, improved: bool },
+    /// The probe-initialised head ([`Task::before`]): `embedded` of `total` training and
+    /// validation rows embedded so far; once the head is fitted, its validation (epoch 0) in
+    /// `val_metric` and the C chosen for it on the validation rows in `c`.
+    Probe { embedded: usize, total: usize, fitted: bool, val_metric: Option<f64>, c: Option<f64> },
+}
 
 /// One line of a run's log. Epochs count from 1; epoch 0 is the probe-initialised head before
 /// any step.
@@ -193,7 +217,7 @@ impl PendingLoss {
     pub async fn take_mean(&mut self, step: usize, lr: f64) -> crate::Result<f64> {
         let n = std::mem::take(&mut self.steps).max(1);
         let mean = match self.sum.take() {
-            Some(sum) => super::session::read_scalar(sum).await? / n as f64,
+            Some(sum) => read_scalar(sum).await? / n as f64,
             None => f64::NAN,
         };
         if !mean.is_finite() {
@@ -210,7 +234,7 @@ impl PendingLoss {
     /// run goes on as a run resumed from the checkpoint would) and the steps it sums.
     pub async fn save(&mut self, device: &burn::tensor::Device) -> crate::Result<(Option<f64>, usize)> {
         let Some(sum) = self.sum.take() else { return Ok((None, self.steps)) };
-        let v = super::session::read_scalar(sum).await?;
+        let v = read_scalar(sum).await?;
         self.sum = Some(Self::tensor(v, device));
         Ok((Some(v), self.steps))
     }
@@ -223,4 +247,14 @@ impl PendingLoss {
     fn tensor(v: f64, device: &burn::tensor::Device) -> burn::tensor::Tensor<1> {
         burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(vec![v as f32], [1]), device)
     }
+}
+
+/// A one-element tensor (a loss) read back, asynchronously so that the browser can too.
+pub async fn read_scalar(t: Tensor<1>) -> Result<f64> {
+    let data =
+        t.into_data_async().await.map_err(|e| Error::invalid("device", None, format!("reading the loss: {e:?}")))?;
+    let data = data.convert::<f32>();
+    let v =
+        data.try_into_vec::<f32>().map_err(|e| Error::invalid("device", None, format!("reading the loss: {e:?}")))?;
+    Ok(v.first().copied().unwrap_or(f32::NAN) as f64)
 }

@@ -18,15 +18,12 @@ pub mod thresholds;
 pub use augment::Augment;
 pub use batches::{epoch_batches, LabelSet};
 pub use classify::{Classify, ClassifyConfig, LabelledTexts, TrainData};
-pub use events::{LogLine, Rate};
+pub use events::{read_scalar, LogLine, Rate, TrainEvent};
 pub use flops::{batch_training_flops, Throughput};
 pub use limits::{fit_to_limits, BufferLimits, Fit, StepMemory};
 pub use remote::{OwnedPartRequest, PartFuture, PartHelpers, PartReply, PartRequest};
 pub use schedule::LinearSchedule;
-pub use session::{
-    higher_is_better, metric_value, read_scalar, Before, Progress, RunConfig, Session, SessionCheckpoint, Task,
-    TrainEvent,
-};
+pub use session::{higher_is_better, metric_value, Before, Progress, RunConfig, Session, SessionCheckpoint, Task};
 pub use setup::{
     ClassWeights, FineTune, FreezeLayers, FreezeWord, HeadChoice, HeadInit, LabelledRows, Mode, PartSpec, StreamPlan,
     TrainOptions, TrainTiming,

@@ -10,10 +10,10 @@
 
 use std::ops::Range;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde_json::Value;
 
-use super::events::PendingLoss;
+use super::events::{PendingLoss, TrainEvent};
 use super::step::{Objective, Parts, Trainer};
 use crate::{Error, Result};
 
@@ -40,29 +40,6 @@ pub struct RunConfig {
 /// Whether a larger value of `metric` is better.
 pub fn higher_is_better(metric: &str) -> bool {
     !matches!(metric, "log_loss" | "brier" | "ece" | "perplexity")
-}
-
-/// What the run tells its renderer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TrainEvent {
-    /// A logging point: the mean loss of the steps since the last one, and the tokens, rows and
-    /// model FLOPs ([`super::flops`]) those steps trained on.
-    Step {
-        epoch: usize,
-        step: usize,
-        total_steps: usize,
-        loss: f64,
-        lr: f64,
-        tokens: usize,
-        samples: usize,
-        flops: f64,
-    },
-    /// Validation after an epoch.
-    Epoch { epoch: usize, step: usize, train_loss: f64, val_metric: Option<f64>, improved: bool },
-    /// The probe-initialised head ([`Task::before`]): `embedded` of `total` training and
-    /// validation rows embedded so far; once the head is fitted, its validation (epoch 0) in
-    /// `val_metric` and the C chosen for it on the validation rows in `c`.
-    Probe { embedded: usize, total: usize, fitted: bool, val_metric: Option<f64>, c: Option<f64> },
 }
 
 /// Where a run stands; everything needed to continue it.
@@ -364,16 +341,6 @@ pub fn metric_value(report: &Value, metric: &str) -> Result<Option<f64>> {
             format!("'{metric}' is not a scalar key of savant eval's report (e.g. f1_macro, accuracy, balanced_accuracy, mcc, log_loss)"),
         )),
     }
-}
-
-/// A one-element tensor (a loss) read back, asynchronously so that the browser can too.
-pub async fn read_scalar(t: Tensor<1>) -> Result<f64> {
-    let data =
-        t.into_data_async().await.map_err(|e| Error::invalid("device", None, format!("reading the loss: {e:?}")))?;
-    let data = data.convert::<f32>();
-    let v =
-        data.try_into_vec::<f32>().map_err(|e| Error::invalid("device", None, format!("reading the loss: {e:?}")))?;
-    Ok(v.first().copied().unwrap_or(f32::NAN) as f64)
 }
 
 /// A run stopped at a step boundary: with the same data and settings, [`Session::restore`]
