@@ -231,13 +231,21 @@ fn clean_killed_20_times_leaves_its_output_whole_or_absent() {
     std::fs::write(d.join("in.csv"), input).unwrap();
     let args: Vec<String> =
         ["clean", "in.csv", "--redact", "--dedup", "near", "-o", "out.csv"].into_iter().map(String::from).collect();
-    let started = Instant::now();
-    assert!(spawn(&args, d, &d.join("ref.log")).wait().unwrap().success());
-    let took = started.elapsed().as_millis() as u64;
+    // The fastest of two uninterrupted runs bounds the kill moments: one slow reference run (a
+    // busy machine) put most kills after clean had finished, and CI failed on "only 7 of 20".
+    let mut took = u64::MAX;
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert!(spawn(&args, d, &d.join("ref.log")).wait().unwrap().success());
+        took = took.min(started.elapsed().as_millis() as u64);
+    }
     let reference = std::fs::read(d.join("out.csv")).unwrap();
     let mut moments = Moments(11);
     let mut cut_short = 0;
-    for attempt in 0..KILLS {
+    // Kill until KILLS of them came while clean ran (at most three times as many tries).
+    let mut attempt = 0;
+    while cut_short < KILLS && attempt < 3 * KILLS {
+        attempt += 1;
         std::fs::remove_file(d.join("out.csv")).ok();
         let mut child = spawn(&args, d, &d.join(format!("clean-{attempt}.log")));
         std::thread::sleep(moments.between(5, took.max(10)));
@@ -251,8 +259,8 @@ fn clean_killed_20_times_leaves_its_output_whole_or_absent() {
             Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
         }
     }
-    assert!(cut_short >= KILLS / 2, "only {cut_short} of {KILLS} kills came before clean finished");
+    assert!(cut_short >= KILLS / 2, "only {cut_short} of {attempt} kills came before clean finished");
     eprintln!(
-        "clean: {KILLS} kills, {cut_short} before it finished; out.csv whole or absent every time ({took} ms a run)"
+        "clean: {attempt} kills, {cut_short} before it finished; out.csv whole or absent every time ({took} ms a run)"
     );
 }
