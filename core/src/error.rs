@@ -32,6 +32,9 @@ pub enum Error {
     Invalid { at: Location, message: String },
     #[error("invalid option: {0}")]
     Option(String),
+    /// A package archive (zip) that cannot be read, lacks an entry, or has one that is refused.
+    #[error("{0}")]
+    Archive(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

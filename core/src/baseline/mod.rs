@@ -6,6 +6,7 @@
 //! Labels are class ids of the sorted label names, as in the rest of core
 //! ([`Baseline::fit_rows`] maps them).
 
+pub mod comparison;
 pub mod lbfgs;
 pub mod logistic;
 pub mod multilabel;

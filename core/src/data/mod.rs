@@ -5,6 +5,7 @@ pub mod dedup;
 pub mod format;
 pub mod ingest;
 pub mod labels;
+pub mod packages;
 pub mod redact;
 pub mod report;
 pub mod rng;

