@@ -12,12 +12,12 @@ mod wheel;
 mod tests;
 
 use anyhow::{bail, Context, Result};
+pub use savant_core::data::packages::Dataset;
+use savant_core::data::packages::{check_entry_name, Archive, Table, MINILM, MINILM_PREFIX};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
-pub use savant_core::data::packages::Dataset;
-use savant_core::data::packages::{check_entry_name, Archive, Table, MINILM, MINILM_PREFIX};
 
 /// A dataset on disk, ready for `savant clean`/`split`/training.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +105,8 @@ fn report_warnings(name: &str, warnings: &[String]) {
 }
 
 fn write_csv(path: &Path, table: &Table) -> Result<u64> {
-    crate::io::write_atomic(path, |w| Ok(table.write_csv(w)?)).with_context(|| format!("writing {}", path.display()))?;
+    crate::io::write_atomic(path, |w| Ok(table.write_csv(w)?))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(std::fs::metadata(path).with_context(|| format!("reading the size of {}", path.display()))?.len())
 }
 

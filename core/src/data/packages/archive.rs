@@ -52,8 +52,7 @@ impl<R: Read + Seek> Archive<R> {
     pub fn copy(&mut self, name: &str, out: &mut dyn Write) -> Result<u64> {
         check_entry_name(name, &self.label)?;
         let label = &self.label;
-        let entry =
-            self.zip.by_name(name).map_err(|e| Error::Archive(format!("{label} has no entry {name} ({e})")))?;
+        let entry = self.zip.by_name(name).map_err(|e| Error::Archive(format!("{label} has no entry {name} ({e})")))?;
         if entry.size() > MAX_ENTRY_BYTES {
             return Err(Error::Archive(format!(
                 "refusing entry {name} in {label}: it declares {} bytes uncompressed, over the {MAX_ENTRY_BYTES} byte limit (zip bomb?)",
