@@ -24,10 +24,12 @@ The peers, made with their own tools (PyPI onnx, onnxruntime, onnxscript in the 
   - both tokenise with the model's fast tokenizer and batch the texts as savant does (sorted by
     token length within chunks, longest first), so the work per batch is the same; texts/s
     counts tokenisation + inference (model load and the CSV write excluded), as for PyTorch;
-  - pytorch, pytorch-sorted: predict_vs_transformers.py's workers.
+  - pytorch, pytorch-sorted: predict_vs_transformers.py's workers;
+  - savant-int8: the same savant command with --int8 (per-channel int8 weights, activations per
+    row; the AVX-512 VNNI kernel where the CPU has it).
 Agreement: every tool's probabilities against savant's (max |difference|, argmax agreement; the
 int8 row shows what quantisation costs). --latency N: ms per text at batch 1 on the first N
-texts for savant and ort-fp32 (each its own process, median of rounds).
+texts for savant, savant-int8 and ort-fp32 (each its own process, median of rounds).
 
 Writes bench/results/predict_vs_onnxruntime_<max_len>.json and prints the table.
 """
@@ -207,6 +209,12 @@ def main() -> None:
 
         tools.append((f"savant{tag}", cmd, savant_report))
         outs[f"savant{tag}"] = out
+        # The same command with int8 projections (`--int8`), beside ORT's int8.
+        out8, report8 = DATA / f"preds_savant-int8{tag}.csv", DATA / f"predict_report-int8{tag}.json"
+        cmd8 = [c if c != str(out) else str(out8) for c in cmd]
+        cmd8[cmd8.index(str(report))] = str(report8)
+        tools.append((f"savant-int8{tag}", cmd8 + ["--int8"], lambda: savant_report(report8)))
+        outs[f"savant-int8{tag}"] = out8
         for name, path in [("ort-fp32", ONNX_FP32), ("ort-int8", ONNX_INT8)]:
             if tag and name == "ort-int8":
                 continue
@@ -243,7 +251,7 @@ def main() -> None:
     for name, r in results.items():
         r["ms_per_text"] = statistics.median(x.get("ms_per_text", 1000 / x["texts_per_second"]) for x in r["runs"])
     agreement = {name: pvt.compare(outs[("savant-batch1" if name.endswith("-batch1") else "savant")], outs[name], labels)
-                 for name in outs if not name.startswith("savant")}
+                 for name in outs if name not in ("savant", "savant-batch1")}
 
     print()
     print(f"predict: {args.rows:,} CFPB complaints, all-MiniLM-L6-v2 + 8-label head, max_len {args.max_len}, batch "
@@ -255,7 +263,11 @@ def main() -> None:
               + (f"{a['max_abs_diff']:>20.2e} {a['argmax_agree_rate']:>13.2%}" if a else f"{'-':>20} {'-':>13}"))
     s = results["savant"]["texts_per_second"]
     ratios = {name: s / r["texts_per_second"] for name, r in results.items() if not name.endswith("-batch1") and name != "savant"}
+    s8 = results["savant-int8"]["texts_per_second"]
+    ratios["savant-int8 over ort-int8"] = s8 / results["ort-int8"]["texts_per_second"]
+    ratios["savant-int8 over ort-fp32"] = s8 / results["ort-fp32"]["texts_per_second"]
     if args.latency:
+        ratios["latency ort-fp32 / savant-int8 (batch 1)"] = results["ort-fp32-batch1"]["ms_per_text"] / results["savant-int8-batch1"]["ms_per_text"]
         ratios["latency ort-fp32 / savant (batch 1)"] = results["ort-fp32-batch1"]["ms_per_text"] / results["savant-batch1"]["ms_per_text"]
     print("\nsavant texts/s over each: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
     doc = {"date": dt.datetime.now().isoformat(timespec="seconds"), "git": pvt.git_rev(), "machine": pvt.machine_info(),

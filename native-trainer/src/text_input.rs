@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use savant_core::data::{Row, TableReader};
 use savant_core::infer::{TextBatches, TextModel, TextOutputs};
 use savant_core::long::{Aggregate, LongMode, LongText};
-use savant_core::model::{LoadNotes, ModelFolder};
+use savant_core::model::{BertModel, LoadNotes, ModelFolder};
 use serde::Serialize;
 use std::fs::File;
 use std::io::BufReader;
@@ -141,6 +141,17 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// `--int8` (predict, embed): the encoder's projections in int8, or why not.
+pub fn int8_encoder(model: BertModel, s: &Setup) -> Result<BertModel> {
+    let layers = s.folder.config.num_hidden_layers;
+    let model = model.quantized().map_err(|e| anyhow!("--int8: {e} (--device cpu)"))?;
+    eprintln!(
+        "int8: {} projections ({layers} layers × 6) quantised per output channel; embeddings, LayerNorms and heads stay f32",
+        layers * 6
+    );
+    Ok(model)
+}
+
 /// The counts every model run reports.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct RunReport {
@@ -166,6 +177,8 @@ pub struct RunReport {
     /// Peak resident memory once the model was loaded, before any text (Linux), MiB.
     pub load_peak_rss_mib: Option<f64>,
     pub ignored_weights: Vec<String>,
+    /// The encoder's projections ran in int8 (`predict --int8`).
+    pub int8: bool,
 }
 
 const MAX_LISTED: usize = 100;

@@ -230,3 +230,51 @@ fn predict_reads_texts_at_the_trained_length_by_default() {
         assert_ne!(default_rows, rows_32, "{model:?}: reading whole texts gives other probabilities");
     }
 }
+
+// `predict --int8`: the same rows and labels as f32, probabilities within 0.02 (the encoder's
+// projections in int8, per output channel), said on stderr and in the report; a device without
+// the kernel is refused by name and no output is written.
+#[test]
+fn predict_int8_keeps_the_labels_and_stays_near_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = ["my card was charged twice", "late fee on my bill", "someone used my account", "hello there"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{i},{t}\n"))
+        .collect();
+    let input = write(dir.path(), "in.csv", &format!("id,text\n{rows}"));
+    let model = model_fixture("tiny-cls");
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec!["predict", "--model", model.to_str().unwrap(), input.to_str().unwrap(), "-o", out];
+        args.extend_from_slice(extra);
+        savant(&args, dir.path())
+    };
+    let o = run("f32.csv", &["--device", "cpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run("int8.csv", &["--device", "cpu", "--int8", "--report", "r.json"]);
+    assert_no_panic(&o, "predict --int8");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("int8: 12 projections (2 layers × 6)"), "{}", stderr(&o));
+    assert_eq!(read_report(&dir.path().join("r.json"))["int8"], true);
+    let table = |name: &str| -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        text.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect()
+    };
+    let (f32_rows, int8_rows) = (table("f32.csv"), table("int8.csv"));
+    assert_eq!(f32_rows.len(), 4);
+    let mut worst = 0f64;
+    for (a, b) in f32_rows.iter().zip(&int8_rows) {
+        assert_eq!(a[..3], b[..3], "id, text and pred");
+        for (p, q) in a[3..].iter().zip(&b[3..]) {
+            worst = worst.max((p.parse::<f64>().unwrap() - q.parse::<f64>().unwrap()).abs());
+        }
+    }
+    assert!(worst > 0.0 && worst < 0.02, "int8 probabilities differ from f32's by {worst}");
+    let o = run("gpu.csv", &["--device", "wgpu", "--int8"]);
+    assert_no_panic(&o, "predict --int8 on wgpu");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    // Refused by the int8 path, or before it where this build has no wgpu device.
+    assert!(err.contains("--int8: int8 inference runs on the CPU backend only") || err.contains("wgpu"), "{err}");
+    assert!(!dir.path().join("gpu.csv").exists());
+}

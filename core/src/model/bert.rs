@@ -11,9 +11,11 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{activation, Bool, Device, Int, Tensor, TensorData};
 
 use super::config::{Activation, BertConfig, Pooling};
+use super::int8::QuantLinear;
 use super::precision;
 use super::{Adapter, Lora};
 use crate::tokenize::TokenBatch;
+use std::sync::Arc;
 
 /// A tokenised batch on a device.
 #[derive(Debug, Clone)]
@@ -87,10 +89,14 @@ impl SelfAttention {
         let [batch, seq, hidden] = x.dims();
         let rows = queries.dims()[1];
         let head_size = hidden / self.heads;
+        let (q, k, v) = (self.query.forward(queries.clone()), self.key.forward(x.clone()), self.value.forward(x));
+        if let Some(keys) = &mask.keys {
+            // Inference on the CPU: from the projections, over the real keys only.
+            let context = super::cpu_fast::attention(q, k, v, keys, self.heads);
+            return self.output_block(context, queries);
+        }
         let split = |t: Tensor<3>, len: usize| t.reshape([batch, len, self.heads, head_size]).swap_dims(1, 2);
-        let q = split(self.query.forward(queries.clone()), rows);
-        let k = split(self.key.forward(x.clone()), seq);
-        let v = split(self.value.forward(x), seq);
+        let (q, k, v) = (split(q, rows), split(k, seq), split(v, seq));
 
         let context = if queries.device().is_autodiff() && self.probs_dropout.prob > 0.0 {
             // Training: attention dropout needs the probabilities, so spell the attention out.
@@ -103,7 +109,11 @@ impl SelfAttention {
             let padding = mask.padding.clone().expand([batch, self.heads, rows, seq]);
             attention(q, k, v, Some(padding), None, AttentionModuleOptions::default())
         };
-        let context = context.swap_dims(1, 2).reshape([batch, rows, hidden]);
+        self.output_block(context.swap_dims(1, 2).reshape([batch, rows, hidden]), queries)
+    }
+
+    /// The output projection, dropout, the adapter if any, and the residual LayerNorm.
+    fn output_block(&self, context: Tensor<3>, queries: Tensor<3>) -> Tensor<3> {
         let out = self.output_dropout.forward(self.output.forward(context));
         let out = match &self.adapter {
             Some(adapter) => adapter.forward(out),
@@ -114,19 +124,25 @@ impl SelfAttention {
 }
 
 /// A projection of the encoder: a linear layer, with a LoRA update beside it when LoRA
-/// fine-tuning targets it.
+/// fine-tuning targets it, or its int8 form for inference on the CPU ([`Dense::quantized`]).
 #[derive(Module, Debug)]
 pub struct Dense {
     pub linear: Linear,
     pub lora: Option<Lora>,
+    /// When set, `forward` runs this instead of `linear` (inference only: no gradient flows).
+    #[module(skip)]
+    pub int8: Option<Arc<QuantLinear>>,
 }
 
 impl Dense {
     pub fn new(linear: Linear) -> Dense {
-        Dense { linear, lora: None }
+        Dense { linear, lora: None, int8: None }
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if let Some(q) = &self.int8 {
+            return int8_linear(q, x);
+        }
         match &self.lora {
             Some(lora) => precision::linear(&self.linear, x.clone()) + lora.forward(x),
             None => precision::linear(&self.linear, x),
@@ -135,12 +151,35 @@ impl Dense {
 
     /// The LoRA update folded into the weight, `W + (α/r)·A·B` (PEFT's `merge_and_unload`).
     pub fn merged(self) -> Dense {
-        let Dense { linear, lora } = self;
-        let Some(lora) = lora else { return Dense { linear, lora: None } };
+        let Dense { linear, lora, int8 } = self;
+        let Some(lora) = lora else { return Dense { linear, lora: None, int8 } };
         let delta = lora.a.val().matmul(lora.b.val()) * lora.scaling;
         let weight = linear.weight.map(|w| w + delta);
-        Dense { linear: Linear { weight, bias: linear.bias }, lora: None }
+        Dense::new(Linear { weight, bias: linear.bias })
     }
+
+    /// The layer (LoRA merged first) with int8 weights, one scale per output channel, for
+    /// inference on the CPU; the f32 weights stay for anything else that reads them.
+    pub fn quantized(self) -> Dense {
+        let dense = self.merged();
+        let [d_in, d_out] = dense.linear.weight.dims();
+        let values = |data: TensorData| data.convert::<f32>().try_into_vec::<f32>().expect("f32 after convert");
+        let weight = values(dense.linear.weight.val().into_data());
+        let bias = dense.linear.bias.as_ref().map(|b| values(b.val().into_data()));
+        let q = QuantLinear::from_f32(&weight, d_in, d_out, bias.as_deref());
+        Dense { int8: Some(Arc::new(q)), ..dense }
+    }
+}
+
+/// `x · W + b` with int8 weights ([`QuantLinear`]): activations quantised per row.
+fn int8_linear<const D: usize>(q: &QuantLinear, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    let mut shape = x.dims();
+    let rows = shape[..D - 1].iter().product();
+    let data = x.into_data().convert::<f32>();
+    let out = q.forward(data.as_slice::<f32>().expect("f32 after convert"), rows);
+    shape[D - 1] = q.d_out;
+    Tensor::from_data(TensorData::new(out, shape), &device)
 }
 
 /// Which keys are padding, in the two forms attention takes.
@@ -150,13 +189,16 @@ pub struct PaddingMask {
     pub bias: Tensor<4>,
     /// `[batch, 1, 1, seq]`: true for padding.
     pub padding: Tensor<4, Bool>,
+    /// Each text's real keys, for the CPU attention of inference (`None` elsewhere).
+    pub keys: Option<Arc<Vec<Vec<usize>>>>,
 }
 
 impl PaddingMask {
     pub fn new(attention_mask: &Tensor<2>) -> PaddingMask {
         let [batch, seq] = attention_mask.dims();
         let mask = attention_mask.clone().reshape([batch, 1, 1, seq]);
-        PaddingMask { bias: (mask.clone().neg() + 1.0) * f32::MIN, padding: mask.equal_elem(0.0) }
+        let keys = super::cpu_fast::real_keys(attention_mask).map(Arc::new);
+        PaddingMask { bias: (mask.clone().neg() + 1.0) * f32::MIN, padding: mask.equal_elem(0.0), keys }
     }
 }
 
@@ -256,6 +298,34 @@ impl BertModel {
         first.reshape([batch, hidden])
     }
 
+    /// The encoder with int8 projections (attention's query, key, value and output, the
+    /// feed-forward's two): ONNX Runtime's dynamic quantisation, per output channel. Only on
+    /// the CPU backend, for inference; the embeddings, LayerNorms and pooler stay f32.
+    pub fn quantized(self) -> Result<BertModel, String> {
+        let device = self.embeddings.word.weight.device();
+        if !super::cpu_fast::on_flex(&device) || device.is_autodiff() {
+            return Err(format!(
+                "int8 inference runs on the CPU backend only, and this model is on {device:?}; use the cpu device"
+            ));
+        }
+        let layers = self
+            .layers
+            .into_iter()
+            .map(|mut l| {
+                let a = &mut l.attention;
+                for d in [&mut a.query, &mut a.key, &mut a.value, &mut a.output] {
+                    *d = d.clone().quantized();
+                }
+                let f = &mut l.feed_forward;
+                for d in [&mut f.intermediate, &mut f.output] {
+                    *d = d.clone().quantized();
+                }
+                l
+            })
+            .collect();
+        Ok(BertModel { layers, ..self })
+    }
+
     /// Sentence vectors, `[batch, hidden]`, as sentence-transformers' `Pooling` computes them
     /// ([`pool`]); CLS pooling skips most of the last layer ([`BertModel::forward_first`]).
     pub fn sentence(&self, input: &EncoderInput, pooling: Pooling) -> Tensor<2> {
@@ -314,6 +384,11 @@ impl BertClassifier {
             Some(_) => Head::Pooler,
             None => Head::Pooled(self.pooling),
         }
+    }
+
+    /// The classifier with an int8 encoder ([`BertModel::quantized`]); the head stays f32.
+    pub fn quantized(self) -> Result<BertClassifier, String> {
+        Ok(BertClassifier { bert: self.bert.quantized()?, ..self })
     }
 
     /// The head's input, `[batch, hidden]`: the pooler's output or the pooled sentence vector.

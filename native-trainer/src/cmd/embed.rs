@@ -6,7 +6,9 @@
 
 use crate::io::AtomicFile;
 use crate::progress::bytes_bar;
-use crate::text_input::{chunk_rows, in_parallel, setup, workers_for, ModelArgs, RunReport, TextRows, WindowArgs};
+use crate::text_input::{
+    chunk_rows, in_parallel, int8_encoder, setup, workers_for, ModelArgs, RunReport, TextRows, WindowArgs,
+};
 use anyhow::{bail, Context, Result};
 use savant_core::infer::{TextBatches, TextModel};
 use savant_core::model::{load_encoder, ModelFolder};
@@ -31,6 +33,9 @@ pub struct Args {
     pub no_normalize: bool,
     #[command(flatten)]
     pub long: WindowArgs,
+    /// Run the encoder's projections in int8 (as `predict --int8`). CPU only.
+    #[arg(long)]
+    pub int8: bool,
 }
 
 enum Out {
@@ -63,6 +68,7 @@ pub fn run(args: Args) -> Result<RunReport> {
     let mut checkpoint = ModelFolder::checkpoint(&s.files)?;
     let (model, notes) = load_encoder(&s.folder.config, &mut checkpoint, &s.device)?;
     drop(checkpoint);
+    let model = if args.int8 { int8_encoder(model, &s)? } else { model };
     let normalize = if args.normalize {
         true
     } else if args.no_normalize {
@@ -81,6 +87,7 @@ pub fn run(args: Args) -> Result<RunReport> {
         );
     }
     let mut report = RunReport::start(&args.input, &args.output, &args.model, &s, notes);
+    report.int8 = args.int8;
     eprintln!(
         "embed: {} pooling, {}normalised, {} dimensions",
         pooling.name(),

@@ -6,12 +6,14 @@
 use crate::io::write_atomic;
 use crate::model_dir::{load_with_adapter, read_ensemble, Ensemble};
 use crate::progress::bytes_bar;
-use crate::text_input::{chunk_rows, in_parallel, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows};
+use crate::text_input::{
+    chunk_rows, in_parallel, int8_encoder, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows,
+};
 use anyhow::{bail, Result};
 use savant_core::data::TableWriter;
 use savant_core::infer::{argmax_rows, sigmoid, softmax_rows, TextBatches, TextModel};
 use savant_core::long::LongMode;
-use savant_core::model::{load_classifier, ModelFolder};
+use savant_core::model::{load_classifier, BertClassifier, ModelFolder};
 use savant_core::train::thresholds::Thresholds;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -46,6 +48,11 @@ pub struct Args {
     /// the model's own).
     #[arg(long)]
     pub ensemble: Option<PathBuf>,
+    /// Run the encoder's projections in int8: weights quantised per output channel when the
+    /// model loads, activations per row as they arrive (ONNX Runtime's dynamic quantisation).
+    /// CPU only; the model folder is not changed.
+    #[arg(long)]
+    pub int8: bool,
 }
 
 pub fn run(args: Args) -> Result<RunReport> {
@@ -66,6 +73,10 @@ pub fn run(args: Args) -> Result<RunReport> {
             s.folder.config = config;
             (model, Default::default())
         }
+    };
+    let model = match args.int8 {
+        true => BertClassifier { bert: int8_encoder(model.bert, &s)?, ..model },
+        false => model,
     };
     let labels = s.folder.config.labels.clone();
     let multi = s.folder.config.multi_label();
@@ -108,6 +119,7 @@ pub fn run(args: Args) -> Result<RunReport> {
     let out_format = crate::io::format_for(&args.output, None)?;
 
     let mut report = RunReport::start(&args.input, &args.output, &args.model, &s, notes);
+    report.int8 = args.int8;
     let bar = bytes_bar("predict", Some(rows.total_bytes));
     let n_labels = labels.len();
     let workers = workers_for(&s.device_name, args.model.threads);
