@@ -266,7 +266,7 @@ fn attention_portable(q: &[f32], k: &[f32], v: &[f32], keys: &[Vec<usize>], s: S
 /// `values` folded by `f` in eight interleaved lanes, then the lanes (a vectorisable reduction;
 /// the order differs from a left fold, which for max is exact and for a sum is rounding).
 #[inline(always)]
-fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+pub(crate) fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [init; 8];
     let chunks = values.chunks_exact(8);
     let tail = chunks.remainder();

@@ -84,16 +84,8 @@ fn has_vnni() -> bool {
 /// empty slice, every `q` then 0). Inlined so each kernel compiles it with its own features.
 #[inline(always)]
 pub fn quantize_symmetric(values: &[f32], out: &mut [i8]) -> f32 {
-    // Sixteen running maxima the compiler keeps in vector lanes (max is exact in any order).
-    let mut lanes = [0f32; 16];
-    let chunks = values.chunks_exact(16);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (m, v) in lanes.iter_mut().zip(chunk) {
-            *m = m.max(v.abs());
-        }
-    }
-    let max = tail.iter().chain(&lanes).fold(0f32, |m, v| m.max(v.abs()));
+    // In vector lanes (max is exact in any order).
+    let max = super::cpu_fast::lanes(values, 0.0, |m, v| m.max(v.abs()));
     if max == 0.0 || !max.is_finite() {
         out.iter_mut().for_each(|q| *q = 0);
         return if max.is_finite() { 0.0 } else { f32::NAN };
