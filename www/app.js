@@ -119,6 +119,7 @@ function refreshButtons() {
   $("split-btn").disabled = !state.cleaned;
   $("train-btn").disabled = !(state.splits && state.model) || training;
   $("predict-btn").disabled = !state.trained || training;
+  $("predict-folder-btn").disabled = !state.model || training;
   $("probe-add-loaded-btn").disabled = !state.model;
   $("probe-btn").disabled = !(state.file && probeCandidates.length);
   annotator?.refresh();
@@ -676,39 +677,70 @@ async function renderExports() {
   }
 }
 
+function predictTexts() {
+  const texts = $("predict-input").value.split("\n").filter((t) => t.trim() !== "");
+  if (!texts.length) throw new Error("type at least one text");
+  return texts;
+}
+
 $("predict-btn").addEventListener("click", () =>
   guarded($("predict-btn"), "Predicting", async () => {
-    const texts = $("predict-input").value.split("\n").filter((t) => t.trim() !== "");
-    if (!texts.length) throw new Error("type at least one text");
+    const texts = predictTexts();
     const ensemble = !$("predict-ensemble-box").hidden && $("predict-ensemble").checked;
-    const { labels, probs, windows, sets } = await call("predict", { texts, ensemble });
-    state.predictions = { texts, labels, probs, windows, ensemble, sets };
-    const short = (t) => (t.length > 80 ? t.slice(0, 79) + "…" : t);
-    const argmax = (p) => labels[p.indexOf(Math.max(...p))];
-    // A multi-label model: every label over its threshold (sigmoid probabilities).
-    const predicted = (i) => (sets ? sets[i] : argmax(probs[i]));
-    const rows = texts.map((t, i) => [short(t), predicted(i), ...probs[i].map((p) => p.toFixed(4))]);
-    const header = ["text", "prediction", ...labels.map((l) => `p(${l})`)];
-    if (!windows) {
-      $("predictions").replaceChildren(table(header, rows));
-      return;
-    }
-    // Texts read in windows: a row per text (its windows' aggregated logits); selecting a row
-    // shows its windows — which part of the text drove the label (spans count code points).
-    const counts = texts.map((_, i) => windows.filter((w) => w.text === i).length);
-    const t = table([...header, "windows"], rows.map((r, i) => [...r, counts[i]]));
-    const detail = el("div", { id: "window-detail" });
-    [...t.rows].slice(1).forEach((tr, i) => {
-      tr.classList.add("selectable");
-      tr.addEventListener("click", () => {
-        const own = windows.filter((w) => w.text === i);
-        const wrows = own.map((w, j) => [j + 1, short(Array.from(texts[i]).slice(w.start, w.end).join("")), argmax(w.probs), ...w.probs.map((p) => p.toFixed(4))]);
-        detail.replaceChildren(el("p", { text: `Windows of text ${i + 1}:` }), table(["window", "text", "prediction", ...labels.map((l) => `p(${l})`)], wrows));
-      });
-    });
-    $("predictions").replaceChildren(t, detail);
+    const result = await call("predict", { texts, ensemble });
+    showPredictions(texts, { ...result, ensemble });
   }),
 );
+
+// `savant predict --model <folder> [--adapter <folder>] [--int8]` in the page.
+$("predict-folder-btn").addEventListener("click", () =>
+  guarded($("predict-folder-btn"), "Predicting with the model folder", async () => {
+    const texts = predictTexts();
+    const int8 = $("predict-int8").checked;
+    const picked = $("adapter-folder").files.length ? await readPicked($("adapter-folder"), true) : null;
+    const { info, labels, probs, sets } = await call("predictFolder", {
+      name: state.model.name,
+      files: state.model.files,
+      adapter: picked?.files,
+      adapterName: picked?.folder,
+      int8,
+      backend: int8 ? "cpu" : "auto",
+      texts,
+    });
+    $("predict-folder-status").textContent =
+      `${info.model}${picked ? ` + ${picked.folder}` : ""}: ${labels.length} labels, ${info.max_len} tokens, on ${info.backend}` +
+      `${info.int8 ? ", int8 projections" : ""}${info.fallback ? ` (${info.fallback})` : ""}.`;
+    showPredictions(texts, { labels, probs, windows: null, ensemble: false, sets });
+  }),
+);
+
+function showPredictions(texts, { labels, probs, windows, ensemble, sets }) {
+  state.predictions = { texts, labels, probs, windows, ensemble, sets };
+  const short = (t) => (t.length > 80 ? t.slice(0, 79) + "…" : t);
+  const argmax = (p) => labels[p.indexOf(Math.max(...p))];
+  // A multi-label model: every label over its threshold (sigmoid probabilities).
+  const predicted = (i) => (sets ? sets[i] : argmax(probs[i]));
+  const rows = texts.map((t, i) => [short(t), predicted(i), ...probs[i].map((p) => p.toFixed(4))]);
+  const header = ["text", "prediction", ...labels.map((l) => `p(${l})`)];
+  if (!windows) {
+    $("predictions").replaceChildren(table(header, rows));
+    return;
+  }
+  // Texts read in windows: a row per text (its windows' aggregated logits); selecting a row
+  // shows its windows — which part of the text drove the label (spans count code points).
+  const counts = texts.map((_, i) => windows.filter((w) => w.text === i).length);
+  const t = table([...header, "windows"], rows.map((r, i) => [...r, counts[i]]));
+  const detail = el("div", { id: "window-detail" });
+  [...t.rows].slice(1).forEach((tr, i) => {
+    tr.classList.add("selectable");
+    tr.addEventListener("click", () => {
+      const own = windows.filter((w) => w.text === i);
+      const wrows = own.map((w, j) => [j + 1, short(Array.from(texts[i]).slice(w.start, w.end).join("")), argmax(w.probs), ...w.probs.map((p) => p.toFixed(4))]);
+      detail.replaceChildren(el("p", { text: `Windows of text ${i + 1}:` }), table(["window", "text", "prediction", ...labels.map((l) => `p(${l})`)], wrows));
+    });
+  });
+  $("predictions").replaceChildren(t, detail);
+}
 
 // ---- start -----------------------------------------------------------------------------------
 

@@ -233,6 +233,26 @@ const handlers = {
     return trainer.predict(texts, !!ensemble);
   },
 
+  // `savant predict` (`--adapter`, `--int8`) over a model folder picked in the page, without
+  // training; the predictor stays loaded for the next call with the same settings, which may
+  // then leave `files` out. No texts: only load it (the benchmark times loading apart).
+  async predictFolder({ name, files, adapter, adapterName, int8, backend, batchSize, maxLen, texts }) {
+    const key = JSON.stringify([name, adapterName ?? null, !!int8, backend ?? "auto", batchSize ?? 32, maxLen ?? null]);
+    if (predictor?.key !== key) {
+      if (!files) throw new Error("predictFolder: no model files (the first call with these settings loads them)");
+      predictor?.predictor.free();
+      predictor = null;
+      const request = { model_name: name, int8: !!int8, backend: backend ?? "auto", batch_size: batchSize ?? 32 };
+      if (adapter) request.adapter_name = adapterName ?? "adapter";
+      if (maxLen) request.max_len = maxLen;
+      const loaded = await savant.createPredictor(asBytes(files), adapter ? asBytes(adapter) : undefined, request);
+      predictor = { key, predictor: loaded };
+    }
+    const info = predictor.predictor.info();
+    if (!texts?.length) return { info };
+    return { info, ...(await predictor.predictor.predict(texts)) };
+  },
+
   async exportFiles() {
     if (!trainer) throw new Error("train a model first");
     const { files } = await trainer.exportFiles();
@@ -307,6 +327,9 @@ onmessage = async (event) => {
     postMessage({ id, ok: false, error: message, fatal: trapped });
   }
 };
+
+// The predictor of `predictFolder`, loaded once per settings.
+let predictor = null; // { key, predictor }
 
 // The annotator's encoder, loaded once per model.
 let encoder = null; // { name, encoder }

@@ -2,9 +2,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::tensor::{Device, DeviceKind};
-use savant_core::finetune::new_classifier;
-use savant_core::finetune::peft::{read_adapter, read_adapter_config};
-use savant_core::model::{load_encoder, BertClassifier, BertConfig, Checkpoint, ModelFiles, ModelFolder, Precision};
+use savant_core::model::{BertClassifier, ModelFiles, Precision};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -268,42 +266,6 @@ pub fn devices(list: &str) -> Result<Vec<(Device, String)>> {
         bail!("--devices wants two devices or more, comma-separated (e.g. cuda:0,cuda:1); for one, use --device");
     }
     Ok(out)
-}
-
-/// The base model (`base`, `base_config`) with the adapter folder `dir` (from `savant train
-/// --mode lora|adapter`, or a PEFT LoRA export) on it, and the config with the adapter's labels.
-pub fn load_with_adapter(
-    base: &DirFiles,
-    base_config: &BertConfig,
-    device: &Device,
-    dir: &Path,
-) -> Result<(BertClassifier, BertConfig)> {
-    let files = DirFiles::new(dir)?;
-    let name = |f: &str| dir.join(f).display().to_string();
-    let config_bytes = files.read("adapter_config.json")?.ok_or_else(|| {
-        anyhow!(
-            "{}: missing; --adapter wants a folder from savant train --mode lora|adapter",
-            name("adapter_config.json")
-        )
-    })?;
-    let strategy = read_adapter_config(&config_bytes, &name("adapter_config.json"))?;
-    let labels_config = files
-        .read("config.json")?
-        .ok_or_else(|| anyhow!("{}: missing; it holds the fine-tuned labels (id2label)", name("config.json")))?;
-    // The fine-tuned labels and what the head reads (`classifier_pooling`).
-    let fine_tuned = BertConfig::from_json(&labels_config, &name("config.json"))?;
-    let multi = fine_tuned.multi_label();
-    let mut config = base_config.clone().with_labels(fine_tuned.labels).with_multi_label(multi);
-    config.classifier_pooling = fine_tuned.classifier_pooling;
-    let mut checkpoint = ModelFolder::checkpoint(base)?;
-    let (bert, _) = load_encoder(base_config, &mut checkpoint, device)?;
-    let model = new_classifier(bert, &config, config.labels.len(), 0, device);
-    let weights = files
-        .weights("adapter_model.safetensors")?
-        .ok_or_else(|| anyhow!("{}: missing", name("adapter_model.safetensors")))?;
-    let mut checkpoint = Checkpoint::open(weights, &name("adapter_model.safetensors"))?;
-    let model = read_adapter(model, &config, &strategy, &mut checkpoint, device)?;
-    Ok((model, config))
 }
 
 /// Writes `model` as an HF `BertForSequenceClassification` folder (`config.json` with the

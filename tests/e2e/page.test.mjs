@@ -456,6 +456,67 @@ function listFiles(dir) {
   return out;
 }
 
+// A fine-tuned folder predicts in the page without training (savant predict --model), and a base
+// with an adapter folder on it (--adapter), with int8 projections (--int8, the page's wasm SIMD
+// kernel): the same probabilities as the CLI's, within 1e-4 (the integer sums are exact; the rest
+// is float rounding).
+test("a model folder and an adapter predict in the page as savant predict does, in f32 and int8", async () => {
+  const { context, page, logs } = await openPage();
+  const dir = join(OUT, "folder-predict");
+  mkdirSync(dir, { recursive: true });
+  const words = [["billing charge fee", "billing"], ["fraud stolen card", "fraud"], ["other question", "misc"]];
+  writeFileSync(join(dir, "t.csv"), "text,label\n" + Array.from({ length: 24 }, (_, i) => `${words[i % 3][0]} ${i},${words[i % 3][1]}`).join("\n") + "\n");
+  execFileSync(SAVANT, ["train", "--model", TINY, "--train", join(dir, "t.csv"), "--val", join(dir, "t.csv"), "--mode", "lora",
+    "--batch-size", "8", "--max-len", "16", "--epochs", "1", "--lr", "0.01", "--device", "cpu", "--overwrite", "-o", join(dir, "run")],
+    { stdio: "ignore" });
+  const input = join(dir, "texts.csv");
+  writeFileSync(input, "text\n" + TEXTS.map((t) => JSON.stringify(t)).join("\n") + "\n");
+  const cliProbs = (name, labels, more) => {
+    const out = join(dir, name);
+    execFileSync(SAVANT, ["predict", "--model", TINY, input, "--text", "text", "-o", out, "--device", "cpu", ...more], { stdio: "ignore" });
+    const lines = readFileSync(out, "utf8").trim().split("\n");
+    const header = lines[0].split(",");
+    assert.equal(lines.length - 1, TEXTS.length);
+    // The probabilities are the last columns (texts may hold commas).
+    return lines.slice(1).map((line) => {
+      const cells = line.split(",").slice(-labels.length);
+      return labels.map((l) => Number(cells[header.slice(-labels.length).indexOf(`prob_${l}`)]));
+    });
+  };
+  const differ = (a, b) => Math.max(...a.flatMap((row, i) => row.map((p, j) => Math.abs(p - b[i][j]))));
+
+  await pickTinyModel(page);
+  await page.fill("#predict-input", TEXTS.join("\n"));
+  const predict = async (int8) => {
+    await page.evaluate(() => (window.savantPage.state.predictions = null));
+    await page.setChecked("#predict-int8", int8);
+    await page.click("#predict-folder-btn");
+    await page.waitForFunction(() => window.savantPage.state.predictions != null || !document.getElementById("error").hidden);
+    await noError(page, logs);
+    return page.evaluate(() => window.savantPage.state.predictions);
+  };
+  // The folder's own head, in f32 (auto: WebGPU here) and int8 (the CPU).
+  const f32 = await predict(false);
+  assert.equal(f32.probs.length, TEXTS.length);
+  const worst = differ(cliProbs("f32.csv", f32.labels, []), f32.probs);
+  assert.ok(worst <= 1e-4, `folder f32: page vs savant predict differ by ${worst}`);
+  const int8 = await predict(true);
+  assert.match(await page.locator("#predict-folder-status").textContent(), /on cpu, int8 projections/);
+  const worst8 = differ(cliProbs("int8.csv", int8.labels, ["--int8"]), int8.probs);
+  assert.ok(worst8 <= 1e-4, `folder int8: page vs savant predict --int8 differ by ${worst8}`);
+  assert.ok(differ(int8.probs, f32.probs) > 0, "int8 gave f32's probabilities to the bit: not quantised");
+  // The adapter folder on the same base, int8.
+  await page.setInputFiles("#adapter-folder", join(dir, "run/adapter"));
+  const adapted = await predict(true);
+  assert.match(await page.locator("#predict-folder-status").textContent(), /\+ adapter: .* on cpu, int8 projections/);
+  const worstA = differ(cliProbs("adapter_int8.csv", adapted.labels, ["--adapter", join(dir, "run/adapter"), "--int8"]), adapted.probs);
+  assert.ok(worstA <= 1e-4, `adapter int8: page vs savant predict --adapter --int8 differ by ${worstA}`);
+  assert.ok(differ(adapted.probs, int8.probs) > 0, "the adapter changed nothing");
+  console.log(`folder predict: f32 ${worst.toExponential(2)}, int8 ${worst8.toExponential(2)}, adapter int8 ${worstA.toExponential(2)}`);
+  await context.close();
+});
+
+
 test("bad input: a message on the page, the data kept, the tab responsive", async () => {
   const { context, page, logs } = await openPage();
   // Keep the worker's GPU device reachable (before it is requested) to lose it later.

@@ -14,11 +14,15 @@ const TYPES = {
   ".json": "application/json",
   ".txt": "text/plain; charset=utf-8",
   ".safetensors": "application/octet-stream",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".onnx": "application/octet-stream",
 };
 
 export const DIST = resolve(fileURLToPath(import.meta.url), "../../../www/dist");
 
-export function serve(root = DIST, port = 0) {
+// `mounts` (the browser benchmark's peers): URL prefix → another folder served beside the page.
+// `isolate`: COOP/COEP headers, which SharedArrayBuffer (onnxruntime-web's threads) needs.
+export function serve(root = DIST, port = 0, { mounts = {}, isolate = false } = {}) {
   const server = createServer((req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405).end();
@@ -26,8 +30,12 @@ export function serve(root = DIST, port = 0) {
     }
     let path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     if (path.endsWith("/")) path += "index.html";
-    const file = normalize(join(root, path));
-    if (!file.startsWith(root)) {
+    let base = root;
+    for (const [prefix, dir] of Object.entries(mounts)) {
+      if (path.startsWith(prefix)) [base, path] = [dir, path.slice(prefix.length - 1)];
+    }
+    const file = normalize(join(base, path));
+    if (!file.startsWith(base)) {
       res.writeHead(403).end();
       return;
     }
@@ -44,6 +52,7 @@ export function serve(root = DIST, port = 0) {
       "content-type": TYPES[extname(file)] ?? "application/octet-stream",
       "content-length": size,
       "cache-control": "no-store",
+      ...(isolate ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {}),
     });
     if (req.method === "HEAD") res.end();
     else createReadStream(file).pipe(res);

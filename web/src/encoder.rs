@@ -31,6 +31,9 @@ struct EncoderRequest {
     max_len: usize,
     #[serde(default = "batch_size")]
     batch_size: usize,
+    /// `savant embed --int8`: the projections in int8 (CPU only).
+    #[serde(default)]
+    int8: bool,
 }
 
 fn auto() -> String {
@@ -70,7 +73,8 @@ struct Info<'a> {
 }
 
 /// Loads the model in `files` (as `createTrainer` takes them) as a frozen encoder: `request`:
-/// `{ backend? ("auto"), model_name?, max_len? (128), batch_size? (16) }`.
+/// `{ backend? ("auto"), model_name?, max_len? (128), batch_size? (16), int8? }` (`int8`: on
+/// the CPU, as `savant embed --int8`).
 #[wasm_bindgen(js_name = createEncoder)]
 pub async fn create_encoder(files: js_sys::Object, request: JsValue) -> Result<Encoder, JsValue> {
     crate::install_panic_hook();
@@ -80,9 +84,22 @@ pub async fn create_encoder(files: js_sys::Object, request: JsValue) -> Result<E
     let mut folder = ModelFolder::open(&files).map_err(js_error)?;
     let max_len = req.max_len.clamp(3, folder.config.max_position_embeddings);
     folder.tokenizer.set_max_len(Some(max_len)).map_err(js_error)?;
-    let chosen = device::choose(&req.backend).await.map_err(js_error)?;
+    let backend = match (req.int8, req.backend.as_str()) {
+        (true, "webgpu") => {
+            return Err(js_error(
+                "int8: int8 inference runs on the CPU backend only; choose backend \"cpu\" (or \"auto\")",
+            ))
+        }
+        (true, _) => "cpu",
+        (false, b) => b,
+    };
+    let chosen = device::choose(backend).await.map_err(js_error)?;
     let mut checkpoint = ModelFolder::checkpoint(&files).map_err(js_error)?;
     let (model, _) = load_encoder(&folder.config, &mut checkpoint, &chosen.device).map_err(js_error)?;
+    let model = match req.int8 {
+        true => model.quantized().map_err(|e| js_error(format!("int8: {e}")))?,
+        false => model,
+    };
     let info = to_js(&Info {
         model: &req.model_name,
         backend: chosen.backend,

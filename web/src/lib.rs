@@ -18,6 +18,7 @@
 mod annotate;
 mod device;
 mod encoder;
+mod predictor;
 mod pretrainer;
 mod trainer;
 

@@ -26,9 +26,11 @@ use std::io::{Read, Seek};
 use burn::tensor::Device;
 use serde_json::{json, Value};
 
-use super::{lora_slot, Adapter, Lora, LoraConfig, LoraTarget, Strategy};
+use super::{lora_slot, new_classifier, Adapter, Lora, LoraConfig, LoraTarget, Strategy};
 use crate::model::hf::{finish, push_linear, push_norm, serialize, transpose, Loader, Named};
-use crate::model::{BertClassifier, BertConfig, Checkpoint};
+use crate::model::{
+    load_classifier, load_encoder, BertClassifier, BertConfig, Checkpoint, LoadNotes, ModelFiles, ModelFolder,
+};
 use crate::{Error, Result};
 
 const PEFT_PREFIX: &str = "base_model.model.";
@@ -146,6 +148,50 @@ fn dense_of(layer: &crate::model::bert::Layer, target: LoraTarget) -> &crate::mo
         LoraTarget::Intermediate => &layer.feed_forward.intermediate,
         LoraTarget::Output => &layer.feed_forward.output,
     }
+}
+
+/// A fine-tuned classifier to predict with, as `savant predict` and the page's predictor load
+/// it: `base`'s own head, or — given an adapter folder from `savant train --mode lora|adapter`
+/// (or a PEFT LoRA export) — the base model with the adapter on it. Returns the model and the
+/// config with the fine-tuned labels (and how the head reads the encoder).
+pub fn load_fine_tuned<F: ModelFiles, A: ModelFiles>(
+    base: &F,
+    base_config: &BertConfig,
+    adapter: Option<&A>,
+    device: &Device,
+) -> Result<(BertClassifier, BertConfig, LoadNotes)> {
+    let Some(files) = adapter else {
+        let mut checkpoint = ModelFolder::checkpoint(base)?;
+        let (model, notes) = load_classifier(base_config, &mut checkpoint, device)?;
+        return Ok((model, base_config.clone(), notes));
+    };
+    let name = |f: &str| format!("{}/{f}", files.name());
+    let config_bytes = files.read("adapter_config.json")?.ok_or_else(|| {
+        Error::invalid(
+            &name("adapter_config.json"),
+            None,
+            "missing; an adapter is a folder from savant train --mode lora|adapter",
+        )
+    })?;
+    let strategy = read_adapter_config(&config_bytes, &name("adapter_config.json"))?;
+    let labels_config = files.read("config.json")?.ok_or_else(|| {
+        Error::invalid(&name("config.json"), None, "missing; it holds the fine-tuned labels (id2label)")
+    })?;
+    // The fine-tuned labels and what the head reads (`classifier_pooling`).
+    let fine_tuned = BertConfig::from_json(&labels_config, &name("config.json"))?;
+    let multi = fine_tuned.multi_label();
+    let mut config = base_config.clone().with_labels(fine_tuned.labels).with_multi_label(multi);
+    config.classifier_pooling = fine_tuned.classifier_pooling;
+    let mut checkpoint = ModelFolder::checkpoint(base)?;
+    // The base's notes (its unused pretraining heads) say nothing about the fine-tune.
+    let (bert, _) = load_encoder(base_config, &mut checkpoint, device)?;
+    let model = new_classifier(bert, &config, config.labels.len(), 0, device);
+    let weights = files
+        .weights("adapter_model.safetensors")?
+        .ok_or_else(|| Error::invalid(&name("adapter_model.safetensors"), None, "missing"))?;
+    let mut checkpoint = Checkpoint::open(weights, &name("adapter_model.safetensors"))?;
+    let model = read_adapter(model, &config, &strategy, &mut checkpoint, device)?;
+    Ok((model, config, LoadNotes::default()))
 }
 
 /// The strategy an `adapter_config.json` describes; `source` names the file in errors.

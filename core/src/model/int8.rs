@@ -232,7 +232,61 @@ pub fn dot_rows(a: &[i8], w: &[i8], sums: &mut [i32]) {
         unsafe { dot_rows_avx2(a, w, sums) };
         return;
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return dot_rows_simd128(a, w, sums);
+    #[allow(unreachable_code)]
     dot_rows_portable(a, w, sums)
+}
+
+/// wasm SIMD (the page): each 16 activations widened to two i16x8 halves once, then
+/// `i32x4.dot_i16x8_s` against four rows of `w` — eight products into four i32 lanes per
+/// instruction, exact (|products| ≤ 127², pairs ≤ 32,258).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dot_rows_simd128(a: &[i8], w: &[i8], sums: &mut [i32]) {
+    use core::arch::wasm32::*;
+    let n = a.len();
+    let body = n / 16 * 16;
+    // SAFETY: k + 16 <= body <= s.len(); v128_load takes unaligned addresses.
+    let load = |s: &[i8], k: usize| -> v128 { unsafe { v128_load(s.as_ptr().add(k) as *const v128) } };
+    let hsum = |v: v128| -> i32 {
+        i32x4_extract_lane::<0>(v)
+            + i32x4_extract_lane::<1>(v)
+            + i32x4_extract_lane::<2>(v)
+            + i32x4_extract_lane::<3>(v)
+    };
+    let tail = |wo: &[i8]| -> i32 { a[body..].iter().zip(&wo[body..]).map(|(&x, &y)| x as i32 * y as i32).sum() };
+    let dot = |lo: v128, hi: v128, wv: v128| -> v128 {
+        i32x4_add(i32x4_dot_i16x8(lo, i16x8_extend_low_i8x16(wv)), i32x4_dot_i16x8(hi, i16x8_extend_high_i8x16(wv)))
+    };
+    let mut o = 0;
+    while o + 4 <= sums.len() {
+        let rows = [&w[o * n..][..n], &w[(o + 1) * n..][..n], &w[(o + 2) * n..][..n], &w[(o + 3) * n..][..n]];
+        let mut acc = [i32x4_splat(0); 4];
+        let mut k = 0;
+        while k < body {
+            let av = load(a, k);
+            let (lo, hi) = (i16x8_extend_low_i8x16(av), i16x8_extend_high_i8x16(av));
+            for (acc, row) in acc.iter_mut().zip(&rows) {
+                *acc = i32x4_add(*acc, dot(lo, hi, load(row, k)));
+            }
+            k += 16;
+        }
+        for j in 0..4 {
+            sums[o + j] = hsum(acc[j]) + tail(rows[j]);
+        }
+        o += 4;
+    }
+    for (j, s) in sums.iter_mut().enumerate().skip(o) {
+        let wo = &w[j * n..(j + 1) * n];
+        let mut acc = i32x4_splat(0);
+        let mut k = 0;
+        while k < body {
+            let av = load(a, k);
+            acc = i32x4_add(acc, dot(i16x8_extend_low_i8x16(av), i16x8_extend_high_i8x16(av), load(wo, k)));
+            k += 16;
+        }
+        *s = hsum(acc) + tail(wo);
+    }
 }
 
 /// The sign trick: `maddubs(|a|, w · sign(a))` multiplies u8 by i8 and adds neighbouring

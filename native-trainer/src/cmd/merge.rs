@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 use savant_core::finetune::merge;
 use savant_core::model::ModelFolder;
 
-use crate::model_dir::{device, load_with_adapter, DirFiles};
+use crate::model_dir::{device, DirFiles};
+use savant_core::finetune::peft::load_fine_tuned;
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -29,10 +30,11 @@ pub fn run(args: Args) -> Result<()> {
     let files = DirFiles::new(&args.model)?;
     let folder = ModelFolder::open(&files)?;
     let (device, _) = device("cpu")?;
-    let (model, config) = load_with_adapter(&files, &folder.config, &device, &args.adapter)?;
+    let adapter = DirFiles::new(&args.adapter)?;
+    let (model, config, _) = load_fine_tuned(&files, &folder.config, Some(&adapter), &device)?;
     let merged = merge(model)?;
     // The length the adapter was trained at (savant train writes it), else the base's.
-    let max_len = savant_core::model::max_seq_length(&DirFiles::new(&args.adapter)?)?.or(folder.max_seq_length);
+    let max_len = savant_core::model::max_seq_length(&adapter)?.or(folder.max_seq_length);
     crate::model_dir::save_model_folder(&merged, &config, &files, max_len, &args.output)?;
     // A multi-label adapter's thresholds go with it.
     let thresholds = args.adapter.join(savant_core::train::thresholds::Thresholds::FILE);

@@ -4,16 +4,17 @@
 //! order — the file `savant eval` (`--multi-label`) reads.
 
 use crate::io::write_atomic;
-use crate::model_dir::{load_with_adapter, read_ensemble, Ensemble};
+use crate::model_dir::{read_ensemble, DirFiles, Ensemble};
 use crate::progress::bytes_bar;
 use crate::text_input::{
     chunk_rows, in_parallel, int8_encoder, setup, workers_for, LongArgs, ModelArgs, RunReport, TextRows,
 };
 use anyhow::{bail, Result};
 use savant_core::data::TableWriter;
+use savant_core::finetune::peft::load_fine_tuned;
 use savant_core::infer::{argmax_rows, sigmoid, softmax_rows, TextBatches, TextModel};
 use savant_core::long::LongMode;
-use savant_core::model::{load_classifier, BertClassifier, ModelFolder};
+use savant_core::model::BertClassifier;
 use savant_core::train::thresholds::Thresholds;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -63,17 +64,9 @@ pub fn run(args: Args) -> Result<RunReport> {
         bail!("--per-window writes the windows of --long windows; add --long windows");
     }
     let mut s = setup(&args.model, args.adapter.as_deref())?;
-    let (model, notes) = match &args.adapter {
-        None => {
-            let mut checkpoint = ModelFolder::checkpoint(&s.files)?;
-            load_classifier(&s.folder.config, &mut checkpoint, &s.device)?
-        }
-        Some(dir) => {
-            let (model, config) = load_with_adapter(&s.files, &s.folder.config, &s.device, dir)?;
-            s.folder.config = config;
-            (model, Default::default())
-        }
-    };
+    let adapter = args.adapter.as_deref().map(DirFiles::new).transpose()?;
+    let (model, config, notes) = load_fine_tuned(&s.files, &s.folder.config, adapter.as_ref(), &s.device)?;
+    s.folder.config = config;
     let model = match args.int8 {
         true => BertClassifier { bert: int8_encoder(model.bert, &s)?, ..model },
         false => model,
