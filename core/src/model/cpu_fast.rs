@@ -117,11 +117,15 @@ fn gelu_and_slope_portable(value: &mut [f32], slope: &mut [f32]) {
 }
 
 /// e^x on [−87, 88], inputs clamped to it (Cody–Waite reduction to r ∈ [−ln2/2, ln2/2], a
-/// degree-6 polynomial, 2^n through the exponent bits); within 3e-7 relative of e^x.
+/// degree-6 polynomial, 2^n through the exponent bits); within 3e-7 relative of e^x. n is
+/// rounded by adding 1.5·2²³ (it then sits in the mantissa's low bits), not by `round` and an
+/// `as i32` cast, which have no vector instructions: a loop of these vectorises whole.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    let t = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = t - SHIFT;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let mut p = 1.0 / 720.0_f32;
     p = p * r + 1.0 / 120.0;
@@ -130,7 +134,8 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let bits = ((n as i32 + 127) as u32) << 23;
+    // t's bits less SHIFT's are n (|n| ≤ 127), two's complement.
+    let bits = (t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127)) << 23;
     p * f32::from_bits(bits)
 }
 
@@ -202,64 +207,120 @@ struct Shape {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn attention_avx2(q: &[f32], k: &[f32], v: &[f32], keys: &[Vec<usize>], s: Shape, out: &mut [f32]) {
-    attention_portable(q, k, v, keys, s, out)
+    attention_blocked::<true>(q, k, v, keys, s, out)
+}
+
+fn attention_portable(q: &[f32], k: &[f32], v: &[f32], keys: &[Vec<usize>], s: Shape, out: &mut [f32]) {
+    attention_blocked::<false>(q, k, v, keys, s, out)
+}
+
+/// Queries per block: each key vector loaded for the scores serves four queries.
+const QUERIES: usize = 4;
+/// Keys per block of scores: four queries × 16 keys of accumulators stay in registers.
+const KEYS: usize = 16;
+
+/// `a · b + c`, fused where the caller is compiled with FMA (elsewhere `mul_add` is a libm call).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
 }
 
 #[inline(always)]
-fn attention_portable(q: &[f32], k: &[f32], v: &[f32], keys: &[Vec<usize>], s: Shape, out: &mut [f32]) {
+fn attention_blocked<const FMA: bool>(q: &[f32], k: &[f32], v: &[f32], keys: &[Vec<usize>], s: Shape, out: &mut [f32]) {
     let d = s.hidden / s.heads;
     let scale = 1.0 / (d as f32).sqrt();
     let (mut kt, mut vh, mut p) = (Vec::new(), Vec::new(), Vec::new());
     for b in 0..s.batch {
         let real = &keys[b];
         let len = real.len();
+        // Keys padded to whole blocks with zeros (their scores are computed, never read).
+        let width = len.div_ceil(KEYS) * KEYS;
         for h in 0..s.heads {
-            // This head's real keys transposed ([d, len]: the score loop runs along the keys,
-            // which vectorises) and its values ([len, d]), contiguous.
+            // This head's real keys transposed ([d, width]: a block of scores is one row slice
+            // per dimension) and its values ([len, d]), contiguous.
             kt.clear();
-            kt.resize(d * len, 0.0);
+            kt.resize(d * width, 0.0);
             vh.clear();
             for (n, &j) in real.iter().enumerate() {
                 let at = (b * s.seq + j) * s.hidden + h * d;
                 for (t, &x) in k[at..at + d].iter().enumerate() {
-                    kt[t * len + n] = x;
+                    kt[t * width + n] = x;
                 }
                 vh.extend_from_slice(&v[at..at + d]);
             }
-            for i in 0..s.rows {
-                let at = (b * s.rows + i) * s.hidden + h * d;
-                p.clear();
-                p.resize(len, 0.0);
-                for (t, &qt) in q[at..at + d].iter().enumerate() {
-                    for (pj, &kj) in p.iter_mut().zip(&kt[t * len..(t + 1) * len]) {
-                        *pj += qt * kj;
+            p.clear();
+            p.resize(QUERIES * width, 0.0);
+            for i0 in (0..s.rows).step_by(QUERIES) {
+                // The last block repeats its last query; the repeats' rows are not written.
+                let query = |r: usize| {
+                    let at = (b * s.rows + (i0 + r).min(s.rows - 1)) * s.hidden + h * d;
+                    &q[at..at + d]
+                };
+                let qs = [query(0), query(1), query(2), query(3)];
+                for j0 in (0..width).step_by(KEYS) {
+                    let mut acc = [[0f32; KEYS]; QUERIES];
+                    for t in 0..d {
+                        let kv: &[f32; KEYS] = kt[t * width + j0..][..KEYS].try_into().expect("a whole block");
+                        for (acc, qr) in acc.iter_mut().zip(&qs) {
+                            let x = qr[t];
+                            for (a, &kj) in acc.iter_mut().zip(kv) {
+                                *a = madd::<FMA>(x, kj, *a);
+                            }
+                        }
+                    }
+                    for (r, acc) in acc.iter().enumerate() {
+                        p[r * width + j0..][..KEYS].copy_from_slice(acc);
                     }
                 }
-                let max = lanes(&p, f32::NEG_INFINITY, f32::max) * scale;
-                // Kept apart from the sum, so the exponentials vectorise.
-                for x in p.iter_mut() {
-                    *x = exp(*x * scale - max);
-                }
-                let inv = 1.0 / lanes(&p, 0.0, |a, b| a + b);
-                // Four keys per pass over the context row: a quarter of its loads and stores.
-                let ctx = &mut out[at..at + d];
-                let mut rest = p.len();
-                for (ps, vs) in p.chunks_exact(4).zip(vh.chunks_exact(4 * d)) {
-                    let (w0, w1, w2, w3) = (ps[0] * inv, ps[1] * inv, ps[2] * inv, ps[3] * inv);
-                    let (v0, v1, v2, v3) = (&vs[..d], &vs[d..2 * d], &vs[2 * d..3 * d], &vs[3 * d..]);
-                    for ((((c, a), b), e), f) in ctx.iter_mut().zip(v0).zip(v1).zip(v2).zip(v3) {
-                        *c += w0 * a + w1 * b + w2 * e + w3 * f;
+                for r in 0..QUERIES.min(s.rows - i0) {
+                    let pr = &mut p[r * width..r * width + len];
+                    let max = lanes(pr, f32::NEG_INFINITY, f32::max) * scale;
+                    // Kept apart from the sum, so the exponentials vectorise.
+                    for x in pr.iter_mut() {
+                        *x = exp(*x * scale - max);
                     }
-                    rest -= 4;
-                }
-                for (pj, vj) in p[len - rest..].iter().zip(vh[(len - rest) * d..].chunks_exact(d)) {
-                    let w = pj * inv;
-                    for (c, x) in ctx.iter_mut().zip(vj) {
-                        *c += w * x;
+                    let inv = 1.0 / lanes(pr, 0.0, |a, b| a + b);
+                    let at = (b * s.rows + i0 + r) * s.hidden + h * d;
+                    let ctx = &mut out[at..at + d];
+                    match d {
+                        32 => context::<32, FMA>(pr, &vh, inv, ctx),
+                        64 => context::<64, FMA>(pr, &vh, inv, ctx),
+                        _ => context_any::<FMA>(pr, &vh, inv, ctx),
                     }
                 }
             }
         }
+    }
+}
+
+/// `ctx = inv · Σ_j p_j · v_j` with the row of `D` sums held in registers across the keys.
+#[inline(always)]
+fn context<const D: usize, const FMA: bool>(p: &[f32], vh: &[f32], inv: f32, ctx: &mut [f32]) {
+    let mut acc = [0f32; D];
+    for (&w, vj) in p.iter().zip(vh.chunks_exact(D)) {
+        for (a, &x) in acc.iter_mut().zip(vj) {
+            *a = madd::<FMA>(w, x, *a);
+        }
+    }
+    for (c, a) in ctx.iter_mut().zip(acc) {
+        *c = a * inv;
+    }
+}
+
+#[inline(always)]
+fn context_any<const FMA: bool>(p: &[f32], vh: &[f32], inv: f32, ctx: &mut [f32]) {
+    let d = ctx.len();
+    for (&w, vj) in p.iter().zip(vh.chunks_exact(d)) {
+        for (c, &x) in ctx.iter_mut().zip(vj) {
+            *c = madd::<FMA>(w, x, *c);
+        }
+    }
+    for c in ctx.iter_mut() {
+        *c *= inv;
     }
 }
 
@@ -355,8 +416,17 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn cpu_attention_equals_the_masked_softmax() {
+        // Head sizes with and without a register-held context row; key counts under, at and over
+        // a block of keys; query counts with a partial last block.
+        for (seq, heads, d) in [(7, 2, 4), (19, 2, 32), (33, 1, 64), (16, 3, 8)] {
+            attention_case(seq, heads, d);
+        }
+    }
+
+    #[cfg(feature = "flex")]
+    fn attention_case(seq: usize, heads: usize, d: usize) {
         let device = Device::flex();
-        let (batch, seq, heads, d) = (3, 7, 2, 4);
+        let batch = 3;
         let hidden = heads * d;
         let draws = |n: usize, seed: u32| -> Vec<f32> {
             (0..n as u32)
@@ -366,11 +436,11 @@ mod tests {
         let t3 = |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [batch, seq, hidden]), &device);
         let (q, k, v) =
             (draws(batch * seq * hidden, 1), draws(batch * seq * hidden, 2), draws(batch * seq * hidden, 3));
-        let lengths = [7, 4, 1];
+        let lengths = [seq, seq.div_ceil(2), 1];
         let mask: Vec<f32> = (0..batch * seq).map(|i| f32::from(u8::from(i % seq < lengths[i / seq]))).collect();
         let mask = Tensor::<2>::from_data(TensorData::new(mask, [batch, seq]), &device);
         let keys = real_keys(&mask).expect("flex inference");
-        assert_eq!(keys[1], [0, 1, 2, 3]);
+        assert_eq!(keys[1], (0..seq.div_ceil(2)).collect::<Vec<_>>());
         let got = attention(t3(q.clone()), t3(k.clone()), t3(v.clone()), &keys, heads);
         let split = |t: Tensor<3>| t.reshape([batch, seq, heads, d]).swap_dims(1, 2);
         let bias = (mask.reshape([batch, 1, 1, seq]).neg() + 1.0) * f32::MIN;
@@ -379,6 +449,6 @@ mod tests {
         let (got, want) =
             (got.into_data().try_into_vec::<f32>().unwrap(), want.into_data().try_into_vec::<f32>().unwrap());
         let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(worst < 1e-5, "largest difference {worst}");
+        assert!(worst < 1e-5, "seq {seq}, {heads} heads of {d}: largest difference {worst}");
     }
 }
