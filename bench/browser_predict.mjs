@@ -6,7 +6,7 @@
 //
 //   www/build.sh && python3 bench/predict_vs_onnxruntime.py --savant ... (the model and its ONNX files)
 //   (cd bench/browser && npm ci --ignore-scripts)        the peers (not installed by the tests)
-//   node bench/browser_predict.mjs [--rows 200] [--rounds 2] [--latency 20] [--webgpu-rows 32]
+//   node bench/browser_predict.mjs [--rows 200] [--rounds 2] [--latency 20] [--webgpu-rows 32] [--tjs-rows 64]
 //
 // The model, data and ONNX files are bench/predict_vs_onnxruntime.py's: all-MiniLM-L6-v2 with a
 // seeded 8-label BertForSequenceClassification head (bench/data/minilm-cls), exported with
@@ -22,7 +22,8 @@
 // ms per text at batch 1 over the first --latency texts (after one warm-up text), memory the peak
 // RSS summed over the browser's processes (sampled every 50 ms, shared pages counted in each).
 // WebGPU runs on Chromium's software adapter here (SwiftShader, a CPU emulation): its row says
-// nothing about real GPUs, and covers only --webgpu-rows texts.
+// nothing about real GPUs, and covers only --webgpu-rows texts; transformers.js (several times
+// slower) covers --tjs-rows.
 //
 // Writes bench/results/browser_predict.json and prints the table.
 import { execFileSync } from "node:child_process";
@@ -41,6 +42,7 @@ const ROWS = Number(arg("rows", 200));
 const ROUNDS = Number(arg("rounds", 2));
 const LATENCY = Number(arg("latency", 20));
 const WEBGPU_ROWS = Number(arg("webgpu-rows", 32));
+const TJS_ROWS = Number(arg("tjs-rows", 64));
 const BATCH = 32;
 const MAX_LEN = 128;
 const DATA = join(REPO, "bench/data");
@@ -85,8 +87,8 @@ const TOOLS = {
   "ort-web-fp32": { kind: "ort", model: "model.onnx", threads: 1 },
   "ort-web-int8": { kind: "ort", model: "model_quantized.onnx", threads: 1 },
   "ort-web-fp32-2threads": { kind: "ort", model: "model.onnx", threads: 2 },
-  "transformers.js-fp32": { kind: "tjs", dtype: "fp32", threads: 1 },
-  "transformers.js-int8": { kind: "tjs", dtype: "q8", threads: 1 },
+  "transformers.js-fp32": { kind: "tjs", dtype: "fp32", threads: 1, rows: TJS_ROWS },
+  "transformers.js-int8": { kind: "tjs", dtype: "q8", threads: 1, rows: TJS_ROWS },
   "savant-webgpu": { kind: "savant", backend: "webgpu", int8: false, rows: WEBGPU_ROWS },
 };
 
@@ -359,7 +361,7 @@ const report = {
     "@huggingface/transformers": peerVersion("@huggingface/transformers"),
     "transformers.js's onnxruntime-web": existsSync(tjsOrt) ? JSON.parse(readFileSync(join(tjsOrt, "../package.json"), "utf8")).version : null,
   },
-  settings: { rows: ROWS, webgpu_rows: WEBGPU_ROWS, rounds: ROUNDS, batch: BATCH, max_len: MAX_LEN, latency_rows: LATENCY, data: "bench/data/cfpb_2000.csv" },
+  settings: { rows: ROWS, webgpu_rows: WEBGPU_ROWS, tjs_rows: TJS_ROWS, rounds: ROUNDS, batch: BATCH, max_len: MAX_LEN, latency_rows: LATENCY, data: "bench/data/cfpb_2000.csv" },
   results,
 };
 writeFileSync(join(DATA, "browser_predict_outputs.json"), JSON.stringify({ labels, outputs }));
