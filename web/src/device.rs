@@ -18,6 +18,23 @@ pub struct Chosen {
     pub adapter: Option<String>,
 }
 
+/// The backend a request gets when it names none.
+pub fn auto() -> String {
+    "auto".into()
+}
+
+/// `choose` for inference that may run with int8 projections, which only the CPU has: `auto`
+/// then means the CPU, and `webgpu` is refused.
+pub async fn choose_for_inference(backend: &str, int8: bool) -> Result<Chosen, String> {
+    match (int8, backend) {
+        (true, "webgpu") => {
+            Err("int8: int8 inference runs on the CPU backend only; choose backend \"cpu\" (or \"auto\")".into())
+        }
+        (true, _) => choose("cpu").await,
+        (false, b) => choose(b).await,
+    }
+}
+
 /// `backend`: "webgpu", "cpu" or "auto".
 pub async fn choose(backend: &str) -> Result<Chosen, String> {
     match backend {

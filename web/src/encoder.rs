@@ -22,9 +22,9 @@ fn js_error(e: impl std::fmt::Display) -> JsValue {
 
 #[derive(Deserialize)]
 struct EncoderRequest {
-    #[serde(default = "auto")]
+    #[serde(default = "device::auto")]
     backend: String,
-    #[serde(default = "model")]
+    #[serde(default = "crate::default_model_name")]
     model_name: String,
     /// Texts are cut to this many tokens (and the model's limit).
     #[serde(default = "max_len")]
@@ -36,12 +36,6 @@ struct EncoderRequest {
     int8: bool,
 }
 
-fn auto() -> String {
-    "auto".into()
-}
-fn model() -> String {
-    "model".into()
-}
 fn max_len() -> usize {
     128
 }
@@ -84,16 +78,7 @@ pub async fn create_encoder(files: js_sys::Object, request: JsValue) -> Result<E
     let mut folder = ModelFolder::open(&files).map_err(js_error)?;
     let max_len = req.max_len.clamp(3, folder.config.max_position_embeddings);
     folder.tokenizer.set_max_len(Some(max_len)).map_err(js_error)?;
-    let backend = match (req.int8, req.backend.as_str()) {
-        (true, "webgpu") => {
-            return Err(js_error(
-                "int8: int8 inference runs on the CPU backend only; choose backend \"cpu\" (or \"auto\")",
-            ))
-        }
-        (true, _) => "cpu",
-        (false, b) => b,
-    };
-    let chosen = device::choose(backend).await.map_err(js_error)?;
+    let chosen = device::choose_for_inference(&req.backend, req.int8).await.map_err(js_error)?;
     let mut checkpoint = ModelFolder::checkpoint(&files).map_err(js_error)?;
     let (model, _) = load_encoder(&folder.config, &mut checkpoint, &chosen.device).map_err(js_error)?;
     let model = match req.int8 {

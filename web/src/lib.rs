@@ -194,7 +194,7 @@ struct PreviewRequest {
 }
 
 /// The defaults the requests of the trainer and the pretrainer share.
-fn default_model_name() -> String {
+pub(crate) fn default_model_name() -> String {
     "model".into()
 }
 fn default_text() -> String {

@@ -26,9 +26,9 @@ fn js_error(e: impl std::fmt::Display) -> JsValue {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PredictorRequest {
-    #[serde(default = "auto")]
+    #[serde(default = "device::auto")]
     backend: String,
-    #[serde(default = "model")]
+    #[serde(default = "crate::default_model_name")]
     model_name: String,
     /// `savant predict --adapter`: the adapter folder's files, on the base in `files`.
     #[serde(default)]
@@ -44,12 +44,6 @@ struct PredictorRequest {
     int8: bool,
 }
 
-fn auto() -> String {
-    "auto".into()
-}
-fn model() -> String {
-    "model".into()
-}
 fn batch_size() -> usize {
     32
 }
@@ -115,16 +109,7 @@ pub async fn create_predictor(
         None => folder.default_max_len(),
     };
     folder.tokenizer.set_max_len(Some(max_len)).map_err(js_error)?;
-    let backend = match (req.int8, req.backend.as_str()) {
-        (true, "webgpu") => {
-            return Err(js_error(
-                "int8: int8 inference runs on the CPU backend only; choose backend \"cpu\" (or \"auto\")",
-            ))
-        }
-        (true, _) => "cpu",
-        (false, b) => b,
-    };
-    let chosen = device::choose(backend).await.map_err(js_error)?;
+    let chosen = device::choose_for_inference(&req.backend, req.int8).await.map_err(js_error)?;
     let (model, config, notes) =
         load_fine_tuned(&files, &folder.config, adapter.as_ref(), &chosen.device).map_err(js_error)?;
     let model = match req.int8 {
