@@ -170,7 +170,7 @@ pub fn load_fine_tuned<F: ModelFiles, A: ModelFiles>(
         Error::invalid(
             &name("adapter_config.json"),
             None,
-            "missing; an adapter is a folder from savant train --mode lora|adapter",
+            "missing; --adapter wants a folder from savant train --mode lora|adapter",
         )
     })?;
     let strategy = read_adapter_config(&config_bytes, &name("adapter_config.json"))?;
