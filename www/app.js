@@ -337,7 +337,7 @@ function checkModelFiles(name, files) {
 async function setModel(name, files) {
   checkModelFiles(name, files);
   const names = Object.keys(files);
-  state.model = { name, files };
+  state.model = { name, files, id: (state.model?.id ?? 0) + 1 };
   const mb = Object.values(files).reduce((s, b) => s + b.byteLength, 0) / 1e6;
   $("model-status").textContent = `Model: ${name} (${names.length} files, ${mb.toFixed(1)} MB), held in this tab.`;
   status("Model loaded.");
@@ -698,15 +698,21 @@ $("predict-folder-btn").addEventListener("click", () =>
     const texts = predictTexts();
     const int8 = $("predict-int8").checked;
     const picked = $("adapter-folder").files.length ? await readPicked($("adapter-folder"), true) : null;
-    const { info, labels, probs, sets } = await call("predictFolder", {
+    // The worker keeps the loaded predictor under this key (which model, which adapter files,
+    // which settings); the files travel only when it does not hold that one yet.
+    const adapterKey = picked && Object.entries(picked.files).map(([n, b]) => `${n}:${b.byteLength}`).sort().join(",");
+    const request = {
       name: state.model.name,
-      files: state.model.files,
-      adapter: picked?.files,
+      key: `${state.model.id}|${picked?.folder ?? ""}|${adapterKey ?? ""}`,
       adapterName: picked?.folder,
       int8,
       backend: int8 ? "cpu" : "auto",
       texts,
-    });
+    };
+    const withFiles = () => call("predictFolder", { ...request, files: state.model.files, adapter: picked?.files });
+    const { info, labels, probs, sets } = await call("predictFolder", request).catch((e) =>
+      /no model files/.test(e.message ?? String(e)) ? withFiles() : Promise.reject(e),
+    );
     $("predict-folder-status").textContent =
       `${info.model}${picked ? ` + ${picked.folder}` : ""}: ${labels.length} labels, ${info.max_len} tokens, on ${info.backend}` +
       `${info.int8 ? ", int8 projections" : ""}${info.fallback ? ` (${info.fallback})` : ""}.`;

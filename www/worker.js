@@ -234,10 +234,12 @@ const handlers = {
   },
 
   // `savant predict` (`--adapter`, `--int8`) over a model folder picked in the page, without
-  // training; the predictor stays loaded for the next call with the same settings, which may
-  // then leave `files` out. No texts: only load it (the benchmark times loading apart).
-  async predictFolder({ name, files, adapter, adapterName, int8, backend, batchSize, maxLen, texts }) {
-    const key = JSON.stringify([name, adapterName ?? null, !!int8, backend ?? "auto", batchSize ?? 32, maxLen ?? null]);
+  // training; the predictor stays loaded for the next call with the same `key` (the page's
+  // model and adapter, else `name`) and settings, which may then leave `files` out (without
+  // them a call for another predictor fails with "no model files"). No texts: only load it
+  // (the benchmark times loading apart).
+  async predictFolder({ name, key: modelKey, files, adapter, adapterName, int8, backend, batchSize, maxLen, texts }) {
+    const key = JSON.stringify([modelKey ?? name, adapterName ?? null, !!int8, backend ?? "auto", batchSize ?? 32, maxLen ?? null]);
     if (predictor?.key !== key) {
       if (!files) throw new Error("predictFolder: no model files (the first call with these settings loads them)");
       predictor?.predictor.free();
