@@ -113,7 +113,7 @@ pub async fn create_predictor(
     let (model, config, notes) =
         load_fine_tuned(&files, &folder.config, adapter.as_ref(), &chosen.device).map_err(js_error)?;
     let model = match req.int8 {
-        true => BertClassifier { bert: model.bert.quantized().map_err(|e| js_error(format!("int8: {e}")))?, ..model },
+        true => model.quantized().map_err(|e| js_error(format!("int8: {e}")))?,
         false => model,
     };
     let thresholds = match config.multi_label() {

@@ -6,8 +6,9 @@
 //! activations. Values stay in [-127, 127] (never -128), so a sign-trick u8×i8 kernel can add
 //! pairs of products in i16 without saturating.
 //!
-//! The kernels are plain Rust written for the auto-vectoriser (i8 → i16 multiply-add), compiled
-//! once more with AVX2 where the CPU has it; wasm builds get simd128 from the same source. Where
+//! The row kernel is plain Rust written for the auto-vectoriser (i8 → i16 multiply-add), compiled
+//! once more with AVX2 where the CPU has it; wasm builds with simd128 (the page) run their own
+//! copy on `i32x4.dot_i16x8_s` (`dot_rows_simd128`), the same exact sums. Where
 //! the CPU has AVX-512 VNNI, a register-tiled kernel runs instead: `vpdpbusd` multiplies u8 by
 //! i8 and adds four products into each i32 lane (64 per instruction, 4× an f32 FMA's 16), on
 //! weights packed for it once and activations shifted by 128 into u8 (`Σ (q+128)·w − 128·Σ w`
