@@ -158,6 +158,104 @@ fn int8_logits_stay_near_the_f32_logits_with_the_same_labels() {
     assert_eq!(argmax(&int8_logits), argmax(&f32_logits));
 }
 
+/// The tiny classifier quantised on the CPU, as `savant quantize` writes it: the weights and
+/// config.json of an int8 folder, and the in-memory model they came from.
+fn int8_folder() -> (Folder, savant_core::model::BertClassifier) {
+    let files = Folder::new("tiny-cls");
+    let folder = ModelFolder::open(&files).unwrap();
+    let cpu = burn::tensor::Device::flex();
+    let (model, _) = load_classifier(&folder.config, &mut ModelFolder::checkpoint(&files).unwrap(), &cpu).unwrap();
+    let quantized = model.quantized().unwrap();
+    let mut out = Folder::new("tiny-cls");
+    out.weights = Some(pollster::block_on(classifier_to_safetensors(&quantized)).unwrap());
+    out.config = Some(folder.config.clone().with_int8(true).to_json("BertForSequenceClassification"));
+    (out, quantized)
+}
+
+// A saved int8 folder (issue 23) reads back as the model that was saved: on the CPU every
+// projection's int8 weights, scales and biases equal, and the logits the same bits; on another
+// device (wgpu) it runs the f32 weights the int8 ones stand for, and says so. The projections
+// are stored as I8 (a quarter of their f32 bytes), everything else as before.
+#[test]
+fn an_int8_folder_reads_back_as_the_model_that_was_saved() {
+    let e = expected();
+    let (files, quantized) = int8_folder();
+    let mut folder = ModelFolder::open(&files).unwrap();
+    assert!(folder.config.int8);
+    let batch = batch_for(&mut folder, &e, "tiny-cls");
+    let mut ckpt = ModelFolder::checkpoint(&files).unwrap();
+    let info = ckpt.info("bert.encoder.layer.0.attention.self.query.weight").unwrap();
+    assert_eq!(info.dtype, safetensors::Dtype::I8);
+    assert!(ckpt.has("bert.encoder.layer.0.attention.self.query.weight_scale"));
+    let (loaded, notes) = load_classifier(&folder.config, &mut ckpt, &device()).unwrap();
+    let on_cpu = !matches!(std::env::var("SAVANT_TEST_DEVICE").as_deref(), Ok("wgpu"));
+    let cpu = burn::tensor::Device::flex();
+    let want = pollster::block_on(classify(&quantized, &folder.config, &batch, &cpu)).unwrap();
+    let got = pollster::block_on(classify(&loaded, &folder.config, &batch, &device())).unwrap();
+    if on_cpu {
+        assert!(notes.messages.is_empty(), "{notes:?}");
+        for (a, b) in quantized.bert.layers.iter().zip(&loaded.bert.layers) {
+            let (qa, fa, qb, fb) = (&a.attention, &a.feed_forward, &b.attention, &b.feed_forward);
+            for (x, y) in [
+                (&qa.query, &qb.query),
+                (&qa.key, &qb.key),
+                (&qa.value, &qb.value),
+                (&qa.output, &qb.output),
+                (&fa.intermediate, &fb.intermediate),
+                (&fa.output, &fb.output),
+            ] {
+                assert_eq!(x.int8.as_deref().unwrap(), y.int8.as_deref().expect("loaded as int8"));
+            }
+        }
+        assert_eq!(got, want, "logits of the int8 folder and of the model saved into it");
+    } else {
+        assert!(notes.messages.iter().any(|m| m.contains("int8 kernel is the CPU's")), "{notes:?}");
+        let range = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= 0.1 * range, "dequantised logits differ by {worst} from int8's (up to {range})");
+    }
+}
+
+// What an int8 folder cannot do, or a folder that is not one, each said by name: training from
+// it; another quantisation's config; another version of this one; int8 weights under a config
+// that does not say so; f32 weights under one that does.
+#[test]
+fn int8_folders_refuse_what_they_cannot_do() {
+    let (files, _) = int8_folder();
+    let folder = ModelFolder::open(&files).unwrap();
+    let autodiff = burn::tensor::Device::flex().autodiff();
+    let err = |r: savant_core::Result<_>| match r {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e.to_string(),
+    };
+    let e = err(load_encoder(&folder.config, &mut ModelFolder::checkpoint(&files).unwrap(), &autodiff).map(|_| ()));
+    assert!(e.contains("is int8 (savant quantize)") && e.contains("cannot be trained"), "{e}");
+
+    let config = |edit: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut v: serde_json::Map<String, Value> = serde_json::from_slice(files.config.as_ref().unwrap()).unwrap();
+        edit(&mut v);
+        BertConfig::from_json(&serde_json::to_vec(&v).unwrap(), "q/config.json").map(|_| ())
+    };
+    let e = err(config(&|v| {
+        _ = v.insert("quantization_config".into(), serde_json::json!({"quant_method": "gptq", "bits": 4}))
+    }));
+    assert!(e.contains("q/config.json") && e.contains("\"gptq\"") && e.contains("savant-int8"), "{e}");
+    let e = err(config(&|v| v["quantization_config"]["version"] = 9.into()));
+    assert!(e.contains("version is 9") && e.contains("version 1"), "{e}");
+    let e = err(config(&|v| _ = v.insert("quantization_config".into(), serde_json::json!({"bits": 8}))));
+    assert!(e.contains("no quant_method"), "{e}");
+
+    // int8 weights, f32 config (and the reverse): the dtype is named per tensor.
+    let mut plain = Folder::new("tiny-cls");
+    plain.weights = files.weights.clone();
+    let e = load_err(&plain);
+    assert!(e.contains("wrong dtype: bert.encoder.layer.0.attention.self.query.weight is I8"), "{e}");
+    let mut claims = Folder::new("tiny-cls");
+    claims.config = files.config.clone();
+    let e = load_err(&claims);
+    assert!(e.contains("wrong dtype: bert.encoder.layer.0.attention.self.query.weight is F32"), "{e}");
+}
+
 #[test]
 fn half_precision_weights_are_converted() {
     let (logits, e) = classifier_logits("tiny-cls-f16", &Folder::new("tiny-cls-f16"));

@@ -68,6 +68,9 @@ enum Command {
     Probe(cmd::probe::Args),
     /// Fold a LoRA adapter into its base model: a plain Hugging Face model folder.
     Merge(cmd::merge::Args),
+    /// An int8 copy of a model folder (projections per output channel) for fast CPU inference;
+    /// --eval val.csv measures and prints what it costs.
+    Quantize(cmd::quantize::Args),
     /// Fetch real datasets, clean and split them, and print what happened.
     Demo(cmd::demo::Args),
     /// TF-IDF + logistic regression (C picked on val), as scikit-learn: the baseline to beat.
@@ -89,6 +92,7 @@ fn main() {
         Command::Pretrain(a) => cmd::pretrain::run(a),
         Command::Probe(a) => cmd::probe::run(a),
         Command::Merge(a) => cmd::merge::run(a),
+        Command::Quantize(a) => cmd::quantize::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Baseline(a) => cmd::baseline::run(a),
     };

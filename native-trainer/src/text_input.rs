@@ -144,6 +144,10 @@ pub struct Skipped {
 /// `--int8` (predict, embed): the encoder's projections in int8, or why not.
 pub fn int8_encoder(model: BertModel, s: &Setup) -> Result<BertModel> {
     let layers = s.folder.config.num_hidden_layers;
+    if s.folder.config.int8 {
+        eprintln!("int8: the folder is already int8 (savant quantize); --int8 changes nothing");
+        return Ok(model);
+    }
     let model = model.quantized().map_err(|e| anyhow!("--int8: {e} (--device cpu)"))?;
     eprintln!(
         "int8: {} projections ({layers} layers × 6) quantised per output channel; embeddings, LayerNorms and heads stay f32",
@@ -186,6 +190,9 @@ const MAX_LISTED: usize = 100;
 impl RunReport {
     /// The report of a run that has loaded its model and is about to read `input`.
     pub fn start(input: &Path, output: &Path, args: &ModelArgs, setup: &Setup, notes: LoadNotes) -> RunReport {
+        for m in &notes.messages {
+            eprintln!("note: {m}");
+        }
         RunReport {
             input: input.display().to_string(),
             output: output.display().to_string(),

@@ -14,5 +14,6 @@ mod multilabel;
 mod predict;
 mod pretrain;
 mod probe;
+mod quantize;
 mod split;
 mod train;

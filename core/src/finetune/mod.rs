@@ -4,6 +4,7 @@
 
 pub mod lora;
 pub mod peft;
+pub mod quantize;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::Linear;

@@ -166,6 +166,13 @@ pub fn load_fine_tuned<F: ModelFiles, A: ModelFiles>(
         return Ok((model, base_config.clone(), notes));
     };
     let name = |f: &str| format!("{}/{f}", files.name());
+    if base_config.int8 {
+        return Err(Error::invalid(
+            &format!("{}/config.json", base.name()),
+            None,
+            format!("the model is int8 (savant quantize), and an adapter goes on f32 weights: quantise the f32 base with its adapter instead (savant quantize --model BASE --adapter {})", files.name()),
+        ));
+    }
     let config_bytes = files.read("adapter_config.json")?.ok_or_else(|| {
         Error::invalid(
             &name("adapter_config.json"),

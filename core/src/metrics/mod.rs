@@ -5,6 +5,7 @@
 //! Conventions: classes are indices `0..k`; `y_true[i]` is a class index; scores are row-major
 //! `n × k` (`scores[i * k + c]`). A metric that is undefined for the data returns `None`.
 
+pub mod agreement;
 pub mod bootstrap;
 pub mod classification;
 pub mod html;

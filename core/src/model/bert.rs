@@ -161,6 +161,9 @@ impl Dense {
     /// The layer (LoRA merged first) with int8 weights, one scale per output channel, for
     /// inference on the CPU; the f32 weights stay for anything else that reads them.
     pub fn quantized(self) -> Dense {
+        if self.int8.is_some() {
+            return self;
+        }
         let dense = self.merged();
         let [d_in, d_out] = dense.linear.weight.dims();
         let values = |data: TensorData| data.convert::<f32>().try_into_vec::<f32>().expect("f32 after convert");
@@ -296,6 +299,12 @@ impl BertModel {
         let first = last.forward_first(x, &mask);
         let [batch, _, hidden] = first.dims();
         first.reshape([batch, hidden])
+    }
+
+    /// Whether the projections run the int8 kernel ([`BertModel::quantized`], or an int8
+    /// folder loaded on the CPU).
+    pub fn runs_int8(&self) -> bool {
+        self.layers.iter().any(|l| l.attention.query.int8.is_some())
     }
 
     /// The encoder with int8 projections (attention's query, key, value and output, the

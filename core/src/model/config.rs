@@ -7,6 +7,12 @@ use serde_json::{Map, Value};
 
 use crate::{Error, Result};
 
+/// `quantization_config.quant_method` of Savant's int8 folders (`savant quantize`): per output
+/// channel symmetric int8 weights for the encoder's projections, activations quantised per row
+/// when they arrive. Version [`INT8_VERSION`] of that layout.
+pub const INT8_METHOD: &str = "savant-int8";
+pub const INT8_VERSION: u64 = 1;
+
 /// `model_type`s whose checkpoints are BERT: same modules, same key names.
 pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert"];
 
@@ -58,6 +64,9 @@ pub struct BertConfig {
     /// `classifier_pooling`, Savant's key (transformers keeps and ignores it): the sentence
     /// pooling a pooled classification head reads; `None` (absent, or `"pooler"`): HF's pooler.
     pub classifier_pooling: Option<Pooling>,
+    /// The encoder's projections are stored in int8 (`quantization_config` with `quant_method`
+    /// [`INT8_METHOD`], written by `savant quantize`): inference only.
+    pub int8: bool,
     /// The whole file as read, so that keys Savant does not use are written back unchanged.
     raw: Map<String, Value>,
 }
@@ -143,6 +152,8 @@ impl BertConfig {
             )));
         }
 
+        let int8 = read_quantization(&raw, source)?;
+
         Ok(BertConfig {
             vocab_size,
             hidden_size,
@@ -170,6 +181,7 @@ impl BertConfig {
                     bad(format!("classifier_pooling is {v}; expected \"pooler\", \"mean\", \"cls\", \"max\" or \"mean_sqrt_len\""))
                 })?),
             },
+            int8,
             raw,
         })
     }
@@ -210,6 +222,16 @@ impl BertConfig {
         self
     }
 
+    /// Marks the projections int8 or not, as `quantization_config` on save.
+    pub fn with_int8(mut self, int8: bool) -> BertConfig {
+        self.int8 = int8;
+        match int8 {
+            true => _ = self.raw.insert("quantization_config".into(), int8_header()),
+            false => _ = self.raw.remove("quantization_config"),
+        }
+        self
+    }
+
     /// `config.json` as HF writes it: the original keys, with `id2label`, `label2id` and
     /// `architectures` set for what is being saved.
     pub fn to_json(&self, architecture: &str) -> Vec<u8> {
@@ -228,6 +250,40 @@ impl BertConfig {
         let mut out = serde_json::to_vec_pretty(&Value::Object(raw)).expect("a JSON map always serialises");
         out.push(b'\n');
         out
+    }
+}
+
+/// `quantization_config` of an int8 folder. transformers refuses the unknown `quant_method`
+/// rather than load int8 tensors as floats.
+fn int8_header() -> Value {
+    serde_json::json!({
+        "quant_method": INT8_METHOD,
+        "version": INT8_VERSION,
+        "bits": 8,
+        "weights": "int8 [out, in] per output channel, symmetric: w = weight * weight_scale[out]",
+        "activations": "quantised per row when they arrive, symmetric",
+        "modules": ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"],
+    })
+}
+
+/// Whether `quantization_config` says Savant's int8; any other quantisation is refused by name.
+fn read_quantization(raw: &Map<String, Value>, source: &str) -> Result<bool> {
+    let Some(q) = raw.get("quantization_config").filter(|v| !v.is_null()) else { return Ok(false) };
+    let bad = |m: String| Error::invalid(source, None, m);
+    let method = q.get("quant_method").and_then(Value::as_str).ok_or_else(|| {
+        bad(format!("quantization_config has no quant_method ({q}); Savant reads its own int8 folders (quant_method \"{INT8_METHOD}\", written by savant quantize)"))
+    })?;
+    if method != INT8_METHOD {
+        return Err(bad(format!(
+            "quantization_config.quant_method is \"{method}\": Savant cannot run that quantisation; it reads its own int8 folders (\"{INT8_METHOD}\", written by savant quantize); use the unquantised model"
+        )));
+    }
+    match q.get("version").and_then(Value::as_u64) {
+        Some(INT8_VERSION) => Ok(true),
+        _ => Err(bad(format!(
+            "quantization_config's version is {}: this Savant reads {INT8_METHOD} version {INT8_VERSION}; quantise the f32 model again with this savant",
+            q.get("version").map_or("missing".to_string(), Value::to_string)
+        ))),
     }
 }
 

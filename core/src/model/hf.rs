@@ -14,8 +14,11 @@ use super::Dropout;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
+use std::sync::Arc;
+
 use super::bert::{BertClassifier, BertModel, Dense, Embeddings, FeedForward, Layer, Pooler, SelfAttention};
 use super::config::{BertConfig, Pooling};
+use super::int8::QuantLinear;
 use crate::{Error, Result};
 
 /// Headers larger than this are refused before allocating (HF's own limit is 100 MB).
@@ -106,6 +109,28 @@ impl<R: Read + Seek> Checkpoint<R> {
         self.metadata.info(name).is_some()
     }
 
+    /// An int8 tensor's values (`savant quantize`'s weights); any other dtype is an error.
+    pub fn read_i8(&mut self, name: &str) -> Result<Vec<i8>> {
+        let info = self
+            .metadata
+            .info(name)
+            .ok_or_else(|| Error::invalid(&self.source, None, format!("no tensor '{name}'")))?
+            .clone();
+        if info.dtype != Dtype::I8 {
+            return Err(Error::invalid(
+                &self.source,
+                None,
+                format!("tensor '{name}' is {:?}; an int8 model's projection weights are I8", info.dtype),
+            ));
+        }
+        let (start, end) = info.data_offsets;
+        let io = |e: std::io::Error| Error::invalid(&self.source, None, format!("cannot read tensor '{name}': {e}"));
+        self.reader.seek(SeekFrom::Start(self.data_start + start as u64)).map_err(io)?;
+        let mut values = vec![0i8; end - start];
+        self.reader.read_exact(bytemuck::cast_slice_mut(&mut values)).map_err(io)?;
+        Ok(values)
+    }
+
     /// A tensor as f32 values, converted from f16/bf16/f64 when stored so.
     pub fn read_f32(&mut self, name: &str) -> Result<Vec<f32>> {
         let info = self
@@ -191,6 +216,8 @@ fn explain_header(header: &[u8], data_len: u64) -> Option<String> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadNotes {
     pub ignored: Vec<String>,
+    /// How the load changed what the folder holds (int8 weights run as f32 off the CPU).
+    pub messages: Vec<String>,
 }
 
 /// Builds modules from named tensors, collecting every problem instead of stopping at the first.
@@ -199,11 +226,13 @@ pub(crate) struct Loader<'a, R> {
     device: Device,
     used: BTreeSet<String>,
     pub(crate) problems: Vec<String>,
+    /// int8 projections were read as f32 weights: this device has no int8 kernel.
+    dequantized: bool,
 }
 
 impl<'a, R: Read + Seek> Loader<'a, R> {
     pub(crate) fn new(checkpoint: &'a mut Checkpoint<R>, device: &Device) -> Loader<'a, R> {
-        Loader { checkpoint, device: device.clone(), used: BTreeSet::new(), problems: Vec::new() }
+        Loader { checkpoint, device: device.clone(), used: BTreeSet::new(), problems: Vec::new(), dequantized: false }
     }
 
     /// The tensor `name` of `shape` (PyTorch layout); zeros stand in for a bad one so the walk
@@ -257,6 +286,65 @@ impl<'a, R: Read + Seek> Loader<'a, R> {
         Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) }
     }
 
+    /// A projection of the encoder: f32 as [`Loader::linear`], or — in an int8 folder
+    /// (`int8`: config.json says so) — `name.weight` I8 `[out, in]` with `name.weight_scale`
+    /// `[out]`, run by the int8 kernel on the CPU and as the f32 weights they stand for elsewhere.
+    pub(crate) fn dense(&mut self, name: &str, d_in: usize, d_out: usize, int8: bool) -> Dense {
+        let weight_name = format!("{name}.weight");
+        let stored_int8 = self.checkpoint.info(&weight_name).is_some_and(|i| i.dtype == Dtype::I8);
+        if !int8 || !stored_int8 {
+            if int8 != stored_int8 && self.checkpoint.has(&weight_name) {
+                let why = match int8 {
+                    true => "F32 in the file, but config.json's quantization_config says the projections are int8",
+                    false => "I8 in the file, but config.json has no quantization_config (savant-int8)",
+                };
+                self.problems.push(format!("wrong dtype: {weight_name} is {why}"));
+                self.used.insert(weight_name);
+                return Dense::new(self.zeros(d_in, d_out));
+            }
+            return Dense::new(self.linear(name, d_in, d_out));
+        }
+        let info = self.checkpoint.info(&weight_name).expect("checked above");
+        self.used.insert(weight_name.clone());
+        if info.shape != [d_out, d_in] {
+            let shape = info.shape.clone();
+            self.problems
+                .push(format!("wrong shape: {weight_name} is {shape:?} in the file, expected [{d_out}, {d_in}]"));
+            return Dense::new(self.zeros(d_in, d_out));
+        }
+        let weight = match self.checkpoint.read_i8(&weight_name) {
+            Ok(w) => w,
+            Err(e) => {
+                self.problems.push(e.to_string());
+                return Dense::new(self.zeros(d_in, d_out));
+            }
+        };
+        let scale = self.values(&format!("{name}.weight_scale"), &[d_out]);
+        let bias = self.values(&format!("{name}.bias"), &[d_out]);
+        let q = match QuantLinear::from_parts(d_in, d_out, weight, scale, Some(bias)) {
+            Ok(q) => q,
+            Err(e) => {
+                self.problems.push(format!("{weight_name}: {e}"));
+                return Dense::new(self.zeros(d_in, d_out));
+            }
+        };
+        let weight = Tensor::from_data(TensorData::new(q.dequantized(), [d_in, d_out]), &self.device);
+        let bias = Tensor::from_data(TensorData::new(q.bias.clone().expect("given"), [d_out]), &self.device);
+        let linear = Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) };
+        let cpu_inference = super::cpu_fast::on_flex(&self.device) && !self.device.is_autodiff();
+        self.dequantized |= !cpu_inference;
+        Dense { linear, lora: None, int8: cpu_inference.then(|| Arc::new(q)) }
+    }
+
+    /// A zero layer standing in for a bad one, so the walk goes on and reports everything.
+    fn zeros(&self, d_in: usize, d_out: usize) -> Linear {
+        let weight = Tensor::zeros([d_in, d_out], &self.device);
+        Linear {
+            weight: Param::from_tensor(weight),
+            bias: Some(Param::from_tensor(Tensor::zeros([d_out], &self.device))),
+        }
+    }
+
     /// LayerNorm weights are `weight`/`bias`, or `gamma`/`beta` in old TF-converted checkpoints.
     pub(crate) fn layer_norm(&mut self, name: &str, size: usize, eps: f64) -> LayerNorm {
         let legacy = !self.checkpoint.has(&format!("{name}.weight")) && self.checkpoint.has(&format!("{name}.gamma"));
@@ -299,6 +387,7 @@ pub(crate) fn load_encoder_parts<R: Read + Seek>(
 ) -> BertModel {
     let (h, eps) = (config.hidden_size, config.layer_norm_eps);
     let dropout = Dropout::new;
+    let q = config.int8;
     let e = format!("{prefix}embeddings");
     let embeddings = Embeddings {
         word: loader.embedding(&format!("{e}.word_embeddings"), config.vocab_size, h),
@@ -312,10 +401,10 @@ pub(crate) fn load_encoder_parts<R: Read + Seek>(
             let l = format!("{prefix}encoder.layer.{i}");
             Layer {
                 attention: SelfAttention {
-                    query: Dense::new(loader.linear(&format!("{l}.attention.self.query"), h, h)),
-                    key: Dense::new(loader.linear(&format!("{l}.attention.self.key"), h, h)),
-                    value: Dense::new(loader.linear(&format!("{l}.attention.self.value"), h, h)),
-                    output: Dense::new(loader.linear(&format!("{l}.attention.output.dense"), h, h)),
+                    query: loader.dense(&format!("{l}.attention.self.query"), h, h, q),
+                    key: loader.dense(&format!("{l}.attention.self.key"), h, h, q),
+                    value: loader.dense(&format!("{l}.attention.self.value"), h, h, q),
+                    output: loader.dense(&format!("{l}.attention.output.dense"), h, h, q),
                     adapter: None,
                     layer_norm: loader.layer_norm(&format!("{l}.attention.output.LayerNorm"), h, eps),
                     probs_dropout: dropout(config.attention_probs_dropout_prob),
@@ -323,12 +412,8 @@ pub(crate) fn load_encoder_parts<R: Read + Seek>(
                     heads: config.num_attention_heads,
                 },
                 feed_forward: FeedForward {
-                    intermediate: Dense::new(loader.linear(
-                        &format!("{l}.intermediate.dense"),
-                        h,
-                        config.intermediate_size,
-                    )),
-                    output: Dense::new(loader.linear(&format!("{l}.output.dense"), config.intermediate_size, h)),
+                    intermediate: loader.dense(&format!("{l}.intermediate.dense"), h, config.intermediate_size, q),
+                    output: loader.dense(&format!("{l}.output.dense"), config.intermediate_size, h, q),
                     adapter: None,
                     layer_norm: loader.layer_norm(&format!("{l}.output.LayerNorm"), h, eps),
                     dropout: dropout(config.hidden_dropout_prob),
@@ -343,8 +428,14 @@ pub(crate) fn load_encoder_parts<R: Read + Seek>(
 
 /// Ends a load: unknown tensors are errors, except other BERT heads and buffers HF ignores too.
 pub(crate) fn finish<R: Read + Seek>(loader: Loader<'_, R>, ignorable_heads: &[&str]) -> Result<LoadNotes> {
-    let Loader { checkpoint, mut problems, used, .. } = loader;
+    let Loader { checkpoint, mut problems, used, dequantized, device } = loader;
     let mut notes = LoadNotes::default();
+    if dequantized {
+        notes.messages.push(format!(
+            "{}: the int8 projections run as the f32 weights they stand for on {device:?}: the int8 kernel is the CPU's (use the cpu device for its speed)",
+            checkpoint.source()
+        ));
+    }
     for name in checkpoint.names() {
         if used.contains(&name) || IGNORED.contains(&name.as_str()) {
             continue;
@@ -379,6 +470,7 @@ pub fn load_encoder<R: Read + Seek>(
     checkpoint: &mut Checkpoint<R>,
     device: &Device,
 ) -> Result<(BertModel, LoadNotes)> {
+    refuse_int8_training(config, device, checkpoint.source())?;
     checkpoint.check_holds(config.min_weights(), "config.json")?;
     let prefix = encoder_prefix(checkpoint);
     let with_pooler = checkpoint.has(&format!("{prefix}pooler.dense.weight"));
@@ -403,6 +495,7 @@ pub fn load_classifier<R: Read + Seek>(
             "the checkpoint has no classification head (no 'classifier.weight'): it is an encoder such as BertModel; use `savant embed`, or fine-tune a head with `savant train`",
         ));
     }
+    refuse_int8_training(config, device, checkpoint.source())?;
     checkpoint.check_holds(config.min_weights(), "config.json")?;
     let prefix = encoder_prefix(checkpoint);
     let h = config.hidden_size;
@@ -421,12 +514,35 @@ pub fn load_classifier<R: Read + Seek>(
     Ok((BertClassifier { bert, pooler, dropout, classifier, pooling }, notes))
 }
 
+/// An int8 folder (`savant quantize`) is for inference: training (an autodiff device) needs the
+/// f32 weights it was made from.
+pub(crate) fn refuse_int8_training(config: &BertConfig, device: &Device, source: &str) -> Result<()> {
+    if config.int8 && device.is_autodiff() {
+        return Err(Error::invalid(
+            source,
+            None,
+            "the model is int8 (savant quantize): it predicts and embeds but cannot be trained; fine-tune the f32 model it was quantised from",
+        ));
+    }
+    Ok(())
+}
+
 /// A parameter on its way out, named as HF names it.
 pub(crate) enum Named {
     Vector(String, Tensor<1>),
     Matrix(String, Tensor<2>),
     /// A burn `[in, out]` weight, written as PyTorch's `[out, in]`.
     LinearWeight(String, Tensor<2>),
+    /// An int8 projection: `name.weight` I8 `[out, in]`, `name.weight_scale` and `name.bias` F32.
+    Int8(String, Arc<QuantLinear>),
+}
+
+/// A projection: int8 when it has been quantised, else its linear layer.
+pub(crate) fn push_dense(out: &mut Vec<Named>, name: &str, dense: &Dense) {
+    match &dense.int8 {
+        Some(q) => out.push(Named::Int8(name.to_string(), q.clone())),
+        None => push_linear(out, name, &dense.linear),
+    }
 }
 
 pub(crate) fn push_linear(out: &mut Vec<Named>, name: &str, linear: &Linear) {
@@ -453,14 +569,14 @@ pub(crate) fn encoder_names(out: &mut Vec<Named>, model: &BertModel, prefix: &st
     for (i, layer) in model.layers.iter().enumerate() {
         let l = format!("{prefix}encoder.layer.{i}");
         let a = &layer.attention;
-        push_linear(out, &format!("{l}.attention.self.query"), &a.query.linear);
-        push_linear(out, &format!("{l}.attention.self.key"), &a.key.linear);
-        push_linear(out, &format!("{l}.attention.self.value"), &a.value.linear);
-        push_linear(out, &format!("{l}.attention.output.dense"), &a.output.linear);
+        push_dense(out, &format!("{l}.attention.self.query"), &a.query);
+        push_dense(out, &format!("{l}.attention.self.key"), &a.key);
+        push_dense(out, &format!("{l}.attention.self.value"), &a.value);
+        push_dense(out, &format!("{l}.attention.output.dense"), &a.output);
         push_norm(out, &format!("{l}.attention.output.LayerNorm"), &a.layer_norm);
         let f = &layer.feed_forward;
-        push_linear(out, &format!("{l}.intermediate.dense"), &f.intermediate.linear);
-        push_linear(out, &format!("{l}.output.dense"), &f.output.linear);
+        push_dense(out, &format!("{l}.intermediate.dense"), &f.intermediate);
+        push_dense(out, &format!("{l}.output.dense"), &f.output);
         push_norm(out, &format!("{l}.output.LayerNorm"), &f.layer_norm);
     }
     if let Some(pooler) = &model.pooler {
@@ -490,12 +606,22 @@ pub async fn classifier_to_safetensors(model: &BertClassifier) -> Result<Vec<u8>
 /// the safetensors file.
 pub(crate) async fn serialize(named: Vec<Named>) -> Result<Vec<u8>> {
     let read_err = |name: &str, e: String| Error::invalid("model", None, format!("cannot read back '{name}': {e}"));
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(named.len());
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(named.len());
+    let f32_bytes = |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
     for item in named {
         let (name, data, transpose_2d) = match item {
             Named::Vector(n, t) => (n, t.into_data_async().await, false),
             Named::Matrix(n, t) => (n, t.into_data_async().await, false),
             Named::LinearWeight(n, t) => (n, t.into_data_async().await, true),
+            Named::Int8(n, q) => {
+                let weight = bytemuck::cast_slice::<i8, u8>(&q.weight).to_vec();
+                tensors.push((format!("{n}.weight"), Dtype::I8, vec![q.d_out, q.d_in], weight));
+                tensors.push((format!("{n}.weight_scale"), Dtype::F32, vec![q.d_out], f32_bytes(&q.scale)));
+                if let Some(b) = &q.bias {
+                    tensors.push((format!("{n}.bias"), Dtype::F32, vec![q.d_out], f32_bytes(b)));
+                }
+                continue;
+            }
         };
         let data = data.map_err(|e| read_err(&name, format!("{e:?}")))?;
         let mut shape = data.shape().to_vec();
@@ -512,13 +638,12 @@ pub(crate) async fn serialize(named: Vec<Named>) -> Result<Vec<u8>> {
         } else {
             values
         };
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((name, shape, bytes));
+        tensors.push((name, Dtype::F32, shape, f32_bytes(&values)));
     }
     let views = tensors
         .iter()
-        .map(|(name, shape, bytes)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
+        .map(|(name, dtype, shape, bytes)| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v))
         })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::invalid("model", None, format!("cannot lay out safetensors: {e}")))?;

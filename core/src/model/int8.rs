@@ -116,6 +116,28 @@ impl QuantLinear {
         QuantLinear { d_in, d_out, weight: q, scale, bias: bias.map(<[f32]>::to_vec), packed }
     }
 
+    /// From a saved layer (`savant quantize`): `weight` `[d_out, d_in]` in [-127, 127], one
+    /// scale per output (finite, ≥ 0). `Err` says what is wrong.
+    pub fn from_parts(
+        d_in: usize,
+        d_out: usize,
+        weight: Vec<i8>,
+        scale: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    ) -> Result<QuantLinear, String> {
+        if weight.len() != d_in * d_out || scale.len() != d_out || bias.as_ref().is_some_and(|b| b.len() != d_out) {
+            return Err(format!("expected {d_out}×{d_in} weights and {d_out} scales and biases"));
+        }
+        if weight.contains(&-128) {
+            return Err("holds -128: int8 weights are in [-127, 127]".into());
+        }
+        if let Some(s) = scale.iter().find(|s| !s.is_finite() || **s < 0.0) {
+            return Err(format!("has a scale of {s}: scales are finite and not negative"));
+        }
+        let packed = has_vnni().then(|| Packed::new(&weight, &scale, bias.as_deref(), d_in, d_out));
+        Ok(QuantLinear { d_in, d_out, weight, scale, bias, packed })
+    }
+
     /// The weights as the f32 values they stand for, `[d_in, d_out]` (burn's layout).
     pub fn dequantized(&self) -> Vec<f32> {
         let mut w = vec![0f32; self.d_in * self.d_out];

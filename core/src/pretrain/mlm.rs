@@ -96,6 +96,7 @@ pub fn load_masked_lm<R: Read + Seek>(
     seed: u64,
     device: &Device,
 ) -> Result<(BertForMaskedLm, LoadNotes, bool)> {
+    crate::model::hf::refuse_int8_training(config, device, checkpoint.source())?;
     checkpoint.check_holds(config.min_weights(), "config.json")?;
     let prefix = encoder_prefix(checkpoint);
     let with_pooler = checkpoint.has(&format!("{prefix}pooler.dense.weight"));

@@ -87,7 +87,7 @@ pub fn run(args: Args) -> Result<RunReport> {
         );
     }
     let mut report = RunReport::start(&args.input, &args.output, &args.model, &s, notes);
-    report.int8 = args.int8;
+    report.int8 = model.runs_int8();
     eprintln!(
         "embed: {} pooling, {}normalised, {} dimensions",
         pooling.name(),

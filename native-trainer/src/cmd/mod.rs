@@ -11,5 +11,6 @@ pub mod merge;
 pub mod predict;
 pub mod pretrain;
 pub mod probe;
+pub mod quantize;
 pub mod split;
 pub mod train;

@@ -112,7 +112,7 @@ pub fn run(args: Args) -> Result<RunReport> {
     let out_format = crate::io::format_for(&args.output, None)?;
 
     let mut report = RunReport::start(&args.input, &args.output, &args.model, &s, notes);
-    report.int8 = args.int8;
+    report.int8 = model.bert.runs_int8();
     let bar = bytes_bar("predict", Some(rows.total_bytes));
     let n_labels = labels.len();
     let workers = workers_for(&s.device_name, args.model.threads);
