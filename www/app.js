@@ -120,6 +120,7 @@ function refreshButtons() {
   $("train-btn").disabled = !(state.splits && state.model) || training;
   $("predict-btn").disabled = !state.trained || training;
   $("predict-folder-btn").disabled = !state.model || training;
+  $("quantize-btn").disabled = !state.model || training;
   $("probe-add-loaded-btn").disabled = !state.model;
   $("probe-btn").disabled = !(state.file && probeCandidates.length);
   annotator?.refresh();
@@ -717,6 +718,30 @@ $("predict-folder-btn").addEventListener("click", () =>
       `${info.model}${picked ? ` + ${picked.folder}` : ""}: ${labels.length} labels, ${info.max_len} tokens, on ${info.backend}` +
       `${info.int8 ? ", int8 projections" : ""}${info.fallback ? ` (${info.fallback})` : ""}.`;
     showPredictions(texts, { labels, probs, windows: null, ensemble: false, sets });
+  }),
+);
+
+// `savant quantize --model <folder> [--adapter <folder>]` in the page: the int8 folder's files as
+// downloads (load them back with the model picker; they run int8 on the CPU).
+$("quantize-btn").addEventListener("click", () =>
+  guarded($("quantize-btn"), "Quantising the model folder to int8", async () => {
+    const picked = $("adapter-folder").files.length ? await readPicked($("adapter-folder"), true) : null;
+    const files = await call("quantizeFolder", {
+      name: state.model.name,
+      files: state.model.files,
+      adapter: picked?.files,
+      adapterName: picked?.folder,
+    });
+    state.quantized = files;
+    const box = $("quantize-downloads");
+    const what = `${state.model.name}${picked ? ` + ${picked.folder}` : ""}`;
+    box.replaceChildren(el("span", { text: `int8 copy of ${what}: ` }));
+    for (const [name, bytes] of Object.entries(files)) {
+      const a = el("a", { class: "button", "data-file": name });
+      a.textContent = name;
+      downloadLink(a, name.replaceAll("/", "_"), bytes, name.endsWith(".json") ? "application/json" : "application/octet-stream");
+      box.append(a);
+    }
   }),
 );
 

@@ -255,6 +255,14 @@ const handlers = {
     return { info, ...(await predictor.predictor.predict(texts)) };
   },
 
+  // `savant quantize --model <folder> [--adapter <folder>]`: the int8 folder's files.
+  async quantizeFolder({ name, files, adapter, adapterName }) {
+    const request = { model_name: name };
+    if (adapter) request.adapter_name = adapterName ?? "adapter";
+    const { files: out } = await savant.quantizeFolder(asBytes(files), adapter ? asBytes(adapter) : undefined, request);
+    return out;
+  },
+
   async exportFiles() {
     if (!trainer) throw new Error("train a model first");
     const { files } = await trainer.exportFiles();

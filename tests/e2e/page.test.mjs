@@ -513,6 +513,20 @@ test("a model folder and an adapter predict in the page as savant predict does, 
   assert.ok(worstA <= 1e-4, `adapter int8: page vs savant predict --adapter --int8 differ by ${worstA}`);
   assert.ok(differ(adapted.probs, int8.probs) > 0, "the adapter changed nothing");
   console.log(`folder predict: f32 ${worst.toExponential(2)}, int8 ${worst8.toExponential(2)}, adapter int8 ${worstA.toExponential(2)}`);
+  // "Save an int8 copy": the base with its adapter quantised in the page, byte for byte the folder
+  // `savant quantize --model <base> --adapter <adapter>` writes (its savant_quantize.json aside).
+  await page.click("#quantize-btn");
+  await page.waitForFunction(() => window.savantPage.state.quantized != null || !document.getElementById("error").hidden);
+  await noError(page, logs);
+  const pageFiles = await page.evaluate(() =>
+    Object.fromEntries(Object.entries(window.savantPage.state.quantized).map(([n, b]) => [n, Array.from(b)])),
+  );
+  const qdir = join(dir, "int8");
+  execFileSync(SAVANT, ["quantize", "--model", TINY, "--adapter", join(dir, "run/adapter"), "-o", qdir], { stdio: "ignore" });
+  const cliNames = readdirSync(qdir).filter((n) => n !== "savant_quantize.json").sort();
+  assert.deepEqual(Object.keys(pageFiles).sort(), cliNames);
+  for (const n of cliNames) assert.ok(Buffer.from(pageFiles[n]).equals(readFileSync(join(qdir, n))), `${n}: page and savant quantize differ`);
+  assert.equal(await page.locator("#quantize-downloads a").count(), cliNames.length);
   await context.close();
 });
 

@@ -58,6 +58,68 @@ struct State {
     thresholds: Option<Thresholds>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuantizeRequest {
+    #[serde(default = "crate::default_model_name")]
+    model_name: String,
+    #[serde(default)]
+    adapter_name: Option<String>,
+}
+
+/// `savant quantize --model <files> [--adapter <adapter>]` in the page: the int8 folder of a
+/// fine-tuned classifier (a base with its adapter merged first) or of a sentence encoder, as
+/// `{ files: { name: Uint8Array } }` — the same bytes the CLI writes (its `savant_quantize.json`
+/// aside). `request`: `{ model_name?, adapter_name? }`.
+#[wasm_bindgen(js_name = quantizeFolder)]
+pub async fn quantize_folder(
+    files: js_sys::Object,
+    adapter: Option<js_sys::Object>,
+    request: JsValue,
+) -> Result<JsValue, JsValue> {
+    use savant_core::finetune::quantize::{int8_folder, Model};
+    crate::install_panic_hook();
+    let req: QuantizeRequest =
+        serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("quantize options: {e}")))?;
+    let files = MemFiles::from_js(&req.model_name, &files).map_err(js_error)?;
+    let adapter_name = req.adapter_name.as_deref().unwrap_or("adapter");
+    let adapter = adapter.map(|a| MemFiles::from_js(adapter_name, &a)).transpose().map_err(js_error)?;
+    let folder = ModelFolder::open(&files).map_err(js_error)?;
+    if folder.config.int8 {
+        return Err(js_error(format!(
+            "{}: the model is already int8 (its config.json's quantization_config says savant-int8): quantise the f32 model it came from",
+            files.name()
+        )));
+    }
+    let device = Device::flex();
+    let classifier =
+        adapter.is_some() || ModelFolder::checkpoint(&files).map_err(js_error)?.has("classifier.weight");
+    let (model, config) = if classifier {
+        let (m, config, _) =
+            load_fine_tuned(&files, &folder.config, adapter.as_ref(), &device).map_err(js_error)?;
+        (Model::Classifier(m), config)
+    } else {
+        let mut checkpoint = ModelFolder::checkpoint(&files).map_err(js_error)?;
+        let (m, _) = savant_core::model::load_encoder(&folder.config, &mut checkpoint, &device).map_err(js_error)?;
+        (Model::Encoder(m), folder.config.clone())
+    };
+    let trained_at = adapter.as_ref().map(savant_core::model::max_seq_length).transpose().map_err(js_error)?.flatten();
+    let max_len = trained_at.or(folder.max_seq_length);
+    let mut out = int8_folder(model, &config, &files, max_len).await.map_err(js_error)?;
+    // A multi-label model's thresholds go with it.
+    let saved = adapter.as_ref().unwrap_or(&files);
+    if let Some(bytes) = saved.read(Thresholds::FILE).map_err(js_error)? {
+        out.push((Thresholds::FILE.into(), bytes));
+    }
+    let object = js_sys::Object::new();
+    for (name, bytes) in out {
+        js_sys::Reflect::set(&object, &name.into(), &js_sys::Uint8Array::from(bytes.as_slice()))?;
+    }
+    let wrapper = js_sys::Object::new();
+    js_sys::Reflect::set(&wrapper, &"files".into(), &object)?;
+    Ok(wrapper.into())
+}
+
 /// A loaded classifier (`createPredictor`).
 #[wasm_bindgen]
 pub struct Predictor {
@@ -109,7 +171,9 @@ pub async fn create_predictor(
         None => folder.default_max_len(),
     };
     folder.tokenizer.set_max_len(Some(max_len)).map_err(js_error)?;
-    let chosen = device::choose_for_inference(&req.backend, req.int8).await.map_err(js_error)?;
+    // An int8 folder (savant quantize) runs where its kernel is, as `--int8` does.
+    let int8 = req.int8 || folder.config.int8;
+    let chosen = device::choose_for_inference(&req.backend, int8).await.map_err(js_error)?;
     let (model, config, notes) =
         load_fine_tuned(&files, &folder.config, adapter.as_ref(), &chosen.device).map_err(js_error)?;
     let model = match req.int8 {
@@ -136,7 +200,7 @@ pub async fn create_predictor(
         labels: &config.labels,
         multi_label: thresholds.is_some(),
         max_len,
-        int8: req.int8,
+        int8: model.bert.runs_int8(),
         ignored: &notes.ignored,
     })?;
     let state = State {
