@@ -79,8 +79,7 @@ pub async fn create_encoder(files: js_sys::Object, request: JsValue) -> Result<E
     let max_len = req.max_len.clamp(3, folder.config.max_position_embeddings);
     folder.tokenizer.set_max_len(Some(max_len)).map_err(js_error)?;
     // An int8 folder (savant quantize) runs where its kernel is, as `--int8` does.
-    let chosen =
-        device::choose_for_inference(&req.backend, req.int8 || folder.config.int8).await.map_err(js_error)?;
+    let chosen = device::choose_for_inference(&req.backend, req.int8 || folder.config.int8).await.map_err(js_error)?;
     let mut checkpoint = ModelFolder::checkpoint(&files).map_err(js_error)?;
     let (model, _) = load_encoder(&folder.config, &mut checkpoint, &chosen.device).map_err(js_error)?;
     let model = match req.int8 {

@@ -92,11 +92,9 @@ pub async fn quantize_folder(
         )));
     }
     let device = Device::flex();
-    let classifier =
-        adapter.is_some() || ModelFolder::checkpoint(&files).map_err(js_error)?.has("classifier.weight");
+    let classifier = adapter.is_some() || ModelFolder::checkpoint(&files).map_err(js_error)?.has("classifier.weight");
     let (model, config) = if classifier {
-        let (m, config, _) =
-            load_fine_tuned(&files, &folder.config, adapter.as_ref(), &device).map_err(js_error)?;
+        let (m, config, _) = load_fine_tuned(&files, &folder.config, adapter.as_ref(), &device).map_err(js_error)?;
         (Model::Classifier(m), config)
     } else {
         let mut checkpoint = ModelFolder::checkpoint(&files).map_err(js_error)?;

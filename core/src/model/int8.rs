@@ -26,6 +26,29 @@ pub struct QuantLinear {
     pub bias: Option<Vec<f32>>,
     /// The weights packed for the AVX-512 VNNI kernel, when this CPU has it.
     packed: Option<Packed>,
+    /// wasm SIMD (the page): the weights widened to i16 once, each output's row padded with
+    /// zeros to a multiple of 8 inputs ([`QuantLinear::forward_simd128`]).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    wide: Vec<i16>,
+}
+
+/// Inputs rounded up to whole i16x8 vectors.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn padded8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+/// `weight` `[d_out, d_in]` as i16, each row padded with zeros to [`padded8`] inputs.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn widen(weight: &[i8], d_in: usize, d_out: usize) -> Vec<i16> {
+    let n8 = padded8(d_in);
+    let mut wide = vec![0i16; d_out * n8];
+    for o in 0..d_out {
+        for (w, &v) in wide[o * n8..o * n8 + d_in].iter_mut().zip(&weight[o * d_in..(o + 1) * d_in]) {
+            *w = v as i16;
+        }
+    }
+    wide
 }
 
 /// Weights for `vpdpbusd`: blocks of 16 outputs; in each, for every 4 inputs, the 16 outputs'
@@ -113,7 +136,16 @@ impl QuantLinear {
             scale[o] = quantize_symmetric(&column, &mut q[o * d_in..(o + 1) * d_in]);
         }
         let packed = has_vnni().then(|| Packed::new(&q, &scale, bias, d_in, d_out));
-        QuantLinear { d_in, d_out, weight: q, scale, bias: bias.map(<[f32]>::to_vec), packed }
+        QuantLinear {
+            d_in,
+            d_out,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            wide: widen(&q, d_in, d_out),
+            weight: q,
+            scale,
+            bias: bias.map(<[f32]>::to_vec),
+            packed,
+        }
     }
 
     /// From a saved layer (`savant quantize`): `weight` `[d_out, d_in]` in [-127, 127], one
@@ -135,7 +167,16 @@ impl QuantLinear {
             return Err(format!("has a scale of {s}: scales are finite and not negative"));
         }
         let packed = has_vnni().then(|| Packed::new(&weight, &scale, bias.as_deref(), d_in, d_out));
-        Ok(QuantLinear { d_in, d_out, weight, scale, bias, packed })
+        Ok(QuantLinear {
+            d_in,
+            d_out,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            wide: widen(&weight, d_in, d_out),
+            weight,
+            scale,
+            bias,
+            packed,
+        })
     }
 
     /// The weights as the f32 values they stand for, `[d_in, d_out]` (burn's layout).
@@ -157,6 +198,9 @@ impl QuantLinear {
             // SAFETY: `packed` is only built where the CPU has the kernel's features.
             return unsafe { self.forward_vnni(packed, x, rows) };
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return self.forward_simd128(x, rows);
+        #[allow(unreachable_code)]
         self.forward_rows(x, rows)
     }
 
@@ -241,6 +285,81 @@ impl QuantLinear {
                         }
                     }
                 }
+            }
+        }
+        out
+    }
+}
+
+impl QuantLinear {
+    /// wasm SIMD (the page), register-tiled: four activation rows by two outputs at a time, eight
+    /// i32x4 accumulators across the whole input, on weights and activations widened to i16 once
+    /// (`i32x4.dot_i16x8_s`: eight exact products into four lanes). Each weight vector is loaded
+    /// once for four rows and each activation vector once for two outputs, and the rows go in
+    /// blocks of 32 so that a pair of outputs' weights stays in cache while the block passes:
+    /// one row at a time re-read the whole matrix per row. The sums are exact, so the outputs
+    /// are [`QuantLinear::forward_rows`]'s bits.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn forward_simd128(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        use core::arch::wasm32::*;
+        let (d_in, d_out) = (self.d_in, self.d_out);
+        let n8 = padded8(d_in);
+        let mut qx = vec![0i16; rows * n8];
+        let mut sx = vec![0f32; rows];
+        let mut q = vec![0i8; d_in];
+        for r in 0..rows {
+            sx[r] = quantize_symmetric(&x[r * d_in..(r + 1) * d_in], &mut q);
+            for (a, &v) in qx[r * n8..r * n8 + d_in].iter_mut().zip(&q) {
+                *a = v as i16;
+            }
+        }
+        let hsum = |v: v128| -> i32 {
+            i32x4_extract_lane::<0>(v)
+                + i32x4_extract_lane::<1>(v)
+                + i32x4_extract_lane::<2>(v)
+                + i32x4_extract_lane::<3>(v)
+        };
+        // SAFETY (both loads): callers pass k + 8 <= n8 within a row of n8 values.
+        let load = |s: &[i16], k: usize| -> v128 { unsafe { v128_load(s.as_ptr().add(k) as *const v128) } };
+        let mut sums = vec![0i32; rows * d_out];
+        const ROW_BLOCK: usize = 32;
+        for rb in (0..rows).step_by(ROW_BLOCK) {
+            let re = (rb + ROW_BLOCK).min(rows);
+            let mut o = 0;
+            while o < d_out {
+                let pair = (d_out - o).min(2);
+                let w0 = &self.wide[o * n8..(o + 1) * n8];
+                let w1 = &self.wide[(o + pair - 1) * n8..(o + pair) * n8];
+                let mut r = rb;
+                while r < re {
+                    let quad = (re - r).min(4);
+                    let x_row = |i: usize| &qx[(r + i.min(quad - 1)) * n8..][..n8];
+                    let (x0, x1, x2, x3) = (x_row(0), x_row(1), x_row(2), x_row(3));
+                    let mut acc = [i32x4_splat(0); 8];
+                    let mut k = 0;
+                    while k < n8 {
+                        let (a, b) = (load(w0, k), load(w1, k));
+                        for (i, xr) in [x0, x1, x2, x3].into_iter().enumerate() {
+                            let v = load(xr, k);
+                            acc[2 * i] = i32x4_add(acc[2 * i], i32x4_dot_i16x8(v, a));
+                            acc[2 * i + 1] = i32x4_add(acc[2 * i + 1], i32x4_dot_i16x8(v, b));
+                        }
+                        k += 8;
+                    }
+                    for i in 0..quad {
+                        for j in 0..pair {
+                            sums[(r + i) * d_out + o + j] = hsum(acc[2 * i + j]);
+                        }
+                    }
+                    r += quad;
+                }
+                o += pair;
+            }
+        }
+        let mut out = vec![0f32; rows * d_out];
+        for (r, y) in out.chunks_exact_mut(d_out).enumerate() {
+            for (o, y) in y.iter_mut().enumerate() {
+                *y = sums[r * d_out + o] as f32 * sx[r] * self.scale[o] + self.bias.as_ref().map_or(0.0, |b| b[o]);
             }
         }
         out
