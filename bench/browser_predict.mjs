@@ -13,8 +13,9 @@
 // torch.onnx.export and optimised by onnxruntime.transformers (minilm-cls.onnx), and ORT's
 // quantize_dynamic of it (minilm-cls.int8.onnx: what native ORT int8 runs). The texts are the first
 // --rows CFPB test complaints (bench/data/cfpb_2000.csv), cut at 128 tokens, batch 32; one thread
-// everywhere (the page predicts in one worker); onnxruntime-web also with 2 threads (the page is
-// served cross-origin isolated so that it can). onnxruntime-web gets savant's batches (sorted by
+// everywhere (the page in one worker), then two: the page sharing the texts with a helper worker
+// (each holding the model), onnxruntime-web with 2 threads (the page is served cross-origin
+// isolated so that it can). onnxruntime-web gets savant's batches (sorted by
 // token length, tokenised by transformers.js's tokenizer and cut as HF tokenizers cut, inside the
 // timing); transformers.js batches 32 texts in file order, as its users call it (its truncation
 // drops the final [SEP] of a cut text: its probabilities differ on those rows). Each tool runs in its own browser,
@@ -82,11 +83,14 @@ const labels = Object.entries(JSON.parse(readFileSync(join(MODEL, "config.json")
 // Each tool: `load()` and `run(texts, batch)` evaluated in the page, returning
 // { probs: [[...]], info }; the probabilities' columns in `labels` order.
 const TOOLS = {
-  "savant-cpu": { kind: "savant", backend: "cpu", int8: false },
-  "savant-cpu-int8": { kind: "savant", backend: "cpu", int8: true },
+  "savant-cpu": { kind: "savant", backend: "cpu", int8: false, workers: 1 },
+  "savant-cpu-int8": { kind: "savant", backend: "cpu", int8: true, workers: 1 },
   "ort-web-fp32": { kind: "ort", model: "model.onnx", threads: 1 },
   "ort-web-int8": { kind: "ort", model: "model_quantized.onnx", threads: 1 },
+  "savant-cpu-2workers": { kind: "savant", backend: "cpu", int8: false, workers: 2 },
+  "savant-cpu-int8-2workers": { kind: "savant", backend: "cpu", int8: true, workers: 2 },
   "ort-web-fp32-2threads": { kind: "ort", model: "model.onnx", threads: 2 },
+  "ort-web-int8-2threads": { kind: "ort", model: "model_quantized.onnx", threads: 2 },
   "transformers.js-fp32": { kind: "tjs", dtype: "fp32", threads: 1, rows: TJS_ROWS },
   "transformers.js-int8": { kind: "tjs", dtype: "q8", threads: 1, rows: TJS_ROWS },
   "savant-webgpu": { kind: "savant", backend: "webgpu", int8: false, rows: WEBGPU_ROWS },
@@ -107,7 +111,7 @@ async function install(page, tool) {
         let files = {};
         for (const f of modelFiles) files[f] = await (await fetch(model + f)).arrayBuffer();
         const request = (batch, texts) => ({
-          name: "minilm-cls", int8: tool.int8, backend: tool.backend, batchSize: batch, maxLen, texts,
+          name: "minilm-cls", int8: tool.int8, backend: tool.backend, workers: tool.workers ?? 1, batchSize: batch, maxLen, texts,
         });
         window.bench = {
           load: async (batch) => {

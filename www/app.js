@@ -716,7 +716,8 @@ $("predict-folder-btn").addEventListener("click", () =>
     );
     $("predict-folder-status").textContent =
       `${info.model}${picked ? ` + ${picked.folder}` : ""}: ${labels.length} labels, ${info.max_len} tokens, on ${info.backend}` +
-      `${info.int8 ? ", int8 projections" : ""}${info.fallback ? ` (${info.fallback})` : ""}.`;
+      `${info.int8 ? ", int8 projections" : ""}${info.workers > 1 ? `, ${info.workers} workers` : ""}` +
+      `${info.fallback ? ` (${info.fallback})` : ""}${info.note ? ` (${info.note})` : ""}.`;
     showPredictions(texts, { labels, probs, windows: null, ensemble: false, sets });
   }),
 );

@@ -238,21 +238,62 @@ const handlers = {
   // model and adapter, else `name`) and settings, which may then leave `files` out (without
   // them a call for another predictor fails with "no model files"). No texts: only load it
   // (the benchmark times loading apart).
-  async predictFolder({ name, key: modelKey, files, adapter, adapterName, int8, backend, batchSize, maxLen, texts }) {
+  // On the CPU the texts are shared with the helper workers, `workers` in all with this one
+  // (default: every helper), each holding its own copy of the predictor.
+  async predictFolder({ name, key: modelKey, files, adapter, adapterName, int8, backend, batchSize, maxLen, workers, texts }) {
     const key = JSON.stringify([modelKey ?? name, adapterName ?? null, !!int8, backend ?? "auto", batchSize ?? 32, maxLen ?? null]);
-    if (predictor?.key !== key) {
+    const wanted = Math.min(Math.max((workers ?? pool.length + 1) - 1, 0), pool.length);
+    if (predictor?.key !== key || (predictor.helpers.length < wanted && predictor.info.backend === "cpu" && files)) {
       if (!files) throw new Error("predictFolder: no model files (the first call with these settings loads them)");
-      predictor?.predictor.free();
-      predictor = null;
+      releasePredictor();
       const request = { model_name: name, int8: !!int8, backend: backend ?? "auto", batch_size: batchSize ?? 32 };
       if (adapter) request.adapter_name = adapterName ?? "adapter";
       if (maxLen) request.max_len = maxLen;
       const loaded = await savant.createPredictor(asBytes(files), adapter ? asBytes(adapter) : undefined, request);
-      predictor = { key, predictor: loaded };
+      const info = loaded.info();
+      predictor = { key, predictor: loaded, info, helpers: [], note: null };
+      const chosen = info.backend === "cpu" ? pool.slice(0, wanted) : [];
+      // The helpers load the same folder on the CPU; one that fails leaves the work to the rest.
+      const cpu = { ...request, backend: "cpu" };
+      const loads = await Promise.allSettled(chosen.map((h) => h.call("helperPredictor", { key, files, adapter, request: cpu })));
+      predictor.helpers = chosen.filter((_, i) => loads[i].status === "fulfilled");
+      const failed = loads.find((l) => l.status === "rejected");
+      if (failed) predictor.note = `helper workers not used: ${failed.reason?.message ?? failed.reason}`;
     }
-    const info = predictor.predictor.info();
+    const helpers = predictor.helpers.slice(0, wanted);
+    const info = { ...predictor.info, workers: helpers.length + 1, ...(predictor.note ? { note: predictor.note } : {}) };
     if (!texts?.length) return { info };
-    return { info, ...(await predictor.predictor.predict(texts)) };
+    if (!helpers.length || texts.length < 2) return { info, ...(await predictor.predictor.predict(texts)) };
+    // Text i goes to worker i mod n (so each gets the same mix of lengths); rows come back in order.
+    const n = helpers.length + 1;
+    const shards = Array.from({ length: n }, (_, w) => texts.filter((_, i) => i % n === w));
+    const parts = await Promise.all([
+      predictor.predictor.predict(shards[0]),
+      ...helpers.map((h, w) => h.call("helperPredict", { key, texts: shards[w + 1] })),
+    ]);
+    const probs = texts.map((_, i) => parts[i % n].probs[Math.floor(i / n)]);
+    const sets = parts[0].sets ? texts.map((_, i) => parts[i % n].sets[Math.floor(i / n)]) : null;
+    return { info, labels: parts[0].labels, probs, sets };
+  },
+
+  // Helper side of predictFolder: this worker's copy of the predictor, and its share of texts.
+  async helperPredictor({ key, files, adapter, request }) {
+    helperPredictorState?.predictor.free();
+    helperPredictorState = null;
+    const loaded = await savant.createPredictor(asBytes(files), adapter ? asBytes(adapter) : undefined, request);
+    helperPredictorState = { key, predictor: loaded };
+    return {};
+  },
+
+  async helperPredict({ key, texts }) {
+    if (helperPredictorState?.key !== key) throw new Error("helperPredictor first");
+    return helperPredictorState.predictor.predict(texts);
+  },
+
+  async helperPredictorFree() {
+    helperPredictorState?.predictor.free();
+    helperPredictorState = null;
+    return {};
   },
 
   // `savant quantize --model <folder> [--adapter <folder>]`: the int8 folder's files.
@@ -338,8 +379,16 @@ onmessage = async (event) => {
   }
 };
 
-// The predictor of `predictFolder`, loaded once per settings.
-let predictor = null; // { key, predictor }
+// The predictor of `predictFolder`, loaded once per settings, with the helpers holding copies.
+let predictor = null; // { key, predictor, info, helpers, note }
+let helperPredictorState = null; // a helper's copy: { key, predictor }
+
+function releasePredictor() {
+  if (!predictor) return;
+  predictor.predictor.free();
+  for (const h of predictor.helpers) h.call("helperPredictorFree", {}).catch(() => {});
+  predictor = null;
+}
 
 // The annotator's encoder, loaded once per model.
 let encoder = null; // { name, encoder }
