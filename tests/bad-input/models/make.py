@@ -121,6 +121,48 @@ case("config_labels_disagree", {"config.json": cfg(id2label={"0": "a", "1": "b",
 case("config_larger_than_the_weights", {"config.json": cfg(hidden_size=4096, intermediate_size=16384)})
 case("config_absent", {"config.json.absent": b""})
 
+# --- int8 folders (savant quantize) and other quantisations ---------------------------------
+INT8 = {"quant_method": "savant-int8", "version": 1, "bits": 8}
+case("config_quant_gptq", {"config.json": cfg(quantization_config={"quant_method": "gptq", "bits": 4, "group_size": 128})})
+case("config_quant_version_2", {"config.json": cfg(quantization_config={**INT8, "version": 2})})
+case("config_quant_no_method", {"config.json": cfg(quantization_config={"bits": 8})})
+case("int8_config_over_f32_weights", {"config.json": cfg(quantization_config=INT8)})
+
+
+def repack(tensors):
+    """A safetensors file of `name: (dtype, shape, bytes)`, in name order."""
+    h, out = {}, b""
+    for name in sorted(tensors):
+        dtype, shape, b = tensors[name]
+        h[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(out), len(out) + len(b)]}
+        out += b
+    return pack(h, out)
+
+
+Q = "bert.encoder.layer.0.attention.self.query.weight"
+
+
+def int8_query(minus_128=False):
+    """The file with layer 0's query projection as savant quantize stores it (I8 + weight_scale)."""
+    tensors = {k: (v["dtype"], v["shape"], data[v["data_offsets"][0] : v["data_offsets"][1]]) for k, v in header.items() if k != "__metadata__"}
+    _, (d_out, d_in), b = tensors[Q]
+    w = struct.unpack(f"<{d_out * d_in}f", b)
+    q, scales = [], []
+    for o in range(d_out):
+        row = w[o * d_in : (o + 1) * d_in]
+        s = max(abs(x) for x in row) / 127
+        scales.append(s)
+        q += [max(-127, min(127, round(x / s))) for x in row]
+    if minus_128:
+        q[0] = -128
+    tensors[Q] = ("I8", [d_out, d_in], struct.pack(f"<{len(q)}b", *q))
+    tensors[Q + "_scale"] = ("F32", [d_out], struct.pack(f"<{d_out}f", *scales))
+    return repack(tensors)
+
+
+case("int8_weights_without_quantization_config", {"model.safetensors": int8_query()})
+case("int8_weight_minus_128", {"model.safetensors": int8_query(minus_128=True), "config.json": cfg(quantization_config=INT8)})
+
 # --- tokenizer -------------------------------------------------------------------------------
 def tok(mutate):
     t = tokenizer()
