@@ -77,7 +77,7 @@ pub async fn quantize_folder(
     adapter: Option<js_sys::Object>,
     request: JsValue,
 ) -> Result<JsValue, JsValue> {
-    use savant_core::finetune::quantize::{int8_folder, Model};
+    use savant_core::finetune::quantize;
     crate::install_panic_hook();
     let req: QuantizeRequest =
         serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("quantize options: {e}")))?;
@@ -85,30 +85,8 @@ pub async fn quantize_folder(
     let adapter_name = req.adapter_name.as_deref().unwrap_or("adapter");
     let adapter = adapter.map(|a| MemFiles::from_js(adapter_name, &a)).transpose().map_err(js_error)?;
     let folder = ModelFolder::open(&files).map_err(js_error)?;
-    if folder.config.int8 {
-        return Err(js_error(format!(
-            "{}: the model is already int8 (its config.json's quantization_config says savant-int8): quantise the f32 model it came from",
-            files.name()
-        )));
-    }
-    let device = Device::flex();
-    let classifier = adapter.is_some() || ModelFolder::checkpoint(&files).map_err(js_error)?.has("classifier.weight");
-    let (model, config) = if classifier {
-        let (m, config, _) = load_fine_tuned(&files, &folder.config, adapter.as_ref(), &device).map_err(js_error)?;
-        (Model::Classifier(m), config)
-    } else {
-        let mut checkpoint = ModelFolder::checkpoint(&files).map_err(js_error)?;
-        let (m, _) = savant_core::model::load_encoder(&folder.config, &mut checkpoint, &device).map_err(js_error)?;
-        (Model::Encoder(m), folder.config.clone())
-    };
-    let trained_at = adapter.as_ref().map(savant_core::model::max_seq_length).transpose().map_err(js_error)?.flatten();
-    let max_len = trained_at.or(folder.max_seq_length);
-    let mut out = int8_folder(model, &config, &files, max_len).await.map_err(js_error)?;
-    // A multi-label model's thresholds go with it.
-    let saved = adapter.as_ref().unwrap_or(&files);
-    if let Some(bytes) = saved.read(Thresholds::FILE).map_err(js_error)? {
-        out.push((Thresholds::FILE.into(), bytes));
-    }
+    let source = quantize::load(&files, &folder, adapter.as_ref(), &Device::flex()).map_err(js_error)?;
+    let out = quantize::int8_folder(source, &files, adapter.as_ref()).await.map_err(js_error)?;
     let object = js_sys::Object::new();
     for (name, bytes) in out {
         js_sys::Reflect::set(&object, &name.into(), &js_sys::Uint8Array::from(bytes.as_slice()))?;

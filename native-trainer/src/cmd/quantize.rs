@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use savant_core::finetune::peft::load_fine_tuned;
-use savant_core::finetune::quantize::{int8_folder, Model};
+use savant_core::finetune::quantize::{self, Model};
 use savant_core::infer::{softmax_rows, TextBatches, TextModel};
 use savant_core::long::{Aggregate, LongText};
 use savant_core::metrics::agreement::{agreement, Agreement};
-use savant_core::model::{load_encoder, BertClassifier, ModelFolder};
+use savant_core::model::BertClassifier;
 use serde::Serialize;
 
 use crate::model_dir::DirFiles;
@@ -88,22 +87,11 @@ pub fn run(args: Args) -> Result<()> {
     };
     let mut s = setup(&model_args, args.adapter.as_deref())?;
     let adapter = args.adapter.as_deref().map(DirFiles::new).transpose()?;
-    let classifier = adapter.is_some() || ModelFolder::checkpoint(&s.files)?.has("classifier.weight");
-    if s.folder.config.int8 {
-        bail!(
-            "{}: the model is already int8 (its config.json's quantization_config says savant-int8): quantise the f32 model it came from",
-            args.model.display()
-        );
-    }
-    let (model, config) = if classifier {
-        let (m, config, _) = load_fine_tuned(&s.files, &s.folder.config, adapter.as_ref(), &s.device)?;
-        s.folder.config = config.clone();
-        (Model::Classifier(m), config)
-    } else {
-        let (m, _) = load_encoder(&s.folder.config, &mut ModelFolder::checkpoint(&s.files)?, &s.device)?;
-        (Model::Encoder(m), s.folder.config.clone())
-    };
-    let eval = match (&args.eval, &model) {
+    let source = quantize::load(&s.files, &s.folder, adapter.as_ref(), &s.device)?;
+    s.folder.config = source.config.clone();
+    let config = &source.config;
+    let classifier = matches!(source.model, Model::Classifier(_));
+    let eval = match (&args.eval, &source.model) {
         (None, _) => None,
         (Some(_), Model::Encoder(_)) => bail!(
             "--eval scores a classifier, and {} is a sentence encoder (no classification head); compare `savant embed --int8` vectors instead",
@@ -112,22 +100,12 @@ pub fn run(args: Args) -> Result<()> {
         (Some(_), Model::Classifier(_)) if config.multi_label() => bail!(
             "--eval scores one-label classifiers; for label sets run `savant predict` with both folders and `savant eval --multi-label`"
         ),
-        (Some(path), Model::Classifier(m)) => Some(measure(path, m, &args, &s)?),
+        (Some(path), Model::Classifier(m)) => Some(measure(path, m, &args, &model_args, &s)?),
     };
 
-    // The length the model (or its adapter) was trained at, as merge keeps it.
-    let max_len = match &adapter {
-        Some(a) => savant_core::model::max_seq_length(a)?.or(s.folder.max_seq_length),
-        None => s.folder.max_seq_length,
-    };
     let kind = if classifier { "classifier" } else { "encoder" };
-    let mut files = pollster::block_on(int8_folder(model, &config, &s.files, max_len))?;
-    // A multi-label model's thresholds go with it.
-    let thresholds_dir = args.adapter.as_deref().unwrap_or(&args.model);
-    let thresholds = thresholds_dir.join(savant_core::train::thresholds::Thresholds::FILE);
-    if thresholds.is_file() {
-        files.push((savant_core::train::thresholds::Thresholds::FILE.into(), std::fs::read(&thresholds)?));
-    }
+    let layers = config.num_hidden_layers;
+    let mut files = pollster::block_on(quantize::int8_folder(source, &s.files, adapter.as_ref()))?;
     let f32_bytes = std::fs::metadata(args.model.join("model.safetensors"))?.len()
         + args
             .adapter
@@ -151,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
     eprintln!(
         "{}: int8 {kind} ({} layers × 6 projections per output channel; embeddings, LayerNorms and heads f32): weights {:.1} MiB (f32 {:.1} MiB), {:.1} s",
         args.output.display(),
-        config.num_hidden_layers,
+        layers,
         mib(int8_bytes),
         mib(f32_bytes),
         started.elapsed().as_secs_f64()
@@ -234,24 +212,14 @@ fn write_folder(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
 
 /// Both models over the labelled rows of `path`; rows whose label the model does not know, and
 /// malformed rows, are counted and listed in the report.
-fn measure(path: &Path, model: &BertClassifier, args: &Args, s: &Setup) -> Result<EvalCost> {
+fn measure(path: &Path, model: &BertClassifier, args: &Args, model_args: &ModelArgs, s: &Setup) -> Result<EvalCost> {
     let config = &s.folder.config;
     let int8 = model.clone().quantized().map_err(|e| anyhow!("--eval: {e}"))?;
     let labels = &config.labels;
     let folder = &s.folder;
     let mut rows = TextRows::open(path, None, &args.text)?;
     let label_column = rows.reader.column(&args.label)?;
-    let model_args = ModelArgs {
-        model: args.model.clone(),
-        text: args.text.clone(),
-        batch_size: args.batch_size,
-        max_len: args.max_len,
-        device: "cpu".into(),
-        format: None,
-        report: None,
-        threads: args.threads,
-    };
-    let mut report = RunReport::start(path, &args.output, &model_args, s, Default::default());
+    let mut report = RunReport::start(path, &args.output, model_args, s, Default::default());
     let workers = workers_for(&s.device_name, args.threads);
     let (mut y, mut before, mut after) = (Vec::new(), Vec::new(), Vec::new());
     let long = LongText::TRUNCATE;
