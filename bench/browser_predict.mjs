@@ -349,6 +349,14 @@ for (const name of names) {
     agreement: agreement(outputs[name]),
   };
 }
+// Rows of tools not run this time (--tools) stay from the run that measured them, marked so.
+const resultsFile = join(REPO, "bench/results/browser_predict.json");
+if (only && existsSync(resultsFile)) {
+  const previous = JSON.parse(readFileSync(resultsFile, "utf8"));
+  for (const [name, r] of Object.entries(previous.results ?? {})) {
+    if (!(name in results)) results[name] = { ...r, measured: r.measured ?? { git: previous.git, date: previous.date } };
+  }
+}
 const chromiumVersion = await (async () => {
   const b = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium" });
   const v = b.version();
@@ -370,7 +378,7 @@ const report = {
 };
 writeFileSync(join(DATA, "browser_predict_outputs.json"), JSON.stringify({ labels, outputs }));
 mkdirSync(join(REPO, "bench/results"), { recursive: true });
-writeFileSync(join(REPO, "bench/results/browser_predict.json"), JSON.stringify(report, null, 1) + "\n");
+writeFileSync(resultsFile, JSON.stringify(report, null, 1) + "\n");
 const base = results["ort-web-fp32"]?.texts_per_second;
 console.log("\n| tool | texts/s | × ort-web fp32 | ms/text batch 1 | load s | peak RSS MB | max |Δp| vs savant f32 | argmax agree |");
 console.log("|---|---|---|---|---|---|---|---|");
@@ -380,6 +388,6 @@ for (const [name, r] of Object.entries(results)) {
     continue;
   }
   const a = r.agreement;
-  console.log(`| ${name}${r.rows !== ROWS ? ` (${r.rows} texts)` : ""} | ${r.texts_per_second.toFixed(2)} | ${base ? (r.texts_per_second / base).toFixed(2) : "-"} | ${r.latency_ms_batch1?.toFixed(1) ?? "-"} | ${r.load_s.toFixed(1)} | ${r.peak_rss_mb.toFixed(0)} | ${a ? a.max_abs_prob_diff.toExponential(1) : "-"} | ${a ? (100 * a.argmax_agreement).toFixed(1) + "%" : "-"} |`);
+  console.log(`| ${name}${r.rows !== ROWS ? ` (${r.rows} texts)` : ""}${r.measured ? ` (earlier run, ${r.measured.git})` : ""} | ${r.texts_per_second.toFixed(2)} | ${base ? (r.texts_per_second / base).toFixed(2) : "-"} | ${r.latency_ms_batch1?.toFixed(1) ?? "-"} | ${r.load_s.toFixed(1)} | ${r.peak_rss_mb.toFixed(0)} | ${a ? a.max_abs_prob_diff.toExponential(1) : "-"} | ${a ? (100 * a.argmax_agreement).toFixed(1) + "%" : "-"} |`);
 }
 console.log("wrote bench/results/browser_predict.json");
