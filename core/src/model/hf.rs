@@ -111,47 +111,47 @@ impl<R: Read + Seek> Checkpoint<R> {
 
     /// An int8 tensor's values (`savant quantize`'s weights); any other dtype is an error.
     pub fn read_i8(&mut self, name: &str) -> Result<Vec<i8>> {
-        let info = self
-            .metadata
-            .info(name)
-            .ok_or_else(|| Error::invalid(&self.source, None, format!("no tensor '{name}'")))?
-            .clone();
-        if info.dtype != Dtype::I8 {
+        let (dtype, len) = self.seek_to(name)?;
+        if dtype != Dtype::I8 {
             return Err(Error::invalid(
                 &self.source,
                 None,
-                format!("tensor '{name}' is {:?}; an int8 model's projection weights are I8", info.dtype),
+                format!("tensor '{name}' is {dtype:?}; an int8 model's projection weights are I8"),
             ));
         }
-        let (start, end) = info.data_offsets;
-        let io = |e: std::io::Error| Error::invalid(&self.source, None, format!("cannot read tensor '{name}': {e}"));
-        self.reader.seek(SeekFrom::Start(self.data_start + start as u64)).map_err(io)?;
-        let mut values = vec![0i8; end - start];
-        self.reader.read_exact(bytemuck::cast_slice_mut(&mut values)).map_err(io)?;
+        let mut values = vec![0i8; len];
+        self.reader.read_exact(bytemuck::cast_slice_mut(&mut values)).map_err(|e| self.read_error(name, e))?;
         Ok(values)
+    }
+
+    /// Positions the reader at tensor `name`'s bytes: its dtype and byte length.
+    fn seek_to(&mut self, name: &str) -> Result<(Dtype, usize)> {
+        let info = self
+            .metadata
+            .info(name)
+            .ok_or_else(|| Error::invalid(&self.source, None, format!("no tensor '{name}'")))?;
+        let ((start, end), dtype) = (info.data_offsets, info.dtype);
+        self.reader.seek(SeekFrom::Start(self.data_start + start as u64)).map_err(|e| self.read_error(name, e))?;
+        Ok((dtype, end - start))
+    }
+
+    fn read_error(&self, name: &str, e: std::io::Error) -> Error {
+        Error::invalid(&self.source, None, format!("cannot read tensor '{name}': {e}"))
     }
 
     /// A tensor as f32 values, converted from f16/bf16/f64 when stored so.
     pub fn read_f32(&mut self, name: &str) -> Result<Vec<f32>> {
-        let info = self
-            .metadata
-            .info(name)
-            .ok_or_else(|| Error::invalid(&self.source, None, format!("no tensor '{name}'")))?
-            .clone();
-        let (start, end) = info.data_offsets;
-        let io = |e: std::io::Error| Error::invalid(&self.source, None, format!("cannot read tensor '{name}': {e}"));
-        self.reader.seek(SeekFrom::Start(self.data_start + start as u64)).map_err(io)?;
-        let len = end - start;
-        if info.dtype == Dtype::F32 {
+        let (dtype, len) = self.seek_to(name)?;
+        if dtype == Dtype::F32 {
             // Straight into the f32 buffer: no second copy of the largest tensors (the word
             // embeddings are half of MiniLM). safetensors and all our targets are little-endian.
             let mut values = vec![0f32; len / 4];
-            self.reader.read_exact(bytemuck::cast_slice_mut(&mut values)).map_err(io)?;
+            self.reader.read_exact(bytemuck::cast_slice_mut(&mut values)).map_err(|e| self.read_error(name, e))?;
             return Ok(values);
         }
         let mut bytes = vec![0u8; len];
-        self.reader.read_exact(&mut bytes).map_err(io)?;
-        Ok(match info.dtype {
+        self.reader.read_exact(&mut bytes).map_err(|e| self.read_error(name, e))?;
+        Ok(match dtype {
             Dtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             Dtype::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             Dtype::F64 => {
