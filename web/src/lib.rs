@@ -194,6 +194,18 @@ struct PreviewRequest {
 }
 
 /// The defaults the requests of the trainer and the pretrainer share.
+/// `{ files: { name: Uint8Array } }`: a folder's files as the page offers them for download
+/// (`exportFiles`, `quantizeFolder`).
+pub(crate) fn files_object(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Result<JsValue, JsValue> {
+    let out = js_sys::Object::new();
+    for (name, bytes) in files {
+        js_sys::Reflect::set(&out, &name.into(), &js_sys::Uint8Array::from(bytes.as_slice()))?;
+    }
+    let wrapper = js_sys::Object::new();
+    js_sys::Reflect::set(&wrapper, &"files".into(), &out)?;
+    Ok(wrapper.into())
+}
+
 pub(crate) fn default_model_name() -> String {
     "model".into()
 }

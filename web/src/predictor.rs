@@ -58,6 +58,19 @@ struct State {
     thresholds: Option<Thresholds>,
 }
 
+/// A model folder's files and, when given, an adapter folder's (named `adapter` by default).
+fn model_and_adapter(
+    files: &js_sys::Object,
+    adapter: Option<js_sys::Object>,
+    model_name: &str,
+    adapter_name: Option<&str>,
+) -> Result<(MemFiles, Option<MemFiles>), JsValue> {
+    let files = MemFiles::from_js(model_name, files).map_err(js_error)?;
+    let name = adapter_name.unwrap_or("adapter");
+    let adapter = adapter.map(|a| MemFiles::from_js(name, &a)).transpose().map_err(js_error)?;
+    Ok((files, adapter))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QuantizeRequest {
@@ -81,19 +94,11 @@ pub async fn quantize_folder(
     crate::install_panic_hook();
     let req: QuantizeRequest =
         serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("quantize options: {e}")))?;
-    let files = MemFiles::from_js(&req.model_name, &files).map_err(js_error)?;
-    let adapter_name = req.adapter_name.as_deref().unwrap_or("adapter");
-    let adapter = adapter.map(|a| MemFiles::from_js(adapter_name, &a)).transpose().map_err(js_error)?;
+    let (files, adapter) = model_and_adapter(&files, adapter, &req.model_name, req.adapter_name.as_deref())?;
     let folder = ModelFolder::open(&files).map_err(js_error)?;
     let source = quantize::load(&files, &folder, adapter.as_ref(), &Device::flex()).map_err(js_error)?;
     let out = quantize::int8_folder(source, &files, adapter.as_ref()).await.map_err(js_error)?;
-    let object = js_sys::Object::new();
-    for (name, bytes) in out {
-        js_sys::Reflect::set(&object, &name.into(), &js_sys::Uint8Array::from(bytes.as_slice()))?;
-    }
-    let wrapper = js_sys::Object::new();
-    js_sys::Reflect::set(&wrapper, &"files".into(), &object)?;
-    Ok(wrapper.into())
+    crate::files_object(out)
 }
 
 /// A loaded classifier (`createPredictor`).
@@ -129,9 +134,7 @@ pub async fn create_predictor(
     crate::install_panic_hook();
     let req: PredictorRequest =
         serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("predictor options: {e}")))?;
-    let files = MemFiles::from_js(&req.model_name, &files).map_err(js_error)?;
-    let adapter_name = req.adapter_name.as_deref().unwrap_or("adapter");
-    let adapter = adapter.map(|a| MemFiles::from_js(adapter_name, &a)).transpose().map_err(js_error)?;
+    let (files, adapter) = model_and_adapter(&files, adapter, &req.model_name, req.adapter_name.as_deref())?;
     let mut folder = ModelFolder::open(&files).map_err(js_error)?;
     if let Some(n) = adapter.as_ref().map(savant_core::model::max_seq_length).transpose().map_err(js_error)?.flatten() {
         folder.max_seq_length = Some(n);

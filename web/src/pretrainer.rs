@@ -175,19 +175,11 @@ impl Pretrainer {
             let seconds = s.started.map_or(0.0, |t| (js_sys::Date::now() - t) / 1000.0);
             let mut metrics = s.run.metrics_json(&s.corpus, after, seconds, 0.0, None);
             metrics["device"] = json!(s.info.backend);
-            let out = js_sys::Object::new();
-            for (name, bytes) in masked_lm_files(&model, s.run.model_config(), &s.files).await.map_err(js_error)? {
-                js_sys::Reflect::set(
-                    &out,
-                    &format!("model/{name}").into(),
-                    &js_sys::Uint8Array::from(bytes.as_slice()),
-                )?;
-            }
-            let bytes = serde_json::to_vec_pretty(&metrics).expect("JSON");
-            js_sys::Reflect::set(&out, &"metrics.json".into(), &js_sys::Uint8Array::from(bytes.as_slice()))?;
-            let wrapper = js_sys::Object::new();
-            js_sys::Reflect::set(&wrapper, &"files".into(), &out)?;
-            Ok(wrapper.into())
+            let folder = masked_lm_files(&model, s.run.model_config(), &s.files).await.map_err(js_error)?;
+            let mut files: Vec<(String, Vec<u8>)> =
+                folder.into_iter().map(|(n, b)| (format!("model/{n}"), b)).collect();
+            files.push(("metrics.json".into(), serde_json::to_vec_pretty(&metrics).expect("JSON")));
+            crate::files_object(files)
         })
     }
 }

@@ -501,13 +501,7 @@ impl Trainer {
                 let metrics = s.run.metrics_json().map_err(js_error)?;
                 files.push(("metrics.json".into(), serde_json::to_vec_pretty(&metrics).expect("JSON")));
             }
-            let out = js_sys::Object::new();
-            for (name, bytes) in files {
-                js_sys::Reflect::set(&out, &name.into(), &js_sys::Uint8Array::from(bytes.as_slice()))?;
-            }
-            let wrapper = js_sys::Object::new();
-            js_sys::Reflect::set(&wrapper, &"files".into(), &out)?;
-            Ok(wrapper.into())
+            crate::files_object(files)
         })
     }
 }
