@@ -7,8 +7,8 @@
 //! pairs of products in i16 without saturating.
 //!
 //! The row kernel is plain Rust written for the auto-vectoriser (i8 → i16 multiply-add), compiled
-//! once more with AVX2 where the CPU has it; wasm builds with simd128 (the page) run their own
-//! copy on `i32x4.dot_i16x8_s` (`dot_rows_simd128`), the same exact sums. Where
+//! once more with AVX2 where the CPU has it; wasm builds with simd128 (the page) run a
+//! register-tiled kernel on `i32x4.dot_i16x8_s` (`forward_simd128`), the same exact sums. Where
 //! the CPU has AVX-512 VNNI, a register-tiled kernel runs instead: `vpdpbusd` multiplies u8 by
 //! i8 and adds four products into each i32 lane (64 per instruction, 4× an f32 FMA's 16), on
 //! weights packed for it once and activations shifted by 128 into u8 (`Σ (q+128)·w − 128·Σ w`
@@ -212,11 +212,18 @@ impl QuantLinear {
             let sx = quantize_symmetric(&x[r * self.d_in..(r + 1) * self.d_in], &mut qx);
             let mut sums = vec![0i32; self.d_out];
             dot_rows(&qx, &self.weight, &mut sums);
-            for (o, (y, s)) in y.iter_mut().zip(&sums).enumerate() {
-                *y = *s as f32 * sx * self.scale[o] + self.bias.as_ref().map_or(0.0, |b| b[o]);
+            for (o, (y, &s)) in y.iter_mut().zip(&sums).enumerate() {
+                *y = self.output(s, sx, o);
             }
         }
         out
+    }
+
+    /// Output `o` from its exact sum and its row's activation scale, in one order of operations
+    /// for every kernel that ends in scalar code (so they give the same bits).
+    #[inline(always)]
+    fn output(&self, sum: i32, sx: f32, o: usize) -> f32 {
+        sum as f32 * sx * self.scale[o] + self.bias.as_ref().map_or(0.0, |b| b[o])
     }
 }
 
@@ -359,7 +366,7 @@ impl QuantLinear {
         let mut out = vec![0f32; rows * d_out];
         for (r, y) in out.chunks_exact_mut(d_out).enumerate() {
             for (o, y) in y.iter_mut().enumerate() {
-                *y = sums[r * d_out + o] as f32 * sx[r] * self.scale[o] + self.bias.as_ref().map_or(0.0, |b| b[o]);
+                *y = self.output(sums[r * d_out + o], sx[r], o);
             }
         }
         out
@@ -374,61 +381,7 @@ pub fn dot_rows(a: &[i8], w: &[i8], sums: &mut [i32]) {
         unsafe { dot_rows_avx2(a, w, sums) };
         return;
     }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return dot_rows_simd128(a, w, sums);
-    #[allow(unreachable_code)]
     dot_rows_portable(a, w, sums)
-}
-
-/// wasm SIMD (the page): each 16 activations widened to two i16x8 halves once, then
-/// `i32x4.dot_i16x8_s` against four rows of `w` — eight products into four i32 lanes per
-/// instruction, exact (|products| ≤ 127², pairs ≤ 32,258).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn dot_rows_simd128(a: &[i8], w: &[i8], sums: &mut [i32]) {
-    use core::arch::wasm32::*;
-    let n = a.len();
-    let body = n / 16 * 16;
-    // SAFETY: k + 16 <= body <= s.len(); v128_load takes unaligned addresses.
-    let load = |s: &[i8], k: usize| -> v128 { unsafe { v128_load(s.as_ptr().add(k) as *const v128) } };
-    let hsum = |v: v128| -> i32 {
-        i32x4_extract_lane::<0>(v)
-            + i32x4_extract_lane::<1>(v)
-            + i32x4_extract_lane::<2>(v)
-            + i32x4_extract_lane::<3>(v)
-    };
-    let tail = |wo: &[i8]| -> i32 { a[body..].iter().zip(&wo[body..]).map(|(&x, &y)| x as i32 * y as i32).sum() };
-    let dot = |lo: v128, hi: v128, wv: v128| -> v128 {
-        i32x4_add(i32x4_dot_i16x8(lo, i16x8_extend_low_i8x16(wv)), i32x4_dot_i16x8(hi, i16x8_extend_high_i8x16(wv)))
-    };
-    let mut o = 0;
-    while o + 4 <= sums.len() {
-        let rows = [&w[o * n..][..n], &w[(o + 1) * n..][..n], &w[(o + 2) * n..][..n], &w[(o + 3) * n..][..n]];
-        let mut acc = [i32x4_splat(0); 4];
-        let mut k = 0;
-        while k < body {
-            let av = load(a, k);
-            let (lo, hi) = (i16x8_extend_low_i8x16(av), i16x8_extend_high_i8x16(av));
-            for (acc, row) in acc.iter_mut().zip(&rows) {
-                *acc = i32x4_add(*acc, dot(lo, hi, load(row, k)));
-            }
-            k += 16;
-        }
-        for j in 0..4 {
-            sums[o + j] = hsum(acc[j]) + tail(rows[j]);
-        }
-        o += 4;
-    }
-    for (j, s) in sums.iter_mut().enumerate().skip(o) {
-        let wo = &w[j * n..(j + 1) * n];
-        let mut acc = i32x4_splat(0);
-        let mut k = 0;
-        while k < body {
-            let av = load(a, k);
-            acc = i32x4_add(acc, dot(i16x8_extend_low_i8x16(av), i16x8_extend_high_i8x16(av), load(wo, k)));
-            k += 16;
-        }
-        *s = hsum(acc) + tail(wo);
-    }
 }
 
 /// The sign trick: `maddubs(|a|, w · sign(a))` multiplies u8 by i8 and adds neighbouring
