@@ -99,7 +99,8 @@ def metrics(y_true, y_pred) -> dict:
             "subset_accuracy": accuracy_score(y_true, y_pred)}
 
 
-def tfidf_ovr(info: dict) -> dict:
+def tfidf_ovr(info: dict, reading=None) -> dict:
+    """The baseline row; `reading` (a function of a split's texts) cuts them first (bench/long_text_reading.py)."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -109,6 +110,8 @@ def tfidf_ovr(info: dict) -> dict:
 
     started = time.time()
     data = {s: rows(DATA / "splits" / f"{s}.csv") for s in ["train", "val", "test"]}
+    if reading is not None:
+        data = {s: (reading(texts), sets) for s, (texts, sets) in data.items()}
     mlb = MultiLabelBinarizer(classes=info["labels"])
     y = {s: mlb.fit_transform(data[s][1]) for s in data}
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
@@ -133,17 +136,20 @@ def tfidf_ovr(info: dict) -> dict:
             "what": f"TF-IDF 1-2-grams + one-vs-rest logistic regression (scikit-learn), C {c} and per-label thresholds on val"}
 
 
-def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0) -> dict:
+def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0,
+            aggregate: str = "mean-logits") -> dict:
     minilm = home() / "models/minilm"
     name = f"{mode}_{variant}" if variant else mode
     # How texts are read, the same in train and predict (windows: the first max_windows of each).
-    reading = ["--long", long] + (["--max-windows", str(max_windows)] if long == "windows" and max_windows else [])
+    reading = ["--long", long] + (["--max-windows", str(max_windows)] if long == "windows" and max_windows else []) \
+        + (["--aggregate", aggregate] if long == "windows" and aggregate != "mean-logits" else [])
     run_dir = DATA / "runs" / name
     started = time.time()
     run([savant, "train", "--model", minilm, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
          "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
          *reading, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
-    long_what = "" if long == "truncate" else f", --long {long}" + (f" --max-windows {max_windows}" if max_windows else "")
+    long_what = "" if long == "truncate" else f", --long {long}" + (f" --max-windows {max_windows}" if max_windows else "") \
+        + (f" --aggregate {aggregate}" if long == "windows" and aggregate != "mean-logits" else "")
     train_seconds = time.time() - started
     m = json.loads((run_dir / "metrics.json").read_text())
     folder = ["--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() else []
@@ -161,7 +167,8 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
     v = m["val_at_thresholds"]
     pick = lambda d: {k: d[k] for k in ["f1_micro", "f1_macro", "subset_accuracy"]}
     out = {name: {"mode": mode, "epochs": epochs, "long": long, "max_windows": max_windows or None,
-                  "windows_per_text": m.get("windows_per_text"), "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
+                  "windows_per_text": m.get("windows_per_text"),
+                  **({"aggregate": aggregate} if long == "windows" else {}), "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
                   "val": pick(v), "test": pick(r), "train_minutes": train_seconds / 60,
                   "trainable_params": m["trainable_params"], "total_params": m["total_params"],
                   "what": f"MiniLM {mode}, {epochs} epochs{long_what}, sigmoid + BCE, per-label thresholds on val"}}
@@ -194,6 +201,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--long", default="truncate", help="savant train/predict --long (truncate, head-tail, windows)")
     ap.add_argument("--max-windows", type=int, default=0, help="with --long windows: the first N windows of each text")
+    ap.add_argument("--aggregate", default="mean-logits", help="with --long windows: mean-logits or max-logits")
     ap.add_argument("--variant", default="", help="a suffix for the result's name (another setting of a method)")
     ap.add_argument("--table", action="store_true")
     a = ap.parse_args()
@@ -204,7 +212,7 @@ def main() -> None:
     doc["data"] = prepare(a.savant)
     print(f"data: {json.dumps(doc['data'])}", flush=True)
     for m in a.methods.split(","):
-        rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long, a.max_windows)
+        rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long, a.max_windows, a.aggregate)
         for name, r in rows.items():
             r.update({"date": dt.datetime.now().isoformat(timespec="seconds"), "git": git_rev()})
             doc["results"][name] = r

@@ -146,12 +146,13 @@ def rel(p) -> str:
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
 
 
-def ensure_venv() -> None:
+def ensure_venv(script: str = __file__) -> None:
+    """Re-run `script` (this file, or a bench script importing it) with the fixtures venv's Python."""
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     if not VENV_PY.exists():
         sys.exit(f"{VENV} is missing: make it as tests/fixtures/model/make_fixtures.py's header says (scikit-learn, numpy)")
-    os.execv(str(VENV_PY), [str(VENV_PY), str(Path(__file__).resolve()), *sys.argv[1:]])
+    os.execv(str(VENV_PY), [str(VENV_PY), str(Path(script).resolve()), *sys.argv[1:]])
 
 
 def run(cmd: list[str], log_path: Path, env: dict, stdout=None) -> subprocess.CompletedProcess:
