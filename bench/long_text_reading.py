@@ -2,7 +2,8 @@
 """How much of a long text's label lies past its first 128 tokens: the same classifier given more of
 each text, so the long-document issue's targets can be read against what the extra text carries.
 
-    bench/long_text_reading.py --savant target/release/savant --datasets finance,legal
+    bench/long_text_reading.py --savant target/release/savant --datasets finance,legal,rules-multi   # ~75 min
+    bench/long_text_reading.py --table
 
 Readings (the same splits as bench/quality.py; C chosen on val, test macro-F1 over every training
 class as `savant eval` computes it):
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ sys.dont_write_bytecode = True
 import quality as q  # noqa: E402  (splits, runner, venv, TF-IDF recipe, C grids)
 
 RESULTS = BENCH / "results" / "long_text_reading.json"
+BOW = [("bow_first126", 126), ("bow_first254", 254), ("bow_first510", 510), ("bow_whole", None)]
 READINGS = {
     "probe_trunc128": ["--max-len", "128"],
     "probe_trunc256": ["--max-len", "256"],
@@ -71,7 +74,7 @@ def main() -> None:
     q.ensure_venv(__file__)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--savant", type=Path, default=q.pvt.default_savant())
-    ap.add_argument("--datasets", default="finance,legal")
+    ap.add_argument("--datasets", default="finance,legal,rules-multi")
     ap.add_argument("--readings", default="bow,probe", help="bow, probe or both")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--table", action="store_true", help="print docs/benchmarks.md's table from the results file")
@@ -84,8 +87,6 @@ def main() -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from tokenizers import Tokenizer
-
-    import os
     env = dict(os.environ)
     home = q.pvt.savant_home()
     minilm = home / "models" / "minilm"
@@ -98,7 +99,7 @@ def main() -> None:
             import multilabel as ml
             info = ml.prepare(args.savant)
             res = doc["results"].setdefault(name, {})
-            for label, n in [("bow_first126", 126), ("bow_first254", 254), ("bow_first510", 510), ("bow_whole", None)]:
+            for label, n in BOW:
                 r = ml.tfidf_ovr(info, reading=lambda texts, n=n: cut(texts, n, tokenizer))
                 res[label] = {"C": r["C"], "val_f1_micro": r["val"]["f1_micro"], "test_f1_micro": r["test"]["f1_micro"],
                               "test_f1_macro": r["test"]["f1_macro"], "seconds": r["seconds"]}
@@ -111,7 +112,7 @@ def main() -> None:
         res = doc["results"].setdefault(name, {})
         doc.setdefault("data", {})[name] = info["sha256"]
         if "bow" in args.readings:
-            for label, n in [("bow_first126", 126), ("bow_first254", 254), ("bow_first510", 510), ("bow_whole", None)]:
+            for label, n in BOW:
                 t0 = time.perf_counter()
                 x = {s: cut(xy[s][0], n, tokenizer) for s in xy}
                 vec = TfidfVectorizer(**q.TFIDF)
@@ -126,13 +127,13 @@ def main() -> None:
                 vecs, t0 = {}, time.perf_counter()
                 for s, path in info["files"].items():
                     npy = path.with_name(f"{s}.{label}.npy")
-                    if not npy.exists():
+                    if not npy.exists() or npy.stat().st_mtime < path.stat().st_mtime:
                         q.run([str(args.savant), "embed", "--model", str(minilm), str(path), "--text", "text", *flags,
                                "--no-normalize", "--device", "cpu", "--threads", str(args.threads), "-o", str(npy)],
                               path.with_name(f"embed_{s}_{label}.log"), env)
                     vecs[s] = np.load(npy)
-                z = vecs  # unstandardised, as bench/quality.py's probe row
-                r = fit(z["train"], xy["train"][1], z["val"], xy["val"][1], z["test"], xy["test"][1], classes,
+                # Unstandardised vectors, as bench/quality.py's probe row.
+                r = fit(vecs["train"], xy["train"][1], vecs["val"], xy["val"][1], vecs["test"], xy["test"][1], classes,
                         q.C_PROBE, lambda c: LogisticRegression(C=c, max_iter=3000))
                 r["seconds"] = time.perf_counter() - t0
                 res[label] = r

@@ -148,8 +148,7 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
     run([savant, "train", "--model", minilm, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
          "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
          *reading, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
-    long_what = "" if long == "truncate" else f", --long {long}" + (f" --max-windows {max_windows}" if max_windows else "") \
-        + (f" --aggregate {aggregate}" if long == "windows" and aggregate != "mean-logits" else "")
+    long_what = "" if long == "truncate" else ", " + " ".join(reading)
     train_seconds = time.time() - started
     m = json.loads((run_dir / "metrics.json").read_text())
     folder = ["--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() else []
