@@ -6,6 +6,7 @@ the multi-label bag-of-words baseline, on the same test rows.
     bench/multilabel.py --savant target/release/savant                 # prepare, baseline, LoRA (~45 min)
     bench/multilabel.py --savant ... --methods full                    # another strategy
     bench/multilabel.py --savant ... --methods full --epochs 4 --variant e4   # another setting, its own row
+    bench/multilabel.py --savant ... --errors                          # where the baseline errs; near-identical rules with other sets
     bench/multilabel.py --table                                        # the README table from the results
 
 Data: rules_multi.csv → `savant clean --label-sep '|' --conflicts union --dedup near` (near
@@ -136,6 +137,31 @@ def tfidf_ovr(info: dict, reading=None) -> dict:
             "what": f"TF-IDF 1-2-grams + one-vs-rest logistic regression (scikit-learn), C {c} and per-label thresholds on val"}
 
 
+def errors(info: dict, c: float, thresholds: list[float]) -> dict:
+    """Where the baseline errs on test (false positives and negatives per label), and how many test
+    rules have a near-identical training twin (TF-IDF cosine >= 0.95) that carries another label set."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    data = {s: rows(DATA / "splits" / f"{s}.csv") for s in ["train", "test"]}
+    mlb = MultiLabelBinarizer(classes=info["labels"])
+    y = {s: mlb.fit_transform(data[s][1]) for s in data}
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+    train, test = vec.fit_transform(data["train"][0]), vec.transform(data["test"][0])
+    pred = OneVsRestClassifier(LogisticRegression(C=c, max_iter=1000)).fit(train, y["train"]).predict_proba(test) >= np.array(thresholds)
+    per_label = {l: {"support": int(y["test"][:, j].sum()), "false_positives": int((pred[:, j] & (y["test"][:, j] == 0)).sum()),
+                     "false_negatives": int((~pred[:, j] & (y["test"][:, j] == 1)).sum())} for j, l in enumerate(info["labels"])}
+    sims = (test @ train.T).toarray()
+    twin, near = sims.argmax(1), sims.max(1) >= 0.95
+    other = near & (y["train"][twin] != y["test"]).any(1)
+    return {"what": "the tfidf_ovr row's errors on test, and test rules with a training twin of TF-IDF cosine >= 0.95",
+            "per_label": per_label, "test_rows_with_errors": int((pred != y["test"]).any(1).sum()),
+            "with_twin": int(near.sum()), "twin_has_another_label_set": int(other.sum())}
+
+
 def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0,
             aggregate: str = "mean-logits") -> dict:
     minilm = home() / "models/minilm"
@@ -203,6 +229,7 @@ def main() -> None:
     ap.add_argument("--aggregate", default="mean-logits", help="with --long windows: mean-logits or max-logits")
     ap.add_argument("--variant", default="", help="a suffix for the result's name (another setting of a method)")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--errors", action="store_true", help="the baseline's errors per label and the near-twin count (the docs' why)")
     a = ap.parse_args()
     doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": {}}
     if a.table:
@@ -210,6 +237,12 @@ def main() -> None:
         return
     doc["data"] = prepare(a.savant)
     print(f"data: {json.dumps(doc['data'])}", flush=True)
+    if a.errors:
+        base = doc["results"]["tfidf_ovr"]
+        doc["errors"] = errors(doc["data"], base["C"], base["thresholds"])
+        print(json.dumps(doc["errors"], indent=1))
+        RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+        return
     for m in a.methods.split(","):
         rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long, a.max_windows, a.aggregate)
         for name, r in rows.items():
