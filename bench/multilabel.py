@@ -100,16 +100,12 @@ def metrics(y_true, y_pred) -> dict:
             "subset_accuracy": accuracy_score(y_true, y_pred)}
 
 
-def tfidf_ovr(info: dict, reading=None) -> dict:
-    """The baseline row; `reading` (a function of a split's texts) cuts them first (bench/long_text_reading.py)."""
-    import numpy as np
+def tfidf_splits(info: dict, reading=None):
+    """Each split's TF-IDF matrix (fitted on train) and label-set indicator matrix, and the vocabulary
+    size; `reading` (a function of a split's texts) cuts them first (bench/long_text_reading.py)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    started = time.time()
     data = {s: rows(DATA / "splits" / f"{s}.csv") for s in ["train", "val", "test"]}
     if reading is not None:
         data = {s: (reading(texts), sets) for s, (texts, sets) in data.items()}
@@ -118,9 +114,25 @@ def tfidf_ovr(info: dict, reading=None) -> dict:
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
     x = {"train": vec.fit_transform(data["train"][0])}
     x.update({s: vec.transform(data[s][0]) for s in ["val", "test"]})
+    return x, y, len(vec.vocabulary_)
+
+
+def one_vs_rest(c: float):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    return OneVsRestClassifier(LogisticRegression(C=c, max_iter=1000))
+
+
+def tfidf_ovr(info: dict, reading=None) -> dict:
+    """The baseline row (on texts cut by `reading`, when given)."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    started = time.time()
+    x, y, vocabulary = tfidf_splits(info, reading)
     best = None
     for c in [0.1, 1.0, 10.0, 100.0]:
-        clf = OneVsRestClassifier(LogisticRegression(C=c, max_iter=1000)).fit(x["train"], y["train"])
+        clf = one_vs_rest(c).fit(x["train"], y["train"])
         f1 = f1_score(y["val"], clf.predict_proba(x["val"]) >= 0.5, average="micro", zero_division=0)
         if best is None or f1 > best[0]:
             best = (f1, c, clf)
@@ -132,7 +144,7 @@ def tfidf_ovr(info: dict, reading=None) -> dict:
         scored = [(f1_score(y["val"][:, j], pv[:, j] >= t, zero_division=0), -abs(t - 0.5), t) for t in grid]
         thresholds.append(max(scored)[2])
     t = np.array(thresholds)
-    return {"C": c, "thresholds": thresholds, "vocabulary": len(vec.vocabulary_), "val": metrics(y["val"], pv >= t),
+    return {"C": c, "thresholds": thresholds, "vocabulary": vocabulary, "val": metrics(y["val"], pv >= t),
             "test": metrics(y["test"], pt >= t), "seconds": time.time() - started,
             "what": f"TF-IDF 1-2-grams + one-vs-rest logistic regression (scikit-learn), C {c} and per-label thresholds on val"}
 
@@ -141,17 +153,10 @@ def errors(info: dict, c: float, thresholds: list[float]) -> dict:
     """Where the baseline errs on test (false positives and negatives per label), and how many test
     rules have a near-identical training twin (TF-IDF cosine >= 0.95) that carries another label set."""
     import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-    from sklearn.preprocessing import MultiLabelBinarizer
 
-    data = {s: rows(DATA / "splits" / f"{s}.csv") for s in ["train", "test"]}
-    mlb = MultiLabelBinarizer(classes=info["labels"])
-    y = {s: mlb.fit_transform(data[s][1]) for s in data}
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
-    train, test = vec.fit_transform(data["train"][0]), vec.transform(data["test"][0])
-    pred = OneVsRestClassifier(LogisticRegression(C=c, max_iter=1000)).fit(train, y["train"]).predict_proba(test) >= np.array(thresholds)
+    x, y, _ = tfidf_splits(info)
+    train, test = x["train"], x["test"]
+    pred = one_vs_rest(c).fit(train, y["train"]).predict_proba(test) >= np.array(thresholds)
     per_label = {l: {"support": int(y["test"][:, j].sum()), "false_positives": int((pred[:, j] & (y["test"][:, j] == 0)).sum()),
                      "false_negatives": int((~pred[:, j] & (y["test"][:, j] == 1)).sum())} for j, l in enumerate(info["labels"])}
     sims = (test @ train.T).toarray()
