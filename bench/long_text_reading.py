@@ -83,7 +83,6 @@ def main() -> None:
         print(table(json.loads(RESULTS.read_text())))
         return
 
-    import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from tokenizers import Tokenizer
@@ -124,14 +123,8 @@ def main() -> None:
                 print(name, label, json.dumps(r), flush=True)
         if "probe" in args.readings:
             for label, flags in READINGS.items():
-                vecs, t0 = {}, time.perf_counter()
-                for s, path in info["files"].items():
-                    npy = path.with_name(f"{s}.{label}.npy")
-                    if not npy.exists() or npy.stat().st_mtime < path.stat().st_mtime:
-                        q.run([str(args.savant), "embed", "--model", str(minilm), str(path), "--text", "text", *flags,
-                               "--no-normalize", "--device", "cpu", "--threads", str(args.threads), "-o", str(npy)],
-                              path.with_name(f"embed_{s}_{label}.log"), env)
-                    vecs[s] = np.load(npy)
+                t0 = time.perf_counter()
+                vecs, _ = q.embeddings(args.savant, minilm, info, env, args.threads, reading=(label, flags))
                 # Unstandardised vectors, as bench/quality.py's probe row.
                 r = fit(vecs["train"], xy["train"][1], vecs["val"], xy["val"][1], vecs["test"], xy["test"][1], classes,
                         q.C_PROBE, lambda c: LogisticRegression(C=c, max_iter=3000))

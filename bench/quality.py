@@ -307,18 +307,21 @@ def val_scores(y, yp, classes) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def embeddings(savant: Path, minilm: Path, info: dict, env: dict, threads: int):
-    """`savant embed` mean-pooled, unnormalised vectors of each split, cached beside the files."""
+def embeddings(savant: Path, minilm: Path, info: dict, env: dict, threads: int,
+               reading: tuple[str, list[str]] = (f"minilm{MAX_LEN}", ["--max-len", str(MAX_LEN)])):
+    """`savant embed` mean-pooled, unnormalised vectors of each split, cached beside the files;
+    `reading` names the cache and gives embed's length flags (bench/long_text_reading.py's readings)."""
     import numpy as np
 
+    tag, flags = reading
     out, seconds = {}, {}
     for split, path in info["files"].items():
-        npy = path.with_name(f"{split}.minilm{MAX_LEN}.npy")
+        npy = path.with_name(f"{split}.{tag}.npy")
         if not npy.exists() or npy.stat().st_mtime < path.stat().st_mtime:
             t0 = time.perf_counter()
-            run([str(savant), "embed", "--model", str(minilm), str(path), "--text", "text", "--max-len", str(MAX_LEN),
+            run([str(savant), "embed", "--model", str(minilm), str(path), "--text", "text", *flags,
                  "--no-normalize", "--device", "cpu", "--threads", str(threads), "-o", str(npy)],
-                path.with_name(f"embed_{split}.log"), env)
+                path.with_name(f"embed_{split}.{tag}.log"), env)
             seconds[split] = time.perf_counter() - t0
         out[split] = np.load(npy)
         if len(out[split]) != info["splits"][split]["rows"]:
