@@ -193,7 +193,6 @@ struct PreviewRequest {
     rows: usize,
 }
 
-/// The defaults the requests of the trainer and the pretrainer share.
 /// `{ files: { name: Uint8Array } }`: a folder's files as the page offers them for download
 /// (`exportFiles`, `quantizeFolder`).
 pub(crate) fn files_object(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Result<JsValue, JsValue> {
@@ -206,6 +205,7 @@ pub(crate) fn files_object(files: impl IntoIterator<Item = (String, Vec<u8>)>) -
     Ok(wrapper.into())
 }
 
+/// The defaults the requests of the trainer and the pretrainer share.
 pub(crate) fn default_model_name() -> String {
     "model".into()
 }
