@@ -7,6 +7,7 @@ the multi-label bag-of-words baseline, on the same test rows.
     bench/multilabel.py --savant ... --methods full                    # another strategy
     bench/multilabel.py --savant ... --methods full --epochs 4 --variant e4   # another setting, its own row
     bench/multilabel.py --savant ... --errors                          # where the baseline errs; near-identical rules with other sets
+    bench/multilabel.py --savant ... --combine full,lora               # the runs averaged with the baseline and a k-NN vote
     bench/multilabel.py --table                                        # the README table from the results
 
 Data: rules_multi.csv → `savant clean --label-sep '|' --conflicts union --dedup near` (near
@@ -167,19 +168,25 @@ def errors(info: dict, c: float, thresholds: list[float]) -> dict:
             "with_twin": int(near.sum()), "twin_has_another_label_set": int(other.sum())}
 
 
+def reading_flags(long: str = "truncate", max_windows: int = 0, aggregate: str = "mean-logits") -> list:
+    """How texts are read, the same in train and predict (windows: the first max_windows of each)."""
+    return ["--long", long] + (["--max-windows", str(max_windows)] if long == "windows" and max_windows else []) \
+        + (["--aggregate", aggregate] if long == "windows" and aggregate not in (None, "mean-logits") else [])
+
+
 def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0,
-            aggregate: str = "mean-logits") -> dict:
+            aggregate: str = "mean-logits", lr: str = "", head_lr: str = "") -> dict:
     minilm = home() / "models/minilm"
     name = f"{mode}_{variant}" if variant else mode
-    # How texts are read, the same in train and predict (windows: the first max_windows of each).
-    reading = ["--long", long] + (["--max-windows", str(max_windows)] if long == "windows" and max_windows else []) \
-        + (["--aggregate", aggregate] if long == "windows" and aggregate != "mean-logits" else [])
+    reading = reading_flags(long, max_windows, aggregate)
+    # Learning rates other than savant train's defaults (5e-5 full, 1e-3 LoRA; the head's = lr).
+    rates = (["--lr", lr] if lr else []) + (["--head-lr", head_lr] if head_lr else [])
     run_dir = DATA / "runs" / name
     started = time.time()
     run([savant, "train", "--model", minilm, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
          "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
-         *reading, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
-    long_what = "" if long == "truncate" else ", " + " ".join(reading)
+         *reading, *rates, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
+    long_what = ("" if long == "truncate" else ", " + " ".join(reading)) + ("" if not rates else ", " + " ".join(rates))
     train_seconds = time.time() - started
     m = json.loads((run_dir / "metrics.json").read_text())
     folder = ["--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() else []
@@ -196,7 +203,7 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
     r = scored([], "")
     v = m["val_at_thresholds"]
     pick = lambda d: {k: d[k] for k in ["f1_micro", "f1_macro", "subset_accuracy"]}
-    out = {name: {"mode": mode, "epochs": epochs, "long": long, "max_windows": max_windows or None,
+    out = {name: {"mode": mode, "epochs": epochs, "long": long, **({"lr": lr} if lr else {}), **({"head_lr": head_lr} if head_lr else {}), "max_windows": max_windows or None,
                   "windows_per_text": m.get("windows_per_text"),
                   **({"aggregate": aggregate} if long == "windows" else {}), "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
                   "val": pick(v), "test": pick(r), "train_minutes": train_seconds / 60,
@@ -211,6 +218,60 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
                               "what": f"MiniLM {mode}, {epochs} epochs{long_what}, averaged with the one-vs-rest baseline (savant train's "
                                       f"weight {m['ensemble_weight']:.1f} and thresholds, chosen on val; predict --ensemble)"}
     return out
+
+
+def combinations(doc: dict, savant: Path, names: list[str]) -> dict:
+    """Whether averaging more models closes the gap: the named runs' probabilities (their folders
+    under runs/, predicted on val and test with their own reading), the baseline's (scikit-learn,
+    its row's C) and a k-nearest-rules vote over TF-IDF, averaged with weights on a 0.1 grid and
+    per-label thresholds, both chosen on val by micro-F1 (the rule of `savant train`'s ensemble)."""
+    import itertools
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    info, labels = doc["data"], doc["data"]["labels"]
+    x, y, _ = tfidf_splits(info)
+    base = one_vs_rest(doc["results"]["tfidf_ovr"]["C"]).fit(x["train"], y["train"])
+    parts = {"tfidf_ovr": {s: base.predict_proba(x[s]) for s in ["val", "test"]}}
+    sims = {s: (x[s] @ x["train"].T).toarray() for s in ["val", "test"]}
+    near = {s: np.argsort(-sims[s], 1)[:, :5] for s in sims}
+    # The 5 nearest training rules' label sets, weighted by cosine^4 (near twins dominate).
+    weight = {s: np.take_along_axis(sims[s], near[s], 1) ** 4 + 1e-9 for s in sims}
+    parts["knn5"] = {s: (weight[s][:, :, None] * y["train"][near[s]]).sum(1) / weight[s].sum(1, keepdims=True) for s in sims}
+    for name in names:
+        r, run_dir = doc["results"][name], DATA / "runs" / name
+        folder = ["--model", home() / "models/minilm", "--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() \
+            else ["--model", run_dir / "model"]
+        parts[name] = {}
+        for split in ["val", "test"]:
+            preds = DATA / f"preds_{name}.csv" if split == "test" else DATA / f"preds_val_{name}.csv"
+            if not preds.exists():
+                run([savant, "predict", *folder, DATA / f"splits/{split}.csv", *reading_flags(r["long"] or "truncate",
+                     r["max_windows"] or 0, r.get("aggregate")), "--device", "cpu", "-o", preds], DATA / f"predict_{split}_{name}.log")
+            with open(preds, newline="") as f:
+                parts[name][split] = np.array([[float(row[f"prob_{l}"]) for l in labels] for row in csv.DictReader(f)])
+    grid = [i / 20 for i in range(1, 20)]
+
+    def average(members: tuple) -> dict:
+        best = None
+        shares = [w for w in itertools.product(range(1, 10), repeat=len(members)) if sum(w) == 10] if len(members) > 1 else [(10,)]
+        for w in shares:
+            pv, pt = (sum(wi / 10 * parts[m][s] for wi, m in zip(w, members)) for s in ["val", "test"])
+            t = np.array([max((f1_score(y["val"][:, j], pv[:, j] >= g, zero_division=0), -abs(g - 0.5), g) for g in grid)[2]
+                          for j in range(len(labels))])
+            val = f1_score(y["val"], pv >= t, average="micro", zero_division=0)
+            if best is None or val > best["val_f1_micro"]:
+                best = {"weights": [wi / 10 for wi in w], "val_f1_micro": val, "test": metrics(y["test"], pt >= t)}
+        return {"members": list(members), **best}
+
+    sets = [(m,) for m in parts] + [(m, "tfidf_ovr") for m in names] + [(m, "knn5", "tfidf_ovr") for m in names]
+    sets += [(*names, "tfidf_ovr"), (*names, "knn5", "tfidf_ovr")] if len(names) > 1 else []
+    out = []
+    for members in sets:
+        out.append(average(members))
+        print(f"{' + '.join(members)}: weights {out[-1]['weights']} val {100 * out[-1]['val_f1_micro']:.2f} "
+              f"test {100 * out[-1]['test']['f1_micro']:.2f}", flush=True)
+    return {"what": combinations.__doc__.split("\n\n")[0].replace("\n    ", " "), "git": git_rev(), "rows": out}
 
 
 def table(doc: dict) -> str:
@@ -232,8 +293,11 @@ def main() -> None:
     ap.add_argument("--long", default="truncate", help="savant train/predict --long (truncate, head-tail, windows)")
     ap.add_argument("--max-windows", type=int, default=0, help="with --long windows: the first N windows of each text")
     ap.add_argument("--aggregate", default="mean-logits", help="with --long windows: mean-logits or max-logits")
+    ap.add_argument("--lr", default="", help="savant train --lr (default: savant's, 5e-5 for full)")
+    ap.add_argument("--head-lr", default="", help="savant train --head-lr (default: --lr)")
     ap.add_argument("--variant", default="", help="a suffix for the result's name (another setting of a method)")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--combine", default="", help="runs (their result names) to average with the baseline and a k-NN vote")
     ap.add_argument("--errors", action="store_true", help="the baseline's errors per label and the near-twin count (the docs' why)")
     a = ap.parse_args()
     doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": {}}
@@ -248,8 +312,13 @@ def main() -> None:
         print(json.dumps(doc["errors"], indent=1))
         RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
         return
+    if a.combine:
+        doc["combinations"] = combinations(doc, a.savant, a.combine.split(","))
+        RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+        return
     for m in a.methods.split(","):
-        rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long, a.max_windows, a.aggregate)
+        rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long, a.max_windows,
+                                                                                    a.aggregate, a.lr, a.head_lr)
         for name, r in rows.items():
             r.update({"date": dt.datetime.now().isoformat(timespec="seconds"), "git": git_rev()})
             doc["results"][name] = r
