@@ -118,6 +118,16 @@ def tfidf_splits(info: dict, reading=None):
     return x, y, len(vec.vocabulary_)
 
 
+def per_label_thresholds(y_val, p_val) -> list[float]:
+    """One threshold per label from 0.05 … 0.95 by that label's val F1, ties to the one nearest 0.5
+    (the grid and rule of `savant train --thresholds per-label`)."""
+    from sklearn.metrics import f1_score
+
+    grid = [i / 20 for i in range(1, 20)]
+    return [max((f1_score(y_val[:, j], p_val[:, j] >= t, zero_division=0), -abs(t - 0.5), t) for t in grid)[2]
+            for j in range(y_val.shape[1])]
+
+
 def one_vs_rest(c: float):
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
@@ -139,11 +149,7 @@ def tfidf_ovr(info: dict, reading=None) -> dict:
             best = (f1, c, clf)
     _, c, clf = best
     pv, pt = clf.predict_proba(x["val"]), clf.predict_proba(x["test"])
-    grid = [i / 20 for i in range(1, 20)]
-    thresholds = []
-    for j in range(len(info["labels"])):
-        scored = [(f1_score(y["val"][:, j], pv[:, j] >= t, zero_division=0), -abs(t - 0.5), t) for t in grid]
-        thresholds.append(max(scored)[2])
+    thresholds = per_label_thresholds(y["val"], pv)
     t = np.array(thresholds)
     return {"C": c, "thresholds": thresholds, "vocabulary": vocabulary, "val": metrics(y["val"], pv >= t),
             "test": metrics(y["test"], pt >= t), "seconds": time.time() - started,
@@ -203,7 +209,8 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
     r = scored([], "")
     v = m["val_at_thresholds"]
     pick = lambda d: {k: d[k] for k in ["f1_micro", "f1_macro", "subset_accuracy"]}
-    out = {name: {"mode": mode, "epochs": epochs, "long": long, **({"lr": lr} if lr else {}), **({"head_lr": head_lr} if head_lr else {}), "max_windows": max_windows or None,
+    out = {name: {"mode": mode, "epochs": epochs, "long": long, "max_windows": max_windows or None,
+                  **({"lr": lr} if lr else {}), **({"head_lr": head_lr} if head_lr else {}),
                   "windows_per_text": m.get("windows_per_text"),
                   **({"aggregate": aggregate} if long == "windows" else {}), "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
                   "val": pick(v), "test": pick(r), "train_minutes": train_seconds / 60,
@@ -250,15 +257,12 @@ def combinations(doc: dict, savant: Path, names: list[str]) -> dict:
                      r["max_windows"] or 0, r.get("aggregate")), "--device", "cpu", "-o", preds], DATA / f"predict_{split}_{name}.log")
             with open(preds, newline="") as f:
                 parts[name][split] = np.array([[float(row[f"prob_{l}"]) for l in labels] for row in csv.DictReader(f)])
-    grid = [i / 20 for i in range(1, 20)]
-
     def average(members: tuple) -> dict:
         best = None
         shares = [w for w in itertools.product(range(1, 10), repeat=len(members)) if sum(w) == 10] if len(members) > 1 else [(10,)]
         for w in shares:
             pv, pt = (sum(wi / 10 * parts[m][s] for wi, m in zip(w, members)) for s in ["val", "test"])
-            t = np.array([max((f1_score(y["val"][:, j], pv[:, j] >= g, zero_division=0), -abs(g - 0.5), g) for g in grid)[2]
-                          for j in range(len(labels))])
+            t = np.array(per_label_thresholds(y["val"], pv))
             val = f1_score(y["val"], pv >= t, average="micro", zero_division=0)
             if best is None or val > best["val_f1_micro"]:
                 best = {"weights": [wi / 10 for wi in w], "val_f1_micro": val, "test": metrics(y["test"], pt >= t)}
