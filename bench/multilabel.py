@@ -180,6 +180,13 @@ def reading_flags(long: str = "truncate", max_windows: int = 0, aggregate: str =
         + (["--aggregate", aggregate] if long == "windows" and aggregate not in (None, "mean-logits") else [])
 
 
+def model_flags(run_dir: Path) -> list:
+    """`savant predict`'s model for a run: MiniLM with the run's adapter (LoRA), or its model folder."""
+    if (run_dir / "adapter").exists():
+        return ["--model", home() / "models/minilm", "--adapter", run_dir / "adapter"]
+    return ["--model", run_dir / "model"]
+
+
 def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0,
             aggregate: str = "mean-logits", lr: str = "", head_lr: str = "") -> dict:
     minilm = home() / "models/minilm"
@@ -195,13 +202,12 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
     long_what = ("" if long == "truncate" else ", " + " ".join(reading)) + ("" if not rates else ", " + " ".join(rates))
     train_seconds = time.time() - started
     m = json.loads((run_dir / "metrics.json").read_text())
-    folder = ["--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() else []
-    model = minilm if folder else run_dir / "model"
+    model = model_flags(run_dir)
 
     def scored(extra: list, suffix: str) -> dict:
         """`savant predict` (+ `extra`) on the test rows, then `eval --multi-label`: its report."""
         preds, report = DATA / f"preds_{name}{suffix}.csv", DATA / f"test_{name}{suffix}.json"
-        run([savant, "predict", "--model", model, *folder, DATA / "splits/test.csv", *reading, *extra, "--device", "cpu",
+        run([savant, "predict", *model, DATA / "splits/test.csv", *reading, *extra, "--device", "cpu",
              "-o", preds], DATA / f"predict_{name}{suffix}.log")
         run([savant, "eval", preds, "--multi-label", "-o", report], DATA / f"eval_{name}{suffix}.log")
         return json.loads(report.read_text())
@@ -247,13 +253,11 @@ def combinations(doc: dict, savant: Path, names: list[str]) -> dict:
     parts["knn5"] = {s: (weight[s][:, :, None] * y["train"][near[s]]).sum(1) / weight[s].sum(1, keepdims=True) for s in sims}
     for name in names:
         r, run_dir = doc["results"][name], DATA / "runs" / name
-        folder = ["--model", home() / "models/minilm", "--adapter", run_dir / "adapter"] if (run_dir / "adapter").exists() \
-            else ["--model", run_dir / "model"]
         parts[name] = {}
         for split in ["val", "test"]:
             preds = DATA / f"preds_{name}.csv" if split == "test" else DATA / f"preds_val_{name}.csv"
             if not preds.exists():
-                run([savant, "predict", *folder, DATA / f"splits/{split}.csv", *reading_flags(r["long"] or "truncate",
+                run([savant, "predict", *model_flags(run_dir), DATA / f"splits/{split}.csv", *reading_flags(r["long"] or "truncate",
                      r["max_windows"] or 0, r.get("aggregate")), "--device", "cpu", "-o", preds], DATA / f"predict_{split}_{name}.log")
             with open(preds, newline="") as f:
                 parts[name][split] = np.array([[float(row[f"prob_{l}"]) for l in labels] for row in csv.DictReader(f)])
