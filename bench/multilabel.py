@@ -180,29 +180,33 @@ def reading_flags(long: str = "truncate", max_windows: int = 0, aggregate: str =
         + (["--aggregate", aggregate] if long == "windows" and aggregate not in (None, "mean-logits") else [])
 
 
-def model_flags(run_dir: Path) -> list:
-    """`savant predict`'s model for a run: MiniLM with the run's adapter (LoRA), or its model folder."""
+def model_flags(run_dir: Path, base: str = "") -> list:
+    """`savant predict`'s model for a run: its base (MiniLM unless --model named another) with the
+    run's adapter (LoRA), or its model folder."""
     if (run_dir / "adapter").exists():
-        return ["--model", home() / "models/minilm", "--adapter", run_dir / "adapter"]
+        return ["--model", base or home() / "models/minilm", "--adapter", run_dir / "adapter"]
     return ["--model", run_dir / "model"]
 
 
 def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0,
-            aggregate: str = "mean-logits", lr: str = "", head_lr: str = "") -> dict:
-    minilm = home() / "models/minilm"
+            aggregate: str = "mean-logits", lr: str = "", head_lr: str = "", base: str = "", head: str = "") -> dict:
+    minilm = base or home() / "models/minilm"
     name = f"{mode}_{variant}" if variant else mode
     reading = reading_flags(long, max_windows, aggregate)
     # Learning rates other than savant train's defaults (5e-5 full, 1e-3 LoRA; the head's = lr).
     rates = (["--lr", lr] if lr else []) + (["--head-lr", head_lr] if head_lr else [])
+    # Another base (e.g. `savant pretrain`'s folder, which declares no sentence pooling: --head mean).
+    rates += ["--head", head] if head else []
     run_dir = DATA / "runs" / name
     started = time.time()
     run([savant, "train", "--model", minilm, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
          "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
          *reading, *rates, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
+    base_what = f" (from {base})" if base else ""
     long_what = ("" if long == "truncate" else ", " + " ".join(reading)) + ("" if not rates else ", " + " ".join(rates))
     train_seconds = time.time() - started
     m = json.loads((run_dir / "metrics.json").read_text())
-    model = model_flags(run_dir)
+    model = model_flags(run_dir, base)
 
     def scored(extra: list, suffix: str) -> dict:
         """`savant predict` (+ `extra`) on the test rows, then `eval --multi-label`: its report."""
@@ -217,18 +221,19 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
     pick = lambda d: {k: d[k] for k in ["f1_micro", "f1_macro", "subset_accuracy"]}
     out = {name: {"mode": mode, "epochs": epochs, "long": long, "max_windows": max_windows or None,
                   **({"lr": lr} if lr else {}), **({"head_lr": head_lr} if head_lr else {}),
+                  **({"model": str(base)} if base else {}), **({"head": head} if head else {}),
                   "windows_per_text": m.get("windows_per_text"),
                   **({"aggregate": aggregate} if long == "windows" else {}), "best_epoch": m["best_epoch"], "thresholds": m["thresholds"],
                   "val": pick(v), "test": pick(r), "train_minutes": train_seconds / 60,
                   "trainable_params": m["trainable_params"], "total_params": m["total_params"],
-                  "what": f"MiniLM {mode}, {epochs} epochs{long_what}, sigmoid + BCE, per-label thresholds on val"}}
+                  "what": f"MiniLM{base_what} {mode}, {epochs} epochs{long_what}, sigmoid + BCE, per-label thresholds on val"}}
     if (run_dir / "savant_ensemble.json").exists():
         # The run's own average with the one-vs-rest baseline (weight and thresholds chosen on val).
         ens = scored(["--ensemble", run_dir], "_ens")
         out[f"{name}_ens"] = {"mode": mode, "epochs": epochs, "long": long, "ensemble_weight": m["ensemble_weight"],
                               "thresholds": m["ensemble_thresholds"], "val": pick(m["ensemble_val_at_thresholds"]),
                               "test": pick(ens),
-                              "what": f"MiniLM {mode}, {epochs} epochs{long_what}, averaged with the one-vs-rest baseline (savant train's "
+                              "what": f"MiniLM{base_what} {mode}, {epochs} epochs{long_what}, averaged with the one-vs-rest baseline (savant train's "
                                       f"weight {m['ensemble_weight']:.1f} and thresholds, chosen on val; predict --ensemble)"}
     return out
 
@@ -257,7 +262,7 @@ def combinations(doc: dict, savant: Path, names: list[str]) -> dict:
         for split in ["val", "test"]:
             preds = DATA / f"preds_{name}.csv" if split == "test" else DATA / f"preds_val_{name}.csv"
             if not preds.exists():
-                run([savant, "predict", *model_flags(run_dir), DATA / f"splits/{split}.csv", *reading_flags(r["long"] or "truncate",
+                run([savant, "predict", *model_flags(run_dir, r.get("model", "")), DATA / f"splits/{split}.csv", *reading_flags(r["long"] or "truncate",
                      r["max_windows"] or 0, r.get("aggregate")), "--device", "cpu", "-o", preds], DATA / f"predict_{split}_{name}.log")
             with open(preds, newline="") as f:
                 parts[name][split] = np.array([[float(row[f"prob_{l}"]) for l in labels] for row in csv.DictReader(f)])
@@ -303,6 +308,8 @@ def main() -> None:
     ap.add_argument("--aggregate", default="mean-logits", help="with --long windows: mean-logits or max-logits")
     ap.add_argument("--lr", default="", help="savant train --lr (default: savant's, 5e-5 for full)")
     ap.add_argument("--head-lr", default="", help="savant train --head-lr (default: --lr)")
+    ap.add_argument("--model", default="", help="savant train --model (default: MiniLM), e.g. a `savant pretrain` output's model/")
+    ap.add_argument("--head", default="", help="savant train --head (default: the folder's pooling, else BERT's pooler)")
     ap.add_argument("--variant", default="", help="a suffix for the result's name (another setting of a method)")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--combine", default="", help="runs (their result names) to average with the baseline and a k-NN vote")
@@ -326,7 +333,7 @@ def main() -> None:
         return
     for m in a.methods.split(","):
         rows = {m: tfidf_ovr(doc["data"])} if m == "tfidf_ovr" else trained(m, a.savant, a.epochs, a.variant, a.long, a.max_windows,
-                                                                                    a.aggregate, a.lr, a.head_lr)
+                                                                                    a.aggregate, a.lr, a.head_lr, a.model, a.head)
         for name, r in rows.items():
             r.update({"date": dt.datetime.now().isoformat(timespec="seconds"), "git": git_rev()})
             doc["results"][name] = r

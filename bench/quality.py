@@ -85,7 +85,8 @@ TRAINED = ("full", "partial", "adapter", "lora", "full_pooler", "lora_pooler")
 PEERS = ("peft_lora", "torch_full")
 # Long texts (issue 20): a trained mode with how it reads a text longer than the max length.
 LONG = ("full_headtail", "full_windows", "full_windows8", "full_windows_max", "lora_windows", "lora_windows8", "lora_headtail",
-        "full_len256", "lora_len256", "lora_windows8_pool", "lora_windows8_max", "lora_windows2", "lora_windows2_pool", "lora_len512")
+        "full_len256", "lora_len256", "lora_windows8_pool", "lora_windows8_max", "lora_windows2", "lora_windows2_pool", "lora_len512",
+        "lora_windows5_max")
 # The variants' flags that predict takes too (each flag has one value).
 PREDICT_FLAGS = ("--long", "--stride", "--max-windows", "--aggregate", "--max-len")
 # Other settings of a trained mode, chosen on val like everything else.
@@ -99,6 +100,7 @@ VARIANT_ARGS = {  # suffix -> savant train/predict flags
     "windows8_max": ["--long", "windows", "--max-windows", "8", "--aggregate", "max-logits"],
     "windows2": ["--long", "windows", "--max-windows", "2"],
     "windows2_pool": ["--long", "windows", "--max-windows", "2", "--aggregate", "mean-pool"],
+    "windows5_max": ["--long", "windows", "--max-windows", "5", "--aggregate", "max-logits"],
     "len256": ["--max-len", "256"],
     "len512": ["--max-len", "512"],
     "balanced": ["--class-weights", "balanced"],
@@ -126,6 +128,7 @@ LABELS = {
     "lora_windows8_max": "LoRA r 8, the first 8 windows of each text, max logits",
     "lora_windows2": "LoRA r 8, the first 2 windows of each text (~220 tokens), mean logits",
     "lora_windows2_pool": "LoRA r 8, the first 2 windows of each text, mean-pooled (trained on whole texts)",
+    "lora_windows5_max": "LoRA r 8, the first 5 windows of each text (~510 tokens), max logits",
     "full_balanced": "full, class-weighted loss (balanced)",
     "lora_balanced": "LoRA r 8, class-weighted loss (balanced)",
     "adapter_balanced": "Houlsby adapters, class-weighted loss (balanced)",
