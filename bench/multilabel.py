@@ -6,6 +6,7 @@ the multi-label bag-of-words baseline, on the same test rows.
     bench/multilabel.py --savant target/release/savant                 # prepare, baseline, LoRA (~45 min)
     bench/multilabel.py --savant ... --methods full                    # another strategy
     bench/multilabel.py --savant ... --methods full --epochs 4 --variant e4   # another setting, its own row
+    bench/multilabel.py --savant ... --methods full --model runs/tapt/model --head mean --variant tapt   # from `savant pretrain`'s folder
     bench/multilabel.py --savant ... --errors                          # where the baseline errs; near-identical rules with other sets
     bench/multilabel.py --savant ... --combine full,lora               # the runs averaged with the baseline and a k-NN vote
     bench/multilabel.py --table                                        # the README table from the results
