@@ -191,20 +191,19 @@ def model_flags(run_dir: Path, base: str = "") -> list:
 
 def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0,
             aggregate: str = "mean-logits", lr: str = "", head_lr: str = "", base: str = "", head: str = "") -> dict:
-    minilm = base or home() / "models/minilm"
+    base_dir = base or home() / "models/minilm"
     name = f"{mode}_{variant}" if variant else mode
     reading = reading_flags(long, max_windows, aggregate)
-    # Learning rates other than savant train's defaults (5e-5 full, 1e-3 LoRA; the head's = lr).
-    rates = (["--lr", lr] if lr else []) + (["--head-lr", head_lr] if head_lr else [])
-    # Another base (e.g. `savant pretrain`'s folder, which declares no sentence pooling: --head mean).
-    rates += ["--head", head] if head else []
+    # Learning rates other than savant train's defaults (5e-5 full, 1e-3 LoRA; the head's = lr); another
+    # base (e.g. `savant pretrain`'s folder, which declares no sentence pooling) needs --head mean.
+    settings = (["--lr", lr] if lr else []) + (["--head-lr", head_lr] if head_lr else []) + (["--head", head] if head else [])
     run_dir = DATA / "runs" / name
     started = time.time()
-    run([savant, "train", "--model", minilm, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
+    run([savant, "train", "--model", base_dir, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
          "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
-         *reading, *rates, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
+         *reading, *settings, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
     base_what = f" (from {base})" if base else ""
-    long_what = ("" if long == "truncate" else ", " + " ".join(reading)) + ("" if not rates else ", " + " ".join(rates))
+    long_what = ("" if long == "truncate" else ", " + " ".join(reading)) + ("" if not settings else ", " + " ".join(settings))
     train_seconds = time.time() - started
     m = json.loads((run_dir / "metrics.json").read_text())
     model = model_flags(run_dir, base)
