@@ -181,17 +181,20 @@ def reading_flags(long: str = "truncate", max_windows: int = 0, aggregate: str =
         + (["--aggregate", aggregate] if long == "windows" and aggregate not in (None, "mean-logits") else [])
 
 
+def base_model(base: str = "") -> Path:
+    """The model a run starts from: MiniLM unless --model named another folder."""
+    return Path(base) if base else home() / "models/minilm"
+
+
 def model_flags(run_dir: Path, base: str = "") -> list:
-    """`savant predict`'s model for a run: its base (MiniLM unless --model named another) with the
-    run's adapter (LoRA), or its model folder."""
+    """`savant predict`'s model for a run: its base with the run's adapter (LoRA), or its model folder."""
     if (run_dir / "adapter").exists():
-        return ["--model", base or home() / "models/minilm", "--adapter", run_dir / "adapter"]
+        return ["--model", base_model(base), "--adapter", run_dir / "adapter"]
     return ["--model", run_dir / "model"]
 
 
 def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str = "truncate", max_windows: int = 0,
             aggregate: str = "mean-logits", lr: str = "", head_lr: str = "", base: str = "", head: str = "") -> dict:
-    base_dir = base or home() / "models/minilm"
     name = f"{mode}_{variant}" if variant else mode
     reading = reading_flags(long, max_windows, aggregate)
     # Learning rates other than savant train's defaults (5e-5 full, 1e-3 LoRA; the head's = lr); another
@@ -199,7 +202,7 @@ def trained(mode: str, savant: Path, epochs: int, variant: str = "", long: str =
     settings = (["--lr", lr] if lr else []) + (["--head-lr", head_lr] if head_lr else []) + (["--head", head] if head else [])
     run_dir = DATA / "runs" / name
     started = time.time()
-    run([savant, "train", "--model", base_dir, "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
+    run([savant, "train", "--model", base_model(base), "--train", DATA / "splits/train.csv", "--val", DATA / "splits/val.csv",
          "--label-sep", SEP, "--mode", mode, "--metric", "f1_micro", "--thresholds", "per-label", "--epochs", str(epochs),
          *reading, *settings, "--device", "cpu", "--overwrite", "-o", run_dir], DATA / f"train_{name}.log")
     base_what = f" (from {base})" if base else ""
